@@ -1,0 +1,1 @@
+"""Requirement policies, assessments and access policies: not built yet."""

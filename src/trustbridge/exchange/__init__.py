@@ -1,0 +1,1 @@
+"""First contact, contracts and secure messages: not built yet."""

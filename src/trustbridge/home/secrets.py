@@ -1,0 +1,66 @@
+"""Resolving key passphrases and token PINs: protected file, environment, or a prompt."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from trustbridge.errors import ConfigError, PassphraseError
+from trustbridge.home.config import SecretSource
+
+__all__ = ["Prompt", "resolve_secret", "write_secret_file"]
+
+#: Asks a person for a secret; receives the question, returns the answer.
+Prompt = Callable[[str], str]
+
+
+def _env_name(slug: str) -> str:
+    return "TRUSTBRIDGE_PASSPHRASE_" + "".join(c if c.isalnum() else "_" for c in slug).upper()
+
+
+def resolve_secret(
+    slug: str, source: SecretSource | None, *, home: Path, prompt: Prompt | None
+) -> bytes:
+    """The passphrase or PIN for key ``slug``.
+
+    Order: the protected file the configuration names, the environment variable it names,
+    ``TRUSTBRIDGE_PASSPHRASE_<SLUG>``, then a prompt where one is available.
+    """
+    source = source or SecretSource()
+    if source.file:
+        path = home / source.file
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise ConfigError(f"passphrase file {path} for key {slug} does not exist") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(
+                f"passphrase file {path} for key {slug} is readable by others",
+                hint=f"chmod 600 {path}",
+            )
+        secret = path.read_text().rstrip("\n")
+        if not secret:
+            raise PassphraseError(f"passphrase file {path} for key {slug} is empty")
+        return secret.encode()
+    for name in (source.env, _env_name(slug)):
+        if name and os.environ.get(name):
+            return os.environ[name].encode()
+    if prompt is not None:
+        answer = prompt(f"Passphrase for key {slug}")
+        if answer:
+            return answer.encode()
+    raise PassphraseError(
+        f"no passphrase for key {slug}",
+        hint=f"set {source.env or _env_name(slug)}, name a protected file in the home's "
+        "[secrets] section, or run in a terminal to be asked",
+    )
+
+
+def write_secret_file(path: Path, secret: str) -> None:
+    """Write a secret to a file only its owner can read (refuses to overwrite)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")

@@ -1,0 +1,1 @@
+"""The node server (REST API, OCSP/CRL/TSA/EST endpoints, web UI): not built yet."""

@@ -1,0 +1,1 @@
+"""OPC UA sessions secured by trustbridge identities: not built yet."""

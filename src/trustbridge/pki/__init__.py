@@ -1,0 +1,1 @@
+"""Keys and signers, identity profiles, CAs, CSRs and the release process."""

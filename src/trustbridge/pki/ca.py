@@ -1,0 +1,555 @@
+"""Certificate authorities: root and subordinate CA certificates, and identity issuance.
+
+A :class:`CertificateAuthority` is a value: its certificate, a signer, the limits it was
+created with (subject kinds, assurance levels, roles) and the URLs its certificates name. It
+issues certificates in memory; recording them is the caller's business.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+
+from asn1crypto import core as asn1
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.oid import AuthorityInformationAccessOID
+
+from trustbridge import oids
+from trustbridge.clock import ensure_utc
+from trustbridge.errors import InputError, LimitError, ProfileError
+from trustbridge.pki.keys import KeyType, hash_for
+from trustbridge.pki.profiles import (
+    IdentityProfile,
+    PersonSubject,
+    Purpose,
+    Role,
+    Subject,
+    SubjectKind,
+    profile_for,
+    subject_kind_extension,
+)
+from trustbridge.pki.signers import Signer
+
+__all__ = [
+    "CaLimits",
+    "CertificateAuthority",
+    "Endpoints",
+    "NameConstraintsSpec",
+    "build_root_certificate",
+    "certificate_fingerprint",
+    "key_fingerprint",
+    "random_serial",
+]
+
+_SERIAL_BITS = 159  # positive, at most 20 octets (RFC 5280 4.1.2.2), far above 64 bits of entropy
+
+
+def random_serial() -> int:
+    """A random positive serial number with 159 bits of entropy."""
+    while True:
+        serial = secrets.randbits(_SERIAL_BITS)
+        if serial >= 1 << 64:
+            return serial
+
+
+def certificate_fingerprint(certificate: x509.Certificate) -> str:
+    """SHA-256 over the DER certificate, lowercase hex."""
+    return hashlib.sha256(certificate.public_bytes(_DER)).hexdigest()
+
+
+def key_fingerprint(public_key: CertificatePublicKeyTypes) -> str:
+    """SHA-256 over the DER SubjectPublicKeyInfo, lowercase hex."""
+    return hashlib.sha256(public_key.public_bytes(_DER, _SPKI)).hexdigest()
+
+
+_DER = Encoding.DER
+_SPKI = PublicFormat.SubjectPublicKeyInfo
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where a CA publishes: CRL distribution point, OCSP responder, its own certificate(s)."""
+
+    crl_url: str
+    ocsp_url: str
+    ca_issuers_url: str
+
+    @classmethod
+    def for_ca(cls, base_url: str, slug: str) -> Endpoints:
+        """The conventional URLs of CA ``slug`` on a node whose HTTP base URL is ``base_url``."""
+        base = base_url.rstrip("/")
+        return cls(
+            crl_url=f"{base}/pki/{slug}/crl",
+            ocsp_url=f"{base}/pki/{slug}/ocsp",
+            ca_issuers_url=f"{base}/pki/{slug}/issuers.p7c",
+        )
+
+    def extensions(self) -> list[x509.ExtensionType]:
+        return [
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        full_name=[x509.UniformResourceIdentifier(self.crl_url)],
+                        relative_name=None,
+                        reasons=None,
+                        crl_issuer=None,
+                    )
+                ]
+            ),
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.OCSP,
+                        x509.UniformResourceIdentifier(self.ocsp_url),
+                    ),
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.CA_ISSUERS,
+                        x509.UniformResourceIdentifier(self.ca_issuers_url),
+                    ),
+                ]
+            ),
+        ]
+
+
+@dataclass(frozen=True)
+class NameConstraintsSpec:
+    """Optional RFC 5280 name constraints for a subordinate CA."""
+
+    permitted_dns: tuple[str, ...] = ()
+    excluded_dns: tuple[str, ...] = ()
+    permitted_email: tuple[str, ...] = ()
+    permitted_uri: tuple[str, ...] = ()
+    permitted_dn: tuple[str, ...] = ()  # RFC 4514 strings such as "C=DE"
+
+    def __post_init__(self) -> None:
+        for text in self.permitted_dn:
+            try:
+                x509.Name.from_rfc4514_string(text)
+            except ValueError as exc:
+                raise InputError(
+                    f"permitted directory name {text!r} is not RFC 4514: {exc}"
+                ) from None
+
+    def is_empty(self) -> bool:
+        return not any(
+            (
+                self.permitted_dns,
+                self.excluded_dns,
+                self.permitted_email,
+                self.permitted_uri,
+                self.permitted_dn,
+            )
+        )
+
+    def extension(self) -> x509.NameConstraints | None:
+        if self.is_empty():
+            return None
+        permitted: list[x509.GeneralName] = [x509.DNSName(d) for d in self.permitted_dns]
+        permitted += [x509.RFC822Name(e) for e in self.permitted_email]
+        permitted += [x509.UniformResourceIdentifier(u) for u in self.permitted_uri]
+        permitted += [
+            x509.DirectoryName(x509.Name.from_rfc4514_string(d)) for d in self.permitted_dn
+        ]
+        excluded: list[x509.GeneralName] = [x509.DNSName(d) for d in self.excluded_dns]
+        return x509.NameConstraints(
+            permitted_subtrees=permitted or None, excluded_subtrees=excluded or None
+        )
+
+    @classmethod
+    def from_certificate(cls, certificate: x509.Certificate) -> NameConstraintsSpec:
+        try:
+            nc = certificate.extensions.get_extension_for_class(x509.NameConstraints).value
+        except x509.ExtensionNotFound:
+            return cls()
+        permitted = list(nc.permitted_subtrees or [])
+        excluded = list(nc.excluded_subtrees or [])
+        return cls(
+            permitted_dns=tuple(g.value for g in permitted if isinstance(g, x509.DNSName)),
+            excluded_dns=tuple(g.value for g in excluded if isinstance(g, x509.DNSName)),
+            permitted_email=tuple(g.value for g in permitted if isinstance(g, x509.RFC822Name)),
+            permitted_uri=tuple(
+                g.value for g in permitted if isinstance(g, x509.UniformResourceIdentifier)
+            ),
+            permitted_dn=tuple(
+                g.value.rfc4514_string() for g in permitted if isinstance(g, x509.DirectoryName)
+            ),
+        )
+
+    def check(self, subject_name: x509.Name, alt_names: Sequence[x509.GeneralName]) -> None:
+        """Refuse names a relying party would reject under these constraints (RFC 5280 6.1.3 (b))."""
+        if self.permitted_dn:
+            subject_rdns = list(subject_name.rdns)
+            if not any(
+                subject_rdns[: len(list(base.rdns))] == list(base.rdns)
+                for base in (x509.Name.from_rfc4514_string(d) for d in self.permitted_dn)
+            ):
+                raise LimitError(
+                    f"subject {subject_name.rfc4514_string()} is outside the CA's permitted "
+                    f"directory names {list(self.permitted_dn)}"
+                )
+        for name in alt_names:
+            if isinstance(name, x509.DNSName):
+                host = name.value.lower()
+                if self.permitted_dns and not any(_dns_within(host, d) for d in self.permitted_dns):
+                    raise LimitError(f"DNS name {host} is outside the CA's permitted DNS names")
+                if any(_dns_within(host, d) for d in self.excluded_dns):
+                    raise LimitError(f"DNS name {host} is excluded by the CA's name constraints")
+            if isinstance(name, x509.RFC822Name) and self.permitted_email:
+                domain = name.value.rsplit("@", 1)[-1].lower()
+                if not any(_dns_within(domain, e.lstrip(".")) for e in self.permitted_email):
+                    raise LimitError(
+                        f"e-mail {name.value} is outside the CA's permitted e-mail names"
+                    )
+
+
+def _dns_within(host: str, constraint: str) -> bool:
+    constraint = constraint.lower().lstrip(".")
+    return host == constraint or host.endswith("." + constraint)
+
+
+@dataclass(frozen=True)
+class CaLimits:
+    """What a CA may issue: subject kinds (empty for a CA that certifies CAs only), levels, roles."""
+
+    levels: tuple[x509.ObjectIdentifier, ...]
+    kinds: frozenset[SubjectKind] = frozenset()
+    roles: frozenset[Role] = frozenset()
+    path_length: int | None = 0
+
+    def __post_init__(self) -> None:
+        if not self.levels:
+            raise InputError("a CA needs at least one assurance level (certificate policy)")
+        if self.roles and SubjectKind.PERSON not in self.kinds:
+            raise InputError("only a CA that issues person identities can grant roles")
+        if self.path_length is not None and self.path_length < 0:
+            raise InputError(f"path length {self.path_length} must not be negative")
+
+    @property
+    def policy_oids(self) -> tuple[x509.ObjectIdentifier, ...]:
+        return self.levels + tuple(
+            sorted((r.oid for r in self.roles), key=lambda o: o.dotted_string)
+        )
+
+    def kinds_extension(self) -> x509.UnrecognizedExtension | None:
+        """The extension that lists the kinds in the CA certificate itself."""
+        if not self.kinds:
+            return None
+        value = _KindList([asn1.UTF8String(k.value) for k in sorted(self.kinds)])
+        return x509.UnrecognizedExtension(oids.EXT_ISSUABLE_KINDS, value.dump())
+
+    @classmethod
+    def from_certificate(cls, certificate: x509.Certificate) -> CaLimits:
+        """Read the limits back from a CA certificate: the certificate is the source of truth."""
+        exts = certificate.extensions
+        try:
+            constraints = exts.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            raise InputError(
+                f"{certificate.subject.rfc4514_string()} has no basicConstraints: not a CA"
+            ) from None
+        if not constraints.ca:
+            raise InputError(f"{certificate.subject.rfc4514_string()} is not a CA certificate")
+        try:
+            policies = [
+                p.policy_identifier
+                for p in exts.get_extension_for_class(x509.CertificatePolicies).value
+            ]
+        except x509.ExtensionNotFound:
+            policies = []
+        role_oids = {r.oid: r for r in Role}
+        kinds: frozenset[SubjectKind] = frozenset()
+        try:
+            raw = exts.get_extension_for_oid(oids.EXT_ISSUABLE_KINDS).value
+            if isinstance(raw, x509.UnrecognizedExtension):
+                kinds = frozenset(SubjectKind(k) for k in _KindList.load(raw.value).native)
+        except x509.ExtensionNotFound:
+            pass
+        return cls(
+            levels=tuple(p for p in policies if p not in role_oids),
+            kinds=kinds,
+            roles=frozenset(role_oids[p] for p in policies if p in role_oids),
+            path_length=constraints.path_length,
+        )
+
+
+class _KindList(asn1.SequenceOf):  # type: ignore[misc]
+    _child_spec = asn1.UTF8String
+
+
+def _policies(oids: Sequence[x509.ObjectIdentifier]) -> x509.CertificatePolicies:
+    return x509.CertificatePolicies([x509.PolicyInformation(o, None) for o in oids])
+
+
+def build_root_certificate(
+    *,
+    signer: Signer,
+    name: x509.Name,
+    limits: CaLimits,
+    at: datetime,
+    lifetime: timedelta,
+    serial: int | None = None,
+) -> x509.Certificate:
+    """A self-signed root CA certificate carrying the scheme's level policies."""
+    at = ensure_utc(at)
+    ski = x509.SubjectKeyIdentifier.from_public_key(signer.public_key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(signer.public_key)
+        .serial_number(serial or random_serial())
+        .not_valid_before(at)
+        .not_valid_after(at + lifetime)
+        .add_extension(
+            x509.BasicConstraints(ca=True, path_length=limits.path_length), critical=True
+        )
+        .add_extension(_CA_KEY_USAGE, critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(_policies(limits.policy_oids), critical=False)
+    )
+    kinds = limits.kinds_extension()
+    if kinds is not None:
+        builder = builder.add_extension(kinds, critical=False)
+    return builder.sign(signer.private_key, hash_for(signer.key_type))
+
+
+_CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
+@dataclass(frozen=True)
+class CertificateAuthority:
+    """A CA that can sign: its certificate, its key, its limits and its URLs."""
+
+    certificate: x509.Certificate
+    signer: Signer
+    limits: CaLimits
+    endpoints: Endpoints
+    #: Certificates above this CA up to and including the root (empty for a root).
+    chain: tuple[x509.Certificate, ...] = field(default=())
+
+    @cached_property
+    def name(self) -> x509.Name:
+        return self.certificate.subject
+
+    @cached_property
+    def _aki(self) -> x509.AuthorityKeyIdentifier:
+        try:
+            ski = self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+            return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski.value)
+        except x509.ExtensionNotFound:
+            return x509.AuthorityKeyIdentifier.from_issuer_public_key(self.signer.public_key)
+
+    @cached_property
+    def _pointer_extensions(self) -> list[x509.ExtensionType]:
+        return self.endpoints.extensions()
+
+    @cached_property
+    def _name_constraints(self) -> NameConstraintsSpec:
+        return NameConstraintsSpec.from_certificate(self.certificate)
+
+    @property
+    def not_after(self) -> datetime:
+        return self.certificate.not_valid_after_utc
+
+    def check_usable(self, at: datetime) -> None:
+        """Raise :class:`LimitError` if the CA is expired or not yet valid at ``at``."""
+        subject = self.certificate.subject.rfc4514_string()
+        if at < self.certificate.not_valid_before_utc:
+            raise LimitError(
+                f"CA {subject} is not valid before {self.certificate.not_valid_before_utc:%Y-%m-%d %H:%M}Z"
+            )
+        if at >= self.certificate.not_valid_after_utc:
+            raise LimitError(
+                f"CA {subject} expired on {self.certificate.not_valid_after_utc:%Y-%m-%d %H:%M}Z",
+                hint="create a new issuing CA or roll the CA over",
+            )
+
+    def _validity(
+        self, at: datetime, lifetime: timedelta | None, default: timedelta, maximum: timedelta
+    ) -> datetime:
+        if lifetime is not None:
+            if lifetime <= timedelta(0):
+                raise InputError(f"lifetime {lifetime} must be positive")
+            if lifetime > maximum:
+                raise LimitError(
+                    f"lifetime of {lifetime.days} days exceeds the profile's maximum of {maximum.days} days"
+                )
+            not_after = at + lifetime
+            if not_after > self.not_after:
+                raise LimitError(
+                    f"requested validity until {not_after:%Y-%m-%d} exceeds the CA's own "
+                    f"validity (until {self.not_after:%Y-%m-%d})"
+                )
+            return not_after
+        return min(at + default, self.not_after)
+
+    def check_request(
+        self,
+        *,
+        subject: Subject,
+        level: x509.ObjectIdentifier,
+        key_type: KeyType,
+        purpose: Purpose = Purpose.IDENTITY,
+    ) -> IdentityProfile:
+        """Raise unless this CA may issue ``subject`` at ``level`` with such a key."""
+        kind = subject.kind
+        if kind not in self.limits.kinds:
+            allowed = ", ".join(sorted(self.limits.kinds)) or "CA certificates only"
+            raise LimitError(
+                f"CA {self.name.rfc4514_string()} does not issue {kind} identities "
+                f"(it issues: {allowed})"
+            )
+        if level not in self.limits.levels:
+            raise LimitError(
+                f"CA {self.name.rfc4514_string()} is not allowed to issue at level "
+                f"{level.dotted_string}"
+            )
+        profile = profile_for(kind, purpose)
+        profile.check_key_type(key_type)
+        if isinstance(subject, PersonSubject):
+            beyond = subject.roles - self.limits.roles
+            if beyond:
+                raise LimitError(
+                    f"CA {self.name.rfc4514_string()} may not grant the role(s) "
+                    f"{', '.join(sorted(beyond))}"
+                )
+        self._name_constraints.check(subject.x509_name(), subject.alt_names())
+        return profile
+
+    def issue(
+        self,
+        *,
+        subject: Subject,
+        public_key: CertificatePublicKeyTypes,
+        level: x509.ObjectIdentifier,
+        at: datetime,
+        purpose: Purpose = Purpose.IDENTITY,
+        lifetime: timedelta | None = None,
+        serial: int | None = None,
+    ) -> x509.Certificate:
+        """Issue an end-entity certificate of ``subject``'s profile at assurance ``level``."""
+        at = ensure_utc(at)
+        self.check_usable(at)
+        kind = subject.kind
+        key_type = KeyType.of(public_key)
+        profile = self.check_request(
+            subject=subject, level=level, key_type=key_type, purpose=purpose
+        )
+        policy_oids = [level]
+        if isinstance(subject, PersonSubject):
+            policy_oids += sorted((r.oid for r in subject.roles), key=lambda o: o.dotted_string)
+        not_after = self._validity(at, lifetime, profile.default_lifetime, profile.max_lifetime)
+        name = subject.x509_name()
+        alt_names = subject.alt_names()
+
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(self.name)
+            .public_key(public_key)
+            .serial_number(serial or random_serial())
+            .not_valid_before(at)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(profile.key_usage_extension(key_type), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(self._aki, critical=False)
+            .add_extension(_policies(policy_oids), critical=False)
+            .add_extension(subject_kind_extension(kind), critical=False)
+        )
+        if profile.extended_key_usage:
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage(list(profile.extended_key_usage)), critical=False
+            )
+        if alt_names:
+            # RFC 5280 4.2.1.6: critical only when the subject name is empty; ours never is.
+            builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        for extension in self._pointer_extensions:
+            builder = builder.add_extension(extension, critical=False)
+        return builder.sign(self.signer.private_key, hash_for(self.signer.key_type))
+
+    def certify_ca(
+        self,
+        *,
+        subject_name: x509.Name,
+        public_key: CertificatePublicKeyTypes,
+        limits: CaLimits,
+        at: datetime,
+        lifetime: timedelta,
+        name_constraints: NameConstraintsSpec | None = None,
+        serial: int | None = None,
+    ) -> x509.Certificate:
+        """Issue a subordinate CA certificate restricted to ``limits``."""
+        at = ensure_utc(at)
+        self.check_usable(at)
+        own_path = self.certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
+        if own_path.path_length is not None:
+            if own_path.path_length < 1:
+                raise LimitError(
+                    f"CA {self.name.rfc4514_string()} has path length 0 and cannot certify CAs"
+                )
+            if limits.path_length is None or limits.path_length > own_path.path_length - 1:
+                raise LimitError(
+                    f"path length {limits.path_length} exceeds what CA "
+                    f"{self.name.rfc4514_string()} allows ({own_path.path_length - 1})"
+                )
+        beyond = set(limits.levels) - set(self.limits.levels)
+        if beyond:
+            raise LimitError(
+                "subordinate CA asks for levels its parent does not hold: "
+                + ", ".join(sorted(o.dotted_string for o in beyond))
+            )
+        if self.limits.kinds and not limits.kinds <= self.limits.kinds:
+            raise LimitError("subordinate CA asks for subject kinds its parent may not issue")
+        if lifetime <= timedelta(0):
+            raise InputError(f"lifetime {lifetime} must be positive")
+        not_after = at + lifetime
+        if not_after > self.not_after:
+            raise LimitError(
+                f"subordinate CA validity until {not_after:%Y-%m-%d} exceeds the parent's "
+                f"(until {self.not_after:%Y-%m-%d})"
+            )
+        key_type = KeyType.of(public_key)
+        if key_type is KeyType.RSA2048:
+            raise ProfileError("CA keys must be at least RSA-3072, P-256 or Ed25519")
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject_name)
+            .issuer_name(self.name)
+            .public_key(public_key)
+            .serial_number(serial or random_serial())
+            .not_valid_before(at)
+            .not_valid_after(not_after)
+            .add_extension(
+                x509.BasicConstraints(ca=True, path_length=limits.path_length), critical=True
+            )
+            .add_extension(_CA_KEY_USAGE, critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(self._aki, critical=False)
+            .add_extension(_policies(limits.policy_oids), critical=False)
+        )
+        kinds = limits.kinds_extension()
+        if kinds is not None:
+            builder = builder.add_extension(kinds, critical=False)
+        constraints = name_constraints.extension() if name_constraints else None
+        if constraints is not None:
+            builder = builder.add_extension(constraints, critical=True)
+        for extension in self._pointer_extensions:
+            builder = builder.add_extension(extension, critical=False)
+        return builder.sign(self.signer.private_key, hash_for(self.signer.key_type))

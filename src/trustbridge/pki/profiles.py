@@ -1,0 +1,561 @@
+"""Identity profiles: what a certificate for an organization, a person, a machine or a software
+process contains.
+
+- organization: legal-person profile of ETSI EN 319 412-3;
+- person: natural-person profile of ETSI EN 319 412-2, tied to an organization, with roles;
+- machine: manufacturer, model and serial number (RFC 4108 hardwareModuleName), URI SAN;
+- software: a URI SAN naming the software, its version and the operating organization.
+
+A subject is a frozen value object that validates on construction; :func:`profile_for` tells
+which key types, key usages and lifetimes its certificates get.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from asn1crypto import core as asn1
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from trustbridge import oids
+from trustbridge.errors import ProfileError
+from trustbridge.pki.keys import KeyType
+
+__all__ = [
+    "IdentityProfile",
+    "MachineSubject",
+    "OrganizationSubject",
+    "PersonSubject",
+    "Purpose",
+    "Role",
+    "SoftwareSubject",
+    "Subject",
+    "SubjectKind",
+    "hardware_type_oid",
+    "profile_for",
+    "roles_of",
+    "subject_from_dict",
+    "subject_kind_of",
+]
+
+
+class SubjectKind(enum.StrEnum):
+    """The four kinds of identity holders the paper names."""
+
+    ORGANIZATION = "organization"
+    PERSON = "person"
+    MACHINE = "machine"
+    SOFTWARE = "software"
+
+
+class Purpose(enum.StrEnum):
+    """What a certificate's key is for."""
+
+    IDENTITY = "identity"
+    #: A separate P-256 key-agreement certificate, so that others can encrypt to the holder.
+    KEY_AGREEMENT = "key-agreement"
+
+
+class Role(enum.StrEnum):
+    """Roles a person certificate can carry, each as a certificate policy OID."""
+
+    REGISTRATION_OFFICER = "registration-officer"
+    OPERATOR = "operator"
+    AUTHORIZED_SIGNATORY = "authorized-signatory"
+
+    @property
+    def oid(self) -> x509.ObjectIdentifier:
+        return _ROLE_OIDS[self]
+
+    @classmethod
+    def parse(cls, text: str) -> Role:
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            choices = ", ".join(r.value for r in cls)
+            raise ProfileError(f"unknown role {text!r}", hint=f"choose from: {choices}") from None
+
+
+_ROLE_OIDS = {
+    Role.REGISTRATION_OFFICER: oids.ROLE_REGISTRATION_OFFICER,
+    Role.OPERATOR: oids.ROLE_OPERATOR,
+    Role.AUTHORIZED_SIGNATORY: oids.ROLE_AUTHORIZED_SIGNATORY,
+}
+_OID_ROLES = {oid: role for role, oid in _ROLE_OIDS.items()}
+
+# ETSI EN 319 412-1 5.1.4: 3 letters type, 2 letters country, hyphen, identifier;
+# or a national scheme "XX:" followed by the country and the identifier.
+_ORG_ID = re.compile(r"^(?:(?:VAT|NTR|PSD|LEI)[A-Z]{2}|[A-Z]{2}:[A-Z]{2})-[A-Za-z0-9.\-/]{1,50}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s]+$")
+_DNS = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}$"
+)
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]{0,31}$")
+_UB_NAME = 64  # X.520 upper bound for commonName, organizationName, ...
+
+
+def _text(field_name: str, value: str, *, limit: int = _UB_NAME) -> str:
+    value = value.strip() if isinstance(value, str) else value
+    if not isinstance(value, str) or not value:
+        raise ProfileError(f"{field_name} must not be empty")
+    if len(value) > limit:
+        raise ProfileError(f"{field_name} {value!r} is longer than {limit} characters")
+    if any(ord(ch) < 32 for ch in value):
+        raise ProfileError(f"{field_name} {value!r} contains control characters")
+    return value
+
+
+def _country(value: str) -> str:
+    if not isinstance(value, str) or not _COUNTRY.match(value):
+        raise ProfileError(f"country {value!r} is not an ISO 3166 two-letter code such as DE or JP")
+    return value
+
+
+def _org_identifier(value: str) -> str:
+    if not isinstance(value, str) or not _ORG_ID.match(value):
+        raise ProfileError(
+            f"organization identifier {value!r} does not follow ETSI EN 319 412-1",
+            hint="use type + country + '-' + id, for example LEIXG-5299..., VATDE-123456789, "
+            "NTRJP-1234567890123",
+        )
+    return value
+
+
+def _uri(field_name: str, value: str) -> str:
+    if not isinstance(value, str) or not _URI.match(value):
+        raise ProfileError(f"{field_name} {value!r} is not an absolute URI")
+    return value
+
+
+def _dns_names(values: tuple[str, ...]) -> tuple[str, ...]:
+    for name in values:
+        if not _DNS.match(name):
+            raise ProfileError(f"DNS name {name!r} is not a valid host name")
+    return tuple(values)
+
+
+class _SubjectBase:
+    kind: ClassVar[SubjectKind]
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind.value}
+        for key, value in vars(self).items():
+            if isinstance(value, frozenset):
+                data[key] = sorted(str(v) for v in value)
+            elif isinstance(value, tuple):
+                data[key] = list(value)
+            elif value is not None:
+                data[key] = value
+        return data
+
+
+@dataclass(frozen=True)
+class OrganizationSubject(_SubjectBase):
+    """A legal person (ETSI EN 319 412-3)."""
+
+    kind: ClassVar[SubjectKind] = SubjectKind.ORGANIZATION
+    name: str
+    country: str
+    identifier: str
+    locality: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _text("organization name", self.name))
+        _country(self.country)
+        _org_identifier(self.identifier)
+        if self.locality is not None:
+            object.__setattr__(self, "locality", _text("locality", self.locality, limit=128))
+
+    @property
+    def display_name(self) -> str:
+        return self.name
+
+    def x509_name(self) -> x509.Name:
+        attrs = [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, self.country),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.name),
+            x509.NameAttribute(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.identifier),
+        ]
+        if self.locality:
+            attrs.append(x509.NameAttribute(NameOID.LOCALITY_NAME, self.locality))
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, self.name))
+        return x509.Name(attrs)
+
+    def alt_names(self) -> list[x509.GeneralName]:
+        return []
+
+
+@dataclass(frozen=True)
+class PersonSubject(_SubjectBase):
+    """A natural person associated with an organization (ETSI EN 319 412-2)."""
+
+    kind: ClassVar[SubjectKind] = SubjectKind.PERSON
+    given_name: str
+    surname: str
+    country: str
+    organization: str
+    organization_identifier: str | None = None
+    email: str | None = None
+    #: ETSI EN 319 412-1 semantic identifier such as ``PNODE-4711`` or an employee number.
+    serial_number: str | None = None
+    roles: frozenset[Role] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "given_name", _text("given name", self.given_name))
+        object.__setattr__(self, "surname", _text("surname", self.surname))
+        _country(self.country)
+        object.__setattr__(self, "organization", _text("organization", self.organization))
+        if self.organization_identifier is not None:
+            _org_identifier(self.organization_identifier)
+        if self.email is not None and not _EMAIL.match(self.email):
+            raise ProfileError(f"e-mail address {self.email!r} is not valid")
+        if self.serial_number is not None:
+            object.__setattr__(
+                self, "serial_number", _text("person serial number", self.serial_number)
+            )
+        object.__setattr__(self, "roles", frozenset(Role(r) for r in self.roles))
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.given_name} {self.surname}"
+
+    def x509_name(self) -> x509.Name:
+        attrs = [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, self.country),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.organization),
+        ]
+        if self.organization_identifier:
+            attrs.append(
+                x509.NameAttribute(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.organization_identifier)
+            )
+        attrs += [
+            x509.NameAttribute(NameOID.GIVEN_NAME, self.given_name),
+            x509.NameAttribute(NameOID.SURNAME, self.surname),
+        ]
+        if self.serial_number:
+            attrs.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, self.serial_number))
+        if self.roles:
+            # Human-readable echo of the roles; the authoritative form is the role policy OID.
+            title = ", ".join(sorted(r.value for r in self.roles))
+            attrs.append(x509.NameAttribute(NameOID.TITLE, title[:_UB_NAME]))
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]))
+        return x509.Name(attrs)
+
+    def alt_names(self) -> list[x509.GeneralName]:
+        return [x509.RFC822Name(self.email)] if self.email else []
+
+
+def hardware_type_oid(manufacturer: str, model: str) -> x509.ObjectIdentifier:
+    """The RFC 4108 hwType OID of a machine model: stable, derived from its names."""
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, f"trustbridge:hw:{manufacturer}\x00{model}")
+    return x509.ObjectIdentifier(f"{oids.ARC_HARDWARE_TYPES}.{digest.int}")
+
+
+class _HardwareModuleName(asn1.Sequence):
+    _fields = [("hw_type", asn1.ObjectIdentifier), ("hw_serial_num", asn1.OctetString)]
+
+
+@dataclass(frozen=True)
+class MachineSubject(_SubjectBase):
+    """A machine or component: manufacturer, model, serial number, optional application URI."""
+
+    kind: ClassVar[SubjectKind] = SubjectKind.MACHINE
+    manufacturer: str
+    model: str
+    serial_number: str
+    country: str
+    #: An OPC UA application URI or other URI naming the device.
+    application_uri: str | None = None
+    dns_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "manufacturer", _text("manufacturer", self.manufacturer))
+        object.__setattr__(self, "model", _text("model", self.model))
+        object.__setattr__(self, "serial_number", _text("serial number", self.serial_number))
+        _country(self.country)
+        if self.application_uri is not None:
+            _uri("application URI", self.application_uri)
+        object.__setattr__(self, "dns_names", _dns_names(tuple(self.dns_names)))
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.model} {self.serial_number}"
+
+    @property
+    def uri(self) -> str:
+        if self.application_uri:
+            return self.application_uri
+        slug = re.sub(r"[^A-Za-z0-9.-]+", "-", f"{self.manufacturer}:{self.model}").strip("-")
+        return f"urn:trustbridge:machine:{slug}:{self.serial_number}"
+
+    def x509_name(self) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, self.country),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.manufacturer),
+                x509.NameAttribute(NameOID.SERIAL_NUMBER, self.serial_number),
+                x509.NameAttribute(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]),
+            ]
+        )
+
+    def alt_names(self) -> list[x509.GeneralName]:
+        hw = _HardwareModuleName(
+            {
+                "hw_type": hardware_type_oid(self.manufacturer, self.model).dotted_string,
+                "hw_serial_num": self.serial_number.encode(),
+            }
+        )
+        names: list[x509.GeneralName] = [
+            x509.UniformResourceIdentifier(self.uri),
+            x509.OtherName(oids.ID_ON_HARDWARE_MODULE_NAME, hw.dump()),
+        ]
+        names += [x509.DNSName(n) for n in self.dns_names]
+        return names
+
+
+@dataclass(frozen=True)
+class SoftwareSubject(_SubjectBase):
+    """A software process run by an organization."""
+
+    kind: ClassVar[SubjectKind] = SubjectKind.SOFTWARE
+    name: str
+    version: str
+    organization: str
+    organization_identifier: str
+    country: str
+    dns_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _text("software name", self.name))
+        if not _VERSION.match(self.version):
+            raise ProfileError(f"software version {self.version!r} is not a version string")
+        object.__setattr__(self, "organization", _text("organization", self.organization))
+        _org_identifier(self.organization_identifier)
+        _country(self.country)
+        object.__setattr__(self, "dns_names", _dns_names(tuple(self.dns_names)))
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.name} {self.version}"
+
+    @property
+    def uri(self) -> str:
+        """``urn:trustbridge:software:<operating organization id>:<name>:<version>``."""
+        slug = re.sub(r"[^A-Za-z0-9.-]+", "-", self.name).strip("-").lower()
+        return f"urn:trustbridge:software:{self.organization_identifier}:{slug}:{self.version}"
+
+    def x509_name(self) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, self.country),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.organization),
+                x509.NameAttribute(
+                    oids.ID_AT_ORGANIZATION_IDENTIFIER, self.organization_identifier
+                ),
+                x509.NameAttribute(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]),
+            ]
+        )
+
+    def alt_names(self) -> list[x509.GeneralName]:
+        return [x509.UniformResourceIdentifier(self.uri)] + [
+            x509.DNSName(n) for n in self.dns_names
+        ]
+
+
+Subject = OrganizationSubject | PersonSubject | MachineSubject | SoftwareSubject
+
+_SUBJECT_TYPES: dict[SubjectKind, type[Subject]] = {
+    SubjectKind.ORGANIZATION: OrganizationSubject,
+    SubjectKind.PERSON: PersonSubject,
+    SubjectKind.MACHINE: MachineSubject,
+    SubjectKind.SOFTWARE: SoftwareSubject,
+}
+
+
+def subject_from_dict(data: Mapping[str, Any]) -> Subject:
+    """Rebuild a subject from :meth:`to_dict` output (or a user's YAML/JSON)."""
+    values = dict(data)
+    try:
+        kind = SubjectKind(values.pop("kind"))
+    except (KeyError, ValueError):
+        raise ProfileError(f"subject has no valid kind: {data.get('kind')!r}") from None
+    cls = _SUBJECT_TYPES[kind]
+    if "roles" in values:
+        values["roles"] = frozenset(Role.parse(r) for r in values["roles"])
+    if "dns_names" in values:
+        values["dns_names"] = tuple(values["dns_names"])
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ProfileError(f"subject fields do not fit the {kind} profile: {exc}") from None
+
+
+@dataclass(frozen=True)
+class IdentityProfile:
+    """What the certificates of one kind and purpose look like."""
+
+    kind: SubjectKind
+    purpose: Purpose
+    key_types: frozenset[KeyType]
+    key_usage: frozenset[str]
+    extended_key_usage: tuple[x509.ObjectIdentifier, ...]
+    default_lifetime: timedelta
+    max_lifetime: timedelta
+    #: May the CA generate the holder's key? Only for machines at manufacture.
+    ca_generated_key: bool
+
+    def check_key_type(self, key_type: KeyType) -> None:
+        if key_type not in self.key_types:
+            allowed = ", ".join(sorted(k.value for k in self.key_types))
+            raise ProfileError(
+                f"key type {key_type.value} is not allowed for {self.kind} {self.purpose} "
+                f"certificates",
+                hint=f"allowed: {allowed}",
+            )
+
+    def key_usage_extension(self, key_type: KeyType) -> x509.KeyUsage:
+        usage = set(self.key_usage)
+        if (
+            self.purpose is Purpose.IDENTITY
+            and key_type.is_rsa
+            and self.kind
+            in (
+                SubjectKind.MACHINE,
+                SubjectKind.SOFTWARE,
+            )
+        ):
+            # OPC UA Part 6 application instance certificates need both for RSA.
+            usage |= {"key_encipherment", "data_encipherment"}
+        flags = {
+            name: name in usage
+            for name in (
+                "digital_signature",
+                "content_commitment",
+                "key_encipherment",
+                "data_encipherment",
+                "key_agreement",
+                "key_cert_sign",
+                "crl_sign",
+                "encipher_only",
+                "decipher_only",
+            )
+        }
+        return x509.KeyUsage(**flags)
+
+
+_ALL_KEYS = frozenset(KeyType)
+_YEAR = timedelta(days=365)
+
+_PROFILES: dict[tuple[SubjectKind, Purpose], IdentityProfile] = {
+    (SubjectKind.ORGANIZATION, Purpose.IDENTITY): IdentityProfile(
+        kind=SubjectKind.ORGANIZATION,
+        purpose=Purpose.IDENTITY,
+        key_types=_ALL_KEYS,
+        key_usage=frozenset({"digital_signature", "content_commitment"}),
+        extended_key_usage=(ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH),
+        default_lifetime=2 * _YEAR,
+        max_lifetime=3 * _YEAR,
+        ca_generated_key=False,
+    ),
+    (SubjectKind.PERSON, Purpose.IDENTITY): IdentityProfile(
+        kind=SubjectKind.PERSON,
+        purpose=Purpose.IDENTITY,
+        key_types=_ALL_KEYS,
+        key_usage=frozenset({"digital_signature", "content_commitment"}),
+        extended_key_usage=(ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION),
+        default_lifetime=2 * _YEAR,
+        max_lifetime=3 * _YEAR,
+        ca_generated_key=False,
+    ),
+    (SubjectKind.MACHINE, Purpose.IDENTITY): IdentityProfile(
+        kind=SubjectKind.MACHINE,
+        purpose=Purpose.IDENTITY,
+        key_types=_ALL_KEYS,
+        key_usage=frozenset({"digital_signature", "content_commitment"}),
+        extended_key_usage=(ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH),
+        default_lifetime=5 * _YEAR,
+        max_lifetime=20 * _YEAR,
+        ca_generated_key=True,
+    ),
+    (SubjectKind.SOFTWARE, Purpose.IDENTITY): IdentityProfile(
+        kind=SubjectKind.SOFTWARE,
+        purpose=Purpose.IDENTITY,
+        key_types=_ALL_KEYS,
+        key_usage=frozenset({"digital_signature"}),
+        extended_key_usage=(ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH),
+        default_lifetime=_YEAR,
+        max_lifetime=2 * _YEAR,
+        ca_generated_key=False,
+    ),
+    (SubjectKind.ORGANIZATION, Purpose.KEY_AGREEMENT): IdentityProfile(
+        kind=SubjectKind.ORGANIZATION,
+        purpose=Purpose.KEY_AGREEMENT,
+        key_types=frozenset({KeyType.P256}),
+        key_usage=frozenset({"key_agreement"}),
+        extended_key_usage=(),
+        default_lifetime=2 * _YEAR,
+        max_lifetime=3 * _YEAR,
+        ca_generated_key=False,
+    ),
+    (SubjectKind.SOFTWARE, Purpose.KEY_AGREEMENT): IdentityProfile(
+        kind=SubjectKind.SOFTWARE,
+        purpose=Purpose.KEY_AGREEMENT,
+        key_types=frozenset({KeyType.P256}),
+        key_usage=frozenset({"key_agreement"}),
+        extended_key_usage=(),
+        default_lifetime=_YEAR,
+        max_lifetime=2 * _YEAR,
+        ca_generated_key=False,
+    ),
+}
+
+
+def profile_for(kind: SubjectKind, purpose: Purpose = Purpose.IDENTITY) -> IdentityProfile:
+    """The profile for a kind and purpose; raises :class:`ProfileError` where none exists."""
+    try:
+        return _PROFILES[(kind, purpose)]
+    except KeyError:
+        raise ProfileError(
+            f"there is no {purpose} profile for {kind} identities",
+            hint="key-agreement certificates exist for organizations and software processes",
+        ) from None
+
+
+def roles_of(certificate: x509.Certificate) -> frozenset[Role]:
+    """The roles a certificate asserts through role policy OIDs (no database needed)."""
+    try:
+        policies = certificate.extensions.get_extension_for_class(x509.CertificatePolicies)
+    except x509.ExtensionNotFound:
+        return frozenset()
+    return frozenset(
+        _OID_ROLES[p.policy_identifier] for p in policies.value if p.policy_identifier in _OID_ROLES
+    )
+
+
+def subject_kind_of(certificate: x509.Certificate) -> SubjectKind | None:
+    """The subject kind a trustbridge certificate declares, or None for foreign certificates."""
+    try:
+        ext = certificate.extensions.get_extension_for_oid(oids.EXT_SUBJECT_KIND)
+    except x509.ExtensionNotFound:
+        return None
+    value = ext.value
+    if not isinstance(value, x509.UnrecognizedExtension):
+        return None
+    try:
+        return SubjectKind(asn1.UTF8String.load(value.value).native)
+    except (ValueError, TypeError):
+        return None
+
+
+def subject_kind_extension(kind: SubjectKind) -> x509.UnrecognizedExtension:
+    """The non-critical extension that names the subject kind."""
+    return x509.UnrecognizedExtension(oids.EXT_SUBJECT_KIND, asn1.UTF8String(kind.value).dump())

@@ -1,0 +1,1 @@
+"""Signed lifecycle statements of components: not built yet."""

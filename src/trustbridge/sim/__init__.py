@@ -1,0 +1,1 @@
+"""Evaluation of trust topologies (robustness, scalability): not built yet."""

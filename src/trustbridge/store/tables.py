@@ -1,0 +1,185 @@
+"""The database schema (SQLAlchemy Core). Migrations in ``migrations/versions`` create it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from trustbridge.store.types import UtcDateTime
+
+__all__ = [
+    "audit_events",
+    "authorities",
+    "certificates",
+    "enrolment_tokens",
+    "levels",
+    "metadata",
+    "requests",
+    "schemes",
+]
+
+metadata = MetaData()
+
+schemes = Table(
+    "schemes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+levels = Table(
+    "levels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scheme_id", Integer, ForeignKey("schemes.id"), nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("oid", String(200), nullable=False, unique=True),
+    Column("rank", Integer, nullable=False),
+    UniqueConstraint("scheme_id", "name"),
+)
+
+authorities = Table(
+    "authorities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("scheme_id", Integer, ForeignKey("schemes.id"), nullable=False),
+    Column("parent_id", Integer, ForeignKey("authorities.id"), nullable=True),
+    Column("is_root", Boolean, nullable=False),
+    # 'active' once it holds a certificate; 'awaiting-certificate' while a parent in another
+    # home has its CSR.
+    Column("state", String(32), nullable=False),
+    Column("certificate_der", LargeBinary, nullable=True),
+    Column("csr_der", LargeBinary, nullable=True),
+    # PEM certificates above this CA when its parent lives in another home.
+    Column("chain_pem", Text, nullable=True),
+    Column("key_store", String(16), nullable=False),
+    Column("key_ref", Text, nullable=False),
+    Column("key_type", String(16), nullable=False),
+    Column("kinds", JSON, nullable=False),
+    Column("level_oids", JSON, nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("path_length", Integer, nullable=True),
+    Column("name_constraints", JSON, nullable=False),
+    Column("base_url", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("ca_id", Integer, ForeignKey("authorities.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("level_oid", String(200), nullable=False),
+    Column("subject", JSON, nullable=False),
+    Column("csr_der", LargeBinary, nullable=True),
+    Column("public_key_der", LargeBinary, nullable=True),
+    Column("key_fingerprint", String(64), nullable=True),
+    # 'holder' (from a CSR), 'ca-generated' (machines at manufacture)
+    Column("key_origin", String(16), nullable=False),
+    Column("key_type", String(16), nullable=False),
+    Column("lifetime_days", Integer, nullable=True),
+    Column("batch_size", Integer, nullable=False, server_default=text("1")),
+    Column("digest", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("requested_by_display", Text, nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("decided_by", String(200), nullable=True),
+    Column("decided_by_display", Text, nullable=True),
+    Column("decided_at", UtcDateTime, nullable=True),
+    Column("decision_rule", String(32), nullable=True),
+    Column("decision_reason", Text, nullable=True),
+    Column("decision_payload", LargeBinary, nullable=True),
+    Column("decision_signature", LargeBinary, nullable=True),
+    Column("decision_certificate_der", LargeBinary, nullable=True),
+    # The certificate this request renews or rekeys (certificates.id; no foreign key, since
+    # certificates reference requests).
+    Column("renewal_of", Integer, nullable=True),
+    Index(
+        "uq_requests_pending_key",
+        "ca_id",
+        "key_fingerprint",
+        unique=True,
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
+    Index("ix_requests_state", "state"),
+)
+
+certificates = Table(
+    "certificates",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ca_id", Integer, ForeignKey("authorities.id"), nullable=False),
+    Column("serial", String(42), nullable=False),
+    Column("request_id", String(36), ForeignKey("requests.id"), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("holder", String(200), nullable=False),
+    Column("subject_dn", Text, nullable=False),
+    Column("level_oid", String(200), nullable=False),
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("not_after", UtcDateTime, nullable=False),
+    Column("key_fingerprint", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False, unique=True),
+    Column("der", LargeBinary, nullable=False),
+    Column("key_origin", String(16), nullable=False),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("issued_by", String(200), nullable=False),
+    Column("renewal_of", Integer, ForeignKey("certificates.id"), nullable=True),
+    # Revocation (filled by the revocation issue): 'good', 'revoked', 'on-hold'.
+    Column("status", String(16), nullable=False, server_default=text("'good'")),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Column("revocation_reason", String(32), nullable=True),
+    Column("invalidity_date", UtcDateTime, nullable=True),
+    UniqueConstraint("ca_id", "serial", name="uq_certificates_ca_serial"),
+    Index("ix_certificates_key", "key_fingerprint"),
+    Index("ix_certificates_holder", "holder"),
+)
+
+enrolment_tokens = Table(
+    "enrolment_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("organization", String(200), nullable=False),
+    Column("kinds", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+    Column("used_by_request", String(36), nullable=True),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("actor_display", Text, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(200), nullable=False),
+    Column("details", JSON, nullable=False),
+    Index("ix_audit_object", "object_type", "object_id"),
+)

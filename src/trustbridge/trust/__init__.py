@@ -1,0 +1,1 @@
+"""Trust schemes, assurance levels, path validation; later trust lists and the resolver."""

@@ -1,0 +1,53 @@
+"""Fixtures for the PKI tests: SoftHSM2 tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.softhsm import (
+    SOFTHSM_MODULE,
+    SoftHsmToken,
+    activate,
+    make_token,
+    softhsm_directory,
+)
+
+PKI_TOKEN = "pki-tests"
+PKI_FRESH_TOKEN = "pki-tests-fresh"
+PIN = "1234-user"
+SO_PIN = "5678-officer"
+
+
+@pytest.fixture(scope="session")
+def _softhsm_tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SoftHsmToken]]:
+    """Both PKI test tokens, created together before SoftHSM is first loaded in the process."""
+    directory = softhsm_directory(tmp_path_factory)
+    tokens: dict[str, SoftHsmToken] = {}
+    env: dict[str, str] = {}
+    for label in (PKI_TOKEN, PKI_FRESH_TOKEN):
+        env = make_token(directory, label, PIN, SO_PIN)
+        tokens[label] = SoftHsmToken(
+            module=SOFTHSM_MODULE,
+            label=label,
+            pin=PIN,
+            so_pin=SO_PIN,
+            conf=Path(env["SOFTHSM2_CONF"]),
+        )
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        activate(env, monkeypatch)
+        yield tokens
+
+
+@pytest.fixture(scope="session")
+def softhsm_token(_softhsm_tokens: dict[str, SoftHsmToken]) -> SoftHsmToken:
+    """A SoftHSM2 token for the whole test session (keys accumulate in it; use unique labels)."""
+    return _softhsm_tokens[PKI_TOKEN]
+
+
+@pytest.fixture(scope="session")
+def softhsm_fresh_token(_softhsm_tokens: dict[str, SoftHsmToken]) -> SoftHsmToken:
+    """A second token that only the test of a first, failing login uses."""
+    return _softhsm_tokens[PKI_FRESH_TOKEN]

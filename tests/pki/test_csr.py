@@ -1,0 +1,102 @@
+"""PKCS#10 requests: loading PEM and DER, and proof of possession."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.pki.pkifactory import organization_subject
+from trustbridge.errors import CsrError, InputError
+from trustbridge.pki.csr import load_csr
+from trustbridge.pki.keys import KeyType, generate_private_key, hash_for
+
+
+def _csr(key: CertificateIssuerPrivateKeyTypes) -> x509.CertificateSigningRequest:
+    algorithm: hashes.HashAlgorithm | None
+    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP521R1):
+        algorithm = hashes.SHA512()
+    else:
+        algorithm = hash_for(KeyType.of(key))
+    return (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(organization_subject().x509_name())
+        .sign(key, algorithm)
+    )
+
+
+@pytest.fixture(scope="module")
+def p256_csr() -> x509.CertificateSigningRequest:
+    return _csr(generate_private_key(KeyType.P256))
+
+
+@pytest.fixture(scope="module")
+def ed25519_csr() -> x509.CertificateSigningRequest:
+    return _csr(generate_private_key(KeyType.ED25519))
+
+
+def test_pem_csr_loads(p256_csr: x509.CertificateSigningRequest) -> None:
+    data = p256_csr.public_bytes(Encoding.PEM)
+    csr = load_csr(b"\n  " + data, source="request.pem")
+    assert csr.subject == organization_subject().x509_name()
+    assert csr.public_key() == p256_csr.public_key()
+    assert csr.is_signature_valid
+
+
+def test_der_csr_loads(ed25519_csr: x509.CertificateSigningRequest) -> None:
+    csr = load_csr(ed25519_csr.public_bytes(Encoding.DER), source="request.der")
+    assert KeyType.of(csr.public_key()) is KeyType.ED25519
+    assert csr.public_bytes(Encoding.DER) == ed25519_csr.public_bytes(Encoding.DER)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"garbage",
+        b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+        bytes(range(64)),
+    ],
+    ids=["empty", "text", "bad-pem", "binary"],
+)
+def test_garbage_is_refused(data: bytes) -> None:
+    with pytest.raises(CsrError, match="CSR upload.bin is not a readable PKCS#10 request"):
+        load_csr(data, source="upload.bin")
+
+
+def test_csr_error_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="not a readable"):
+        load_csr(b"garbage", source="upload.bin")
+
+
+@pytest.mark.parametrize("fixture", ["p256_csr", "ed25519_csr"])
+def test_tampered_signature_fails_proof_of_possession(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    csr: x509.CertificateSigningRequest = request.getfixturevalue(fixture)
+    der = bytearray(csr.public_bytes(Encoding.DER))
+    signature = csr.signature
+    # The signature BIT STRING closes the request: flip the last byte of the signature value.
+    assert der.endswith(signature)
+    der[-1] ^= 0x01
+    with pytest.raises(CsrError, match="proof of possession|not a readable"):
+        load_csr(bytes(der), source="tampered.der")
+
+
+def test_tampered_subject_fails_proof_of_possession(
+    p256_csr: x509.CertificateSigningRequest,
+) -> None:
+    der = p256_csr.public_bytes(Encoding.DER)
+    tampered = der.replace(b"Muster Maschinenbau GmbH", b"Muster Maschinenbau AG!!", 1)
+    assert tampered != der
+    with pytest.raises(CsrError, match="proof of possession failed"):
+        load_csr(tampered, source="tampered.der")
+
+
+def test_key_type_we_do_not_use_is_refused() -> None:
+    csr = _csr(ec.generate_private_key(ec.SECP521R1()))
+    with pytest.raises(CsrError, match="CSR p521.pem: elliptic curve secp521r1 is not supported"):
+        load_csr(csr.public_bytes(Encoding.PEM), source="p521.pem")
