@@ -1,0 +1,1 @@
+"""Development helpers used by the tests and benchmarks (not part of the public API)."""
