@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from trustbridge.pki.keys import KeyType, generate_private_key
 from trustbridge.pki.profiles import (
     MachineSubject,
     OrganizationSubject,
+    PersonSubject,
     Purpose,
     Role,
     Subject,
@@ -249,20 +251,21 @@ def test_leaf_is_signed_by_its_issuing_ca(
 
 @pytest.mark.parametrize("case_name", CASE_NAMES)
 def test_leaf_carries_the_level_policy(leaves: dict[str, IssuedIdentity], case_name: str) -> None:
-    case = LEAF_CASES[case_name]
+    subject = LEAF_CASES[case_name].subject
     leaf = leaves[case_name].certificate
     policies = _policy_oids(leaf)
     assert policies[0] == oids.DE_HIGH
+    expected_roles = subject.roles if isinstance(subject, PersonSubject) else frozenset()
+    assert set(policies[1:]) == {r.oid for r in expected_roles}
+    assert roles_of(leaf) == expected_roles
     if case_name == "person":
-        assert set(policies[1:]) == {r.oid for r in PERSON_ROLES}
-        assert roles_of(leaf) == PERSON_ROLES
-    else:
-        assert policies == [oids.DE_HIGH]
-        assert roles_of(leaf) == frozenset()
+        assert expected_roles == PERSON_ROLES
 
 
 @pytest.mark.parametrize("level", DE_LEVELS)
-def test_leaf_is_issued_at_the_requested_level(pki: ScenarioPki, level: x509.ObjectIdentifier) -> None:
+def test_leaf_is_issued_at_the_requested_level(
+    pki: ScenarioPki, level: x509.ObjectIdentifier
+) -> None:
     identity = issue_identity(pki.people, organization_subject(), level=level)
     assert _policy_oids(identity.certificate) == [level]
 
@@ -331,9 +334,7 @@ def test_leaf_names_crl_and_ocsp_of_its_ca(
 
 
 @pytest.mark.parametrize("case_name", CASE_NAMES)
-def test_leaf_serial_is_large_and_random(
-    leaves: dict[str, IssuedIdentity], case_name: str
-) -> None:
+def test_leaf_serial_is_large_and_random(leaves: dict[str, IssuedIdentity], case_name: str) -> None:
     serial = leaves[case_name].certificate.serial_number
     assert 2**64 <= serial < 2**159
 
@@ -345,9 +346,7 @@ def test_serials_differ(leaves: dict[str, IssuedIdentity]) -> None:
 
 
 @pytest.mark.parametrize("case_name", CASE_NAMES)
-def test_leaf_alt_names_are_the_subjects(
-    leaves: dict[str, IssuedIdentity], case_name: str
-) -> None:
+def test_leaf_alt_names_are_the_subjects(leaves: dict[str, IssuedIdentity], case_name: str) -> None:
     subject = LEAF_CASES[case_name].subject
     leaf = leaves[case_name].certificate
     expected = subject.alt_names()
@@ -382,7 +381,9 @@ def test_default_validity_is_clamped_to_the_ca(pki: ScenarioPki) -> None:
 
 def test_fingerprints(leaves: dict[str, IssuedIdentity]) -> None:
     leaf = leaves["organization"].certificate
-    assert certificate_fingerprint(leaf) == hashlib.sha256(leaf.public_bytes(Encoding.DER)).hexdigest()
+    assert (
+        certificate_fingerprint(leaf) == hashlib.sha256(leaf.public_bytes(Encoding.DER)).hexdigest()
+    )
     spki = leaf.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     assert key_fingerprint(leaf.public_key()) == hashlib.sha256(spki).hexdigest()
 
@@ -414,7 +415,9 @@ def test_root_certifying_cas_only_issues_no_identities(pki: ScenarioPki) -> None
 def test_level_outside_the_ca_limits_is_refused(
     pki: ScenarioPki, restricted_ca: CertificateAuthority
 ) -> None:
-    with pytest.raises(LimitError, match=f"not allowed to issue at level {oids.DE_HIGH.dotted_string}"):
+    with pytest.raises(
+        LimitError, match=f"not allowed to issue at level {oids.DE_HIGH.dotted_string}"
+    ):
         issue_identity(restricted_ca, person_subject(), level=oids.DE_HIGH)
     with pytest.raises(LimitError, match="not allowed to issue at level"):
         issue_identity(pki.people, organization_subject(), level=oids.JP_LEVEL1)
@@ -495,7 +498,9 @@ def test_subordinate_path_length_must_shrink(pki: ScenarioPki, path_length: int 
 
 
 def test_subordinate_levels_must_be_held_by_the_parent(pki: ScenarioPki) -> None:
-    with pytest.raises(LimitError, match=f"levels its parent does not hold: {oids.JP_LEVEL1.dotted_string}"):
+    with pytest.raises(
+        LimitError, match=f"levels its parent does not hold: {oids.JP_LEVEL1.dotted_string}"
+    ):
         pki.root.certify_ca(
             subject_name=pki.people.name,
             public_key=pki.people.signer.public_key,
@@ -589,9 +594,11 @@ def test_dns_name_constraints(pki: ScenarioPki) -> None:
             manufacturer="Muster", model="X", serial_number="1", country="DE", dns_names=(host,)
         )
 
-    with pytest.raises(LimitError, match="DNS name press.other.example is outside"):
+    with pytest.raises(LimitError, match=re.escape("DNS name press.other.example is outside")):
         issue_identity(ca, machine("press.other.example"))
-    with pytest.raises(LimitError, match="DNS name a.lab.muster-maschinenbau.example is excluded"):
+    with pytest.raises(
+        LimitError, match=re.escape("DNS name a.lab.muster-maschinenbau.example is excluded")
+    ):
         issue_identity(ca, machine("a.lab.muster-maschinenbau.example"))
 
 
@@ -758,8 +765,8 @@ def test_openssl_refuses_a_leaf_from_another_root(
     assert ok.returncode == 0, ok.stderr
 
 
-def test_generated_ca_key_is_usable(pki: ScenarioPki) -> None:
-    """A P-256 issuing CA key and an Ed25519 one both sign verifiable certificates."""
+def test_ed25519_issuing_ca(pki: ScenarioPki) -> None:
+    """An Ed25519 issuing CA signs verifiable certificates (pure EdDSA, no hash)."""
     ed_ca = certify_issuing_ca(
         pki.root,
         common_name="Ed25519 CA",

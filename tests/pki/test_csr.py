@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -63,7 +65,9 @@ def test_der_csr_loads(ed25519_csr: x509.CertificateSigningRequest) -> None:
     ids=["empty", "text", "bad-pem", "binary"],
 )
 def test_garbage_is_refused(data: bytes) -> None:
-    with pytest.raises(CsrError, match="CSR upload.bin is not a readable PKCS#10 request"):
+    with pytest.raises(
+        CsrError, match=re.escape("CSR upload.bin is not a readable PKCS#10 request")
+    ):
         load_csr(data, source="upload.bin")
 
 
@@ -82,7 +86,9 @@ def test_tampered_signature_fails_proof_of_possession(
     # The signature BIT STRING closes the request: flip the last byte of the signature value.
     assert der.endswith(signature)
     der[-1] ^= 0x01
-    with pytest.raises(CsrError, match="proof of possession|not a readable"):
+    with pytest.raises(
+        CsrError, match=r"not signed by the key it contains \(proof of possession failed\)"
+    ):
         load_csr(bytes(der), source="tampered.der")
 
 
@@ -98,5 +104,7 @@ def test_tampered_subject_fails_proof_of_possession(
 
 def test_key_type_we_do_not_use_is_refused() -> None:
     csr = _csr(ec.generate_private_key(ec.SECP521R1()))
-    with pytest.raises(CsrError, match="CSR p521.pem: elliptic curve secp521r1 is not supported"):
+    with pytest.raises(
+        CsrError, match=re.escape("CSR p521.pem: elliptic curve secp521r1 is not supported")
+    ):
         load_csr(csr.public_bytes(Encoding.PEM), source="p521.pem")

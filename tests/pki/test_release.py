@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.exceptions import InvalidSignature
 
 from tests.pki.pkifactory import (
     AT,
@@ -71,9 +72,11 @@ class IssuedByVerifier:
                 continue
             try:
                 certificate.verify_directly_issued_by(issuer)
-            except (ValueError, TypeError, Exception) as exc:
+            except (InvalidSignature, ValueError, TypeError) as exc:
                 raise ValidationError(f"bad issuer signature: {exc!r}") from exc
-            return VerifiedIdentity(certificate, roles_of(certificate), subject_kind_of(certificate))
+            return VerifiedIdentity(
+                certificate, roles_of(certificate), subject_kind_of(certificate)
+            )
         raise ValidationError(f"{certificate.issuer.rfc4514_string()} is not a known issuer")
 
 
@@ -94,7 +97,7 @@ def officer(pki: ScenarioPki) -> IssuedIdentity:
 
 @pytest.fixture(scope="module")
 def plain_person(pki: ScenarioPki) -> IssuedIdentity:
-    """A person of the same organization without any role."""
+    """A person holding the operator role but not the registration-officer role."""
     return issue_identity(pki.people, person_subject(roles=frozenset({Role.OPERATOR})))
 
 
@@ -175,7 +178,7 @@ def test_decision_payload_is_canonical_json() -> None:
 
 
 def test_decision_time_is_made_utc() -> None:
-    naive = _decision(at=datetime(2026, 6, 1, 1, 0))  # noqa: DTZ001 - naive on purpose
+    naive = _decision(at=datetime(2026, 6, 1, 1, 0))  # naive on purpose
     assert naive.at == DECIDED_AT
     assert naive.at.tzinfo is UTC
 
@@ -226,7 +229,9 @@ def test_principal_str() -> None:
 
 
 @pytest.mark.parametrize("key_type", [KeyType.P256, KeyType.P384, KeyType.ED25519, KeyType.RSA2048])
-def test_statement_signatures_verify_for_every_key_type(pki: ScenarioPki, key_type: KeyType) -> None:
+def test_statement_signatures_verify_for_every_key_type(
+    pki: ScenarioPki, key_type: KeyType
+) -> None:
     identity = issue_identity(pki.people, officer_subject(), key_type=key_type)
     payload = _decision().payload()
     signature = sign_statement(payload, identity.signer)
@@ -277,7 +282,9 @@ def test_stale_decision_is_refused(officer: IssuedIdentity, verifier: IdentityVe
     # Exactly at the limit it still counts; a second later it is stale.
     _check(_decision(), officer, verifier, at=DECIDED_AT + DECISION_MAX_AGE)
     with pytest.raises(ApprovalError, match="more than 1 day, 0:00:00 ago") as info:
-        _check(_decision(), officer, verifier, at=DECIDED_AT + DECISION_MAX_AGE + timedelta(seconds=1))
+        _check(
+            _decision(), officer, verifier, at=DECIDED_AT + DECISION_MAX_AGE + timedelta(seconds=1)
+        )
     assert info.value.hint == "sign a fresh decision"
 
 
@@ -285,10 +292,14 @@ def test_future_decision_is_refused(officer: IssuedIdentity, verifier: IdentityV
     # Small clock skew is tolerated, more is not.
     _check(_decision(at=CHECKED_AT + DECISION_MAX_SKEW), officer, verifier)
     with pytest.raises(ApprovalError, match="dated in the future"):
-        _check(_decision(at=CHECKED_AT + DECISION_MAX_SKEW + timedelta(seconds=1)), officer, verifier)
+        _check(
+            _decision(at=CHECKED_AT + DECISION_MAX_SKEW + timedelta(seconds=1)), officer, verifier
+        )
 
 
-def test_wrong_statement_type_is_refused(officer: IssuedIdentity, verifier: IdentityVerifier) -> None:
+def test_wrong_statement_type_is_refused(
+    officer: IssuedIdentity, verifier: IdentityVerifier
+) -> None:
     with pytest.raises(ApprovalError, match="is not a release decision"):
         _check(_decision(statement_type="trustbridge-enrolment/v1"), officer, verifier)
 
@@ -351,12 +362,9 @@ def test_officer_cannot_release_an_identity_for_own_key(
     own_key = key_fingerprint(officer.certificate.public_key())
     with pytest.raises(ApprovalError, match="cannot release an identity for their own key"):
         _check(_decision(), officer, verifier, holder_key_fingerprint=own_key)
-    # Someone else's key is fine.
-    other = officer.certificate.public_key().public_bytes(
-        Encoding.DER, PublicFormat.SubjectPublicKeyInfo
-    )
-    assert key_fingerprint(officer.certificate.public_key()) != other.hex()
-    _check(_decision(), officer, verifier, holder_key_fingerprint="00" * 32)
+    # Releasing someone else's key is what officers are for.
+    other = _check(_decision(), officer, verifier, holder_key_fingerprint="00" * 32)
+    assert other.certificate == officer.certificate
 
 
 # -- enrolment credentials ---------------------------------------------------------------------
@@ -384,7 +392,9 @@ def test_other_organization_may_not_enrol(pki: ScenarioPki, verifier: IdentityVe
     )
     with pytest.raises(
         ApprovalError,
-        match="Hayabusa Sensor Components K.K. cannot enrol identities of Muster Maschinenbau GmbH",
+        match=re.escape(
+            "Hayabusa Sensor Components K.K. cannot enrol identities of Muster Maschinenbau GmbH"
+        ),
     ):
         check_enrolment_credential(machine_subject(), _verified(other, verifier))
 

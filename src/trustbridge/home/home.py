@@ -792,7 +792,7 @@ class Home:
     def cas(self) -> list[CaInfo]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.authorities).order_by(t.authorities.c.id)).all()
-            schemes = dict(conn.execute(select(t.schemes.c.id, t.schemes.c.code)).tuples().all())
+            schemes = {r.id: r.code for r in conn.execute(select(t.schemes.c.id, t.schemes.c.code))}
         slugs = {r.id: r.slug for r in rows}
         return [self._ca_info(r, schemes, slugs) for r in rows]
 
@@ -963,6 +963,7 @@ class Home:
             key_origin = "ca-generated"
         else:
             raise InputError("a request needs the holder's CSR (or, for machines, --generate-key)")
+        authority.check_usable(self.now())
         authority.check_request(
             subject=subject, level=level_oid, key_type=key_type, purpose=purpose
         )

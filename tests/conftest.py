@@ -1,11 +1,14 @@
-"""Fixtures for the PKI tests: SoftHSM2 tokens."""
+"""Shared fixtures: SoftHSM2 tokens and a throwaway PostgreSQL cluster (one per worker)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from trustbridge._dev.postgres import PostgresCluster, PostgresUnavailable
 
 from tests.softhsm import (
     SOFTHSM_MODULE,
@@ -51,3 +54,25 @@ def softhsm_token(_softhsm_tokens: dict[str, SoftHsmToken]) -> SoftHsmToken:
 def softhsm_fresh_token(_softhsm_tokens: dict[str, SoftHsmToken]) -> SoftHsmToken:
     """A second token that only the test of a first, failing login uses."""
     return _softhsm_tokens[PKI_FRESH_TOKEN]
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster for this test process, removed at the end."""
+    try:
+        cluster = PostgresCluster()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI: {exc}")
+        pytest.skip(str(exc))
+    with cluster:
+        yield cluster
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """A fresh, empty database in the session's cluster."""
+    return postgres_cluster.create_database(f"t{next(_databases)}")

@@ -1,0 +1,29 @@
+# trustbridge: `make demo` and `make test` work on a fresh machine (they run `make setup` first).
+PY := .venv/bin/python
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup demo test lint typecheck unit bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/trustbridge demo --out demo-out
+
+lint: setup
+	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff format --check src tests bench
+
+typecheck: setup
+	.venv/bin/mypy
+
+unit: setup
+	$(PY) -m pytest -n 2 -q
+
+test: lint typecheck unit
+
+bench: setup
+	$(PY) -m bench.issuance
+
+clean:
+	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,243 @@
+"""Helpers every benchmark shares: timing, result records, the printed table, the JSON file.
+
+Project rules for benchmarks (DESIGN.md 8): each prints our figure beside a baseline measured
+in the same run, as a ratio oriented so that higher is better, and writes
+``bench/results/<name>.json``: a list of records with exactly the keys ``metric``, ``unit``,
+``ours``, ``baseline``, ``baseline_name``, ``ratio`` and ``goal`` (the minimum ratio the issue
+asks for, or null). Benchmarks are not pass/fail: a missed goal is printed, not an exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "RESULTS_DIR",
+    "Record",
+    "Stopwatch",
+    "Timing",
+    "in_ci",
+    "machine_summary",
+    "print_table",
+    "rate_record",
+    "stopwatch",
+    "time_calls",
+    "time_record",
+    "write_results",
+]
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def in_ci() -> bool:
+    """True under ``CI=true``: missing prerequisites are errors there, not skips."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def machine_summary() -> str:
+    """One line naming where the figures were measured."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        crypto = version("cryptography")
+    except PackageNotFoundError:  # pragma: no cover - cryptography is a dependency
+        crypto = "?"
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"cryptography {crypto}"
+    )
+
+
+# -- timing -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timing:
+    """``count`` operations in ``seconds`` of wall-clock time."""
+
+    count: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Operations per second."""
+        return self.count / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def per_op_us(self) -> float:
+        """Microseconds per operation."""
+        return self.seconds / self.count * 1e6 if self.count else float("nan")
+
+
+class Stopwatch:
+    """Wall-clock seconds between entering and leaving :func:`stopwatch`."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.end: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.end if self.end is not None else time.perf_counter()) - self.start
+
+
+@contextmanager
+def stopwatch() -> Iterator[Stopwatch]:
+    """``with stopwatch() as sw: ...``; then ``sw.seconds``."""
+    watch = Stopwatch()
+    try:
+        yield watch
+    finally:
+        watch.end = time.perf_counter()
+
+
+def time_calls(fn: Callable[[], object], *, seconds: float, min_calls: int = 10) -> Timing:
+    """Call ``fn`` repeatedly for at least ``seconds`` (and ``min_calls`` times)."""
+    count = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    now = start
+    while now < deadline or count < min_calls:
+        fn()
+        count += 1
+        now = time.perf_counter()
+    return Timing(count, now - start)
+
+
+# -- records ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    """One result line; :meth:`to_json` gives the record the results file holds."""
+
+    metric: str
+    unit: str
+    ours: float
+    baseline: float
+    baseline_name: str
+    #: ours/baseline for rates, baseline/ours for durations: higher is better.
+    ratio: float
+    goal: float | None = None
+    #: What the metric was measured on (a backend, a key type); part of the metric's name.
+    variant: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.metric}/{self.variant}" if self.variant else self.metric
+
+    @property
+    def status(self) -> str:
+        if self.goal is None:
+            return "-"
+        return "PASS" if self.ratio >= self.goal else "BELOW"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "metric": self.name,
+            "unit": self.unit,
+            "ours": self.ours,
+            "baseline": self.baseline,
+            "baseline_name": self.baseline_name,
+            "ratio": self.ratio,
+            "goal": self.goal,
+        }
+
+
+def rate_record(
+    metric: str,
+    *,
+    unit: str,
+    ours: float,
+    baseline: float,
+    baseline_name: str,
+    goal: float | None = None,
+    variant: str | None = None,
+) -> Record:
+    """A record for a rate (operations per second): ratio = ours / baseline."""
+    return Record(metric, unit, ours, baseline, baseline_name, ours / baseline, goal, variant)
+
+
+def time_record(
+    metric: str,
+    *,
+    unit: str,
+    ours: float,
+    baseline: float,
+    baseline_name: str,
+    goal: float | None = None,
+    variant: str | None = None,
+) -> Record:
+    """A record for a duration (lower is better): ratio = baseline / ours."""
+    return Record(metric, unit, ours, baseline, baseline_name, baseline / ours, goal, variant)
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def _fmt(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def print_table(
+    records: Sequence[Record],
+    *,
+    title: str,
+    variant_header: str = "variant",
+    baseline_header: str = "baseline",
+) -> None:
+    """A plain-text table: metric, variant, ours, baseline, ratio, goal, PASS/BELOW."""
+    header = ("metric", variant_header, "ours", baseline_header, "unit", "ratio", "goal", "")
+    rows = [
+        (
+            r.metric,
+            r.variant or "",
+            _fmt(r.ours),
+            _fmt(r.baseline),
+            r.unit,
+            f"{r.ratio:.1%}",
+            f"{r.goal:.0%}" if r.goal is not None else "-",
+            r.status,
+        )
+        for r in records
+    ]
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    numeric = {2, 3, 5, 6}
+
+    def line(row: Sequence[str]) -> str:
+        cells = [
+            str(c).rjust(w) if i in numeric else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(cells).rstrip()
+
+    print()
+    print(title)
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line(row))
+    sys.stdout.flush()
+
+
+def write_results(name: str, records: Sequence[Record], directory: Path = RESULTS_DIR) -> Path:
+    """Write ``<directory>/<name>.json`` atomically; returns its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps([r.to_json() for r in records], indent=2) + "\n")
+    os.replace(tmp, path)
+    return path

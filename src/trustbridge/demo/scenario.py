@@ -1,0 +1,893 @@
+"""The joint DE-JP demonstrator (DEMO.md), as far as trustbridge is built.
+
+It plays every part of the story itself: the scheme operators and trust service providers run
+their node homes under ``<out>/nodes/``; the companies, people, machines and software are holders
+whose keys the demo generates on the holder's side and keeps under ``<out>/artifacts/``. Every
+identity goes through the real release process (an officer's signed decision, or the enrolment
+rule signed with the organization's identity). Steps of the story that are not built yet are
+reported as such, never faked.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    PrivateKeyTypes,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from rich.console import Console
+from rich.table import Table
+
+from trustbridge import oids
+from trustbridge.clock import Clock, SystemClock
+from trustbridge.demo.manifest import (
+    MANIFEST_FILE,
+    MANIFEST_VERSION,
+    REFERENCE_LEVELS,
+    CaEntry,
+    IdentityEntry,
+    Manifest,
+    NodeEntry,
+    SchemeEntry,
+    StepEntry,
+    StepStatus,
+    write_manifest,
+)
+from trustbridge.errors import InputError, ReleaseError
+from trustbridge.home.config import SecretSource
+from trustbridge.home.home import EnrolmentProof, Home, KeySpec, enrolment_payload, slugify
+from trustbridge.home.records import Issued, RequestInfo
+from trustbridge.home.secrets import write_secret_file
+from trustbridge.pki.ca import certificate_fingerprint
+from trustbridge.pki.keys import KeyType, generate_private_key, hash_for, private_key_pem
+from trustbridge.pki.profiles import (
+    MachineSubject,
+    OrganizationSubject,
+    PersonSubject,
+    Purpose,
+    Role,
+    SoftwareSubject,
+    Subject,
+    SubjectKind,
+)
+from trustbridge.pki.release import Decision, request_digest, sign_statement
+from trustbridge.pki.signers import FileSigner
+from trustbridge.trust.schemes import TrustScheme
+
+__all__ = ["HTTP_PORT_BASE", "HTTPS_PORT_BASE", "PASSPHRASE_FILE", "REPORT_FILE", "run_demo"]
+
+REPORT_FILE = "report.html"
+#: Node ``i`` (in the order of the cast) listens on ``HTTP_PORT_BASE + i`` / ``HTTPS_PORT_BASE + i``.
+HTTP_PORT_BASE = 18080
+HTTPS_PORT_BASE = 18443
+#: Where each demo node keeps the passphrase of its CA keys, relative to its home.
+PASSPHRASE_FILE = "secrets/demo-passphrase"
+#: Marks a folder as demo output, so that a rerun may replace it even after an interrupted run.
+_MARKER = ".trustbridge-demo"
+_ISSUED_BY_DEMO = ("nodes", "artifacts", MANIFEST_FILE, REPORT_FILE)
+
+# -- the cast (DESIGN.md, section 2) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Node:
+    name: str
+    organization: str
+    role: str
+
+
+@dataclass(frozen=True)
+class _IssuingCa:
+    name: str
+    kinds: tuple[SubjectKind, ...]
+    roles: tuple[Role, ...] = ()
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.name)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A production run of devices whose keys the CA generates at manufacture."""
+
+    model: str
+    serials: tuple[str, ...]
+    uri_template: str
+    key_type: KeyType = KeyType.P256
+
+
+@dataclass(frozen=True)
+class _Country:
+    """One scheme's side of the story: operator, root, TSP, its CAs and the company."""
+
+    scheme: TrustScheme
+    operator: _Node
+    root_name: str
+    tsp: _Node
+    identity_ca: _IssuingCa
+    device_ca: _IssuingCa
+    officer: PersonSubject
+    company: OrganizationSubject
+    signatory: PersonSubject
+    software: SoftwareSubject
+    #: Level of organizations, people and key-agreement certificates.
+    high_level: str
+    #: Level of machines and software.
+    device_level: str
+    machine: MachineSubject | None = None
+    machine_key: KeyType = KeyType.RSA2048
+    batch: _Batch | None = None
+
+    @property
+    def code(self) -> str:
+        return self.scheme.code
+
+    @property
+    def country(self) -> str:
+        return self.company.country
+
+
+def _identity_ca(name: str) -> _IssuingCa:
+    return _IssuingCa(
+        name,
+        (SubjectKind.ORGANIZATION, SubjectKind.PERSON),
+        (Role.REGISTRATION_OFFICER, Role.AUTHORIZED_SIGNATORY),
+    )
+
+
+def _device_ca(name: str) -> _IssuingCa:
+    return _IssuingCa(name, (SubjectKind.MACHINE, SubjectKind.SOFTWARE))
+
+
+_MUSTER_ID = "VATDE-123456789"
+_HAYABUSA_ID = "NTRJP-3180001012345"
+
+GERMANY = _Country(
+    scheme=TrustScheme.create(
+        "de",
+        "German industrial trust scheme",
+        [
+            ("de-basic", oids.DE_BASIC),
+            ("de-substantial", oids.DE_SUBSTANTIAL),
+            ("de-high", oids.DE_HIGH),
+        ],
+    ),
+    operator=_Node("de-scheme", "DE Industrial Trust Scheme", "scheme operator"),
+    root_name="DE Industrial Root CA",
+    tsp=_Node("rheintal", "Rheintal Trust Services GmbH", "trust service provider"),
+    identity_ca=_identity_ca("Rheintal Identity CA"),
+    device_ca=_device_ca("Rheintal Device CA"),
+    officer=PersonSubject(
+        given_name="Anna",
+        surname="Schmidt",
+        country="DE",
+        organization="Rheintal Trust Services GmbH",
+        organization_identifier="VATDE-987654321",
+        email="anna.schmidt@rheintal-trust.example",
+        roles=frozenset({Role.REGISTRATION_OFFICER}),
+    ),
+    company=OrganizationSubject(
+        name="Muster Maschinenbau GmbH", country="DE", identifier=_MUSTER_ID, locality="Stuttgart"
+    ),
+    signatory=PersonSubject(
+        given_name="Klaus",
+        surname="Weber",
+        country="DE",
+        organization="Muster Maschinenbau GmbH",
+        organization_identifier=_MUSTER_ID,
+        email="klaus.weber@muster-maschinenbau.example",
+        roles=frozenset({Role.AUTHORIZED_SIGNATORY}),
+    ),
+    software=SoftwareSubject(
+        name="Muster Quality Gateway",
+        version="1.0.0",
+        organization="Muster Maschinenbau GmbH",
+        organization_identifier=_MUSTER_ID,
+        country="DE",
+    ),
+    machine=MachineSubject(
+        manufacturer="Muster Maschinenbau GmbH",
+        model="AM-7",
+        serial_number="0001",
+        country="DE",
+        application_uri="urn:muster:assembly:AM-7:0001",
+    ),
+    high_level="de-high",
+    device_level="de-substantial",
+)
+
+JAPAN = _Country(
+    scheme=TrustScheme.create(
+        "jp",
+        "Japanese industrial trust scheme",
+        [
+            ("jp-level1", oids.JP_LEVEL1),
+            ("jp-level2", oids.JP_LEVEL2),
+            ("jp-level3", oids.JP_LEVEL3),
+        ],
+    ),
+    operator=_Node("jp-scheme", "JP Industrial Trust Scheme", "scheme operator"),
+    root_name="JP Industrial Root CA",
+    tsp=_Node("sakura", "Sakura Trust Service K.K.", "trust service provider"),
+    identity_ca=_identity_ca("Sakura Identity CA"),
+    device_ca=_device_ca("Sakura Device CA"),
+    officer=PersonSubject(
+        given_name="Haruto",
+        surname="Sato",
+        country="JP",
+        organization="Sakura Trust Service K.K.",
+        organization_identifier="NTRJP-1010001098765",
+        email="haruto.sato@sakura-trust.example",
+        roles=frozenset({Role.REGISTRATION_OFFICER}),
+    ),
+    company=OrganizationSubject(
+        name="Hayabusa Sensor Components K.K.",
+        country="JP",
+        identifier=_HAYABUSA_ID,
+        locality="Nagoya",
+    ),
+    signatory=PersonSubject(
+        given_name="Yuki",
+        surname="Tanaka",
+        country="JP",
+        organization="Hayabusa Sensor Components K.K.",
+        organization_identifier=_HAYABUSA_ID,
+        email="yuki.tanaka@hayabusa-sensors.example",
+        roles=frozenset({Role.AUTHORIZED_SIGNATORY}),
+    ),
+    software=SoftwareSubject(
+        name="Hayabusa Test Data Service",
+        version="1.0.0",
+        organization="Hayabusa Sensor Components K.K.",
+        organization_identifier=_HAYABUSA_ID,
+        country="JP",
+    ),
+    batch=_Batch(
+        model="HPS-200",
+        serials=tuple(f"HPS200-{n:06d}" for n in range(1, 6)),
+        uri_template="urn:hayabusa:hps-200:{serial}",
+    ),
+    high_level="jp-level3",
+    device_level="jp-level2",
+)
+
+_COUNTRIES = (GERMANY, JAPAN)
+_NODES = (GERMANY.operator, GERMANY.tsp, JAPAN.operator, JAPAN.tsp)
+
+#: DEMO.md's story, step by step: (title, what is not built yet; None where nothing is missing).
+_STORY: tuple[tuple[str, StepStatus, str | None], ...] = (
+    (
+        "Schemes",
+        "partial",
+        "roots and assurance levels are done; the DE-JP bridge CA, its cross-certificates and "
+        "the mapping of the levels onto itg-loa1..3 are not available yet",
+    ),
+    (
+        "Trust service providers",
+        "partial",
+        "issuing CAs are done; OCSP responders, timestamp authorities, conformity assessment "
+        "bodies, the trust lists and the LOTL are not available yet",
+    ),
+    ("Identities", "done", None),
+    ("Trust profiles", "not-available", "signed trust-profile credentials are not built yet"),
+    ("First contact", "not-available", "node discovery and mutual resolution are not built yet"),
+    ("Contract", "not-available", "signed, timestamped contracts are not built yet"),
+    ("Data exchange", "not-available", "secure messages and access policies are not built yet"),
+    ("Provenance", "not-available", "the transparency log is not built yet"),
+    (
+        "Verification and a fault",
+        "not-available",
+        "revocation (CRL, OCSP) and end-to-end verification are not built yet",
+    ),
+    (
+        "Report",
+        "partial",
+        "a minimal report (steps and identities); trust-path pictures, assessment charts, "
+        "signatures and the provenance timeline come with their steps",
+    ),
+)
+
+
+# -- running it ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Holder:
+    """An identity holder the demo plays: its key and its certificate."""
+
+    key: CertificateIssuerPrivateKeyTypes
+    certificate: x509.Certificate
+
+
+@dataclass
+class _Run:
+    out: Path
+    console: Console
+    clock: Clock
+    homes: dict[str, Home] = field(default_factory=dict)
+    roots: dict[str, str] = field(default_factory=dict)
+    ca_files: dict[str, str] = field(default_factory=dict)
+    nodes: list[NodeEntry] = field(default_factory=list)
+    schemes: list[SchemeEntry] = field(default_factory=list)
+    cas: list[CaEntry] = field(default_factory=list)
+    identities: list[IdentityEntry] = field(default_factory=list)
+    steps: list[StepEntry] = field(default_factory=list)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        self.console.print(f"  [green]✓[/] {text}", highlight=False)
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.out).as_posix()
+
+    def artifact(self, code: str, *parts: str) -> Path:
+        return self.out.joinpath("artifacts", code, *parts)
+
+    def write(self, path: Path, data: bytes, *, private: bool = False) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if private else 0o777)
+        if private:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        else:
+            path.write_bytes(data)
+        return self.rel(path)
+
+    @contextmanager
+    def step(self, number: int) -> Iterator[None]:
+        title, status, note = _STORY[number - 1]
+        self.console.rule(f"[bold]Step {number}: {title}")
+        started = time.perf_counter()
+        yield
+        self._record_step(number, status, note, time.perf_counter() - started)
+
+    def unavailable(self, number: int) -> None:
+        title, status, note = _STORY[number - 1]
+        self.console.rule(f"[dim]Step {number}: {title}")
+        self.console.print(f"  [yellow]not available:[/] {note}", highlight=False)
+        self._record_step(number, status, note, 0.0)
+
+    def _record_step(self, number: int, status: StepStatus, note: str | None, secs: float) -> None:
+        entry = StepEntry(
+            step=number, title=_STORY[number - 1][0], status=status, seconds=round(secs, 3)
+        )
+        if note:
+            entry["note"] = note
+        self.steps.append(entry)
+
+    # -- nodes ----------------------------------------------------------------------------
+
+    def node(self, node: _Node, stack: ExitStack) -> Home:
+        index = _NODES.index(node)
+        path = self.out / "nodes" / node.name
+        home = Home.init(
+            path,
+            node_name=node.name,
+            host="127.0.0.1",
+            http_port=HTTP_PORT_BASE + index,
+            https_port=HTTPS_PORT_BASE + index,
+            clock=self.clock,
+        )
+        stack.callback(home.close)
+        # Demo convenience, not a practice to copy: the node keeps its CA key passphrase in
+        # its own home (mode 600), named in config.toml's [secrets], so that `serve` can start
+        # it unattended. A real node takes it from a prompt, the environment or an HSM PIN.
+        write_secret_file(path / PASSPHRASE_FILE, secrets.token_urlsafe(32))
+        self.homes[node.name] = home
+        config = home.config
+        self.nodes.append(
+            NodeEntry(
+                node=node.name,
+                organization=node.organization,
+                role=node.role,
+                home=self.rel(path),
+                http_url=config.base_url,
+                https_url=f"https://{config.host}:{config.https_port}",
+            )
+        )
+        self.say(
+            f"node [bold]{node.name}[/] ({node.organization}) at {config.base_url}; "
+            f"CA key passphrase in {self.rel(path)}/{PASSPHRASE_FILE} (a demo convenience)"
+        )
+        return home
+
+    def ca_key(self, key_type: KeyType) -> KeySpec:
+        return KeySpec(key_type, secret=SecretSource(file=PASSPHRASE_FILE))
+
+    # -- step 1: schemes ------------------------------------------------------------------
+
+    def scheme(self, c: _Country, stack: ExitStack) -> None:
+        home = self.node(c.operator, stack)
+        home.create_scheme(c.scheme)
+        root = home.create_root_ca(
+            scheme=c.code,
+            name=c.root_name,
+            country=c.country,
+            organization=c.operator.organization,
+            key=self.ca_key(KeyType.P384),
+        )
+        assert root.certificate is not None  # an active root has its certificate
+        root_file = self.write(self.artifact(c.code, "root.pem"), _pem([root.certificate]))
+        self.roots[c.code] = root_file
+        self.schemes.append(
+            SchemeEntry(
+                code=c.code,
+                name=c.scheme.name,
+                levels=[lv.name for lv in c.scheme.levels],
+                root=root_file,
+                node=c.operator.name,
+            )
+        )
+        levels = " < ".join(lv.name for lv in c.scheme.levels)
+        self.say(f"scheme [bold]{c.code}[/]: levels {levels}")
+        self.say(f"root [bold]{c.root_name}[/] (P-384) -> {root_file}")
+
+    # -- step 2: trust service providers --------------------------------------------------
+
+    def tsp(self, c: _Country, stack: ExitStack) -> None:
+        operator = self.homes[c.operator.name]
+        home = self.node(c.tsp, stack)
+        # The TSP imports the scheme with the scheme operator's own policy OIDs.
+        home.create_scheme(c.scheme)
+        root_slug = slugify(c.root_name)
+        for spec in (c.identity_ca, c.device_ca):
+            _, csr = home.request_subordinate_ca(
+                scheme=c.code,
+                name=spec.name,
+                slug=spec.slug,
+                country=c.country,
+                organization=c.tsp.organization,
+                key=self.ca_key(KeyType.P256),
+            )
+            certificate = operator.certify_subordinate_ca(
+                parent=root_slug,
+                csr_data=csr.public_bytes(Encoding.PEM),
+                kinds=spec.kinds,
+                roles=spec.roles,
+                source=f"CSR of {spec.name}",
+            )
+            info = home.install_ca_certificate(spec.slug, certificate, operator.chain_of(root_slug))
+            path = self.write(self.artifact(c.code, "cas", f"{spec.slug}.pem"), _pem([certificate]))
+            self.ca_files[certificate_fingerprint(certificate)] = path
+            self.cas.append(
+                CaEntry(
+                    name=spec.name,
+                    scheme=c.code,
+                    node=c.tsp.name,
+                    certificate=path,
+                    kinds=list(info.kinds),
+                    levels=list(info.levels),
+                    roles=list(info.roles),
+                )
+            )
+            roles = f"; roles {', '.join(info.roles)}" if info.roles else ""
+            self.say(
+                f"[bold]{spec.name}[/] certified by {c.root_name}: {', '.join(info.kinds)}{roles}"
+                f" -> {path}"
+            )
+
+    # -- step 3: identities ---------------------------------------------------------------
+
+    def identities(self, c: _Country) -> None:
+        home = self.homes[c.tsp.name]
+        ids, devices = c.identity_ca.slug, c.device_ca.slug
+
+        key = generate_private_key(KeyType.P256)
+        issued = home.bootstrap_officer(
+            ca=ids,
+            subject=c.officer,
+            level=c.high_level,
+            csr_data=_csr(key, c.officer),
+            csr_source=f"CSR of {c.officer.display_name}",
+        )
+        officer = _Holder(key, _certificate(issued))
+        self.record(c, home, ids, c.officer, c.high_level, officer, note="bootstrapped")
+
+        company = self.approved(c, home, ids, c.company, c.high_level, officer)
+        self.approved(c, home, ids, c.company, c.high_level, officer, Purpose.KEY_AGREEMENT)
+        self.approved(c, home, ids, c.signatory, c.high_level, officer)
+        if c.machine is not None:
+            self.enrolled(c, home, devices, c.machine, c.device_level, company, c.machine_key)
+        self.enrolled(c, home, devices, c.software, c.device_level, company, KeyType.P256)
+        if c.batch is not None:
+            self.batch(c, home, devices, c.batch, company)
+
+    def approved(
+        self,
+        c: _Country,
+        home: Home,
+        ca: str,
+        subject: Subject,
+        level: str,
+        officer: _Holder,
+        purpose: Purpose = Purpose.IDENTITY,
+    ) -> _Holder:
+        """A holder's request, approved by the registration officer's signed decision."""
+        key = generate_private_key(KeyType.P256)
+        pending = home.submit_request(
+            ca=ca,
+            subject=subject,
+            level=level,
+            csr_data=_csr(key, subject),
+            csr_source=f"CSR of {subject.display_name}",
+            purpose=purpose,
+        )
+        if not isinstance(pending, RequestInfo):
+            raise ReleaseError(f"the request for {subject.display_name} skipped the officer")
+        decision = Decision(
+            request_id=pending.id,
+            request_digest=pending.digest,
+            decision="approve",
+            at=home.now(),
+            reason=f"{subject.kind} identity checked by the registration officer",
+        )
+        signature = sign_statement(decision.payload(), FileSigner(officer.key))
+        issued = home.decide(
+            pending.id, decision=decision, signature=signature, officer=officer.certificate
+        )
+        holder = _Holder(key, _certificate(issued))
+        note = f"approved by {c.officer.display_name}'s signed decision"
+        self.record(c, home, ca, subject, level, holder, purpose=purpose, note=note)
+        return holder
+
+    def enrolled(
+        self,
+        c: _Country,
+        home: Home,
+        ca: str,
+        subject: MachineSubject | SoftwareSubject,
+        level: str,
+        credential: _Holder,
+        key_type: KeyType,
+    ) -> _Holder:
+        """A machine or software request released by the organization's enrolment credential."""
+        key = generate_private_key(key_type)
+        csr_data = _csr(key, subject)
+        public_der = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        digest = request_digest(
+            ca=ca,
+            kind=subject.kind,
+            purpose=Purpose.IDENTITY.value,
+            level=_level_oid(home, c, level),
+            subject=subject.to_dict(),
+            public_key_der=public_der,
+            lifetime_days=None,
+        )
+        issued = home.submit_request(
+            ca=ca,
+            subject=subject,
+            level=level,
+            csr_data=csr_data,
+            csr_source=f"CSR of {subject.display_name}",
+            enrolment=_proof(credential, digest),
+        )
+        holder = _Holder(key, _certificate(issued))
+        note = f"released by the enrolment credential of {c.company.name}"
+        self.record(c, home, ca, subject, level, holder, note=note)
+        return holder
+
+    def batch(self, c: _Country, home: Home, ca: str, batch: _Batch, credential: _Holder) -> None:
+        """A production batch: the CA generates each device's key at manufacture."""
+        manufacturer = c.company.name
+        digest = request_digest(
+            ca=ca,
+            kind=SubjectKind.MACHINE,
+            purpose=Purpose.IDENTITY.value,
+            level=_level_oid(home, c, c.device_level),
+            subject={
+                "kind": SubjectKind.MACHINE.value,
+                "manufacturer": manufacturer,
+                "model": batch.model,
+                "country": c.country,
+                "serial_numbers": list(batch.serials),
+                "uri_template": batch.uri_template,
+            },
+            public_key_der=None,
+            lifetime_days=None,
+            batch=len(batch.serials),
+        )
+        folder = slugify(batch.model)
+        count = 0
+        for certificates, keys in home.issue_machine_batch(
+            ca=ca,
+            manufacturer=manufacturer,
+            model=batch.model,
+            country=c.country,
+            serial_numbers=batch.serials,
+            level=c.device_level,
+            key_type=batch.key_type,
+            uri_template=batch.uri_template,
+            enrolment=_proof(credential, digest),
+        ):
+            for certificate, key in zip(certificates, keys, strict=True):
+                serial = certificate.subject.get_attributes_for_oid(x509.NameOID.SERIAL_NUMBER)
+                subject = MachineSubject(
+                    manufacturer=manufacturer,
+                    model=batch.model,
+                    serial_number=str(serial[0].value),
+                    country=c.country,
+                    application_uri=batch.uri_template.format(serial=serial[0].value),
+                )
+                self.record(
+                    c,
+                    home,
+                    ca,
+                    subject,
+                    c.device_level,
+                    _Holder(key, certificate),
+                    folder=folder,
+                    batch=batch.model,
+                    quiet=True,
+                )
+                count += 1
+        self.say(
+            f"[bold]{count} {batch.model}[/] sensors of {manufacturer} ({c.code}, "
+            f"{c.device_level}), keys generated by the CA at manufacture; batch released by "
+            f"the enrolment credential of {manufacturer} -> {self.rel(self.artifact(c.code))}/"
+            f"identities/{folder}/"
+        )
+
+    def record(
+        self,
+        c: _Country,
+        home: Home,
+        ca: str,
+        subject: Subject,
+        level: str,
+        holder: _Holder,
+        *,
+        purpose: Purpose = Purpose.IDENTITY,
+        note: str = "",
+        folder: str | None = None,
+        batch: str | None = None,
+        quiet: bool = False,
+    ) -> None:
+        """Write an identity's certificate, chain and key, and list it in the manifest."""
+        chain = home.chain_of(ca)[:-1]  # issuing CA and above, without the anchor
+        name = slugify(subject.display_name)
+        if purpose is not Purpose.IDENTITY:
+            name = f"{name}-{purpose.value}"
+        sub = (folder,) if folder else ()
+        identities = self.artifact(c.code, "identities", *sub)
+        certificate_file = self.write(identities / f"{name}.pem", _pem([holder.certificate]))
+        chain_file = self.write(identities / f"{name}.chain.pem", _pem(chain))
+        key_file = self.write(
+            self.artifact(c.code, "keys", *sub) / f"{name}.key.pem",
+            private_key_pem(holder.key),
+            private=True,
+        )
+        entry = IdentityEntry(
+            holder=subject.display_name,
+            kind=subject.kind.value,
+            purpose=purpose.value,
+            scheme=c.code,
+            level=level,
+            node=c.tsp.name,
+            ca=ca,
+            serial=format(holder.certificate.serial_number, "x"),
+            certificate=certificate_file,
+            chain=[self.ca_files[certificate_fingerprint(cert)] for cert in chain],
+            chain_file=chain_file,
+            anchor=self.roots[c.code],
+            key_origin="ca-generated" if batch else "holder",
+            key=key_file,
+        )
+        if isinstance(subject, PersonSubject):
+            entry["roles"] = sorted(r.value for r in subject.roles)
+        if batch:
+            entry["batch"] = batch
+        self.identities.append(entry)
+        if not quiet:
+            what = subject.kind.value if purpose is Purpose.IDENTITY else purpose.value
+            roles = f" [{', '.join(entry['roles'])}]" if entry.get("roles") else ""
+            self.say(
+                f"{what} [bold]{subject.display_name}[/]{roles} ({level}, {ca}): {note}"
+                f" -> {certificate_file}"
+            )
+
+    # -- step 10: report ------------------------------------------------------------------
+
+    def report(self) -> str:
+        path = self.out / REPORT_FILE
+        page = _report_html(self.steps, self.identities, generated_at=self.clock.now())
+        path.write_text(page, encoding="utf-8")
+        self.say(f"report -> {REPORT_FILE}")
+        return REPORT_FILE
+
+    def summary(self) -> None:
+        table = Table(title="the joint DE-JP demonstrator")
+        for column in ("step", "", "status", "seconds"):
+            table.add_column(column, justify="right" if column == "seconds" else "left")
+        styles = {"done": "green", "partial": "yellow", "not-available": "dim"}
+        for s in self.steps:
+            style = styles[s["status"]]
+            table.add_row(
+                str(s["step"]),
+                s["title"],
+                f"[{style}]{s['status']}[/]",
+                _seconds(s),
+            )
+        self.console.print(table)
+
+
+def run_demo(out: Path, *, console: Console, clock: Clock | None = None) -> None:
+    """Run the joint demonstrator into ``out``: node homes, artifacts, manifest and report."""
+    started = time.perf_counter()
+    clock = clock or SystemClock()
+    _prepare(out)
+    run = _Run(out=out, console=console, clock=clock)
+    console.print(f"[bold]trustbridge demo[/] -> {out}")
+    with ExitStack() as stack:
+        with run.step(1):
+            for c in _COUNTRIES:
+                run.scheme(c, stack)
+        with run.step(2):
+            for c in _COUNTRIES:
+                run.tsp(c, stack)
+        with run.step(3):
+            for c in _COUNTRIES:
+                run.identities(c)
+    for number in range(4, 10):
+        run.unavailable(number)
+    with run.step(10):
+        report = run.report()
+    manifest = Manifest(
+        version=MANIFEST_VERSION,
+        generated_at=clock.now().isoformat(),
+        reference_levels=list(REFERENCE_LEVELS),
+        nodes=run.nodes,
+        schemes=run.schemes,
+        cas=run.cas,
+        identities=run.identities,
+        steps=run.steps,
+        report=report,
+    )
+    write_manifest(out, manifest)
+    console.print()
+    run.summary()
+    console.print(
+        f"{len(run.identities)} identities in {out / 'artifacts'}; manifest {out / MANIFEST_FILE}; "
+        f"report {out / REPORT_FILE} ({time.perf_counter() - started:.1f} s)",
+        highlight=False,
+    )
+    console.print(
+        "[dim]The nodes keep their CA key passphrases in their homes (secrets/demo-passphrase): "
+        "a demo convenience, not a practice to copy.[/]"
+    )
+
+
+def _prepare(out: Path) -> None:
+    """Make ``out`` ready: new or empty, or the output of a previous demo (replaced)."""
+    if os.environ.get("TRUSTBRIDGE_DATABASE_URL"):
+        raise InputError(
+            "the demo gives each node its own SQLite database, but TRUSTBRIDGE_DATABASE_URL "
+            "points every home at one database",
+            hint="unset TRUSTBRIDGE_DATABASE_URL for the demo",
+        )
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file, not a folder", hint="choose a folder with --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not ((out / MANIFEST_FILE).is_file() or (out / _MARKER).is_file()):
+            raise InputError(
+                f"{out} is not empty and holds no previous demo output",
+                hint="choose a new or empty folder with --out (a previous demo's output "
+                "folder is replaced)",
+            )
+        for name in _ISSUED_BY_DEMO:
+            target = out / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / _MARKER).write_text(
+        "Output of `trustbridge demo`: a rerun replaces nodes/, artifacts/, manifest.json and "
+        "report.html in this folder.\n"
+    )
+
+
+def _pem(certificates: Sequence[x509.Certificate]) -> bytes:
+    return b"".join(c.public_bytes(Encoding.PEM) for c in certificates)
+
+
+def _csr(key: CertificateIssuerPrivateKeyTypes, subject: Subject) -> bytes:
+    """The holder's PKCS#10 request: proves possession; the CA sets the real subject."""
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, subject.display_name[:64])])
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(name)
+        .sign(key, hash_for(KeyType.of(key)))
+    )
+    return request.public_bytes(Encoding.PEM)
+
+
+def _certificate(result: RequestInfo | Issued) -> x509.Certificate:
+    if isinstance(result, RequestInfo):
+        raise ReleaseError(f"request {result.id} is {result.state}; expected an issued identity")
+    return result.certificates[0]
+
+
+def _level_oid(home: Home, c: _Country, level: str) -> str:
+    """The policy OID of ``level`` as the issuing home knows it (the request digest names it)."""
+    return home.scheme(c.code).level(level).oid.dotted_string
+
+
+def _proof(credential: _Holder, digest: str) -> EnrolmentProof:
+    """The organization signs a request digest with its identity: the enrolment credential."""
+    signature = sign_statement(enrolment_payload(digest), FileSigner(credential.key))
+    return EnrolmentProof(credential.certificate, signature)
+
+
+def _seconds(step: StepEntry) -> str:
+    return "-" if step["status"] == "not-available" else f"{step['seconds']:.2f}"
+
+
+def _report_html(
+    steps: Sequence[StepEntry], identities: Sequence[IdentityEntry], *, generated_at: datetime
+) -> str:
+    """A self-contained page (no external resources): the steps and the identities."""
+
+    def cell(value: Any) -> str:
+        return f"<td>{html.escape(str(value))}</td>"
+
+    step_rows = "\n".join(
+        f'<tr class="{s["status"]}">{cell(s["step"])}{cell(s["title"])}{cell(s["status"])}'
+        f"{cell(_seconds(s))}{cell(s.get('note', ''))}</tr>"
+        for s in steps
+    )
+    identity_rows = "\n".join(
+        f"<tr>{cell(i['holder'])}{cell(i['kind'])}{cell(i['purpose'])}{cell(i['scheme'])}"
+        f"{cell(i['level'])}{cell(i['node'])}{cell(', '.join(i.get('roles', [])))}"
+        f'<td><a href="{html.escape(i["certificate"])}">{html.escape(i["serial"])}</a></td></tr>'
+        for i in identities
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>trustbridge: the joint DE-JP demonstrator</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1b1f24; }}
+table {{ border-collapse: collapse; margin-bottom: 2rem; }}
+th, td {{ border: 1px solid #d0d7de; padding: .3rem .6rem; text-align: left; }}
+th {{ background: #f6f8fa; }}
+tr.done td:nth-child(3) {{ color: #1a7f37; }}
+tr.partial td:nth-child(3) {{ color: #9a6700; }}
+tr.not-available td {{ color: #6e7781; }}
+</style>
+</head>
+<body>
+<h1>The joint DE-JP demonstrator</h1>
+<p>Generated {generated_at:%Y-%m-%d %H:%M} UTC.
+A minimal report: the full report (trust paths, assessments, contract, provenance) comes with
+the steps that produce them. Every artifact is listed in <a href="manifest.json">manifest.json</a>.
+</p>
+<h2>Steps</h2>
+<table>
+<tr><th>#</th><th>step</th><th>status</th><th>seconds</th><th>note</th></tr>
+{step_rows}
+</table>
+<h2>Identities</h2>
+<table>
+<tr><th>holder</th><th>kind</th><th>purpose</th><th>scheme</th><th>level</th>
+<th>issuing node</th><th>roles</th><th>certificate</th></tr>
+{identity_rows}
+</table>
+</body>
+</html>
+"""
