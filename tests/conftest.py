@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from trustbridge._dev.postgres import PostgresCluster, PostgresUnavailable
-
 from tests.softhsm import (
     SOFTHSM_MODULE,
     SoftHsmToken,
@@ -17,6 +15,7 @@ from tests.softhsm import (
     make_token,
     softhsm_directory,
 )
+from trustbridge._dev.postgres import PostgresCluster, PostgresUnavailableError
 
 PKI_TOKEN = "pki-tests"
 PKI_FRESH_TOKEN = "pki-tests-fresh"
@@ -61,7 +60,7 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     """A throwaway PostgreSQL cluster for this test process, removed at the end."""
     try:
         cluster = PostgresCluster()
-    except PostgresUnavailable as exc:
+    except PostgresUnavailableError as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is required under CI: {exc}")
         pytest.skip(str(exc))

@@ -18,12 +18,22 @@ class Cli:
     def __init__(self, home: Path, workdir: Path) -> None:
         self.home = home
         self.workdir = workdir
-        self.env = {**os.environ, "TRUSTBRIDGE_HOME": str(home), "PP": "pass-phrase-1", "COLUMNS": "200"}
+        self.env = {
+            **os.environ,
+            "TRUSTBRIDGE_HOME": str(home),
+            "PP": "pass-phrase-1",
+            "COLUMNS": "200",
+        }
         self.env.pop("TRUSTBRIDGE_DEBUG", None)
 
     def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [*TB, *args], cwd=self.workdir, env=self.env, capture_output=True, text=True, check=False
+            [*TB, *args],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if ok:
             assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
@@ -46,19 +56,92 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     work = tmp_path_factory.mktemp("cli")
     tb = Cli(work / "home", work)
     tb("init", "--name", "rheintal")
-    tb("scheme", "create", "de", "--name", "Germany", "--level", "de-basic", "--level", "de-substantial",
-       "--level", "de-high")
-    tb("ca", "create-root", "--scheme", "de", "--name", "DE Industrial Root CA", "--slug", "de-root",
-       "--country", "DE", "--passphrase-env", "PP")
-    tb("ca", "create-issuing", "--parent", "de-root", "--name", "Rheintal Identity CA", "--slug", "ids",
-       "--kind", "organization", "--kind", "person", "--role", "registration-officer",
-       "--role", "authorized-signatory", "--passphrase-env", "PP")
-    tb("ca", "create-issuing", "--parent", "de-root", "--name", "Rheintal Device CA", "--slug", "devices",
-       "--kind", "machine", "--kind", "software", "--key-type", "p384", "--passphrase-env", "PP")
+    tb(
+        "scheme",
+        "create",
+        "de",
+        "--name",
+        "Germany",
+        "--level",
+        "de-basic",
+        "--level",
+        "de-substantial",
+        "--level",
+        "de-high",
+    )
+    tb(
+        "ca",
+        "create-root",
+        "--scheme",
+        "de",
+        "--name",
+        "DE Industrial Root CA",
+        "--slug",
+        "de-root",
+        "--country",
+        "DE",
+        "--passphrase-env",
+        "PP",
+    )
+    tb(
+        "ca",
+        "create-issuing",
+        "--parent",
+        "de-root",
+        "--name",
+        "Rheintal Identity CA",
+        "--slug",
+        "ids",
+        "--kind",
+        "organization",
+        "--kind",
+        "person",
+        "--role",
+        "registration-officer",
+        "--role",
+        "authorized-signatory",
+        "--passphrase-env",
+        "PP",
+    )
+    tb(
+        "ca",
+        "create-issuing",
+        "--parent",
+        "de-root",
+        "--name",
+        "Rheintal Device CA",
+        "--slug",
+        "devices",
+        "--kind",
+        "machine",
+        "--kind",
+        "software",
+        "--key-type",
+        "p384",
+        "--passphrase-env",
+        "PP",
+    )
     tb("key", "create", "--out", "officer.key", "--csr", "officer.csr")
-    tb("officer", "bootstrap", "--ca", "ids", "--level", "de-high", "--csr", "officer.csr",
-       "--given-name", "Anna", "--surname", "Schmidt", "--organization", "Rheintal Trust Services GmbH",
-       "--country", "DE", "--out", "officer")
+    tb(
+        "officer",
+        "bootstrap",
+        "--ca",
+        "ids",
+        "--level",
+        "de-high",
+        "--csr",
+        "officer.csr",
+        "--given-name",
+        "Anna",
+        "--surname",
+        "Schmidt",
+        "--organization",
+        "Rheintal Trust Services GmbH",
+        "--country",
+        "DE",
+        "--out",
+        "officer",
+    )
     tb("ca", "export", "de-root", "--out", "root.pem")
     tb("ca", "export", "ids", "--out", "ids-chain.pem")
     tb("ca", "export", "devices", "--out", "devices-chain.pem")
@@ -71,17 +154,40 @@ def submit_and_approve(cli: Cli, name: str, *args: str) -> Path:
     request_id = re.search(r"[0-9a-f-]{36}", submitted.stdout)
     assert request_id, submitted.stdout
     assert "pending" in submitted.stdout
-    cli("request", "approve", request_id.group(0), "--officer-cert", str(only(cli.workdir / "officer")),
-        "--officer-key", "officer.key", "--out", name)
+    cli(
+        "request",
+        "approve",
+        request_id.group(0),
+        "--officer-cert",
+        str(only(cli.workdir / "officer")),
+        "--officer-key",
+        "officer.key",
+        "--out",
+        name,
+    )
     return only(cli.workdir / name)
 
 
 def test_organization_identity_verifies_with_openssl(cli: Cli) -> None:
     leaf = submit_and_approve(
-        cli, "org", "--ca", "ids", "--kind", "organization", "--level", "de-high",
-        "--organization", "Muster Maschinenbau GmbH", "--country", "DE", "--org-id", "VATDE-123456789",
+        cli,
+        "org",
+        "--ca",
+        "ids",
+        "--kind",
+        "organization",
+        "--level",
+        "de-high",
+        "--organization",
+        "Muster Maschinenbau GmbH",
+        "--country",
+        "DE",
+        "--org-id",
+        "VATDE-123456789",
     )
-    result = openssl("verify", "-CAfile", "root.pem", "-untrusted", "ids-chain.pem", str(leaf), cwd=cli.workdir)
+    result = openssl(
+        "verify", "-CAfile", "root.pem", "-untrusted", "ids-chain.pem", str(leaf), cwd=cli.workdir
+    )
     assert result.returncode == 0, result.stderr
     text = openssl("x509", "-in", str(leaf), "-noout", "-text", cwd=cli.workdir).stdout
     assert "organizationIdentifier = VATDE-123456789" in text
@@ -92,47 +198,156 @@ def test_organization_identity_verifies_with_openssl(cli: Cli) -> None:
 
 def test_person_signatory_and_pkcs12_export(cli: Cli) -> None:
     leaf = submit_and_approve(
-        cli, "signatory", "--ca", "ids", "--kind", "person", "--level", "de-high", "--given-name", "Klaus",
-        "--surname", "Weber", "--organization", "Muster Maschinenbau GmbH", "--country", "DE",
-        "--email", "k.weber@muster.example", "--role", "authorized-signatory",
+        cli,
+        "signatory",
+        "--ca",
+        "ids",
+        "--kind",
+        "person",
+        "--level",
+        "de-high",
+        "--given-name",
+        "Klaus",
+        "--surname",
+        "Weber",
+        "--organization",
+        "Muster Maschinenbau GmbH",
+        "--country",
+        "DE",
+        "--email",
+        "k.weber@muster.example",
+        "--role",
+        "authorized-signatory",
     )
     text = openssl("x509", "-in", str(leaf), "-noout", "-text", cwd=cli.workdir).stdout
     assert "email:k.weber@muster.example" in text
     assert "GN = Klaus" in text
     serial = leaf.stem
     cli.env["P12PASS"] = "p12-secret"
-    cli("cert", "export", serial, "--format", "p12", "--key", "signatory.key", "--out", "signatory.p12",
-        "--p12-passphrase-env", "P12PASS")
-    opened = openssl("pkcs12", "-in", "signatory.p12", "-nokeys", "-passin", "pass:p12-secret", cwd=cli.workdir)
+    cli(
+        "cert",
+        "export",
+        serial,
+        "--format",
+        "p12",
+        "--key",
+        "signatory.key",
+        "--out",
+        "signatory.p12",
+        "--p12-passphrase-env",
+        "P12PASS",
+    )
+    opened = openssl(
+        "pkcs12", "-in", "signatory.p12", "-nokeys", "-passin", "pass:p12-secret", cwd=cli.workdir
+    )
     assert opened.returncode == 0, opened.stderr
     assert "Klaus Weber" in opened.stdout
     assert "Rheintal Identity CA" in opened.stdout
 
 
 def test_machine_released_by_enrolment_credential_and_batch(cli: Cli) -> None:
-    org = only(cli.workdir / "org") if (cli.workdir / "org").exists() else submit_and_approve(
-        cli, "org", "--ca", "ids", "--kind", "organization", "--level", "de-high",
-        "--organization", "Muster Maschinenbau GmbH", "--country", "DE", "--org-id", "VATDE-123456789",
+    org = (
+        only(cli.workdir / "org")
+        if (cli.workdir / "org").exists()
+        else submit_and_approve(
+            cli,
+            "org",
+            "--ca",
+            "ids",
+            "--kind",
+            "organization",
+            "--level",
+            "de-high",
+            "--organization",
+            "Muster Maschinenbau GmbH",
+            "--country",
+            "DE",
+            "--org-id",
+            "VATDE-123456789",
+        )
     )
     cli("key", "create", "--out", "m.key", "--csr", "m.csr", "--key-type", "rsa2048")
-    cli("request", "submit", "--ca", "devices", "--kind", "machine", "--level", "de-substantial",
-        "--csr", "m.csr", "--manufacturer", "Muster Maschinenbau GmbH", "--model", "AM-7",
-        "--serial-number", "0001", "--country", "DE", "--uri", "urn:muster:assembly:AM-7:0001",
-        "--enrol-cert", str(org), "--enrol-key", "org.key", "--out", "machine")
+    cli(
+        "request",
+        "submit",
+        "--ca",
+        "devices",
+        "--kind",
+        "machine",
+        "--level",
+        "de-substantial",
+        "--csr",
+        "m.csr",
+        "--manufacturer",
+        "Muster Maschinenbau GmbH",
+        "--model",
+        "AM-7",
+        "--serial-number",
+        "0001",
+        "--country",
+        "DE",
+        "--uri",
+        "urn:muster:assembly:AM-7:0001",
+        "--enrol-cert",
+        str(org),
+        "--enrol-key",
+        "org.key",
+        "--out",
+        "machine",
+    )
     leaf = only(cli.workdir / "machine")
-    assert openssl("verify", "-CAfile", "root.pem", "-untrusted", "devices-chain.pem", str(leaf),
-                   cwd=cli.workdir).returncode == 0
+    assert (
+        openssl(
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "devices-chain.pem",
+            str(leaf),
+            cwd=cli.workdir,
+        ).returncode
+        == 0
+    )
     text = openssl("x509", "-in", str(leaf), "-noout", "-text", cwd=cli.workdir).stdout
     assert "URI:urn:muster:assembly:AM-7:0001" in text
     assert "Key Encipherment, Data Encipherment" in text
-    cli("enrol", "batch", "--ca", "devices", "--manufacturer", "Muster Maschinenbau GmbH", "--model", "AM-7",
-        "--country", "DE", "--level", "de-basic", "--enrol-cert", str(org), "--enrol-key", "org.key",
-        "--count", "3", "--out", "batch")
+    cli(
+        "enrol",
+        "batch",
+        "--ca",
+        "devices",
+        "--manufacturer",
+        "Muster Maschinenbau GmbH",
+        "--model",
+        "AM-7",
+        "--country",
+        "DE",
+        "--level",
+        "de-basic",
+        "--enrol-cert",
+        str(org),
+        "--enrol-key",
+        "org.key",
+        "--count",
+        "3",
+        "--out",
+        "batch",
+    )
     devices = sorted((cli.workdir / "batch").glob("SN*.pem"))
     assert [d.name for d in devices] == ["SN000001.pem", "SN000002.pem", "SN000003.pem"]
     assert oct(devices[0].stat().st_mode & 0o777) == "0o600"
-    assert openssl("verify", "-CAfile", "root.pem", "-untrusted", "devices-chain.pem", str(devices[0]),
-                   cwd=cli.workdir).returncode == 0
+    assert (
+        openssl(
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "devices-chain.pem",
+            str(devices[0]),
+            cwd=cli.workdir,
+        ).returncode
+        == 0
+    )
     listed = cli("cert", "list", "--kind", "machine").stdout
     assert listed.count("ca-generated") == 3
 
@@ -140,47 +355,186 @@ def test_machine_released_by_enrolment_credential_and_batch(cli: Cli) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (("request", "submit", "--ca", "ids", "--kind", "organization", "--level", "de-high",
-          "--csr", "nothing.csr", "--organization", "X", "--country", "DE", "--org-id", "VATDE-1"),
-         2, "cannot read CSR nothing.csr"),
-        (("request", "submit", "--ca", "devices", "--kind", "organization", "--level", "de-high",
-          "--csr", "officer.csr", "--organization", "X", "--country", "DE", "--org-id", "VATDE-1"),
-         3, "does not issue organization"),
-        (("request", "submit", "--ca", "ids", "--kind", "organization", "--level", "de-high",
-          "--csr", "officer.csr", "--organization", "X", "--country", "Germany", "--org-id", "VATDE-1"),
-         2, "not an ISO 3166 two-letter code"),
-        (("request", "submit", "--ca", "ids", "--kind", "organization", "--level", "de-high",
-          "--csr", "officer.csr", "--organization", "X", "--country", "DE", "--org-id", "123"),
-         2, "does not follow ETSI EN 319 412-1"),
-        (("request", "submit", "--ca", "ids", "--kind", "person", "--level", "de-high",
-          "--generate-key", "p256", "--given-name", "A", "--surname", "B", "--organization", "X",
-          "--country", "DE"),
-         2, "may not generate keys for person"),
-        (("key", "create", "--out", "x.key", "--csr", "x.csr", "--key-type", "dsa1024"),
-         2, "unknown key type 'dsa1024'"),
+        (
+            (
+                "request",
+                "submit",
+                "--ca",
+                "ids",
+                "--kind",
+                "organization",
+                "--level",
+                "de-high",
+                "--csr",
+                "nothing.csr",
+                "--organization",
+                "X",
+                "--country",
+                "DE",
+                "--org-id",
+                "VATDE-1",
+            ),
+            2,
+            "cannot read CSR nothing.csr",
+        ),
+        (
+            (
+                "request",
+                "submit",
+                "--ca",
+                "devices",
+                "--kind",
+                "organization",
+                "--level",
+                "de-high",
+                "--csr",
+                "officer.csr",
+                "--organization",
+                "X",
+                "--country",
+                "DE",
+                "--org-id",
+                "VATDE-1",
+            ),
+            3,
+            "does not issue organization",
+        ),
+        (
+            (
+                "request",
+                "submit",
+                "--ca",
+                "ids",
+                "--kind",
+                "organization",
+                "--level",
+                "de-high",
+                "--csr",
+                "officer.csr",
+                "--organization",
+                "X",
+                "--country",
+                "Germany",
+                "--org-id",
+                "VATDE-1",
+            ),
+            2,
+            "not an ISO 3166 two-letter code",
+        ),
+        (
+            (
+                "request",
+                "submit",
+                "--ca",
+                "ids",
+                "--kind",
+                "organization",
+                "--level",
+                "de-high",
+                "--csr",
+                "officer.csr",
+                "--organization",
+                "X",
+                "--country",
+                "DE",
+                "--org-id",
+                "123",
+            ),
+            2,
+            "does not follow ETSI EN 319 412-1",
+        ),
+        (
+            (
+                "request",
+                "submit",
+                "--ca",
+                "ids",
+                "--kind",
+                "person",
+                "--level",
+                "de-high",
+                "--generate-key",
+                "p256",
+                "--given-name",
+                "A",
+                "--surname",
+                "B",
+                "--organization",
+                "X",
+                "--country",
+                "DE",
+            ),
+            2,
+            "may not generate keys for person",
+        ),
+        (
+            ("key", "create", "--out", "x.key", "--csr", "x.csr", "--key-type", "dsa1024"),
+            2,
+            "unknown key type 'dsa1024'",
+        ),
         (("request", "show", "no-such-request"), 2, "no request 'no-such-request'"),
-        (("ca", "create-root", "--scheme", "zz", "--name", "Z Root", "--passphrase-env", "PP"),
-         2, "no scheme 'zz'"),
+        (
+            ("ca", "create-root", "--scheme", "zz", "--name", "Z Root", "--passphrase-env", "PP"),
+            2,
+            "no scheme 'zz'",
+        ),
     ],
 )
-def test_bad_input_gets_a_clear_error(cli: Cli, args: tuple[str, ...], code: int, message: str) -> None:
+def test_bad_input_gets_a_clear_error(
+    cli: Cli, args: tuple[str, ...], code: int, message: str
+) -> None:
     result = cli(*args, ok=False)
     assert result.returncode == code, result.stderr
     assert message in " ".join(result.stderr.split()), result.stderr
 
 
 def test_malformed_csr_and_wrong_passphrase(cli: Cli) -> None:
-    (cli.workdir / "bad.csr").write_text("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n")
-    result = cli("request", "submit", "--ca", "ids", "--kind", "organization", "--level", "de-high",
-                 "--csr", "bad.csr", "--organization", "X", "--country", "DE", "--org-id", "VATDE-1", ok=False)
+    (cli.workdir / "bad.csr").write_text(
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+    )
+    result = cli(
+        "request",
+        "submit",
+        "--ca",
+        "ids",
+        "--kind",
+        "organization",
+        "--level",
+        "de-high",
+        "--csr",
+        "bad.csr",
+        "--organization",
+        "X",
+        "--country",
+        "DE",
+        "--org-id",
+        "VATDE-1",
+        ok=False,
+    )
     assert result.returncode == 2
     assert "CSR bad.csr is not a readable PKCS#10 request" in " ".join(result.stderr.split())
     cli.env["PP"] = "wrong"
     try:
         cli("key", "create", "--out", "w.key", "--csr", "w.csr")
-        result = cli("request", "submit", "--ca", "ids", "--kind", "organization", "--level", "de-high",
-                     "--csr", "w.csr", "--organization", "X", "--country", "DE", "--org-id", "VATDE-1",
-                     ok=False)
+        result = cli(
+            "request",
+            "submit",
+            "--ca",
+            "ids",
+            "--kind",
+            "organization",
+            "--level",
+            "de-high",
+            "--csr",
+            "w.csr",
+            "--organization",
+            "X",
+            "--country",
+            "DE",
+            "--org-id",
+            "VATDE-1",
+            ok=False,
+        )
         assert result.returncode == 4
         assert "wrong passphrase" in result.stderr
     finally:
@@ -190,8 +544,24 @@ def test_malformed_csr_and_wrong_passphrase(cli: Cli) -> None:
 
 def test_duplicate_request_is_refused(cli: Cli) -> None:
     cli("key", "create", "--out", "d.key", "--csr", "d.csr")
-    args = ("request", "submit", "--ca", "ids", "--kind", "organization", "--level", "de-high", "--csr",
-            "d.csr", "--organization", "Dup GmbH", "--country", "DE", "--org-id", "VATDE-99")
+    args = (
+        "request",
+        "submit",
+        "--ca",
+        "ids",
+        "--kind",
+        "organization",
+        "--level",
+        "de-high",
+        "--csr",
+        "d.csr",
+        "--organization",
+        "Dup GmbH",
+        "--country",
+        "DE",
+        "--org-id",
+        "VATDE-99",
+    )
     cli(*args)
     result = cli(*args, ok=False)
     assert result.returncode == 2

@@ -29,7 +29,10 @@ PASSPHRASE_ENV = "TB_TEST_CA_PASSPHRASE"
 PASSPHRASE = "correct horse battery staple"
 
 MUSTER = OrganizationSubject(
-    name="Muster Maschinenbau GmbH", country="DE", identifier="VATDE-123456789", locality="Stuttgart"
+    name="Muster Maschinenbau GmbH",
+    country="DE",
+    identifier="VATDE-123456789",
+    locality="Stuttgart",
 )
 
 
@@ -59,7 +62,9 @@ def new_holder() -> Holder:
     return Holder(key)
 
 
-def decide(home: Home, request_id: str, officer: Holder, decision: str = "approve") -> RequestInfo | Issued:
+def decide(
+    home: Home, request_id: str, officer: Holder, decision: str = "approve"
+) -> RequestInfo | Issued:
     """Sign and apply an officer's decision as the CLI does."""
     info = home.request(request_id)
     statement = Decision(request_id, info.digest, decision, home.now(), "test")  # type: ignore[arg-type]
@@ -84,11 +89,17 @@ def build_reference_home(path: Path, *, database_url: str | None = None) -> tupl
         TrustScheme.create(
             "de",
             "Germany",
-            [("de-basic", oids.DE_BASIC), ("de-substantial", oids.DE_SUBSTANTIAL), ("de-high", oids.DE_HIGH)],
+            [
+                ("de-basic", oids.DE_BASIC),
+                ("de-substantial", oids.DE_SUBSTANTIAL),
+                ("de-high", oids.DE_HIGH),
+            ],
         )
     )
     spec = KeySpec(KeyType.P256, secret=SecretSource(env=PASSPHRASE_ENV))
-    home.create_root_ca(scheme="de", name="DE Industrial Root CA", slug="de-root", country="DE", key=spec)
+    home.create_root_ca(
+        scheme="de", name="DE Industrial Root CA", slug="de-root", country="DE", key=spec
+    )
     home.create_issuing_ca(
         parent="de-root",
         name="Rheintal Identity CA",

@@ -54,9 +54,13 @@ def count(home: Home, table: object) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
 
 
-def issue_org(ref: Reference, subject: OrganizationSubject = MUSTER) -> tuple[x509.Certificate, object]:
+def issue_org(
+    ref: Reference, subject: OrganizationSubject = MUSTER
+) -> tuple[x509.Certificate, object]:
     holder = new_holder()
-    pending = ref.home.submit_request(ca="ids", subject=subject, level="de-high", csr_data=holder.csr())
+    pending = ref.home.submit_request(
+        ca="ids", subject=subject, level="de-high", csr_data=holder.csr()
+    )
     assert isinstance(pending, RequestInfo)
     assert pending.state == "pending"
     holder.certificate = issued(decide(ref.home, pending.id, ref.officer))
@@ -64,17 +68,23 @@ def issue_org(ref: Reference, subject: OrganizationSubject = MUSTER) -> tuple[x5
 
 
 def machine(serial: str = "A-1", manufacturer: str = MUSTER.name) -> MachineSubject:
-    return MachineSubject(manufacturer=manufacturer, model="AM-7", serial_number=serial, country="DE")
+    return MachineSubject(
+        manufacturer=manufacturer, model="AM-7", serial_number=serial, country="DE"
+    )
 
 
-def enrolment_for(ref: Reference, org: object, subject: object, csr: bytes | None, level: str) -> EnrolmentProof:
+def enrolment_for(
+    ref: Reference, org: object, subject: object, csr: bytes | None, level: str
+) -> EnrolmentProof:
     """Sign an enrolment proof for a request exactly as the CLI does."""
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     from trustbridge.pki.csr import load_csr
 
     public_der = (
-        load_csr(csr, source="csr").public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        load_csr(csr, source="csr")
+        .public_key()
+        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         if csr
         else None
     )
@@ -135,7 +145,9 @@ def test_organization_identity_needs_an_officer_and_is_recorded(ref: Reference) 
 
 def test_rejection_closes_the_request_without_a_certificate(ref: Reference) -> None:
     holder = new_holder()
-    pending = ref.home.submit_request(ca="ids", subject=MUSTER, level="de-high", csr_data=holder.csr())
+    pending = ref.home.submit_request(
+        ca="ids", subject=MUSTER, level="de-high", csr_data=holder.csr()
+    )
     assert isinstance(pending, RequestInfo)
     before = count(ref.home, t.certificates)
     result = decide(ref.home, pending.id, ref.officer, "reject")
@@ -150,7 +162,11 @@ def test_requester_cannot_approve_own_request(ref: Reference) -> None:
     holder = new_holder()
     identity = ref.home.verify_identity(ref.officer.certificate)  # type: ignore[arg-type]
     pending = ref.home.submit_request(
-        ca="ids", subject=MUSTER, level="de-high", csr_data=holder.csr(), requester=identity.principal
+        ca="ids",
+        subject=MUSTER,
+        level="de-high",
+        csr_data=holder.csr(),
+        requester=identity.principal,
     )
     assert isinstance(pending, RequestInfo)
     with pytest.raises(ApprovalError, match="four-eyes"):
@@ -161,7 +177,9 @@ def test_requester_cannot_approve_own_request(ref: Reference) -> None:
 def test_officer_cannot_release_an_identity_for_their_own_key(ref: Reference) -> None:
     pending = ref.home.submit_request(
         ca="ids",
-        subject=PersonSubject(given_name="Anna", surname="Schmidt", country="DE", organization="Rheintal"),
+        subject=PersonSubject(
+            given_name="Anna", surname="Schmidt", country="DE", organization="Rheintal"
+        ),
         level="de-high",
         public_key=ref.officer.key.public_key(),
     )
@@ -175,14 +193,18 @@ def test_identity_without_officer_role_cannot_approve(ref: Reference) -> None:
     clerk = new_holder()
     pending = ref.home.submit_request(
         ca="ids",
-        subject=PersonSubject(given_name="Otto", surname="Klein", country="DE", organization="Rheintal"),
+        subject=PersonSubject(
+            given_name="Otto", surname="Klein", country="DE", organization="Rheintal"
+        ),
         level="de-high",
         csr_data=clerk.csr(),
     )
     assert isinstance(pending, RequestInfo)
     clerk.certificate = issued(decide(ref.home, pending.id, ref.officer))
     assert roles_of(clerk.certificate) == frozenset()
-    other = ref.home.submit_request(ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr())
+    other = ref.home.submit_request(
+        ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr()
+    )
     assert isinstance(other, RequestInfo)
     with pytest.raises(ApprovalError, match="registration-officer role"):
         decide(ref.home, other.id, clerk)
@@ -213,11 +235,15 @@ def test_authorized_signatory_role_is_readable_from_the_certificate(ref: Referen
 def test_revoked_officer_cannot_approve(ref: Reference) -> None:
     from sqlalchemy import update
 
-    pending = ref.home.submit_request(ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr())
+    pending = ref.home.submit_request(
+        ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr()
+    )
     assert isinstance(pending, RequestInfo)
     serial = format(ref.officer.certificate.serial_number, "x")  # type: ignore[union-attr]
     with ref.home.engine.begin() as conn:
-        conn.execute(update(t.certificates).where(t.certificates.c.serial == serial).values(status="revoked"))
+        conn.execute(
+            update(t.certificates).where(t.certificates.c.serial == serial).values(status="revoked")
+        )
     with pytest.raises(ValidationError, match="revoked"):
         decide(ref.home, pending.id, ref.officer)
 
@@ -234,13 +260,25 @@ def test_duplicate_pending_request_for_the_same_key_is_refused(ref: Reference) -
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"ca": "devices", "subject": MUSTER, "level": "de-basic"}, LimitError, "does not issue organization"),
-        ({"ca": "devices", "subject": machine(), "level": "de-high"}, LimitError, "not allowed to issue at level"),
+        (
+            {"ca": "devices", "subject": MUSTER, "level": "de-basic"},
+            LimitError,
+            "does not issue organization",
+        ),
+        (
+            {"ca": "devices", "subject": machine(), "level": "de-high"},
+            LimitError,
+            "not allowed to issue at level",
+        ),
         (
             {
                 "ca": "ids",
                 "subject": PersonSubject(
-                    given_name="A", surname="B", country="DE", organization="X", roles=frozenset({Role.OPERATOR})
+                    given_name="A",
+                    surname="B",
+                    country="DE",
+                    organization="X",
+                    roles=frozenset({Role.OPERATOR}),
                 ),
                 "level": "de-high",
             },
@@ -253,15 +291,25 @@ def test_duplicate_pending_request_for_the_same_key_is_refused(ref: Reference) -
 def test_requests_beyond_the_ca_limits_write_nothing(
     ref: Reference, kwargs: dict[str, object], error: type[Exception], match: str
 ) -> None:
-    before = (count(ref.home, t.requests), count(ref.home, t.certificates), count(ref.home, t.audit_events))
+    before = (
+        count(ref.home, t.requests),
+        count(ref.home, t.certificates),
+        count(ref.home, t.audit_events),
+    )
     with pytest.raises(error, match=match):
         ref.home.submit_request(csr_data=new_holder().csr(), **kwargs)  # type: ignore[arg-type]
-    assert (count(ref.home, t.requests), count(ref.home, t.certificates), count(ref.home, t.audit_events)) == before
+    assert (
+        count(ref.home, t.requests),
+        count(ref.home, t.certificates),
+        count(ref.home, t.audit_events),
+    ) == before
 
 
 def test_malformed_csr_is_refused(ref: Reference) -> None:
     with pytest.raises(CsrError, match="not a readable PKCS#10"):
-        ref.home.submit_request(ca="ids", subject=MUSTER, level="de-high", csr_data=b"garbage", csr_source="x.csr")
+        ref.home.submit_request(
+            ca="ids", subject=MUSTER, level="de-high", csr_data=b"garbage", csr_source="x.csr"
+        )
 
 
 def test_key_agreement_certificate_needs_p256(ref: Reference) -> None:
@@ -276,7 +324,11 @@ def test_key_agreement_certificate_needs_p256(ref: Reference) -> None:
             purpose=Purpose.KEY_AGREEMENT,
         )
     pending = ref.home.submit_request(
-        ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr(), purpose=Purpose.KEY_AGREEMENT
+        ca="ids",
+        subject=MUSTER,
+        level="de-high",
+        csr_data=new_holder().csr(),
+        purpose=Purpose.KEY_AGREEMENT,
     )
     assert isinstance(pending, RequestInfo)
     certificate = issued(decide(ref.home, pending.id, ref.officer))
@@ -299,7 +351,9 @@ def test_expired_ca_cannot_issue(ref: Reference, reference_template: tuple[Path,
     late = Home.open(ref.home.path, clock=FixedClock(NOW + timedelta(days=9 * 365)))
     try:
         with pytest.raises(LimitError, match="expired"):
-            late.submit_request(ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr())
+            late.submit_request(
+                ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr()
+            )
     finally:
         late.close()
 
@@ -309,7 +363,9 @@ def test_wrong_passphrase_is_reported(ref: Reference, monkeypatch: pytest.Monkey
     fresh = Home.open(ref.home.path, clock=FixedClock(NOW))
     try:
         with pytest.raises(PassphraseError, match="wrong passphrase"):
-            fresh.submit_request(ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr())
+            fresh.submit_request(
+                ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr()
+            )
     finally:
         fresh.close()
 
@@ -373,28 +429,45 @@ def test_enrolment_proof_over_other_content_is_refused(ref: Reference) -> None:
     proof = enrolment_for(ref, org, machine("A-1"), csr, "de-substantial")
     with pytest.raises(ApprovalError, match="does not verify"):
         ref.home.submit_request(
-            ca="devices", subject=machine("A-2"), level="de-substantial", csr_data=csr, enrolment=proof
+            ca="devices",
+            subject=machine("A-2"),
+            level="de-substantial",
+            csr_data=csr,
+            enrolment=proof,
         )
 
 
 def test_one_time_enrolment_token(ref: Reference) -> None:
     token = ref.home.create_enrolment_token(organization=MUSTER.name)
     software = SoftwareSubject(
-        name="Line Controller", version="2.1.0", organization=MUSTER.name,
-        organization_identifier=MUSTER.identifier, country="DE",
+        name="Line Controller",
+        version="2.1.0",
+        organization=MUSTER.name,
+        organization_identifier=MUSTER.identifier,
+        country="DE",
     )
     result = ref.home.submit_request(
-        ca="devices", subject=software, level="de-basic", csr_data=new_holder().csr(), enrolment_token=token
+        ca="devices",
+        subject=software,
+        level="de-basic",
+        csr_data=new_holder().csr(),
+        enrolment_token=token,
     )
     assert isinstance(result, Issued)
     assert result.request.decision_rule == "enrolment-token"
-    uri = result.certificates[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    uri = (
+        result.certificates[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    )
     assert uri.get_values_for_type(x509.UniformResourceIdentifier) == [
         "urn:trustbridge:software:VATDE-123456789:line-controller:2.1.0"
     ]
     with pytest.raises(ApprovalError, match="used already"):
         ref.home.submit_request(
-            ca="devices", subject=software, level="de-basic", csr_data=new_holder().csr(), enrolment_token=token
+            ca="devices",
+            subject=software,
+            level="de-basic",
+            csr_data=new_holder().csr(),
+            enrolment_token=token,
         )
 
 
@@ -402,20 +475,37 @@ def test_production_batch_with_ca_generated_keys(ref: Reference) -> None:
     _, org = issue_org(ref)
     serials = [f"HPS-{i:04d}" for i in range(25)]
     template = {
-        "kind": "machine", "manufacturer": MUSTER.name, "model": "AM-7", "country": "DE",
-        "serial_numbers": serials, "uri_template": "urn:muster:am-7:{serial}",
+        "kind": "machine",
+        "manufacturer": MUSTER.name,
+        "model": "AM-7",
+        "country": "DE",
+        "serial_numbers": serials,
+        "uri_template": "urn:muster:am-7:{serial}",
     }
     from trustbridge.pki.profiles import SubjectKind
 
     digest = request_digest(
-        ca="devices", kind=SubjectKind.MACHINE, purpose="identity", level=oids.DE_BASIC.dotted_string,
-        subject=template, public_key_der=None, lifetime_days=None, batch=len(serials),
+        ca="devices",
+        kind=SubjectKind.MACHINE,
+        purpose="identity",
+        level=oids.DE_BASIC.dotted_string,
+        subject=template,
+        public_key_der=None,
+        lifetime_days=None,
+        batch=len(serials),
     )
     proof = EnrolmentProof(org.certificate, sign_statement(enrolment_payload(digest), org.signer))  # type: ignore[attr-defined]
     certs: list[x509.Certificate] = []
     for chunk, keys in ref.home.issue_machine_batch(
-        ca="devices", manufacturer=MUSTER.name, model="AM-7", country="DE", serial_numbers=serials,
-        level="de-basic", uri_template="urn:muster:am-7:{serial}", enrolment=proof, chunk_size=10,
+        ca="devices",
+        manufacturer=MUSTER.name,
+        model="AM-7",
+        country="DE",
+        serial_numbers=serials,
+        level="de-basic",
+        uri_template="urn:muster:am-7:{serial}",
+        enrolment=proof,
+        chunk_size=10,
     ):
         assert [k.public_key() for k in keys] == [c.public_key() for c in chunk]
         certs += chunk

@@ -44,28 +44,41 @@ def hsm_home(tmp_path: Path, softhsm_token: SoftHsmToken, monkeypatch: pytest.Mo
 def test_hsm_root_and_issuing_ca_issue_identities(
     hsm_home: Home, softhsm_token: SoftHsmToken, tmp_path: Path
 ) -> None:
-    root = hsm_home.create_root_ca(scheme="de", name="HSM Root", slug="root", key=hsm_spec(softhsm_token, KeyType.P384))
+    root = hsm_home.create_root_ca(
+        scheme="de", name="HSM Root", slug="root", key=hsm_spec(softhsm_token, KeyType.P384)
+    )
     assert root.key_store == "pkcs11"
     assert root.key_ref.startswith("pkcs11:token=")
     assert not list((hsm_home.path / "keys").iterdir()), "no key file for a token key"
     hsm_home.create_issuing_ca(
-        parent="root", name="HSM Identity CA", slug="ids",
-        kinds=[SubjectKind.ORGANIZATION, SubjectKind.PERSON], roles=[Role.REGISTRATION_OFFICER],
+        parent="root",
+        name="HSM Identity CA",
+        slug="ids",
+        kinds=[SubjectKind.ORGANIZATION, SubjectKind.PERSON],
+        roles=[Role.REGISTRATION_OFFICER],
         key=hsm_spec(softhsm_token),
     )
     officer = new_holder()
     officer.certificate = issued(
         hsm_home.bootstrap_officer(
             ca="ids",
-            subject=PersonSubject(given_name="Anna", surname="Schmidt", country="DE", organization="R",
-                                  roles=frozenset({Role.REGISTRATION_OFFICER})),
-            level="de-high", csr_data=officer.csr(),
+            subject=PersonSubject(
+                given_name="Anna",
+                surname="Schmidt",
+                country="DE",
+                organization="R",
+                roles=frozenset({Role.REGISTRATION_OFFICER}),
+            ),
+            level="de-high",
+            csr_data=officer.csr(),
         )
     )
     hsm_home.close()
     # A fresh process view: keys are found again by their URI and the PIN from the environment.
     home = Home.open(hsm_home.path, clock=FixedClock(NOW))
-    pending = home.submit_request(ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr())
+    pending = home.submit_request(
+        ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr()
+    )
     assert isinstance(pending, RequestInfo)
     certificate = issued(decide(home, pending.id, officer))
     chain = home.chain_of("ids")
@@ -74,7 +87,10 @@ def test_hsm_root_and_issuing_ca_issue_identities(
     (tmp_path / "root.pem").write_bytes(chain[-1].public_bytes(Encoding.PEM))
     result = subprocess.run(
         ["openssl", "verify", "-CAfile", "root.pem", "-untrusted", "issuing.pem", "leaf.pem"],
-        cwd=tmp_path, capture_output=True, text=True, check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "leaf.pem: OK" in result.stdout
@@ -100,5 +116,3 @@ def test_unreachable_token_fails_clearly(hsm_home: Home) -> None:
     with pytest.raises(TokenUnavailableError, match="no-such-token"):
         hsm_home.create_root_ca(scheme="de", name="Root", slug="root", key=spec)
     assert hsm_home.cas() == []
-
-

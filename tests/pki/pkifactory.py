@@ -108,9 +108,9 @@ def build_root(
     levels: tuple[x509.ObjectIdentifier, ...] = DE_LEVELS,
     path_length: int | None = 1,
 ) -> CertificateAuthority:
-    """A self-signed P-384 root that certifies CAs only."""
+    """A self-signed P-384 root that certifies CAs only and may delegate every role."""
     signer = FileSigner(generate_private_key(KeyType.P384), source=slug)
-    limits = CaLimits(levels=levels, path_length=path_length)
+    limits = CaLimits(levels=levels, roles=frozenset(Role), path_length=path_length)
     certificate = build_root_certificate(
         signer=signer,
         name=ca_name(common_name, organization="DE Industrial Trust Scheme"),

@@ -164,7 +164,8 @@ def test_root_is_self_signed_p384_ca_with_level_policies(pki: ScenarioPki) -> No
     assert usage.critical
     assert usage.value.key_cert_sign
     assert usage.value.crl_sign
-    assert _policy_oids(root) == list(DE_LEVELS)
+    assert _policy_oids(root)[: len(DE_LEVELS)] == list(DE_LEVELS)
+    assert set(_policy_oids(root)[len(DE_LEVELS) :]) == {r.oid for r in Role}
     assert root.not_valid_before_utc == AT
     with pytest.raises(x509.ExtensionNotFound):
         root.extensions.get_extension_for_oid(oids.EXT_ISSUABLE_KINDS)
@@ -200,7 +201,7 @@ def test_limits_read_back_from_subordinate_ca_certificates(pki: ScenarioPki) -> 
     assert devices.kinds == {SubjectKind.MACHINE, SubjectKind.SOFTWARE}
     assert devices.roles == frozenset()
     root = CaLimits.from_certificate(pki.root.certificate)
-    assert root == CaLimits(levels=DE_LEVELS, path_length=1)
+    assert root == CaLimits(levels=DE_LEVELS, roles=frozenset(Role), path_length=1)
 
 
 def test_limits_from_an_end_entity_certificate_are_refused(
@@ -213,7 +214,7 @@ def test_limits_from_an_end_entity_certificate_are_refused(
 def test_ca_limits_validate_on_construction() -> None:
     with pytest.raises(InputError, match="at least one assurance level"):
         CaLimits(levels=())
-    with pytest.raises(InputError, match="only a CA that issues person identities can grant"):
+    with pytest.raises(InputError, match="only a CA that issues person identities"):
         CaLimits(
             levels=DE_LEVELS,
             kinds=frozenset({SubjectKind.MACHINE}),

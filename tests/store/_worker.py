@@ -22,18 +22,34 @@ def main(home_path: str, credential_pem: str, prefix: str, count: int) -> None:
     home = Home.open(Path(home_path))
     serials = [f"{prefix}-{i:05d}" for i in range(count)]
     template = {
-        "kind": "machine", "manufacturer": "Muster Maschinenbau GmbH", "model": "AM-7",
-        "country": "DE", "serial_numbers": serials, "uri_template": None,
+        "kind": "machine",
+        "manufacturer": "Muster Maschinenbau GmbH",
+        "model": "AM-7",
+        "country": "DE",
+        "serial_numbers": serials,
+        "uri_template": None,
     }
     level = home.scheme("de").level("de-basic").oid.dotted_string
     digest = request_digest(
-        ca="devices", kind=SubjectKind.MACHINE, purpose="identity", level=level, subject=template,
-        public_key_der=None, lifetime_days=None, batch=count,
+        ca="devices",
+        kind=SubjectKind.MACHINE,
+        purpose="identity",
+        level=level,
+        subject=template,
+        public_key_der=None,
+        lifetime_days=None,
+        batch=count,
     )
     proof = EnrolmentProof(certificate, sign_statement(enrolment_payload(digest), signer))
     for _certs, _keys in home.issue_machine_batch(
-        ca="devices", manufacturer="Muster Maschinenbau GmbH", model="AM-7", country="DE",
-        serial_numbers=serials, level="de-basic", enrolment=proof, chunk_size=25,
+        ca="devices",
+        manufacturer="Muster Maschinenbau GmbH",
+        model="AM-7",
+        country="DE",
+        serial_numbers=serials,
+        level="de-basic",
+        enrolment=proof,
+        chunk_size=25,
     ):
         pass
     home.close()

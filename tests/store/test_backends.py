@@ -50,7 +50,9 @@ def test_schema_is_at_the_newest_migration(backend: tuple[Home, Holder]) -> None
 
 def test_issuance_is_stored_with_aware_utc_times(backend: tuple[Home, Holder]) -> None:
     home, officer = backend
-    pending = home.submit_request(ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr())
+    pending = home.submit_request(
+        ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr()
+    )
     assert isinstance(pending, RequestInfo)
     certificate = issued(decide(home, pending.id, officer))
     record = home.certificate(format(certificate.serial_number, "x"))
@@ -64,7 +66,9 @@ def test_issuance_is_stored_with_aware_utc_times(backend: tuple[Home, Holder]) -
 
 def test_a_refused_decision_changes_nothing(backend: tuple[Home, Holder]) -> None:
     home, officer = backend
-    pending = home.submit_request(ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr())
+    pending = home.submit_request(
+        ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr()
+    )
     assert isinstance(pending, RequestInfo)
     statement = Decision(pending.id, "0" * 64, "approve", home.now())
     with pytest.raises(ApprovalError, match="different content"):
@@ -76,7 +80,14 @@ def test_a_refused_decision_changes_nothing(backend: tuple[Home, Holder]) -> Non
         )
     assert home.request(pending.id).state == "pending"
     with home.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(t.certificates).where(t.certificates.c.kind == "organization")).scalar_one() == 0
+        assert (
+            conn.execute(
+                select(func.count())
+                .select_from(t.certificates)
+                .where(t.certificates.c.kind == "organization")
+            ).scalar_one()
+            == 0
+        )
 
 
 @pytest.mark.postgres
@@ -88,12 +99,24 @@ def test_concurrent_issuers_never_repeat_a_serial(postgres_url: str, tmp_path: P
     assert isinstance(pending, RequestInfo)
     holder.certificate = issued(decide(home, pending.id, officer))
     credential = tmp_path / "credential.pem"
-    credential.write_bytes(private_key_pem(holder.key) + holder.certificate.public_bytes(Encoding.PEM))
+    credential.write_bytes(
+        private_key_pem(holder.key) + holder.certificate.public_bytes(Encoding.PEM)
+    )
     env = {**os.environ, PASSPHRASE_ENV: PASSPHRASE, "PYTHONPATH": str(PROJECT)}
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.store._worker", str(home.path), str(credential), f"W{n}", "150"],
-            cwd=PROJECT, env=env, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "tests.store._worker",
+                str(home.path),
+                str(credential),
+                f"W{n}",
+                "150",
+            ],
+            cwd=PROJECT,
+            env=env,
+            stderr=subprocess.PIPE,
         )
         for n in range(3)
     ]

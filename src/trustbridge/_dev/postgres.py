@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["PostgresCluster", "PostgresUnavailable", "find_bindir"]
+__all__ = ["PostgresCluster", "PostgresUnavailableError", "find_bindir"]
 
 
-class PostgresUnavailable(RuntimeError):
+class PostgresUnavailableError(RuntimeError):
     """No PostgreSQL server binaries on this machine."""
 
 
@@ -35,7 +35,7 @@ def find_bindir() -> Path:
     which = shutil.which("initdb")
     if which:
         return Path(which).parent
-    raise PostgresUnavailable(
+    raise PostgresUnavailableError(
         "PostgreSQL server binaries not found (install Debian's postgresql package: make setup)"
     )
 
@@ -77,25 +77,59 @@ class PostgresCluster:
             shutil.chown(self.root, user="postgres", group="postgres")
         os.chmod(self.root, 0o700)
         subprocess.run(
-            [*self._run_as(), str(self.bindir / "initdb"), "-D", str(self.datadir), "-A", "trust",
-             "-U", self.user, "--encoding=UTF8", "--no-sync"],
-            check=True, capture_output=True,
+            [
+                *self._run_as(),
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.datadir),
+                "-A",
+                "trust",
+                "-U",
+                self.user,
+                "--encoding=UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
         )
         log = open(self.root / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
-        speed = [] if self.durable else [
-            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-        ]
+        speed = (
+            []
+            if self.durable
+            else [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
+        )
         self._process = subprocess.Popen(
-            [*self._run_as(), str(self.bindir / "postgres"), "-D", str(self.datadir),
-             "-h", "127.0.0.1", "-p", str(self.port), "-k", str(self.root),
-             *speed, "-c", "max_connections=200"],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                *self._run_as(),
+                str(self.bindir / "postgres"),
+                "-D",
+                str(self.datadir),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.root),
+                *speed,
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             ready = subprocess.run(
                 [str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
-                capture_output=True, check=False,
+                capture_output=True,
+                check=False,
             )
             if ready.returncode == 0:
                 break
@@ -111,9 +145,18 @@ class PostgresCluster:
     def create_database(self, name: str) -> str:
         """Create another database in the cluster; returns its URL."""
         subprocess.run(
-            [str(self.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-             "-U", self.user, name],
-            check=True, capture_output=True,
+            [
+                str(self.bindir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                name,
+            ],
+            check=True,
+            capture_output=True,
         )
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{name}"
 
@@ -131,6 +174,9 @@ class PostgresCluster:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

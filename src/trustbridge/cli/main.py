@@ -10,22 +10,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from rich.console import Console
 from rich.table import Table
 
 from trustbridge import __version__
+from trustbridge.cli import _export
 from trustbridge.errors import InputError, TrustbridgeError
 from trustbridge.home import Home
 from trustbridge.home.config import SecretSource
 from trustbridge.home.home import EnrolmentProof, KeySpec, enrolment_payload
 from trustbridge.home.records import Issued, RequestInfo
 from trustbridge.pki.ca import NameConstraintsSpec
-from trustbridge.pki.keys import KeyType, generate_private_key, load_private_key_pem, private_key_pem
+from trustbridge.pki.keys import (
+    KeyType,
+    generate_private_key,
+    load_private_key_pem,
+    private_key_pem,
+)
 from trustbridge.pki.profiles import (
     MachineSubject,
     OrganizationSubject,
@@ -40,8 +47,6 @@ from trustbridge.pki.release import Decision, sign_statement
 from trustbridge.pki.signers import FileSigner
 from trustbridge.trust.schemes import TrustScheme, parse_oid
 
-from trustbridge.cli import _export
-
 console = Console()
 err = Console(stderr=True)
 
@@ -54,11 +59,19 @@ app = typer.Typer(
     add_completion=False,
 )
 scheme_app = typer.Typer(help="Trust schemes and their assurance levels.", no_args_is_help=True)
-ca_app = typer.Typer(help="Certificate authorities: roots, issuing CAs, cross-home CAs.", no_args_is_help=True)
-request_app = typer.Typer(help="The release process: requests, approvals, rejections.", no_args_is_help=True)
-cert_app = typer.Typer(help="Issued certificates: list, show, export, renew, rekey.", no_args_is_help=True)
+ca_app = typer.Typer(
+    help="Certificate authorities: roots, issuing CAs, cross-home CAs.", no_args_is_help=True
+)
+request_app = typer.Typer(
+    help="The release process: requests, approvals, rejections.", no_args_is_help=True
+)
+cert_app = typer.Typer(
+    help="Issued certificates: list, show, export, renew, rekey.", no_args_is_help=True
+)
 officer_app = typer.Typer(help="Registration officers.", no_args_is_help=True)
-enrol_app = typer.Typer(help="Enrolment of machines and software: tokens, production batches.", no_args_is_help=True)
+enrol_app = typer.Typer(
+    help="Enrolment of machines and software: tokens, production batches.", no_args_is_help=True
+)
 key_app = typer.Typer(help="Holder-side helpers: make a key and a CSR.", no_args_is_help=True)
 app.add_typer(scheme_app, name="scheme")
 app.add_typer(ca_app, name="ca")
@@ -113,22 +126,33 @@ def _home() -> Iterator[Home]:
 
 # -- shared option types ---------------------------------------------------------------------
 
-KeyTypeOpt = Annotated[str, typer.Option("--key-type", help="p256, p384, ed25519, rsa2048, rsa3072.")]
+KeyTypeOpt = Annotated[
+    str, typer.Option("--key-type", help="p256, p384, ed25519, rsa2048, rsa3072.")
+]
 Pkcs11Opt = Annotated[
     str | None,
-    typer.Option("--pkcs11", help="Keep the key in a PKCS#11 token: pkcs11:token=T;object=L?module-path=M"),
+    typer.Option(
+        "--pkcs11", help="Keep the key in a PKCS#11 token: pkcs11:token=T;object=L?module-path=M"
+    ),
 ]
 PassEnvOpt = Annotated[
     str | None,
-    typer.Option("--passphrase-env", help="Environment variable holding the new key's passphrase (or token PIN)."),
+    typer.Option(
+        "--passphrase-env",
+        help="Environment variable holding the new key's passphrase (or token PIN).",
+    ),
 ]
 PassFileOpt = Annotated[
     str | None,
-    typer.Option("--passphrase-file", help="File in the home (mode 600) holding the passphrase (or PIN)."),
+    typer.Option(
+        "--passphrase-file", help="File in the home (mode 600) holding the passphrase (or PIN)."
+    ),
 ]
 
 
-def _key_spec(key_type: str, pkcs11: str | None, passphrase_env: str | None, passphrase_file: str | None) -> KeySpec:
+def _key_spec(
+    key_type: str, pkcs11: str | None, passphrase_env: str | None, passphrase_file: str | None
+) -> KeySpec:
     return KeySpec(
         key_type=KeyType.parse(key_type),
         pkcs11_uri=pkcs11,
@@ -190,22 +214,34 @@ def _pem(certs: Any) -> bytes:
 
 @app.command()
 def init(
-    name: Annotated[str | None, typer.Option(help="Node name (defaults to the folder name).")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Node name (defaults to the folder name).")
+    ] = None,
     host: Annotated[str, typer.Option(help="Host the node's URLs name.")] = "127.0.0.1",
-    http_port: Annotated[int, typer.Option(help="Port for public artifacts (CRL, OCSP, CA certificates).")] = 8080,
+    http_port: Annotated[
+        int, typer.Option(help="Port for public artifacts (CRL, OCSP, CA certificates).")
+    ] = 8080,
     https_port: Annotated[int, typer.Option(help="Port for the API.")] = 8443,
     database_url: Annotated[
         str | None,
-        typer.Option(help="SQLAlchemy URL, e.g. postgresql+psycopg://...; default: SQLite in the home."),
+        typer.Option(
+            help="SQLAlchemy URL, e.g. postgresql+psycopg://...; default: SQLite in the home."
+        ),
     ] = None,
 ) -> None:
     """Create a home: configuration, database schema, key folder."""
     home = Home.init(
-        state.home_path, node_name=name, host=host, http_port=http_port, https_port=https_port,
+        state.home_path,
+        node_name=name,
+        host=host,
+        http_port=http_port,
+        https_port=https_port,
         database_url=database_url,
     )
-    console.print(f"created home [bold]{home.path}[/] for node [bold]{home.config.node_name}[/] "
-                  f"({home.engine.url.get_backend_name()})")
+    console.print(
+        f"created home [bold]{home.path}[/] for node [bold]{home.config.node_name}[/] "
+        f"({home.engine.url.get_backend_name()})"
+    )
     home.close()
 
 
@@ -218,7 +254,9 @@ def scheme_create(
     name: Annotated[str, typer.Option(help="Human name of the scheme.")],
     level: Annotated[
         list[str],
-        typer.Option("--level", help="Level NAME or NAME=OID, lowest first; repeat for each level."),
+        typer.Option(
+            "--level", help="Level NAME or NAME=OID, lowest first; repeat for each level."
+        ),
     ],
 ) -> None:
     """Create a trust scheme with ordered assurance levels (each a certificate policy OID)."""
@@ -251,14 +289,18 @@ def scheme_list() -> None:
 
 @scheme_app.command("export")
 def scheme_export(
-    code: str, out: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None
+    code: str,
+    out: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None,
 ) -> None:
     """Export a scheme's definition (JSON), so that other homes can import it."""
     with _home() as home:
         scheme = home.scheme(code)
     data = json.dumps(
-        {"code": scheme.code, "name": scheme.name,
-         "levels": [{"name": lv.name, "oid": lv.oid.dotted_string} for lv in scheme.levels]},
+        {
+            "code": scheme.code,
+            "name": scheme.name,
+            "levels": [{"name": lv.name, "oid": lv.oid.dotted_string} for lv in scheme.levels],
+        },
         indent=2,
     )
     if out:
@@ -273,7 +315,9 @@ def scheme_import(file: Path) -> None:
     try:
         data = json.loads(_read(file, "scheme file"))
         scheme = TrustScheme.create(
-            data["code"], data["name"], [(lv["name"], parse_oid(lv["oid"])) for lv in data["levels"]]
+            data["code"],
+            data["name"],
+            [(lv["name"], parse_oid(lv["oid"])) for lv in data["levels"]],
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{file} is not a scheme export: {exc}") from None
@@ -302,39 +346,63 @@ def ca_create_root(
     """Create a self-signed root CA of a scheme."""
     with _home() as home:
         info = home.create_root_ca(
-            scheme=scheme, name=name, slug=slug, country=country, organization=organization,
+            scheme=scheme,
+            name=name,
+            slug=slug,
+            country=country,
+            organization=organization,
             key=_key_spec(key_type, pkcs11, passphrase_env, passphrase_file),
-            lifetime=timedelta(days=days), path_length=path_length,
+            lifetime=timedelta(days=days),
+            path_length=path_length,
         )
     console.print(f"root CA [bold]{info.slug}[/] created ({info.key_store} key, {info.key_type})")
 
 
 def _name_constraints(
-    permit_dns: list[str], exclude_dns: list[str], permit_email: list[str], permit_uri: list[str],
+    permit_dns: list[str],
+    exclude_dns: list[str],
+    permit_email: list[str],
+    permit_uri: list[str],
     permit_dn: list[str],
 ) -> NameConstraintsSpec:
     return NameConstraintsSpec(
-        permitted_dns=tuple(permit_dns), excluded_dns=tuple(exclude_dns),
-        permitted_email=tuple(permit_email), permitted_uri=tuple(permit_uri),
+        permitted_dns=tuple(permit_dns),
+        excluded_dns=tuple(exclude_dns),
+        permitted_email=tuple(permit_email),
+        permitted_uri=tuple(permit_uri),
         permitted_dn=tuple(permit_dn),
     )
 
 
-KindsOpt = Annotated[list[str], typer.Option("--kind", help="organization, person, machine, software; repeat.")]
-LevelsOpt = Annotated[list[str], typer.Option("--level", help="Level names it may issue (default: all).")]
-RolesOpt = Annotated[list[str], typer.Option("--role", help="Roles it may grant to persons; repeat.")]
-PermitDns = Annotated[list[str], typer.Option("--permit-dns", help="nameConstraints permitted DNS subtree.")]
-ExcludeDns = Annotated[list[str], typer.Option("--exclude-dns", help="nameConstraints excluded DNS subtree.")]
+KindsOpt = Annotated[
+    list[str], typer.Option("--kind", help="organization, person, machine, software; repeat.")
+]
+LevelsOpt = Annotated[
+    list[str], typer.Option("--level", help="Level names it may issue (default: all).")
+]
+RolesOpt = Annotated[
+    list[str], typer.Option("--role", help="Roles it may grant to persons; repeat.")
+]
+PermitDns = Annotated[
+    list[str], typer.Option("--permit-dns", help="nameConstraints permitted DNS subtree.")
+]
+ExcludeDns = Annotated[
+    list[str], typer.Option("--exclude-dns", help="nameConstraints excluded DNS subtree.")
+]
 PermitEmail = Annotated[list[str], typer.Option("--permit-email", help="Permitted e-mail domain.")]
 PermitUri = Annotated[list[str], typer.Option("--permit-uri", help="Permitted URI host.")]
-PermitDn = Annotated[list[str], typer.Option("--permit-dn", help="Permitted directory name, e.g. C=DE.")]
+PermitDn = Annotated[
+    list[str], typer.Option("--permit-dn", help="Permitted directory name, e.g. C=DE.")
+]
 
 
 def _kinds(values: list[str]) -> list[SubjectKind]:
     try:
         return [SubjectKind(v) for v in values]
     except ValueError:
-        raise InputError(f"unknown subject kind in {values}; use organization, person, machine, software") from None
+        raise InputError(
+            f"unknown subject kind in {values}; use organization, person, machine, software"
+        ) from None
 
 
 @ca_app.command("create-issuing")
@@ -362,14 +430,25 @@ def ca_create_issuing(
     """Create an issuing CA below a CA of this home, restricted to kinds, levels and roles."""
     with _home() as home:
         info = home.create_issuing_ca(
-            parent=parent, name=name, kinds=_kinds(kind), levels=level or None,
-            roles=[Role.parse(r) for r in role], slug=slug, country=country,
-            organization=organization, key=_key_spec(key_type, pkcs11, passphrase_env, passphrase_file),
-            lifetime=timedelta(days=days), path_length=path_length,
-            name_constraints=_name_constraints(permit_dns, exclude_dns, permit_email, permit_uri, permit_dn),
+            parent=parent,
+            name=name,
+            kinds=_kinds(kind),
+            levels=level or None,
+            roles=[Role.parse(r) for r in role],
+            slug=slug,
+            country=country,
+            organization=organization,
+            key=_key_spec(key_type, pkcs11, passphrase_env, passphrase_file),
+            lifetime=timedelta(days=days),
+            path_length=path_length,
+            name_constraints=_name_constraints(
+                permit_dns, exclude_dns, permit_email, permit_uri, permit_dn
+            ),
         )
-    console.print(f"issuing CA [bold]{info.slug}[/] created below {parent}: "
-                  f"kinds {', '.join(info.kinds)}; levels {', '.join(info.levels)}")
+    console.print(
+        f"issuing CA [bold]{info.slug}[/] created below {parent}: "
+        f"kinds {', '.join(info.kinds)}; levels {', '.join(info.levels)}"
+    )
 
 
 @ca_app.command("request")
@@ -388,7 +467,11 @@ def ca_request(
     """Create the key of a CA whose parent is in another home, and write its CSR."""
     with _home() as home:
         info, csr = home.request_subordinate_ca(
-            scheme=scheme, name=name, slug=slug, country=country, organization=organization,
+            scheme=scheme,
+            name=name,
+            slug=slug,
+            country=country,
+            organization=organization,
             key=_key_spec(key_type, pkcs11, passphrase_env, passphrase_file),
         )
     _write(out, csr.public_bytes(Encoding.PEM))
@@ -415,10 +498,17 @@ def ca_certify(
     """Certify another home's CA from its CSR."""
     with _home() as home:
         certificate = home.certify_subordinate_ca(
-            parent=parent, csr_data=_read(csr, "CSR"), kinds=_kinds(kind), levels=level or None,
-            roles=[Role.parse(r) for r in role], lifetime=timedelta(days=days),
-            path_length=path_length, source=str(csr),
-            name_constraints=_name_constraints(permit_dns, exclude_dns, permit_email, permit_uri, permit_dn),
+            parent=parent,
+            csr_data=_read(csr, "CSR"),
+            kinds=_kinds(kind),
+            levels=level or None,
+            roles=[Role.parse(r) for r in role],
+            lifetime=timedelta(days=days),
+            path_length=path_length,
+            source=str(csr),
+            name_constraints=_name_constraints(
+                permit_dns, exclude_dns, permit_email, permit_uri, permit_dn
+            ),
         )
         chain = home.chain_of(parent)
     _write(out, certificate.public_bytes(Encoding.PEM))
@@ -435,8 +525,10 @@ def ca_install(
     """Install the certificate another home's CA issued for one of this home's CAs."""
     with _home() as home:
         info = home.install_ca_certificate(slug, _load_cert(cert), _load_certs(chain))
-    console.print(f"CA [bold]{info.slug}[/] is active: kinds {', '.join(info.kinds) or '-'}; "
-                  f"levels {', '.join(info.levels)}")
+    console.print(
+        f"CA [bold]{info.slug}[/] is active: kinds {', '.join(info.kinds) or '-'}; "
+        f"levels {', '.join(info.levels)}"
+    )
 
 
 @ca_app.command("list")
@@ -449,8 +541,12 @@ def ca_list() -> None:
         table.add_column(col)
     for info in cas:
         table.add_row(
-            info.slug, info.scheme, info.parent or ("root" if info.is_root else "other home"),
-            info.state, ", ".join(info.kinds) or "CAs", ", ".join(info.levels),
+            info.slug,
+            info.scheme,
+            info.parent or ("root" if info.is_root else "other home"),
+            info.state,
+            ", ".join(info.kinds) or "CAs",
+            ", ".join(info.levels),
             f"{info.key_store}/{info.key_type}",
             f"{info.certificate.not_valid_after_utc:%Y-%m-%d}" if info.certificate else "-",
         )
@@ -474,10 +570,23 @@ def ca_export(
 
 
 def _subject(
-    kind: SubjectKind, *, organization: str | None, country: str | None, org_id: str | None,
-    locality: str | None, given_name: str | None, surname: str | None, email: str | None,
-    person_id: str | None, role: list[str], manufacturer: str | None, model: str | None,
-    serial_number: str | None, uri: str | None, dns: list[str], software: str | None,
+    kind: SubjectKind,
+    *,
+    organization: str | None,
+    country: str | None,
+    org_id: str | None,
+    locality: str | None,
+    given_name: str | None,
+    surname: str | None,
+    email: str | None,
+    person_id: str | None,
+    role: list[str],
+    manufacturer: str | None,
+    model: str | None,
+    serial_number: str | None,
+    uri: str | None,
+    dns: list[str],
+    software: str | None,
     version: str | None,
 ) -> Subject:
     def need(value: str | None, flag: str) -> str:
@@ -487,26 +596,37 @@ def _subject(
 
     if kind is SubjectKind.ORGANIZATION:
         return OrganizationSubject(
-            name=need(organization, "--organization"), country=need(country, "--country"),
-            identifier=need(org_id, "--org-id"), locality=locality,
+            name=need(organization, "--organization"),
+            country=need(country, "--country"),
+            identifier=need(org_id, "--org-id"),
+            locality=locality,
         )
     if kind is SubjectKind.PERSON:
         return PersonSubject(
-            given_name=need(given_name, "--given-name"), surname=need(surname, "--surname"),
-            country=need(country, "--country"), organization=need(organization, "--organization"),
-            organization_identifier=org_id, email=email, serial_number=person_id,
+            given_name=need(given_name, "--given-name"),
+            surname=need(surname, "--surname"),
+            country=need(country, "--country"),
+            organization=need(organization, "--organization"),
+            organization_identifier=org_id,
+            email=email,
+            serial_number=person_id,
             roles=frozenset(Role.parse(r) for r in role),
         )
     if kind is SubjectKind.MACHINE:
         return MachineSubject(
             manufacturer=need(manufacturer or organization, "--manufacturer"),
-            model=need(model, "--model"), serial_number=need(serial_number, "--serial-number"),
-            country=need(country, "--country"), application_uri=uri, dns_names=tuple(dns),
+            model=need(model, "--model"),
+            serial_number=need(serial_number, "--serial-number"),
+            country=need(country, "--country"),
+            application_uri=uri,
+            dns_names=tuple(dns),
         )
     return SoftwareSubject(
-        name=need(software, "--software"), version=need(version, "--version"),
+        name=need(software, "--software"),
+        version=need(version, "--version"),
         organization=need(organization, "--organization"),
-        organization_identifier=need(org_id, "--org-id"), country=need(country, "--country"),
+        organization_identifier=need(org_id, "--org-id"),
+        country=need(country, "--country"),
         dns_names=tuple(dns),
     )
 
@@ -514,12 +634,19 @@ def _subject(
 def _print_request(info: RequestInfo) -> None:
     table = Table(show_header=False, title=f"request {info.id}")
     for key, value in (
-        ("state", info.state), ("CA", info.ca), ("kind", f"{info.kind} ({info.purpose})"),
-        ("level", info.level), ("subject", json.dumps(info.subject, ensure_ascii=False)),
+        ("state", info.state),
+        ("CA", info.ca),
+        ("kind", f"{info.kind} ({info.purpose})"),
+        ("level", info.level),
+        ("subject", json.dumps(info.subject, ensure_ascii=False)),
         ("key", f"{info.key_origin} {info.key_fingerprint or ''}".strip()),
         ("requested", f"{info.requested_at:%Y-%m-%d %H:%M:%S}Z by {info.requested_by_display}"),
-        ("decided", f"{info.decided_at:%Y-%m-%d %H:%M:%S}Z by {info.decided_by_display}"
-         if info.decided_at else "-"),
+        (
+            "decided",
+            f"{info.decided_at:%Y-%m-%d %H:%M:%S}Z by {info.decided_by_display}"
+            if info.decided_at
+            else "-",
+        ),
         ("rule/reason", f"{info.decision_rule or '-'} / {info.decision_reason or '-'}"),
         ("digest", info.digest),
     ):
@@ -529,8 +656,10 @@ def _print_request(info: RequestInfo) -> None:
 
 def _report(result: RequestInfo | Issued, out: Path | None) -> None:
     if isinstance(result, RequestInfo):
-        console.print(f"request [bold]{result.id}[/] is {result.state}: a registration officer "
-                      f"must approve it (trustbridge request approve {result.id} ...)")
+        console.print(
+            f"request [bold]{result.id}[/] is {result.state}: a registration officer "
+            f"must approve it (trustbridge request approve {result.id} ...)"
+        )
         return
     _write_issued(result, out)
 
@@ -549,8 +678,15 @@ def _write_issued(result: Issued, out: Path | None) -> None:
         _write(stem.with_suffix(".pem"), cert.public_bytes(Encoding.PEM))
         _write(out / f"{stem.name}.chain.pem", _pem(result.chain))
         if result.generated_keys:
-            _write(stem.with_suffix(".key.pem"), private_key_pem(result.generated_keys[index]), private=True)
-        console.print(f"  written to {stem}.pem" + (" with its generated key" if result.generated_keys else ""))
+            _write(
+                stem.with_suffix(".key.pem"),
+                private_key_pem(result.generated_keys[index]),
+                private=True,
+            )
+        console.print(
+            f"  written to {stem}.pem"
+            + (" with its generated key" if result.generated_keys else "")
+        )
 
 
 SubjectOpts = dict[str, Any]
@@ -563,18 +699,25 @@ def request_submit(
     level: Annotated[str, typer.Option(help="Assurance level name, e.g. de-high.")],
     csr: Annotated[Path | None, typer.Option(help="The holder's PKCS#10 CSR (PEM or DER).")] = None,
     generate_key: Annotated[
-        str | None, typer.Option(help="Machines at manufacture only: the CA generates a key of this type.")
+        str | None,
+        typer.Option(help="Machines at manufacture only: the CA generates a key of this type."),
     ] = None,
     purpose: Annotated[str, typer.Option(help="identity or key-agreement.")] = "identity",
-    days: Annotated[int | None, typer.Option(help="Validity in days (default: the profile's).")] = None,
+    days: Annotated[
+        int | None, typer.Option(help="Validity in days (default: the profile's).")
+    ] = None,
     organization: Annotated[str | None, typer.Option()] = None,
     country: Annotated[str | None, typer.Option()] = None,
-    org_id: Annotated[str | None, typer.Option(help="organizationIdentifier, e.g. VATDE-123456789.")] = None,
+    org_id: Annotated[
+        str | None, typer.Option(help="organizationIdentifier, e.g. VATDE-123456789.")
+    ] = None,
     locality: Annotated[str | None, typer.Option()] = None,
     given_name: Annotated[str | None, typer.Option()] = None,
     surname: Annotated[str | None, typer.Option()] = None,
     email: Annotated[str | None, typer.Option()] = None,
-    person_id: Annotated[str | None, typer.Option(help="Person's semantic identifier (serialNumber).")] = None,
+    person_id: Annotated[
+        str | None, typer.Option(help="Person's semantic identifier (serialNumber).")
+    ] = None,
     role: RolesOpt = [],  # noqa: B006
     manufacturer: Annotated[str | None, typer.Option()] = None,
     model: Annotated[str | None, typer.Option()] = None,
@@ -583,21 +726,44 @@ def request_submit(
     dns: Annotated[list[str], typer.Option(help="DNS name SAN; repeat.")] = [],  # noqa: B006
     software: Annotated[str | None, typer.Option(help="Software name.")] = None,
     version: Annotated[str | None, typer.Option(help="Software version.")] = None,
-    enrol_cert: Annotated[Path | None, typer.Option(help="Enrolment credential (organization certificate).")] = None,
+    enrol_cert: Annotated[
+        Path | None, typer.Option(help="Enrolment credential (organization certificate).")
+    ] = None,
     enrol_key: Annotated[Path | None, typer.Option(help="Its private key.")] = None,
-    key_passphrase_env: Annotated[str | None, typer.Option(help="Env variable with that key's passphrase.")] = None,
-    token_file: Annotated[Path | None, typer.Option(help="File holding a one-time enrolment token.")] = None,
-    as_cert: Annotated[Path | None, typer.Option(help="Submit as this identity (certificate).")] = None,
+    key_passphrase_env: Annotated[
+        str | None, typer.Option(help="Env variable with that key's passphrase.")
+    ] = None,
+    token_file: Annotated[
+        Path | None, typer.Option(help="File holding a one-time enrolment token.")
+    ] = None,
+    as_cert: Annotated[
+        Path | None, typer.Option(help="Submit as this identity (certificate).")
+    ] = None,
     as_key: Annotated[Path | None, typer.Option(help="Its private key.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Folder for the certificate if released at once.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the certificate if released at once.")
+    ] = None,
 ) -> None:
     """Submit an issuance request; an approval rule may release it at once."""
     subject_kind = _kinds([kind])[0]
     subject = _subject(
-        subject_kind, organization=organization, country=country, org_id=org_id, locality=locality,
-        given_name=given_name, surname=surname, email=email, person_id=person_id, role=role,
-        manufacturer=manufacturer, model=model, serial_number=serial_number, uri=uri, dns=dns,
-        software=software, version=version,
+        subject_kind,
+        organization=organization,
+        country=country,
+        org_id=org_id,
+        locality=locality,
+        given_name=given_name,
+        surname=surname,
+        email=email,
+        person_id=person_id,
+        role=role,
+        manufacturer=manufacturer,
+        model=model,
+        serial_number=serial_number,
+        uri=uri,
+        dns=dns,
+        software=software,
+        version=version,
     )
     try:
         purpose_value = Purpose(purpose)
@@ -620,19 +786,36 @@ def request_submit(
             if not (enrol_cert and enrol_key):
                 raise InputError("--enrol-cert and --enrol-key go together")
             enrolment = _enrolment_proof(
-                home, enrol_cert, enrol_key, key_passphrase_env, ca=ca, subject=subject, level=level,
-                csr_data=csr_data, purpose=purpose_value, days=days,
+                home,
+                enrol_cert,
+                enrol_key,
+                key_passphrase_env,
+                ca=ca,
+                subject=subject,
+                level=level,
+                csr_data=csr_data,
+                purpose=purpose_value,
+                days=days,
             )
         result = home.submit_request(
-            ca=ca, subject=subject, level=level, csr_data=csr_data, csr_source=str(csr),
+            ca=ca,
+            subject=subject,
+            level=level,
+            csr_data=csr_data,
+            csr_source=str(csr),
             generate_key=KeyType.parse(generate_key) if generate_key else None,
-            purpose=purpose_value, lifetime_days=days, requester=requester, enrolment=enrolment,
+            purpose=purpose_value,
+            lifetime_days=days,
+            requester=requester,
+            enrolment=enrolment,
             enrolment_token=token,
         )
     _report(result, out)
 
 
-def _authenticated_requester(home: Home, cert_path: Path, key_path: Path, passphrase_env: str | None) -> Any:
+def _authenticated_requester(
+    home: Home, cert_path: Path, key_path: Path, passphrase_env: str | None
+) -> Any:
     from trustbridge.pki.release import verify_statement_signature
 
     certificate = _load_cert(cert_path)
@@ -643,8 +826,17 @@ def _authenticated_requester(home: Home, cert_path: Path, key_path: Path, passph
 
 
 def _enrolment_proof(
-    home: Home, cert_path: Path, key_path: Path, passphrase_env: str | None, *, ca: str,
-    subject: Subject, level: str, csr_data: bytes | None, purpose: Purpose, days: int | None,
+    home: Home,
+    cert_path: Path,
+    key_path: Path,
+    passphrase_env: str | None,
+    *,
+    ca: str,
+    subject: Subject,
+    level: str,
+    csr_data: bytes | None,
+    purpose: Purpose,
+    days: int | None,
 ) -> EnrolmentProof:
     from cryptography.hazmat.primitives.serialization import PublicFormat
 
@@ -654,21 +846,29 @@ def _enrolment_proof(
     certificate = _load_cert(cert_path)
     signer = _holder_signer(key_path, passphrase_env)
     public_der = (
-        load_csr(csr_data, source="CSR").public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        load_csr(csr_data, source="CSR")
+        .public_key()
+        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         if csr_data
         else None
     )
     digest = request_digest(
-        ca=ca, kind=subject.kind, purpose=purpose.value,
+        ca=ca,
+        kind=subject.kind,
+        purpose=purpose.value,
         level=home.scheme(home.ca(ca).scheme).level(level).oid.dotted_string,
-        subject=subject.to_dict(), public_key_der=public_der, lifetime_days=days,
+        subject=subject.to_dict(),
+        public_key_der=public_der,
+        lifetime_days=days,
     )
     return EnrolmentProof(certificate, sign_statement(enrolment_payload(digest), signer))
 
 
 @request_app.command("list")
 def request_list(
-    state_filter: Annotated[str | None, typer.Option("--state", help="pending, issued or rejected.")] = None,
+    state_filter: Annotated[
+        str | None, typer.Option("--state", help="pending, issued or rejected.")
+    ] = None,
     ca: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """List requests."""
@@ -678,11 +878,23 @@ def request_list(
     for col in ("id", "state", "CA", "kind", "level", "holder", "requested by", "at"):
         table.add_column(col)
     for r in rows:
-        holder = r.subject.get("name") or " ".join(
-            str(r.subject.get(k, "")) for k in ("given_name", "surname", "model", "serial_number")
-        ).strip()
-        table.add_row(r.id, r.state, r.ca, r.kind, r.level, holder, r.requested_by_display,
-                      f"{r.requested_at:%Y-%m-%d %H:%M}")
+        holder = (
+            r.subject.get("name")
+            or " ".join(
+                str(r.subject.get(k, ""))
+                for k in ("given_name", "surname", "model", "serial_number")
+            ).strip()
+        )
+        table.add_row(
+            r.id,
+            r.state,
+            r.ca,
+            r.kind,
+            r.level,
+            holder,
+            r.requested_by_display,
+            f"{r.requested_at:%Y-%m-%d %H:%M}",
+        )
     console.print(table)
 
 
@@ -693,16 +905,29 @@ def request_show(request_id: str) -> None:
         _print_request(home.request(request_id))
 
 
-def _decide(request_id: str, decision: str, officer_cert: Path, officer_key: Path,
-            passphrase_env: str | None, reason: str, out: Path | None) -> None:
+def _decide(
+    request_id: str,
+    decision: Literal["approve", "reject"],
+    officer_cert: Path,
+    officer_key: Path,
+    passphrase_env: str | None,
+    reason: str,
+    out: Path | None,
+) -> None:
     with _home() as home:
         info = home.request(request_id)
-        statement = Decision(request_id=request_id, request_digest=info.digest,
-                             decision=decision, at=home.now(), reason=reason)  # type: ignore[arg-type]
+        statement = Decision(
+            request_id=request_id,
+            request_digest=info.digest,
+            decision=decision,
+            at=home.now(),
+            reason=reason,
+        )
         signer = _holder_signer(officer_key, passphrase_env)
         signature = sign_statement(statement.payload(), signer)
-        result = home.decide(request_id, decision=statement, signature=signature,
-                             officer=_load_cert(officer_cert))
+        result = home.decide(
+            request_id, decision=statement, signature=signature, officer=_load_cert(officer_cert)
+        )
     if isinstance(result, RequestInfo):
         console.print(f"request [bold]{request_id}[/] {result.state}")
     else:
@@ -714,7 +939,9 @@ def request_approve(
     request_id: str,
     officer_cert: Annotated[Path, typer.Option(help="Your registration-officer certificate.")],
     officer_key: Annotated[Path, typer.Option(help="Its private key; signs the approval.")],
-    key_passphrase_env: Annotated[str | None, typer.Option(help="Env variable with the key's passphrase.")] = None,
+    key_passphrase_env: Annotated[
+        str | None, typer.Option(help="Env variable with the key's passphrase.")
+    ] = None,
     reason: Annotated[str, typer.Option()] = "approved",
     out: Annotated[Path | None, typer.Option(help="Folder for the issued certificate.")] = None,
 ) -> None:
@@ -754,12 +981,18 @@ def officer_bootstrap(
     """Issue the home's first registration officer (only while it has none)."""
     roles = frozenset({Role.REGISTRATION_OFFICER, *(Role.parse(r) for r in role)})
     subject = PersonSubject(
-        given_name=given_name, surname=surname, country=country, organization=organization,
-        organization_identifier=org_id, email=email, roles=roles,
+        given_name=given_name,
+        surname=surname,
+        country=country,
+        organization=organization,
+        organization_identifier=org_id,
+        email=email,
+        roles=roles,
     )
     with _home() as home:
-        result = home.bootstrap_officer(ca=ca, subject=subject, level=level,
-                                        csr_data=_read(csr, "CSR"), csr_source=str(csr))
+        result = home.bootstrap_officer(
+            ca=ca, subject=subject, level=level, csr_data=_read(csr, "CSR"), csr_source=str(csr)
+        )
     _write_issued(result, out)
 
 
@@ -768,7 +1001,9 @@ def officer_bootstrap(
 
 @enrol_app.command("token")
 def enrol_token(
-    organization: Annotated[str, typer.Option(help="Organization whose machines/software it enrols.")],
+    organization: Annotated[
+        str, typer.Option(help="Organization whose machines/software it enrols.")
+    ],
     out: Annotated[Path, typer.Option(help="File to write the token to (mode 600).")],
     kind: KindsOpt = ["machine", "software"],  # noqa: B006
     hours: Annotated[int, typer.Option(help="Validity in hours.")] = 24,
@@ -792,11 +1027,19 @@ def enrol_batch(
     enrol_cert: Annotated[Path, typer.Option(help="The manufacturer's organization certificate.")],
     enrol_key: Annotated[Path, typer.Option(help="Its private key; signs the batch.")],
     out: Annotated[Path, typer.Option(help="Folder for one PEM (key + certificate) per device.")],
-    serials_file: Annotated[Path | None, typer.Option(help="File with one serial number per line.")] = None,
-    serial_prefix: Annotated[str, typer.Option(help="With --count: serials PREFIX000001...")] = "SN",
-    count: Annotated[int, typer.Option(help="Number of devices when no serials file is given.")] = 0,
+    serials_file: Annotated[
+        Path | None, typer.Option(help="File with one serial number per line.")
+    ] = None,
+    serial_prefix: Annotated[
+        str, typer.Option(help="With --count: serials PREFIX000001...")
+    ] = "SN",
+    count: Annotated[
+        int, typer.Option(help="Number of devices when no serials file is given.")
+    ] = 0,
     key_type: KeyTypeOpt = "p256",
-    uri_template: Annotated[str | None, typer.Option(help="e.g. urn:hayabusa:hps-200:{serial}")] = None,
+    uri_template: Annotated[
+        str | None, typer.Option(help="e.g. urn:hayabusa:hps-200:{serial}")
+    ] = None,
     key_passphrase_env: Annotated[str | None, typer.Option()] = None,
     days: Annotated[int | None, typer.Option()] = None,
 ) -> None:
@@ -804,33 +1047,61 @@ def enrol_batch(
     from trustbridge.pki.release import request_digest
 
     if serials_file:
-        serials = [s.strip() for s in _read(serials_file, "serials file").decode().splitlines() if s.strip()]
+        serials = [
+            s.strip()
+            for s in _read(serials_file, "serials file").decode().splitlines()
+            if s.strip()
+        ]
     elif count > 0:
         serials = [f"{serial_prefix}{i:06d}" for i in range(1, count + 1)]
     else:
         raise InputError("give --serials-file or --count")
     out.mkdir(parents=True, exist_ok=True)
     with _home() as home:
-        template = {"kind": "machine", "manufacturer": manufacturer, "model": model,
-                    "country": country, "serial_numbers": serials, "uri_template": uri_template}
+        template = {
+            "kind": "machine",
+            "manufacturer": manufacturer,
+            "model": model,
+            "country": country,
+            "serial_numbers": serials,
+            "uri_template": uri_template,
+        }
         digest = request_digest(
-            ca=ca, kind=SubjectKind.MACHINE, purpose="identity",
+            ca=ca,
+            kind=SubjectKind.MACHINE,
+            purpose="identity",
             level=home.scheme(home.ca(ca).scheme).level(level).oid.dotted_string,
-            subject=template, public_key_der=None, lifetime_days=days, batch=len(serials),
+            subject=template,
+            public_key_der=None,
+            lifetime_days=days,
+            batch=len(serials),
         )
         signer = _holder_signer(enrol_key, key_passphrase_env)
-        proof = EnrolmentProof(_load_cert(enrol_cert), sign_statement(enrolment_payload(digest), signer))
+        proof = EnrolmentProof(
+            _load_cert(enrol_cert), sign_statement(enrolment_payload(digest), signer)
+        )
         chain = _pem(home.chain_of(ca))
         _write(out / "chain.pem", chain)
         done = 0
         for certs, keys in home.issue_machine_batch(
-            ca=ca, manufacturer=manufacturer, model=model, country=country, serial_numbers=serials,
-            level=level, key_type=KeyType.parse(key_type), uri_template=uri_template,
-            lifetime_days=days, enrolment=proof,
+            ca=ca,
+            manufacturer=manufacturer,
+            model=model,
+            country=country,
+            serial_numbers=serials,
+            level=level,
+            key_type=KeyType.parse(key_type),
+            uri_template=uri_template,
+            lifetime_days=days,
+            enrolment=proof,
         ):
             for cert, key in zip(certs, keys, strict=True):
                 device = cert.subject.get_attributes_for_oid(x509.NameOID.SERIAL_NUMBER)[0].value
-                _write(out / f"{device}.pem", private_key_pem(key) + cert.public_bytes(Encoding.PEM), private=True)
+                _write(
+                    out / f"{device!s}.pem",
+                    private_key_pem(key) + cert.public_bytes(Encoding.PEM),
+                    private=True,
+                )
             done += len(certs)
             console.print(f"  {done}/{len(serials)} issued")
     console.print(f"production batch of {len(serials)} {model} identities written to {out}")
@@ -845,20 +1116,31 @@ def cert_list(
     holder: Annotated[str | None, typer.Option(help="Substring of the holder's name.")] = None,
     ca: Annotated[str | None, typer.Option()] = None,
     status: Annotated[str | None, typer.Option()] = None,
-    expiring_days: Annotated[int | None, typer.Option(help="Only those expiring within N days.")] = None,
+    expiring_days: Annotated[
+        int | None, typer.Option(help="Only those expiring within N days.")
+    ] = None,
     limit: Annotated[int, typer.Option()] = 200,
 ) -> None:
     """List and search issued certificates."""
     with _home() as home:
         before = home.now() + timedelta(days=expiring_days) if expiring_days is not None else None
-        rows = home.certificates(kind=kind, holder=holder, ca=ca, status=status,
-                                 expiring_before=before, limit=limit)
+        rows = home.certificates(
+            kind=kind, holder=holder, ca=ca, status=status, expiring_before=before, limit=limit
+        )
     table = Table(title=f"certificates ({len(rows)})")
     for col in ("serial", "CA", "kind", "holder", "level", "valid until", "status", "key"):
         table.add_column(col)
     for c in rows:
-        table.add_row(c.serial, c.ca, c.kind if c.purpose in ("identity", "ca") else f"{c.kind}/{c.purpose}",
-                      c.holder, c.level, f"{c.not_after:%Y-%m-%d}", c.status, c.key_origin)
+        table.add_row(
+            c.serial,
+            c.ca,
+            c.kind if c.purpose in ("identity", "ca") else f"{c.kind}/{c.purpose}",
+            c.holder,
+            c.level,
+            f"{c.not_after:%Y-%m-%d}",
+            c.status,
+            c.key_origin,
+        )
     console.print(table)
 
 
@@ -869,10 +1151,16 @@ def cert_show(serial: str, ca: Annotated[str | None, typer.Option()] = None) -> 
         c = home.certificate(serial, ca=ca)
     table = Table(show_header=False, title=f"certificate {c.serial}")
     for key, value in (
-        ("subject", c.subject_dn), ("CA", c.ca), ("kind", f"{c.kind} ({c.purpose})"),
-        ("level", c.level), ("valid", f"{c.not_before:%Y-%m-%d %H:%M} .. {c.not_after:%Y-%m-%d %H:%M} UTC"),
-        ("status", c.status), ("key origin", c.key_origin), ("SHA-256", c.fingerprint),
-        ("request", c.request_id or "-"), ("issued", f"{c.issued_at:%Y-%m-%d %H:%M:%S}Z by {c.issued_by}"),
+        ("subject", c.subject_dn),
+        ("CA", c.ca),
+        ("kind", f"{c.kind} ({c.purpose})"),
+        ("level", c.level),
+        ("valid", f"{c.not_before:%Y-%m-%d %H:%M} .. {c.not_after:%Y-%m-%d %H:%M} UTC"),
+        ("status", c.status),
+        ("key origin", c.key_origin),
+        ("SHA-256", c.fingerprint),
+        ("request", c.request_id or "-"),
+        ("issued", f"{c.issued_at:%Y-%m-%d %H:%M:%S}Z by {c.issued_by}"),
     ):
         table.add_row(key, value)
     console.print(table)
@@ -886,20 +1174,32 @@ def cert_export(
     ca: Annotated[str | None, typer.Option()] = None,
     key: Annotated[Path | None, typer.Option(help="For p12: the holder's private key.")] = None,
     key_passphrase_env: Annotated[str | None, typer.Option()] = None,
-    p12_passphrase_env: Annotated[str | None, typer.Option(help="Env variable with the PKCS#12 password.")] = None,
+    p12_passphrase_env: Annotated[
+        str | None, typer.Option(help="Env variable with the PKCS#12 password.")
+    ] = None,
 ) -> None:
     """Export a certificate as PEM, DER, PEM chain (leaf to root) or PKCS#12 (with its key)."""
     with _home() as home:
         info = home.certificate(serial, ca=ca)
         chain = home.chain_for(info)
-    private = None
+    private: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey | None = (
+        None
+    )
     if fmt == "p12":
         if key is None:
             raise InputError("a PKCS#12 needs the holder's key: pass --key")
-        private = _holder_signer(key, key_passphrase_env).key
+        holder_key = _holder_signer(key, key_passphrase_env).key
+        if not isinstance(
+            holder_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+        ):
+            raise InputError(f"{key} holds a key PKCS#12 export does not support")
+        private = holder_key
     password = os.environ.get(p12_passphrase_env, "").encode() if p12_passphrase_env else None
-    _write(out, _export.export(info.certificate, chain, fmt, key=private, password=password),
-           private=fmt == "p12")
+    _write(
+        out,
+        _export.export(info.certificate, chain, fmt, key=private, password=password),
+        private=fmt == "p12",
+    )
     console.print(f"wrote {fmt} of {info.serial} to {out}")
 
 
@@ -922,8 +1222,12 @@ def cert_renew(
         proof = None
         if enrol_cert and enrol_key:
             digest = home.renewal_digest(serial, ca=ca, lifetime_days=days)
-            proof = EnrolmentProof(_load_cert(enrol_cert), sign_statement(
-                enrolment_payload(digest), _holder_signer(enrol_key, key_passphrase_env)))
+            proof = EnrolmentProof(
+                _load_cert(enrol_cert),
+                sign_statement(
+                    enrolment_payload(digest), _holder_signer(enrol_key, key_passphrase_env)
+                ),
+            )
         result = home.renew(serial, ca=ca, lifetime_days=days, enrolment=proof)
     _renewal_report(result, out)
 
@@ -945,16 +1249,28 @@ def cert_rekey(
         proof = None
         if enrol_cert and enrol_key:
             digest = home.renewal_digest(serial, ca=ca, lifetime_days=days, rekey_csr=csr_data)
-            proof = EnrolmentProof(_load_cert(enrol_cert), sign_statement(
-                enrolment_payload(digest), _holder_signer(enrol_key, key_passphrase_env)))
-        result = home.rekey(serial, csr_data=csr_data, csr_source=str(csr), ca=ca,
-                            lifetime_days=days, enrolment=proof)
+            proof = EnrolmentProof(
+                _load_cert(enrol_cert),
+                sign_statement(
+                    enrolment_payload(digest), _holder_signer(enrol_key, key_passphrase_env)
+                ),
+            )
+        result = home.rekey(
+            serial,
+            csr_data=csr_data,
+            csr_source=str(csr),
+            ca=ca,
+            lifetime_days=days,
+            enrolment=proof,
+        )
     _renewal_report(result, out)
 
 
 @app.command()
 def audit(
-    object_id: Annotated[str | None, typer.Option("--object", help="Only events about this object.")] = None,
+    object_id: Annotated[
+        str | None, typer.Option("--object", help="Only events about this object.")
+    ] = None,
     limit: Annotated[int, typer.Option()] = 50,
 ) -> None:
     """Show the audit trail: who did what, when."""
@@ -964,8 +1280,13 @@ def audit(
     for col in ("at", "actor", "action", "object", "details"):
         table.add_column(col)
     for e in events:
-        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor_display, e.action,
-                      f"{e.object_type} {e.object_id}", json.dumps(e.details, ensure_ascii=False))
+        table.add_row(
+            f"{e.at:%Y-%m-%d %H:%M:%S}",
+            e.actor_display,
+            e.action,
+            f"{e.object_type} {e.object_id}",
+            json.dumps(e.details, ensure_ascii=False),
+        )
     console.print(table)
 
 
@@ -977,8 +1298,12 @@ def key_create(
     out: Annotated[Path, typer.Option(help="Private key file (PKCS#8 PEM, mode 600).")],
     csr: Annotated[Path, typer.Option(help="Where to write a CSR for the key.")],
     key_type: KeyTypeOpt = "p256",
-    common_name: Annotated[str, typer.Option(help="CN of the CSR (the CA sets the real subject).")] = "trustbridge holder",
-    passphrase_env: Annotated[str | None, typer.Option(help="Encrypt with the passphrase in this env variable.")] = None,
+    common_name: Annotated[
+        str, typer.Option(help="CN of the CSR (the CA sets the real subject).")
+    ] = "trustbridge holder",
+    passphrase_env: Annotated[
+        str | None, typer.Option(help="Encrypt with the passphrase in this env variable.")
+    ] = None,
 ) -> None:
     """Generate a key on the holder's side and a CSR that proves possession of it."""
     if out.exists():
@@ -1028,16 +1353,22 @@ def run() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks for users
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except typer.exceptions.TyperException as exc:
+        # Usage errors (missing option, unknown command): typer formats them.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"error: {exc.format_message()}", highlight=False)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # the last line of defence: no tracebacks for users
         if os.environ.get("TRUSTBRIDGE_DEBUG"):
             traceback.print_exc()
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
-                  "  hint: set TRUSTBRIDGE_DEBUG=1 to see the traceback, and report it", highlight=False)
+        err.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            "  hint: set TRUSTBRIDGE_DEBUG=1 to see the traceback, and report it",
+            highlight=False,
+        )
         sys.exit(70)
 
 

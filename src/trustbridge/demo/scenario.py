@@ -25,10 +25,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
-    PrivateKeyTypes,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trustbridge import oids
@@ -70,11 +70,11 @@ from trustbridge.trust.schemes import TrustScheme
 __all__ = ["HTTP_PORT_BASE", "HTTPS_PORT_BASE", "PASSPHRASE_FILE", "REPORT_FILE", "run_demo"]
 
 REPORT_FILE = "report.html"
-#: Node ``i`` (in the order of the cast) listens on ``HTTP_PORT_BASE + i`` / ``HTTPS_PORT_BASE + i``.
+#: Node ``i`` of the cast listens on ``HTTP_PORT_BASE + i`` and ``HTTPS_PORT_BASE + i``.
 HTTP_PORT_BASE = 18080
 HTTPS_PORT_BASE = 18443
 #: Where each demo node keeps the passphrase of its CA keys, relative to its home.
-PASSPHRASE_FILE = "secrets/demo-passphrase"
+PASSPHRASE_FILE = "secrets/demo-passphrase"  # noqa: S105 - a file name
 #: Marks a folder as demo output, so that a rerun may replace it even after an interrupted run.
 _MARKER = ".trustbridge-demo"
 _ISSUED_BY_DEMO = ("nodes", "artifacts", MANIFEST_FILE, REPORT_FILE)
@@ -266,7 +266,8 @@ JAPAN = _Country(
 )
 
 _COUNTRIES = (GERMANY, JAPAN)
-_NODES = (GERMANY.operator, GERMANY.tsp, JAPAN.operator, JAPAN.tsp)
+#: In the order the demo creates them (scheme operators first), which gives their ports.
+_NODES = (GERMANY.operator, JAPAN.operator, GERMANY.tsp, JAPAN.tsp)
 
 #: DEMO.md's story, step by step: (title, what is not built yet; None where nothing is missing).
 _STORY: tuple[tuple[str, StepStatus, str | None], ...] = (
@@ -354,21 +355,15 @@ class _Run:
         self.console.rule(f"[bold]Step {number}: {title}")
         started = time.perf_counter()
         yield
-        self._record_step(number, status, note, time.perf_counter() - started)
+        if note:
+            self.console.print(f"  [yellow]{status}:[/] {note}", highlight=False)
+        self.steps.append(_step_entry(number, time.perf_counter() - started))
 
     def unavailable(self, number: int) -> None:
-        title, status, note = _STORY[number - 1]
+        title, _, note = _STORY[number - 1]
         self.console.rule(f"[dim]Step {number}: {title}")
         self.console.print(f"  [yellow]not available:[/] {note}", highlight=False)
-        self._record_step(number, status, note, 0.0)
-
-    def _record_step(self, number: int, status: StepStatus, note: str | None, secs: float) -> None:
-        entry = StepEntry(
-            step=number, title=_STORY[number - 1][0], status=status, seconds=round(secs, 3)
-        )
-        if note:
-            entry["note"] = note
-        self.steps.append(entry)
+        self.steps.append(_step_entry(number, 0.0))
 
     # -- nodes ----------------------------------------------------------------------------
 
@@ -483,7 +478,7 @@ class _Run:
 
     # -- step 3: identities ---------------------------------------------------------------
 
-    def identities(self, c: _Country) -> None:
+    def issue_identities(self, c: _Country) -> None:
         home = self.homes[c.tsp.name]
         ids, devices = c.identity_ca.slug, c.device_ca.slug
 
@@ -496,28 +491,36 @@ class _Run:
             csr_source=f"CSR of {c.officer.display_name}",
         )
         officer = _Holder(key, _certificate(issued))
-        self.record(c, home, ids, c.officer, c.high_level, officer, note="bootstrapped")
+        self.record(c, c.officer, ca=ids, level=c.high_level, holder=officer, note="bootstrapped")
 
-        company = self.approved(c, home, ids, c.company, c.high_level, officer)
-        self.approved(c, home, ids, c.company, c.high_level, officer, Purpose.KEY_AGREEMENT)
-        self.approved(c, home, ids, c.signatory, c.high_level, officer)
+        company = self.approved(c, c.company, ca=ids, level=c.high_level, officer=officer)
+        self.approved(
+            c,
+            c.company,
+            ca=ids,
+            level=c.high_level,
+            officer=officer,
+            purpose=Purpose.KEY_AGREEMENT,
+        )
+        self.approved(c, c.signatory, ca=ids, level=c.high_level, officer=officer)
         if c.machine is not None:
-            self.enrolled(c, home, devices, c.machine, c.device_level, company, c.machine_key)
-        self.enrolled(c, home, devices, c.software, c.device_level, company, KeyType.P256)
+            self.enrolled(c, c.machine, ca=devices, credential=company, key_type=c.machine_key)
+        self.enrolled(c, c.software, ca=devices, credential=company, key_type=KeyType.P256)
         if c.batch is not None:
-            self.batch(c, home, devices, c.batch, company)
+            self.batch(c, c.batch, ca=devices, credential=company)
 
     def approved(
         self,
         c: _Country,
-        home: Home,
-        ca: str,
         subject: Subject,
+        *,
+        ca: str,
         level: str,
         officer: _Holder,
         purpose: Purpose = Purpose.IDENTITY,
     ) -> _Holder:
         """A holder's request, approved by the registration officer's signed decision."""
+        home = self.homes[c.tsp.name]
         key = generate_private_key(KeyType.P256)
         pending = home.submit_request(
             ca=ca,
@@ -542,20 +545,21 @@ class _Run:
         )
         holder = _Holder(key, _certificate(issued))
         note = f"approved by {c.officer.display_name}'s signed decision"
-        self.record(c, home, ca, subject, level, holder, purpose=purpose, note=note)
+        self.record(c, subject, ca=ca, level=level, holder=holder, purpose=purpose, note=note)
         return holder
 
     def enrolled(
         self,
         c: _Country,
-        home: Home,
-        ca: str,
         subject: MachineSubject | SoftwareSubject,
-        level: str,
+        *,
+        ca: str,
         credential: _Holder,
         key_type: KeyType,
     ) -> _Holder:
         """A machine or software request released by the organization's enrolment credential."""
+        home = self.homes[c.tsp.name]
+        level = c.device_level
         key = generate_private_key(key_type)
         csr_data = _csr(key, subject)
         public_der = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
@@ -578,11 +582,12 @@ class _Run:
         )
         holder = _Holder(key, _certificate(issued))
         note = f"released by the enrolment credential of {c.company.name}"
-        self.record(c, home, ca, subject, level, holder, note=note)
+        self.record(c, subject, ca=ca, level=level, holder=holder, note=note)
         return holder
 
-    def batch(self, c: _Country, home: Home, ca: str, batch: _Batch, credential: _Holder) -> None:
+    def batch(self, c: _Country, batch: _Batch, *, ca: str, credential: _Holder) -> None:
         """A production batch: the CA generates each device's key at manufacture."""
+        home = self.homes[c.tsp.name]
         manufacturer = c.company.name
         digest = request_digest(
             ca=ca,
@@ -625,11 +630,10 @@ class _Run:
                 )
                 self.record(
                     c,
-                    home,
-                    ca,
                     subject,
-                    c.device_level,
-                    _Holder(key, certificate),
+                    ca=ca,
+                    level=c.device_level,
+                    holder=_Holder(key, certificate),
                     folder=folder,
                     batch=batch.model,
                     quiet=True,
@@ -645,12 +649,11 @@ class _Run:
     def record(
         self,
         c: _Country,
-        home: Home,
-        ca: str,
         subject: Subject,
+        *,
+        ca: str,
         level: str,
         holder: _Holder,
-        *,
         purpose: Purpose = Purpose.IDENTITY,
         note: str = "",
         folder: str | None = None,
@@ -658,8 +661,13 @@ class _Run:
         quiet: bool = False,
     ) -> None:
         """Write an identity's certificate, chain and key, and list it in the manifest."""
-        chain = home.chain_of(ca)[:-1]  # issuing CA and above, without the anchor
-        name = slugify(subject.display_name)
+        chain = self.homes[c.tsp.name].chain_of(ca)[:-1]  # issuing CA and up, not the anchor
+        # In a batch folder the serial number names the device; elsewhere the display name.
+        name = slugify(
+            subject.serial_number
+            if isinstance(subject, MachineSubject) and folder
+            else subject.display_name
+        )
         if purpose is not Purpose.IDENTITY:
             name = f"{name}-{purpose.value}"
         sub = (folder,) if folder else ()
@@ -694,17 +702,19 @@ class _Run:
         self.identities.append(entry)
         if not quiet:
             what = subject.kind.value if purpose is Purpose.IDENTITY else purpose.value
-            roles = f" [{', '.join(entry['roles'])}]" if entry.get("roles") else ""
+            roles = escape(f" [{', '.join(entry['roles'])}]") if entry.get("roles") else ""
             self.say(
-                f"{what} [bold]{subject.display_name}[/]{roles} ({level}, {ca}): {note}"
-                f" -> {certificate_file}"
+                f"{what} [bold]{escape(subject.display_name)}[/]{roles} ({level}, {ca}): "
+                f"{escape(note)} -> {certificate_file}"
             )
 
     # -- step 10: report ------------------------------------------------------------------
 
     def report(self) -> str:
         path = self.out / REPORT_FILE
-        page = _report_html(self.steps, self.identities, generated_at=self.clock.now())
+        # The report lists its own step too, while it is being written.
+        steps = [*self.steps, _step_entry(10, 0.0)]
+        page = _report_html(steps, self.identities, generated_at=self.clock.now())
         path.write_text(page, encoding="utf-8")
         self.say(f"report -> {REPORT_FILE}")
         return REPORT_FILE
@@ -731,7 +741,7 @@ def run_demo(out: Path, *, console: Console, clock: Clock | None = None) -> None
     clock = clock or SystemClock()
     _prepare(out)
     run = _Run(out=out, console=console, clock=clock)
-    console.print(f"[bold]trustbridge demo[/] -> {out}")
+    console.print(f"[bold]trustbridge demo[/] -> {escape(str(out))}")
     with ExitStack() as stack:
         with run.step(1):
             for c in _COUNTRIES:
@@ -741,7 +751,7 @@ def run_demo(out: Path, *, console: Console, clock: Clock | None = None) -> None
                 run.tsp(c, stack)
         with run.step(3):
             for c in _COUNTRIES:
-                run.identities(c)
+                run.issue_identities(c)
     for number in range(4, 10):
         run.unavailable(number)
     with run.step(10):
@@ -761,8 +771,11 @@ def run_demo(out: Path, *, console: Console, clock: Clock | None = None) -> None
     console.print()
     run.summary()
     console.print(
-        f"{len(run.identities)} identities in {out / 'artifacts'}; manifest {out / MANIFEST_FILE}; "
-        f"report {out / REPORT_FILE} ({time.perf_counter() - started:.1f} s)",
+        escape(
+            f"{len(run.identities)} identities in {out / 'artifacts'}; manifest "
+            f"{out / MANIFEST_FILE}; report {out / REPORT_FILE} "
+            f"({time.perf_counter() - started:.1f} s)"
+        ),
         highlight=False,
     )
     console.print(
@@ -799,6 +812,14 @@ def _prepare(out: Path) -> None:
         "Output of `trustbridge demo`: a rerun replaces nodes/, artifacts/, manifest.json and "
         "report.html in this folder.\n"
     )
+
+
+def _step_entry(number: int, seconds: float) -> StepEntry:
+    title, status, note = _STORY[number - 1]
+    entry = StepEntry(step=number, title=title, status=status, seconds=round(seconds, 3))
+    if note:
+        entry["note"] = note
+    return entry
 
 
 def _pem(certificates: Sequence[x509.Certificate]) -> bytes:

@@ -14,16 +14,17 @@ import re
 import secrets
 import socket
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
 from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -42,6 +43,7 @@ from trustbridge.errors import (
 from trustbridge.home.config import HomeConfig, SecretSource
 from trustbridge.home.records import AuditEvent, CaInfo, CertificateInfo, Issued, RequestInfo
 from trustbridge.home.secrets import Prompt, resolve_secret
+from trustbridge.pki import pkcs11
 from trustbridge.pki.ca import (
     CaLimits,
     CertificateAuthority,
@@ -50,12 +52,12 @@ from trustbridge.pki.ca import (
     build_root_certificate,
     certificate_fingerprint,
     key_fingerprint,
-    random_serial,
 )
 from trustbridge.pki.csr import load_csr
 from trustbridge.pki.keys import (
     KeyType,
     generate_private_key,
+    hash_for,
     load_private_key_file,
     write_private_key_file,
 )
@@ -96,6 +98,7 @@ DATABASE_FILE = "trustbridge.db"
 ENROLMENT_STATEMENT = "trustbridge-enrolment/v1"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SERIAL_RETRIES = 3
+_NO_CONSTRAINTS = NameConstraintsSpec()
 
 
 def local_principal() -> Principal:
@@ -122,7 +125,7 @@ class KeySpec:
     key_type: KeyType = KeyType.P256
     #: ``pkcs11:token=...;object=...?module-path=...``; None for a file key.
     pkcs11_uri: str | None = None
-    secret: SecretSource = SecretSource()
+    secret: SecretSource = field(default_factory=SecretSource)
 
 
 @dataclass(frozen=True)
@@ -344,8 +347,6 @@ class Home:
     def _new_key(self, slug: str, spec: KeySpec) -> tuple[Signer, str, str]:
         """Create a CA key; returns the signer, the key store kind and its reference."""
         if spec.pkcs11_uri:
-            from trustbridge.pki import pkcs11
-
             ref = pkcs11.Pkcs11KeyRef.parse(spec.pkcs11_uri)
             pin = resolve_secret(slug, spec.secret, home=self.path, prompt=self.prompt)
             signer = pkcs11.generate_key(ref, spec.key_type, pin.decode())
@@ -368,8 +369,6 @@ class Home:
 
     def _load_signer(self, slug: str, store: str, ref: str) -> Signer:
         if store == "pkcs11":
-            from trustbridge.pki import pkcs11
-
             return pkcs11.open_signer(pkcs11.Pkcs11KeyRef.parse(ref), self._secret(slug).decode())
         key = load_private_key_file(self.path / ref, self._secret(slug))
         return FileSigner(key, ref)
@@ -420,7 +419,12 @@ class Home:
         actor = actor or local_principal()
         scheme_obj = self.scheme(scheme)
         slug = self._check_slug(slug or slugify(name))
-        limits = CaLimits(levels=self._levels_for(scheme_obj, None), path_length=path_length)
+        # A root delegates every level of its scheme and every role.
+        limits = CaLimits(
+            levels=self._levels_for(scheme_obj, None),
+            roles=frozenset(Role),
+            path_length=path_length,
+        )
         subject = self._ca_name(name, country, organization)
         signer, store, ref = self._new_key(slug, key)
         try:
@@ -518,7 +522,7 @@ class Home:
         key: KeySpec = KeySpec(KeyType.P256),
         lifetime: timedelta = timedelta(days=8 * 365),
         path_length: int | None = 0,
-        name_constraints: NameConstraintsSpec = NameConstraintsSpec(),
+        name_constraints: NameConstraintsSpec = _NO_CONSTRAINTS,
         actor: Principal | None = None,
     ) -> CaInfo:
         """Create a subordinate CA below ``parent`` (a CA of this home)."""
@@ -626,7 +630,7 @@ class Home:
                 x509.CertificateSigningRequestBuilder()
                 .subject_name(subject)
                 .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .sign(signer.private_key, _hash(signer))
+                .sign(signer.private_key, hash_for(signer.key_type))
             )
             placeholder = CaLimits(levels=(x509.ObjectIdentifier("2.5.29.32.0"),))
             with self._tx() as conn:
@@ -663,7 +667,7 @@ class Home:
         roles: Sequence[Role] = (),
         lifetime: timedelta = timedelta(days=8 * 365),
         path_length: int | None = 0,
-        name_constraints: NameConstraintsSpec = NameConstraintsSpec(),
+        name_constraints: NameConstraintsSpec = _NO_CONSTRAINTS,
         source: str = "CSR",
         actor: Principal | None = None,
     ) -> x509.Certificate:
@@ -721,7 +725,7 @@ class Home:
             raise InputError("the parent's chain up to its root is needed")
         try:
             certificate.verify_directly_issued_by(chain[0])
-        except (ValueError, TypeError, Exception) as exc:  # noqa: BLE001 - any failure is a refusal
+        except (ValueError, TypeError, Exception) as exc:
             raise ValidationError(
                 f"the certificate is not issued by the first chain certificate: {exc}"
             ) from None
@@ -842,7 +846,7 @@ class Home:
         if info.state != "active" or info.certificate is None:
             raise ReleaseError(
                 f"CA {slug} has no certificate yet",
-                hint=f"install the certificate its parent issued: trustbridge ca install {slug} ...",
+                hint=f"install the certificate from its parent: trustbridge ca install {slug} ...",
             )
         signer = self._load_signer(slug, info.key_store, info.key_ref)
         if key_fingerprint(signer.public_key) != key_fingerprint(info.certificate.public_key()):
@@ -993,7 +997,7 @@ class Home:
         fingerprint = (
             hashlib.sha256(public_key_der).hexdigest() if public_key_der is not None else None
         )
-        row = {
+        row: dict[str, Any] = {
             "id": request_id,
             "ca_id": None,
             "kind": subject.kind.value,
@@ -1021,7 +1025,7 @@ class Home:
                 with self._tx() as conn:
                     row["ca_id"] = self._ca_id(conn, ca)
                     if fingerprint is not None:
-                        self._refuse_duplicate(conn, row["ca_id"], fingerprint)
+                        self._refuse_duplicate(conn, int(row["ca_id"]), fingerprint)
                     conn.execute(insert(t.requests).values(**row))
                     self._audit(
                         conn,
@@ -1138,29 +1142,29 @@ class Home:
         return self.scheme(info.scheme).level(level).oid
 
     def _request_from_row(self, row: Any, ca: str) -> RequestInfo:
-        get = row.get if isinstance(row, dict) else lambda k, d=None: getattr(row, k, d)
+        m: Mapping[str, Any] = row if isinstance(row, dict) else row._mapping
         return RequestInfo(
-            id=get("id"),
+            id=m["id"],
             ca=ca,
-            kind=get("kind"),
-            purpose=get("purpose"),
-            level=self.level_name(get("level_oid")),
-            subject=dict(get("subject")),
-            key_origin=get("key_origin"),
-            key_fingerprint=get("key_fingerprint"),
-            lifetime_days=get("lifetime_days"),
-            batch_size=get("batch_size") or 1,
-            digest=get("digest"),
-            state=get("state"),
-            requested_by=get("requested_by"),
-            requested_by_display=get("requested_by_display"),
-            requested_at=get("requested_at"),
-            decided_by=get("decided_by"),
-            decided_by_display=get("decided_by_display"),
-            decided_at=get("decided_at"),
-            decision_rule=get("decision_rule"),
-            decision_reason=get("decision_reason"),
-            renewal_of=get("renewal_of"),
+            kind=m["kind"],
+            purpose=m["purpose"],
+            level=self.level_name(m["level_oid"]),
+            subject=dict(m["subject"]),
+            key_origin=m["key_origin"],
+            key_fingerprint=m.get("key_fingerprint"),
+            lifetime_days=m.get("lifetime_days"),
+            batch_size=m.get("batch_size") or 1,
+            digest=m["digest"],
+            state=m["state"],
+            requested_by=m["requested_by"],
+            requested_by_display=m["requested_by_display"],
+            requested_at=m["requested_at"],
+            decided_by=m.get("decided_by"),
+            decided_by_display=m.get("decided_by_display"),
+            decided_at=m.get("decided_at"),
+            decision_rule=m.get("decision_rule"),
+            decision_reason=m.get("decision_reason"),
+            renewal_of=m.get("renewal_of"),
         )
 
     def requests(self, *, state: str | None = None, ca: str | None = None) -> list[RequestInfo]:
@@ -1307,6 +1311,7 @@ class Home:
         purpose = Purpose(row.purpose)
         lifetime = timedelta(days=row.lifetime_days) if row.lifetime_days else None
         generated: tuple[Any, ...] = ()
+        public_key: CertificatePublicKeyTypes
         if row.key_origin == "ca-generated":
             key = generate_private_key(KeyType(row.key_type))
             generated = (key,)
@@ -1845,15 +1850,11 @@ def _constraint(exc: IntegrityError) -> str:
     return str(exc.orig).splitlines()[0]
 
 
-def _hash(signer: Signer) -> Any:
-    from trustbridge.pki.keys import hash_for
-
-    return hash_for(signer.key_type)
-
-
 def _load_public_key(der: bytes) -> CertificatePublicKeyTypes:
-    from cryptography.hazmat.primitives.serialization import load_der_public_key
-
     key = load_der_public_key(der)
-    KeyType.of(key)  # type: ignore[arg-type]
-    return key  # type: ignore[return-value]
+    if not isinstance(
+        key,
+        ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey,
+    ):
+        raise InputError(f"stored public key has unsupported type {type(key).__name__}")
+    return key

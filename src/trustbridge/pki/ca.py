@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from asn1crypto import core as asn1
 from cryptography import x509
@@ -182,7 +183,7 @@ class NameConstraintsSpec:
         )
 
     def check(self, subject_name: x509.Name, alt_names: Sequence[x509.GeneralName]) -> None:
-        """Refuse names a relying party would reject under these constraints (RFC 5280 6.1.3 (b))."""
+        """Refuse names a relying party would reject (RFC 5280 6.1.3 (b))."""
         if self.permitted_dn:
             subject_rdns = list(subject_name.rdns)
             if not any(
@@ -200,12 +201,42 @@ class NameConstraintsSpec:
                     raise LimitError(f"DNS name {host} is outside the CA's permitted DNS names")
                 if any(_dns_within(host, d) for d in self.excluded_dns):
                     raise LimitError(f"DNS name {host} is excluded by the CA's name constraints")
-            if isinstance(name, x509.RFC822Name) and self.permitted_email:
-                domain = name.value.rsplit("@", 1)[-1].lower()
-                if not any(_dns_within(domain, e.lstrip(".")) for e in self.permitted_email):
+            if (
+                isinstance(name, x509.RFC822Name)
+                and self.permitted_email
+                and not any(_email_within(name.value, e) for e in self.permitted_email)
+            ):
+                raise LimitError(f"e-mail {name.value} is outside the CA's permitted e-mail names")
+            if isinstance(name, x509.UniformResourceIdentifier) and self.permitted_uri:
+                uri_host = urlsplit(name.value).hostname
+                if uri_host is None or not any(
+                    _uri_host_within(uri_host, u) for u in self.permitted_uri
+                ):
                     raise LimitError(
-                        f"e-mail {name.value} is outside the CA's permitted e-mail names"
+                        f"URI {name.value} is outside the CA's permitted URI hosts "
+                        f"{list(self.permitted_uri)} (a URI without a host never fits)"
                     )
+
+
+def _email_within(address: str, constraint: str) -> bool:
+    """RFC 5280 4.2.1.10: a mailbox, a host (exact), or ``.domain`` (any host below)."""
+    address = address.lower()
+    constraint = constraint.lower()
+    if "@" in constraint:
+        return address == constraint
+    host = address.rsplit("@", 1)[-1]
+    if constraint.startswith("."):
+        return host.endswith(constraint)
+    return host == constraint
+
+
+def _uri_host_within(host: str, constraint: str) -> bool:
+    """RFC 5280 4.2.1.10: a host (exact) or ``.domain`` (any host below)."""
+    host = host.lower()
+    constraint = constraint.lower()
+    if constraint.startswith("."):
+        return host.endswith(constraint)
+    return host == constraint
 
 
 def _dns_within(host: str, constraint: str) -> bool:
@@ -215,7 +246,7 @@ def _dns_within(host: str, constraint: str) -> bool:
 
 @dataclass(frozen=True)
 class CaLimits:
-    """What a CA may issue: subject kinds (empty for a CA that certifies CAs only), levels, roles."""
+    """What a CA may issue: subject kinds (none: it certifies CAs only), levels, roles."""
 
     levels: tuple[x509.ObjectIdentifier, ...]
     kinds: frozenset[SubjectKind] = frozenset()
@@ -225,8 +256,10 @@ class CaLimits:
     def __post_init__(self) -> None:
         if not self.levels:
             raise InputError("a CA needs at least one assurance level (certificate policy)")
-        if self.roles and SubjectKind.PERSON not in self.kinds:
-            raise InputError("only a CA that issues person identities can grant roles")
+        if self.roles and self.kinds and SubjectKind.PERSON not in self.kinds:
+            raise InputError(
+                "only a CA that issues person identities (or certifies CAs) can grant roles"
+            )
         if self.path_length is not None and self.path_length < 0:
             raise InputError(f"path length {self.path_length} must not be negative")
 
@@ -360,8 +393,14 @@ class CertificateAuthority:
         return self.endpoints.extensions()
 
     @cached_property
-    def _name_constraints(self) -> NameConstraintsSpec:
-        return NameConstraintsSpec.from_certificate(self.certificate)
+    def _name_constraints(self) -> tuple[NameConstraintsSpec, ...]:
+        """The constraints of this CA and of every CA above it (RFC 5280 6.1.3 (b))."""
+        specs = (NameConstraintsSpec.from_certificate(c) for c in (self.certificate, *self.chain))
+        return tuple(spec for spec in specs if not spec.is_empty())
+
+    def _check_names(self, subject_name: x509.Name, alt_names: Sequence[x509.GeneralName]) -> None:
+        for spec in self._name_constraints:
+            spec.check(subject_name, alt_names)
 
     @property
     def not_after(self) -> datetime:
@@ -372,7 +411,8 @@ class CertificateAuthority:
         subject = self.certificate.subject.rfc4514_string()
         if at < self.certificate.not_valid_before_utc:
             raise LimitError(
-                f"CA {subject} is not valid before {self.certificate.not_valid_before_utc:%Y-%m-%d %H:%M}Z"
+                f"CA {subject} is not valid before "
+                f"{self.certificate.not_valid_before_utc:%Y-%m-%d %H:%M}Z"
             )
         if at >= self.certificate.not_valid_after_utc:
             raise LimitError(
@@ -388,7 +428,8 @@ class CertificateAuthority:
                 raise InputError(f"lifetime {lifetime} must be positive")
             if lifetime > maximum:
                 raise LimitError(
-                    f"lifetime of {lifetime.days} days exceeds the profile's maximum of {maximum.days} days"
+                    f"lifetime of {lifetime.days} days exceeds the profile's maximum of "
+                    f"{maximum.days} days"
                 )
             not_after = at + lifetime
             if not_after > self.not_after:
@@ -429,7 +470,7 @@ class CertificateAuthority:
                     f"CA {self.name.rfc4514_string()} may not grant the role(s) "
                     f"{', '.join(sorted(beyond))}"
                 )
-        self._name_constraints.check(subject.x509_name(), subject.alt_names())
+        self._check_names(subject.x509_name(), subject.alt_names())
         return profile
 
     def issue(
@@ -515,6 +556,12 @@ class CertificateAuthority:
                 "subordinate CA asks for levels its parent does not hold: "
                 + ", ".join(sorted(o.dotted_string for o in beyond))
             )
+        if not limits.roles <= self.limits.roles:
+            raise LimitError(
+                "subordinate CA asks for roles its parent may not grant: "
+                + ", ".join(sorted(limits.roles - self.limits.roles))
+            )
+        self._check_names(subject_name, [])
         if self.limits.kinds and not limits.kinds <= self.limits.kinds:
             raise LimitError("subordinate CA asks for subject kinds its parent may not issue")
         if lifetime <= timedelta(0):

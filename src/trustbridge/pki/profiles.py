@@ -260,8 +260,8 @@ def hardware_type_oid(manufacturer: str, model: str) -> x509.ObjectIdentifier:
     return x509.ObjectIdentifier(f"{oids.ARC_HARDWARE_TYPES}.{digest.int}")
 
 
-class _HardwareModuleName(asn1.Sequence):
-    _fields = [("hw_type", asn1.ObjectIdentifier), ("hw_serial_num", asn1.OctetString)]
+class _HardwareModuleName(asn1.Sequence):  # type: ignore[misc]
+    _fields: ClassVar = [("hw_type", asn1.ObjectIdentifier), ("hw_serial_num", asn1.OctetString)]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from trustbridge.clock import ensure_utc
 from trustbridge.errors import ApprovalError, InputError
+from trustbridge.oids import ID_AT_ORGANIZATION_IDENTIFIER
 from trustbridge.pki.ca import certificate_fingerprint, key_fingerprint
 from trustbridge.pki.keys import KeyType, hash_for
 from trustbridge.pki.profiles import (
@@ -68,7 +69,7 @@ class ApprovalRule(enum.StrEnum):
     """Rules that may release a machine or software identity without an officer."""
 
     ENROLMENT_CREDENTIAL = "enrolment-credential"
-    ENROLMENT_TOKEN = "enrolment-token"
+    ENROLMENT_TOKEN = "enrolment-token"  # noqa: S105 - a rule name, not a secret
 
 
 def needs_officer(kind: SubjectKind) -> bool:
@@ -160,6 +161,8 @@ class Decision:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ApprovalError(f"decision statement is malformed: {exc}") from None
+        except InputError as exc:
+            raise ApprovalError(f"decision statement is malformed: {exc.message}") from None
 
 
 def sign_statement(payload: bytes, signer: Signer) -> bytes:
@@ -306,8 +309,6 @@ def check_enrolment_credential(subject: Subject, credential: VerifiedIdentity) -
             f"identities of {organization}"
         )
     if isinstance(subject, SoftwareSubject):
-        from trustbridge.oids import ID_AT_ORGANIZATION_IDENTIFIER
-
         ids = [a.value for a in names.get_attributes_for_oid(ID_AT_ORGANIZATION_IDENTIFIER)]
         if subject.organization_identifier not in ids:
             raise ApprovalError(

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificateIssuerPublicKeyTypes,
 )
 
+from trustbridge.errors import KeyStoreError
 from trustbridge.pki.keys import KeyType, hash_for
 
 __all__ = ["FileSigner", "Signer", "sign_bytes"]
@@ -51,10 +52,12 @@ def sign_bytes(signer: Signer, data: bytes) -> bytes:
     if isinstance(key, ec.EllipticCurvePrivateKey):
         assert algorithm is not None
         return key.sign(data, ec.ECDSA(algorithm))
-    if signer.key_type.is_rsa:
+    if isinstance(key, rsa.RSAPrivateKey):
         assert algorithm is not None
-        return key.sign(data, padding.PKCS1v15(), algorithm)  # type: ignore[call-arg]
-    return key.sign(data)  # type: ignore[call-arg]
+        return key.sign(data, padding.PKCS1v15(), algorithm)
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(data)
+    raise KeyStoreError(f"key of {signer.description} cannot sign: {type(key).__name__}")
 
 
 @dataclass(frozen=True)

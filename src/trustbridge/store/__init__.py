@@ -1,1 +1,1 @@
-"""Persistence: SQLAlchemy Core tables, alembic migrations, SQLite by default, PostgreSQL for scale."""
+"""Persistence: SQLAlchemy Core tables and alembic migrations; SQLite or PostgreSQL."""

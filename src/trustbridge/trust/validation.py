@@ -23,7 +23,13 @@ from pyhanko_certvalidator.policy_decl import PKIXValidationParams
 from trustbridge.clock import ensure_utc
 from trustbridge.errors import ValidationError
 
-__all__ = ["RevocationMode", "ValidatedPath", "ValidationParams", "validate_path"]
+__all__ = [
+    "RevocationMode",
+    "ValidatedPath",
+    "ValidationParams",
+    "validate_path",
+    "validate_path_async",
+]
 
 
 class RevocationMode(enum.StrEnum):
@@ -80,30 +86,48 @@ def validate_path(
     anchors: Sequence[x509.Certificate],
     params: ValidationParams,
 ) -> ValidatedPath:
-    """Build and validate a path from ``leaf`` to one of ``anchors``, or raise ValidationError."""
+    """Build and validate a path from ``leaf`` to one of ``anchors``, or raise ValidationError.
+
+    For callers without a running event loop; inside one, await :func:`validate_path_async`.
+    """
+    return asyncio.run(
+        validate_path_async(leaf, intermediates=intermediates, anchors=anchors, params=params)
+    )
+
+
+async def validate_path_async(
+    leaf: x509.Certificate,
+    *,
+    intermediates: Iterable[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    params: ValidationParams,
+) -> ValidatedPath:
+    """:func:`validate_path` for code that runs in an event loop."""
     if not anchors:
         raise ValidationError("no trust anchors configured: nothing can validate")
-    context = ValidationContext(
-        trust_roots=[_asn1(a) for a in anchors],
-        other_certs=[_asn1(c) for c in intermediates],
-        moment=params.at,
-        allow_fetching=False,
-        revocation_mode=params.revocation.value,
-        crls=list(params.crls),
-        ocsps=list(params.ocsps),
-    )
-    pkix = PKIXValidationParams(
-        user_initial_policy_set=params.acceptable_policies or frozenset({"any_policy"}),
-        initial_explicit_policy=params.require_explicit_policy,
-    )
-    validator = CertificateValidator(_asn1(leaf), validation_context=context, pkix_params=pkix)
     subject = leaf.subject.rfc4514_string()
     try:
-        path = asyncio.run(validator.async_validate_path())
+        context = ValidationContext(
+            trust_roots=[_asn1(a) for a in anchors],
+            other_certs=[_asn1(c) for c in intermediates],
+            moment=params.at,
+            allow_fetching=False,
+            revocation_mode=params.revocation.value,
+            crls=list(params.crls),
+            ocsps=list(params.ocsps),
+        )
+        pkix = PKIXValidationParams(
+            user_initial_policy_set=params.acceptable_policies or frozenset({"any_policy"}),
+            initial_explicit_policy=params.require_explicit_policy,
+        )
+        validator = CertificateValidator(_asn1(leaf), validation_context=context, pkix_params=pkix)
+        path = await validator.async_validate_path()
     except RevokedError as exc:
         raise ValidationError(f"certificate {subject} is revoked: {exc}") from None
     except (PathBuildingError, PathValidationError, InvalidCertificateError) as exc:
         raise ValidationError(f"certificate {subject} does not validate: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(f"validation input for {subject} is malformed: {exc}") from None
     chain = tuple(x509.load_der_x509_certificate(c.dump()) for c in path.iter_certs(True))
     qualified = path.qualified_policies() or frozenset()
     return ValidatedPath(

@@ -1,0 +1,22 @@
+"""Fixtures shared by the end-to-end tests: one run of the joint demonstrator per session."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from trustbridge.demo.scenario import run_demo
+
+
+@pytest.fixture(scope="session")
+def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder of one demo run (``manifest.json``, ``nodes/``, ``artifacts/``).
+
+    Shared by every end-to-end test of the session: read it, never change it.
+    """
+    out = tmp_path_factory.mktemp("demo") / "demo-out"
+    run_demo(out, console=Console(file=io.StringIO(), width=120))
+    return out

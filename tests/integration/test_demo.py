@@ -1,0 +1,358 @@
+"""The joint demonstrator end to end: its output folder, checked with independent tools."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+)
+from rich.console import Console
+
+from trustbridge import oids
+from trustbridge.demo.manifest import (
+    REFERENCE_LEVELS,
+    IdentityEntry,
+    Manifest,
+    read_manifest,
+)
+from trustbridge.demo.scenario import PASSPHRASE_FILE, run_demo
+from trustbridge.errors import InputError, ValidationError
+from trustbridge.home import Home
+from trustbridge.pki.profiles import Role, roles_of, subject_kind_of
+from trustbridge.trust.validation import RevocationMode, ValidationParams, validate_path
+
+LEVEL_OIDS = {
+    "de-basic": oids.DE_BASIC,
+    "de-substantial": oids.DE_SUBSTANTIAL,
+    "de-high": oids.DE_HIGH,
+    "jp-level1": oids.JP_LEVEL1,
+    "jp-level2": oids.JP_LEVEL2,
+    "jp-level3": oids.JP_LEVEL3,
+}
+KINDS = ("organization", "person", "machine", "software")
+NOT_BUILT_YET = ("trust_list", "bridge", "lotl", "resolutions", "revocations", "crls", "ocsp")
+
+
+@pytest.fixture(scope="module")
+def manifest(demo_out: Path) -> Manifest:
+    return read_manifest(demo_out)
+
+
+def _certificate(out: Path, path: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate((out / path).read_bytes())
+
+
+def _identities(manifest: Manifest) -> Iterator[IdentityEntry]:
+    yield from manifest["identities"]
+
+
+def _openssl_verify(out: Path, identity: IdentityEntry, policy: str, bundle: Path) -> str:
+    """``openssl verify`` with RFC 5280 policy processing; returns its combined output."""
+    bundle.write_bytes(b"".join((out / p).read_bytes() for p in identity["chain"]))
+    result = subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-x509_strict",
+            "-policy_check",
+            "-explicit_policy",
+            "-policy",
+            policy,
+            "-CAfile",
+            str(out / identity["anchor"]),
+            "-untrusted",
+            str(bundle),
+            str(out / identity["certificate"]),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout + result.stderr
+
+
+# -- the manifest --------------------------------------------------------------------------
+
+
+def test_manifest_names_what_exists_and_only_that(demo_out: Path, manifest: Manifest) -> None:
+    assert manifest["version"] == 1
+    assert manifest["reference_levels"] == list(REFERENCE_LEVELS)
+    assert [s["code"] for s in manifest["schemes"]] == ["de", "jp"]
+    assert manifest["schemes"][0]["levels"] == ["de-basic", "de-substantial", "de-high"]
+    assert manifest["schemes"][1]["levels"] == ["jp-level1", "jp-level2", "jp-level3"]
+    for scheme in manifest["schemes"]:
+        assert scheme["root"] == f"artifacts/{scheme['code']}/root.pem"
+        assert "trust_list" not in scheme
+        root = _certificate(demo_out, scheme["root"])
+        assert root.subject == root.issuer
+    for key in NOT_BUILT_YET:
+        assert key not in manifest
+    assert manifest["report"] == "report.html"
+    paths = [s["root"] for s in manifest["schemes"]]
+    paths += [ca["certificate"] for ca in manifest["cas"]]
+    for identity in _identities(manifest):
+        paths += [identity["certificate"], identity["chain_file"], identity["anchor"]]
+        paths += [*identity["chain"], identity["key"]]
+        assert identity["node"] in {"rheintal", "sakura"}
+        assert identity["level"] in LEVEL_OIDS
+    for path in [*paths, manifest["report"]]:
+        assert not Path(path).is_absolute()
+        assert (demo_out / path).is_file(), path
+    for node in manifest["nodes"]:
+        assert (demo_out / node["home"] / "config.toml").is_file()
+
+
+def test_steps_say_what_is_built(manifest: Manifest) -> None:
+    status = {s["step"]: s["status"] for s in manifest["steps"]}
+    assert status == {
+        1: "partial",
+        2: "partial",
+        3: "done",
+        **dict.fromkeys(range(4, 10), "not-available"),
+        10: "partial",
+    }
+    for step in manifest["steps"]:
+        assert step["seconds"] >= 0
+        assert step["status"] == "done" or step.get("note")
+    assert "bridge" in manifest["steps"][0]["note"]
+
+
+def test_nodes_have_distinct_ports(manifest: Manifest) -> None:
+    nodes = {n["node"]: n for n in manifest["nodes"]}
+    assert set(nodes) == {"de-scheme", "rheintal", "jp-scheme", "sakura"}
+    urls = [n["http_url"] for n in nodes.values()] + [n["https_url"] for n in nodes.values()]
+    assert len(set(urls)) == 8
+    assert all(u.startswith(("http://127.0.0.1:", "https://127.0.0.1:")) for u in urls)
+
+
+# -- identities, checked independently ------------------------------------------------------
+
+
+def test_every_chain_verifies_with_openssl_at_its_level(
+    demo_out: Path, manifest: Manifest, tmp_path: Path
+) -> None:
+    for identity in _identities(manifest):
+        bundle = tmp_path / "untrusted.pem"
+        output = _openssl_verify(
+            demo_out, identity, LEVEL_OIDS[identity["level"]].dotted_string, bundle
+        )
+        assert output.strip().endswith(": OK"), f"{identity['holder']}: {output}"
+        assert (demo_out / identity["chain_file"]).read_bytes() == bundle.read_bytes()
+
+
+def test_openssl_refuses_a_higher_level_than_issued(
+    demo_out: Path, manifest: Manifest, tmp_path: Path
+) -> None:
+    machine = next(i for i in _identities(manifest) if i["holder"] == "AM-7 0001")
+    assert machine["level"] == "de-substantial"
+    output = _openssl_verify(demo_out, machine, oids.DE_HIGH.dotted_string, tmp_path / "u.pem")
+    assert "no explicit policy" in output
+
+
+def test_certificates_carry_their_level_policy(demo_out: Path, manifest: Manifest) -> None:
+    for identity in _identities(manifest):
+        certificate = _certificate(demo_out, identity["certificate"])
+        policies = certificate.extensions.get_extension_for_class(x509.CertificatePolicies).value
+        assert LEVEL_OIDS[identity["level"]] in {p.policy_identifier for p in policies}
+        assert subject_kind_of(certificate) == identity["kind"]
+
+
+def test_both_schemes_have_all_four_kinds(manifest: Manifest) -> None:
+    for scheme in ("de", "jp"):
+        kinds = {i["kind"] for i in _identities(manifest) if i["scheme"] == scheme}
+        assert kinds == set(KINDS), scheme
+        for entry in _identities(manifest):
+            if entry["scheme"] == scheme:
+                assert entry["anchor"] == f"artifacts/{scheme}/root.pem"
+
+
+def test_companies_and_signatories(demo_out: Path, manifest: Manifest) -> None:
+    by_holder = {(i["holder"], i["purpose"]): i for i in _identities(manifest)}
+    for company, level in (
+        ("Muster Maschinenbau GmbH", "de-high"),
+        ("Hayabusa Sensor Components K.K.", "jp-level3"),
+    ):
+        assert by_holder[(company, "identity")]["level"] == level
+        agreement = by_holder[(company, "key-agreement")]
+        certificate = _certificate(demo_out, agreement["certificate"])
+        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+        assert usage.key_agreement
+        assert not usage.digital_signature
+        public_key = certificate.public_key()
+        assert isinstance(public_key, ec.EllipticCurvePublicKey)
+        assert isinstance(public_key.curve, ec.SECP256R1)
+    for signatory, organization in (
+        ("Klaus Weber", "Muster Maschinenbau GmbH"),
+        ("Yuki Tanaka", "Hayabusa Sensor Components K.K."),
+    ):
+        entry = by_holder[(signatory, "identity")]
+        assert entry["roles"] == ["authorized-signatory"]
+        certificate = _certificate(demo_out, entry["certificate"])
+        assert Role.AUTHORIZED_SIGNATORY in roles_of(certificate)
+        names = certificate.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+        assert names[0].value == organization
+    for officer in ("Anna Schmidt", "Haruto Sato"):
+        certificate = _certificate(demo_out, by_holder[(officer, "identity")]["certificate"])
+        assert roles_of(certificate) == {Role.REGISTRATION_OFFICER}
+
+
+def test_assembly_machine_is_an_opc_ua_application(demo_out: Path, manifest: Manifest) -> None:
+    machine = next(i for i in _identities(manifest) if i["holder"] == "AM-7 0001")
+    certificate = _certificate(demo_out, machine["certificate"])
+    assert certificate.public_key().key_size == 2048  # type: ignore[union-attr]
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    uris = names.get_values_for_type(x509.UniformResourceIdentifier)
+    assert uris == ["urn:muster:assembly:AM-7:0001"]
+    assert machine["key_origin"] == "holder"
+
+
+def test_sensor_batch(demo_out: Path, manifest: Manifest) -> None:
+    sensors = [i for i in _identities(manifest) if i.get("batch") == "HPS-200"]
+    assert len(sensors) == 5
+    for sensor in sensors:
+        assert (sensor["kind"], sensor["scheme"], sensor["node"]) == ("machine", "jp", "sakura")
+        assert sensor["key_origin"] == "ca-generated"
+        certificate = _certificate(demo_out, sensor["certificate"])
+        serial = certificate.subject.get_attributes_for_oid(x509.NameOID.SERIAL_NUMBER)[0].value
+        assert isinstance(serial, str)
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert names.get_values_for_type(x509.UniformResourceIdentifier) == [
+            f"urn:hayabusa:hps-200:{serial}"
+        ]
+    assert len({s["serial"] for s in sensors}) == 5
+
+
+def test_holder_keys_belong_to_their_certificates(demo_out: Path, manifest: Manifest) -> None:
+    for identity in _identities(manifest):
+        key_path = demo_out / identity["key"]
+        assert stat.S_IMODE(key_path.stat().st_mode) == 0o600, key_path
+        key = load_pem_private_key(key_path.read_bytes(), password=None)
+        certificate = _certificate(demo_out, identity["certificate"])
+        assert key.public_key().public_bytes(
+            Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+        ) == certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("scheme", ["de", "jp"])
+def test_validate_path_at_the_issued_level(
+    demo_out: Path, manifest: Manifest, kind: str, scheme: str
+) -> None:
+    identity = next(i for i in _identities(manifest) if i["kind"] == kind and i["scheme"] == scheme)
+    level = LEVEL_OIDS[identity["level"]].dotted_string
+    path = validate_path(
+        _certificate(demo_out, identity["certificate"]),
+        intermediates=[_certificate(demo_out, p) for p in identity["chain"]],
+        anchors=[_certificate(demo_out, identity["anchor"])],
+        params=ValidationParams(
+            at=datetime.now(UTC),
+            acceptable_policies=frozenset({level}),
+            # CRLs and OCSP come with a later issue; the nodes do not serve them yet.
+            revocation=RevocationMode.UNSAFE_SOFT_FAIL,
+        ),
+    )
+    assert level in path.user_policies
+    assert len(path.certificates) == 2 + len(identity["chain"])
+
+
+def test_a_device_does_not_validate_at_a_higher_level(demo_out: Path, manifest: Manifest) -> None:
+    software = next(
+        i for i in _identities(manifest) if i["kind"] == "software" and i["scheme"] == "jp"
+    )
+    assert software["level"] == "jp-level2"
+    with pytest.raises(ValidationError, match="does not validate"):
+        validate_path(
+            _certificate(demo_out, software["certificate"]),
+            intermediates=[_certificate(demo_out, p) for p in software["chain"]],
+            anchors=[_certificate(demo_out, software["anchor"])],
+            params=ValidationParams(
+                at=datetime.now(UTC),
+                acceptable_policies=frozenset({oids.JP_LEVEL3.dotted_string}),
+                revocation=RevocationMode.UNSAFE_SOFT_FAIL,
+            ),
+        )
+
+
+# -- nodes and report -----------------------------------------------------------------------
+
+
+def test_nodes_open_unattended_with_their_demo_passphrases(
+    demo_out: Path, manifest: Manifest
+) -> None:
+    """The homes name their passphrase file, so `serve` can start them without a prompt."""
+    home = Home.open(demo_out / "nodes" / "rheintal", prompt=None)
+    try:
+        assert set(home.config.secrets) == {"rheintal-identity-ca", "rheintal-device-ca"}
+        assert {s.file for s in home.config.secrets.values()} == {PASSPHRASE_FILE}
+        secret = home.path / PASSPHRASE_FILE
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+        authority = home.authority("rheintal-identity-ca")  # decrypts the CA key
+        common_name = authority.name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        assert common_name[0].value == "Rheintal Identity CA"
+        recorded = {c.serial for c in home.certificates(ca="rheintal-identity-ca")}
+        listed = {i["serial"] for i in _identities(manifest) if i["ca"] == "rheintal-identity-ca"}
+        assert recorded == listed
+        assert len(listed) == 4  # officer, organization, its key agreement, signatory
+    finally:
+        home.close()
+
+
+def test_report_is_self_contained(demo_out: Path, manifest: Manifest) -> None:
+    page = (demo_out / manifest["report"]).read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "<script" not in page
+    assert "<link" not in page
+    for identity in _identities(manifest):
+        assert identity["holder"] in page
+    for step in manifest["steps"]:
+        assert f"<td>{step['title']}</td><td>{step['status']}</td>" in page
+
+
+# -- running it -----------------------------------------------------------------------------
+
+
+def test_cli_reruns_over_a_previous_demo(demo_out: Path, tmp_path: Path) -> None:
+    """`trustbridge demo` replaces its own previous output and leaves other files alone."""
+    out = tmp_path / "demo-out"
+    shutil.copytree(demo_out, out)
+    (out / "notes.txt").write_text("mine\n")
+    old_root = (out / "artifacts/de/root.pem").read_bytes()
+    trustbridge = Path(sys.executable).with_name("trustbridge")
+    result = subprocess.run(
+        [str(trustbridge), "demo", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "120"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Step 3: Identities" in result.stdout
+    assert "demo convenience" in result.stdout
+    assert (out / "notes.txt").read_text() == "mine\n"
+    assert (out / "artifacts/de/root.pem").read_bytes() != old_root
+    rerun = read_manifest(out)
+    assert len(rerun["identities"]) == len(read_manifest(demo_out)["identities"])
+    signatory = next(i for i in rerun["identities"] if i["holder"] == "Klaus Weber")
+    output = _openssl_verify(out, signatory, oids.DE_HIGH.dotted_string, tmp_path / "u.pem")
+    assert output.strip().endswith(": OK"), output
+
+
+def test_refuses_a_folder_that_is_not_demo_output(tmp_path: Path) -> None:
+    (tmp_path / "thesis.tex").write_text("precious\n")
+    with pytest.raises(InputError, match="holds no previous demo output"):
+        run_demo(tmp_path, console=Console(file=io.StringIO()))
+    assert [p.name for p in tmp_path.iterdir()] == ["thesis.tex"]
