@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.softhsm import SoftHsmToken
+
 PROJECT = Path(__file__).resolve().parents[2]
 TB = [sys.executable, "-m", "trustbridge.cli.main"]
 
@@ -572,3 +574,56 @@ def test_help_texts(cli: Cli) -> None:
     for command in ((), ("request",), ("ca",), ("cert",), ("enrol",)):
         result = cli(*command, "--help")
         assert "Usage" in result.stdout
+
+
+@pytest.mark.softhsm
+def test_person_key_generated_in_a_token(cli: Cli, softhsm_token: SoftHsmToken) -> None:
+    """A person's key is made in a PKCS#11 token; only its CSR reaches the CA."""
+    cli.env["SOFTHSM2_CONF"] = str(softhsm_token.conf)
+    cli.env["TOKEN_PIN"] = softhsm_token.pin
+    uri = f"pkcs11:token={softhsm_token.label};object=cli-person?module-path={softhsm_token.module}"
+    cli("key", "create", "--pkcs11", uri, "--pin-env", "TOKEN_PIN", "--csr", "token-person.csr")
+    submitted = cli(
+        "request",
+        "submit",
+        "--csr",
+        "token-person.csr",
+        "--ca",
+        "ids",
+        "--kind",
+        "person",
+        "--level",
+        "de-substantial",
+        "--given-name",
+        "Yuki",
+        "--surname",
+        "Tanaka",
+        "--organization",
+        "Muster Maschinenbau GmbH",
+        "--country",
+        "DE",
+    )
+    request_id = re.search(r"[0-9a-f-]{36}", submitted.stdout)
+    assert request_id
+    cli(
+        "request",
+        "approve",
+        request_id.group(0),
+        "--officer-cert",
+        str(only(cli.workdir / "officer")),
+        "--officer-key",
+        "officer.key",
+        "--out",
+        "token-person",
+    )
+    leaf = only(cli.workdir / "token-person")
+    from cryptography import x509
+
+    from trustbridge.pki.pkcs11 import Pkcs11KeyRef, open_signer
+
+    certificate = x509.load_pem_x509_certificate(leaf.read_bytes())
+    signer = open_signer(Pkcs11KeyRef.parse(uri), softhsm_token.pin)
+    assert certificate.public_key() == signer.public_key
+    result = cli("key", "create", "--pkcs11", uri, "--out", "x.key", "--csr", "y.csr", ok=False)
+    assert result.returncode == 2
+    assert "never leaves the token" in result.stderr

@@ -30,6 +30,7 @@ from trustbridge.pki.ca import NameConstraintsSpec
 from trustbridge.pki.keys import (
     KeyType,
     generate_private_key,
+    hash_for,
     load_private_key_pem,
     private_key_pem,
 )
@@ -1295,37 +1296,62 @@ def audit(
 
 @key_app.command("create")
 def key_create(
-    out: Annotated[Path, typer.Option(help="Private key file (PKCS#8 PEM, mode 600).")],
     csr: Annotated[Path, typer.Option(help="Where to write a CSR for the key.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Private key file (PKCS#8 PEM, mode 600).")
+    ] = None,
     key_type: KeyTypeOpt = "p256",
+    pkcs11: Annotated[
+        str | None,
+        typer.Option(
+            "--pkcs11",
+            help="Generate the key inside a PKCS#11 token instead: "
+            "pkcs11:token=T;object=L?module-path=M (PIN from --pin-env).",
+        ),
+    ] = None,
+    pin_env: Annotated[
+        str | None, typer.Option(help="Env variable holding the token's user PIN.")
+    ] = None,
     common_name: Annotated[
         str, typer.Option(help="CN of the CSR (the CA sets the real subject).")
     ] = "trustbridge holder",
     passphrase_env: Annotated[
-        str | None, typer.Option(help="Encrypt with the passphrase in this env variable.")
+        str | None,
+        typer.Option(help="Encrypt the key file with the passphrase in this env variable."),
     ] = None,
 ) -> None:
-    """Generate a key on the holder's side and a CSR that proves possession of it."""
-    if out.exists():
-        raise InputError(f"{out} exists already; refusing to overwrite a key")
-    passphrase = os.environ.get(passphrase_env, "").encode() if passphrase_env else None
-    if passphrase_env and not passphrase:
-        raise InputError(f"environment variable {passphrase_env} is empty or unset")
-    key = generate_private_key(KeyType.parse(key_type))
+    """Generate a key on the holder's side (file or PKCS#11 token) and a CSR proving possession."""
+    kind = KeyType.parse(key_type)
+    signing_key: Any
+    if pkcs11:
+        if out is not None:
+            raise InputError("a token key never leaves the token: give --pkcs11 or --out, not both")
+        pin = os.environ.get(pin_env or "", "")
+        if not pin:
+            raise InputError("the token's PIN is needed: set --pin-env to an environment variable")
+        from trustbridge.pki import pkcs11 as p11
+
+        signer = p11.generate_key(p11.Pkcs11KeyRef.parse(pkcs11), kind, pin)
+        signing_key = signer.private_key
+        where = f"token key {signer.description}"
+    else:
+        if out is None:
+            raise InputError("give --out for a key file, or --pkcs11 for a token key")
+        if out.exists():
+            raise InputError(f"{out} exists already; refusing to overwrite a key")
+        passphrase = os.environ.get(passphrase_env, "").encode() if passphrase_env else None
+        if passphrase_env and not passphrase:
+            raise InputError(f"environment variable {passphrase_env} is empty or unset")
+        signing_key = generate_private_key(kind)
+        _write(out, private_key_pem(signing_key, passphrase), private=True)
+        where = f"key written to {out}"
     request = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, common_name)]))
-        .sign(key, _hash_for_key(key))
+        .sign(signing_key, hash_for(kind))
     )
-    _write(out, private_key_pem(key, passphrase), private=True)
     _write(csr, request.public_bytes(Encoding.PEM))
-    console.print(f"key written to {out}, CSR to {csr}")
-
-
-def _hash_for_key(key: Any) -> Any:
-    from trustbridge.pki.keys import hash_for
-
-    return hash_for(KeyType.of(key))
+    console.print(f"{where}, CSR to {csr}")
 
 
 @app.command()
