@@ -13,6 +13,7 @@ from tests.home.conftest import (
     MUSTER,
     NOW,
     PASSPHRASE_ENV,
+    Holder,
     Reference,
     decide,
     issued,
@@ -42,10 +43,11 @@ from trustbridge.pki.profiles import (
     Purpose,
     Role,
     SoftwareSubject,
+    Subject,
     roles_of,
     subject_kind_of,
 )
-from trustbridge.pki.release import request_digest, sign_statement
+from trustbridge.pki.release import sign_statement
 from trustbridge.store import tables as t
 
 
@@ -56,7 +58,7 @@ def count(home: Home, table: object) -> int:
 
 def issue_org(
     ref: Reference, subject: OrganizationSubject = MUSTER
-) -> tuple[x509.Certificate, object]:
+) -> tuple[x509.Certificate, Holder]:
     holder = new_holder()
     pending = ref.home.submit_request(
         ca="ids", subject=subject, level="de-high", csr_data=holder.csr()
@@ -74,30 +76,12 @@ def machine(serial: str = "A-1", manufacturer: str = MUSTER.name) -> MachineSubj
 
 
 def enrolment_for(
-    ref: Reference, org: object, subject: object, csr: bytes | None, level: str
+    ref: Reference, org: Holder, subject: Subject, csr: bytes | None, level: str
 ) -> EnrolmentProof:
-    """Sign an enrolment proof for a request exactly as the CLI does."""
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    from trustbridge.pki.csr import load_csr
-
-    public_der = (
-        load_csr(csr, source="csr")
-        .public_key()
-        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-        if csr
-        else None
-    )
-    digest = request_digest(
-        ca="devices",
-        kind=subject.kind,  # type: ignore[attr-defined]
-        purpose="identity",
-        level=ref.home.scheme("de").level(level).oid.dotted_string,
-        subject=subject.to_dict(),  # type: ignore[attr-defined]
-        public_key_der=public_der,
-        lifetime_days=None,
-    )
-    return EnrolmentProof(org.certificate, sign_statement(enrolment_payload(digest), org.signer))  # type: ignore[attr-defined]
+    """Sign an enrolment proof for a request, as the holder's side does."""
+    digest = ref.home.request_digest_for(ca="devices", subject=subject, level=level, csr_data=csr)
+    assert org.certificate is not None
+    return EnrolmentProof(org.certificate, sign_statement(enrolment_payload(digest), org.signer))
 
 
 # -- home lifecycle ------------------------------------------------------------------------------
@@ -474,27 +458,17 @@ def test_one_time_enrolment_token(ref: Reference) -> None:
 def test_production_batch_with_ca_generated_keys(ref: Reference) -> None:
     _, org = issue_org(ref)
     serials = [f"HPS-{i:04d}" for i in range(25)]
-    template = {
-        "kind": "machine",
-        "manufacturer": MUSTER.name,
-        "model": "AM-7",
-        "country": "DE",
-        "serial_numbers": serials,
-        "uri_template": "urn:muster:am-7:{serial}",
-    }
-    from trustbridge.pki.profiles import SubjectKind
-
-    digest = request_digest(
+    digest = ref.home.batch_digest(
         ca="devices",
-        kind=SubjectKind.MACHINE,
-        purpose="identity",
-        level=oids.DE_BASIC.dotted_string,
-        subject=template,
-        public_key_der=None,
-        lifetime_days=None,
-        batch=len(serials),
+        manufacturer=MUSTER.name,
+        model="AM-7",
+        country="DE",
+        serial_numbers=serials,
+        level="de-basic",
+        uri_template="urn:muster:am-7:{serial}",
     )
-    proof = EnrolmentProof(org.certificate, sign_statement(enrolment_payload(digest), org.signer))  # type: ignore[attr-defined]
+    assert org.certificate is not None
+    proof = EnrolmentProof(org.certificate, sign_statement(enrolment_payload(digest), org.signer))
     certs: list[x509.Certificate] = []
     for chunk, keys in ref.home.issue_machine_batch(
         ca="devices",
@@ -514,6 +488,10 @@ def test_production_batch_with_ca_generated_keys(ref: Reference) -> None:
     stored = ref.home.certificates(kind="machine")
     assert sum(1 for c in stored if c.key_origin == "ca-generated") == 25
     assert all(c.serial_number >= 2**64 for c in certs)
+    batch_request = ref.home.request(stored[-1].request_id or "")
+    assert batch_request.state == "issued"
+    assert batch_request.batch_size == 25
+    assert batch_request.decision_rule == "enrolment-credential"
 
 
 # -- lifecycle -----------------------------------------------------------------------------------

@@ -8,8 +8,7 @@ from pathlib import Path
 from trustbridge.home import EnrolmentProof, Home
 from trustbridge.home.home import enrolment_payload
 from trustbridge.pki.keys import load_private_key_pem
-from trustbridge.pki.profiles import SubjectKind
-from trustbridge.pki.release import request_digest, sign_statement
+from trustbridge.pki.release import sign_statement
 from trustbridge.pki.signers import FileSigner
 
 
@@ -21,24 +20,13 @@ def main(home_path: str, credential_pem: str, prefix: str, count: int) -> None:
     certificate = x509.load_pem_x509_certificate(data)
     home = Home.open(Path(home_path))
     serials = [f"{prefix}-{i:05d}" for i in range(count)]
-    template = {
-        "kind": "machine",
-        "manufacturer": "Muster Maschinenbau GmbH",
-        "model": "AM-7",
-        "country": "DE",
-        "serial_numbers": serials,
-        "uri_template": None,
-    }
-    level = home.scheme("de").level("de-basic").oid.dotted_string
-    digest = request_digest(
+    digest = home.batch_digest(
         ca="devices",
-        kind=SubjectKind.MACHINE,
-        purpose="identity",
-        level=level,
-        subject=template,
-        public_key_der=None,
-        lifetime_days=None,
-        batch=count,
+        manufacturer="Muster Maschinenbau GmbH",
+        model="AM-7",
+        country="DE",
+        serial_numbers=serials,
+        level="de-basic",
     )
     proof = EnrolmentProof(certificate, sign_statement(enrolment_payload(digest), signer))
     for _certs, _keys in home.issue_machine_batch(

@@ -839,30 +839,12 @@ def _enrolment_proof(
     purpose: Purpose,
     days: int | None,
 ) -> EnrolmentProof:
-    from cryptography.hazmat.primitives.serialization import PublicFormat
-
-    from trustbridge.pki.csr import load_csr
-    from trustbridge.pki.release import request_digest
-
-    certificate = _load_cert(cert_path)
+    """Sign the request's digest with the enrolment credential, as the holder's side does."""
+    digest = home.request_digest_for(
+        ca=ca, subject=subject, level=level, csr_data=csr_data, purpose=purpose, lifetime_days=days
+    )
     signer = _holder_signer(key_path, passphrase_env)
-    public_der = (
-        load_csr(csr_data, source="CSR")
-        .public_key()
-        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-        if csr_data
-        else None
-    )
-    digest = request_digest(
-        ca=ca,
-        kind=subject.kind,
-        purpose=purpose.value,
-        level=home.scheme(home.ca(ca).scheme).level(level).oid.dotted_string,
-        subject=subject.to_dict(),
-        public_key_der=public_der,
-        lifetime_days=days,
-    )
-    return EnrolmentProof(certificate, sign_statement(enrolment_payload(digest), signer))
+    return EnrolmentProof(_load_cert(cert_path), sign_statement(enrolment_payload(digest), signer))
 
 
 @request_app.command("list")
@@ -1045,8 +1027,6 @@ def enrol_batch(
     days: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Issue machine identities for a production batch; the CA generates the device keys."""
-    from trustbridge.pki.release import request_digest
-
     if serials_file:
         serials = [
             s.strip()
@@ -1059,23 +1039,15 @@ def enrol_batch(
         raise InputError("give --serials-file or --count")
     out.mkdir(parents=True, exist_ok=True)
     with _home() as home:
-        template = {
-            "kind": "machine",
-            "manufacturer": manufacturer,
-            "model": model,
-            "country": country,
-            "serial_numbers": serials,
-            "uri_template": uri_template,
-        }
-        digest = request_digest(
+        digest = home.batch_digest(
             ca=ca,
-            kind=SubjectKind.MACHINE,
-            purpose="identity",
-            level=home.scheme(home.ca(ca).scheme).level(level).oid.dotted_string,
-            subject=template,
-            public_key_der=None,
+            manufacturer=manufacturer,
+            model=model,
+            country=country,
+            serial_numbers=serials,
+            level=level,
+            uri_template=uri_template,
             lifetime_days=days,
-            batch=len(serials),
         )
         signer = _holder_signer(enrol_key, key_passphrase_env)
         proof = EnrolmentProof(

@@ -26,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
 )
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -48,7 +48,14 @@ from trustbridge.demo.manifest import (
 )
 from trustbridge.errors import InputError, ReleaseError
 from trustbridge.home.config import SecretSource
-from trustbridge.home.home import EnrolmentProof, Home, KeySpec, enrolment_payload, slugify
+from trustbridge.home.home import (
+    HOME_SQLITE,
+    EnrolmentProof,
+    Home,
+    KeySpec,
+    enrolment_payload,
+    slugify,
+)
 from trustbridge.home.records import Issued, RequestInfo
 from trustbridge.home.secrets import write_secret_file
 from trustbridge.pki.ca import certificate_fingerprint
@@ -63,7 +70,7 @@ from trustbridge.pki.profiles import (
     Subject,
     SubjectKind,
 )
-from trustbridge.pki.release import Decision, request_digest, sign_statement
+from trustbridge.pki.release import Decision, sign_statement
 from trustbridge.pki.signers import FileSigner
 from trustbridge.trust.schemes import TrustScheme
 
@@ -376,6 +383,7 @@ class _Run:
             host="127.0.0.1",
             http_port=HTTP_PORT_BASE + index,
             https_port=HTTPS_PORT_BASE + index,
+            database_url=HOME_SQLITE,  # each node its own database, whatever the environment says
             clock=self.clock,
         )
         stack.callback(home.close)
@@ -562,16 +570,7 @@ class _Run:
         level = c.device_level
         key = generate_private_key(key_type)
         csr_data = _csr(key, subject)
-        public_der = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-        digest = request_digest(
-            ca=ca,
-            kind=subject.kind,
-            purpose=Purpose.IDENTITY.value,
-            level=_level_oid(home, c, level),
-            subject=subject.to_dict(),
-            public_key_der=public_der,
-            lifetime_days=None,
-        )
+        digest = home.request_digest_for(ca=ca, subject=subject, level=level, csr_data=csr_data)
         issued = home.submit_request(
             ca=ca,
             subject=subject,
@@ -589,22 +588,14 @@ class _Run:
         """A production batch: the CA generates each device's key at manufacture."""
         home = self.homes[c.tsp.name]
         manufacturer = c.company.name
-        digest = request_digest(
+        digest = home.batch_digest(
             ca=ca,
-            kind=SubjectKind.MACHINE,
-            purpose=Purpose.IDENTITY.value,
-            level=_level_oid(home, c, c.device_level),
-            subject={
-                "kind": SubjectKind.MACHINE.value,
-                "manufacturer": manufacturer,
-                "model": batch.model,
-                "country": c.country,
-                "serial_numbers": list(batch.serials),
-                "uri_template": batch.uri_template,
-            },
-            public_key_der=None,
-            lifetime_days=None,
-            batch=len(batch.serials),
+            manufacturer=manufacturer,
+            model=batch.model,
+            country=c.country,
+            serial_numbers=batch.serials,
+            level=c.device_level,
+            uri_template=batch.uri_template,
         )
         folder = slugify(batch.model)
         count = 0
@@ -786,12 +777,6 @@ def run_demo(out: Path, *, console: Console, clock: Clock | None = None) -> None
 
 def _prepare(out: Path) -> None:
     """Make ``out`` ready: new or empty, or the output of a previous demo (replaced)."""
-    if os.environ.get("TRUSTBRIDGE_DATABASE_URL"):
-        raise InputError(
-            "the demo gives each node its own SQLite database, but TRUSTBRIDGE_DATABASE_URL "
-            "points every home at one database",
-            hint="unset TRUSTBRIDGE_DATABASE_URL for the demo",
-        )
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} is a file, not a folder", hint="choose a folder with --out")
     if out.is_dir() and any(out.iterdir()):
@@ -841,11 +826,6 @@ def _certificate(result: RequestInfo | Issued) -> x509.Certificate:
     if isinstance(result, RequestInfo):
         raise ReleaseError(f"request {result.id} is {result.state}; expected an issued identity")
     return result.certificates[0]
-
-
-def _level_oid(home: Home, c: _Country, level: str) -> str:
-    """The policy OID of ``level`` as the issuing home knows it (the request digest names it)."""
-    return home.scheme(c.code).level(level).oid.dotted_string
 
 
 def _proof(credential: _Holder, digest: str) -> EnrolmentProof:

@@ -92,9 +92,11 @@ from trustbridge.store.db import connect, migrate
 from trustbridge.trust.schemes import TrustScheme
 from trustbridge.trust.validation import RevocationMode, ValidationParams, validate_path
 
-__all__ = ["DATABASE_FILE", "EnrolmentProof", "Home", "KeySpec", "local_principal"]
+__all__ = ["DATABASE_FILE", "HOME_SQLITE", "EnrolmentProof", "Home", "KeySpec", "local_principal"]
 
 DATABASE_FILE = "trustbridge.db"
+#: ``database_url`` value for the SQLite file inside the home, whatever the environment says.
+HOME_SQLITE = "sqlite"
 ENROLMENT_STATEMENT = "trustbridge-enrolment/v1"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SERIAL_RETRIES = 3
@@ -165,11 +167,9 @@ class Home:
     # -- lifecycle -----------------------------------------------------------------------------
 
     @staticmethod
-    def database_url(path: Path, config: HomeConfig | None = None) -> str:
-        env = os.environ.get("TRUSTBRIDGE_DATABASE_URL")
-        if env:
-            return env
-        if config and config.database_url:
+    def database_url(path: Path, config: HomeConfig) -> str:
+        """The database a home uses: its configured URL, or the SQLite file in the home."""
+        if config.database_url:
             return config.database_url
         return f"sqlite:///{(path / DATABASE_FILE).resolve()}"
 
@@ -186,13 +186,23 @@ class Home:
         clock: Clock | None = None,
         prompt: Prompt | None = None,
     ) -> Home:
-        """Create a home (folder, configuration, database schema) and open it."""
+        """Create a home (folder, configuration, database schema) and open it.
+
+        ``database_url`` names the database; without it ``TRUSTBRIDGE_DATABASE_URL`` does, and
+        without that a SQLite file in the home (:data:`HOME_SQLITE` asks for that explicitly).
+        The choice is recorded in the home's configuration, so later commands need no
+        environment.
+        """
         if (path / "config.toml").exists():
             raise DuplicateError(f"{path} is a trustbridge home already")
         if path.exists() and any(path.iterdir()):
             raise InputError(
                 f"{path} exists and is not empty", hint="choose an empty or new folder"
             )
+        if database_url is None:
+            database_url = os.environ.get("TRUSTBRIDGE_DATABASE_URL") or None
+        elif database_url == HOME_SQLITE:
+            database_url = None
         config = HomeConfig(
             node_name=node_name or path.resolve().name.lstrip(".") or "node",
             host=host,
@@ -1056,6 +1066,59 @@ class Home:
                 raise DuplicateError(f"request could not be stored: {_constraint(exc)}") from None
         raise StoreError("could not store the request")  # pragma: no cover
 
+    def request_digest_for(
+        self,
+        *,
+        ca: str,
+        subject: Subject,
+        level: str,
+        csr_data: bytes | None = None,
+        public_key: CertificatePublicKeyTypes | None = None,
+        purpose: Purpose = Purpose.IDENTITY,
+        lifetime_days: int | None = None,
+    ) -> str:
+        """The digest a request will carry: what an enrolment credential signs beforehand."""
+        if csr_data is not None:
+            public_key = load_csr(csr_data, source="CSR").public_key()
+        public_key_der = (
+            public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+            if public_key is not None
+            else None
+        )
+        return request_digest(
+            ca=ca,
+            kind=subject.kind,
+            purpose=purpose.value,
+            level=self._level_oid(ca, level).dotted_string,
+            subject=subject.to_dict(),
+            public_key_der=public_key_der,
+            lifetime_days=lifetime_days,
+        )
+
+    def batch_digest(
+        self,
+        *,
+        ca: str,
+        manufacturer: str,
+        model: str,
+        country: str,
+        serial_numbers: Sequence[str],
+        level: str,
+        uri_template: str | None = None,
+        lifetime_days: int | None = None,
+    ) -> str:
+        """The digest of a production batch: what the manufacturer's credential signs."""
+        return request_digest(
+            ca=ca,
+            kind=SubjectKind.MACHINE,
+            purpose=Purpose.IDENTITY.value,
+            level=self._level_oid(ca, level).dotted_string,
+            subject=_batch_template(manufacturer, model, country, serial_numbers, uri_template),
+            public_key_der=None,
+            lifetime_days=lifetime_days,
+            batch=len(serial_numbers),
+        )
+
     def _refuse_duplicate(self, conn: Connection, ca_id: int, fingerprint: str) -> None:
         existing = conn.execute(
             select(t.requests.c.id).where(
@@ -1492,14 +1555,7 @@ class Home:
             raise InputError("the batch repeats serial numbers")
         authority = self.authority(ca)
         level_oid = self._level_oid(ca, level)
-        template = {
-            "kind": "machine",
-            "manufacturer": manufacturer,
-            "model": model,
-            "country": country,
-            "serial_numbers": list(serial_numbers),
-            "uri_template": uri_template,
-        }
+        template = _batch_template(manufacturer, model, country, serial_numbers, uri_template)
         subjects = [
             MachineSubject(
                 manufacturer=manufacturer,
@@ -1568,7 +1624,7 @@ class Home:
             self._close(
                 conn,
                 request_id,
-                RequestState.ISSUED,
+                RequestState.ISSUING,
                 rule_principal,
                 reason=f"production batch released by rule {rule.value}",
                 rule=rule,
@@ -1626,6 +1682,12 @@ class Home:
                     last=part[-1].serial_number,
                     key_origin="ca-generated",
                 )
+                if start + chunk_size >= len(subjects):
+                    conn.execute(
+                        update(t.requests)
+                        .where(t.requests.c.id == request_id)
+                        .values(state=RequestState.ISSUED.value)
+                    )
             yield certs, keys
 
     # -- certificates --------------------------------------------------------------------------
@@ -1771,23 +1833,13 @@ class Home:
     ) -> str:
         """The digest a renewal (or rekey) request will carry, for signing an enrolment proof."""
         info, request = self._renewal_basis(serial, ca)
-        if rekey_csr is not None:
-            public_key_der = (
-                load_csr(rekey_csr, source="CSR")
-                .public_key()
-                .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-            )
-        else:
-            public_key_der = info.certificate.public_key().public_bytes(
-                Encoding.DER, PublicFormat.SubjectPublicKeyInfo
-            )
-        return request_digest(
+        return self.request_digest_for(
             ca=info.ca,
-            kind=SubjectKind(request.kind),
-            purpose=request.purpose,
-            level=self._level_oid(info.ca, request.level).dotted_string,
-            subject=request.subject,
-            public_key_der=public_key_der,
+            subject=subject_from_dict(request.subject),
+            level=request.level,
+            csr_data=rekey_csr,
+            public_key=None if rekey_csr is not None else info.certificate.public_key(),
+            purpose=Purpose(request.purpose),
             lifetime_days=lifetime_days,
         )
 
@@ -1848,6 +1900,24 @@ class Home:
 
 def _constraint(exc: IntegrityError) -> str:
     return str(exc.orig).splitlines()[0]
+
+
+def _batch_template(
+    manufacturer: str,
+    model: str,
+    country: str,
+    serial_numbers: Sequence[str],
+    uri_template: str | None,
+) -> dict[str, Any]:
+    """What a production-batch request records as its subject."""
+    return {
+        "kind": "machine",
+        "manufacturer": manufacturer,
+        "model": model,
+        "country": country,
+        "serial_numbers": list(serial_numbers),
+        "uri_template": uri_template,
+    }
 
 
 def _load_public_key(der: bytes) -> CertificatePublicKeyTypes:

@@ -61,6 +61,9 @@ DECISION_MAX_SKEW = timedelta(minutes=5)
 
 class RequestState(enum.StrEnum):
     PENDING = "pending"
+    #: A released production batch whose certificates are being issued chunk by chunk; a batch
+    #: that stops half-way stays here, with the certificates issued so far.
+    ISSUING = "issuing"
     ISSUED = "issued"
     REJECTED = "rejected"
 
