@@ -595,6 +595,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="add a cProfile breakdown (SQLite)")
     parser.add_argument("--top", type=int, default=30, help="functions per profile listing")
     parser.add_argument("--no-write", action="store_true", help=f"do not write results/{NAME}.json")
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        help="where the batch's PEM files go (a temporary folder inside it; default: $TMPDIR)",
+    )
     args = parser.parse_args(argv)
     backends = args.backend or [SQLITE, POSTGRESQL]
 
@@ -606,7 +612,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     timings: dict[tuple[str, str], Timing] = {}
     baseline_runs: list[Timing] = []
     baseline: Baseline | None = None
-    with tempfile.TemporaryDirectory(prefix="tb-bench-out-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tb-bench-out-", dir=args.out_dir) as tmp:
         work_dir = Path(tmp)
         for backend in backends:
             with scenario(backend) as sc:
