@@ -24,6 +24,7 @@ from trustbridge.cli import _export
 from trustbridge.errors import InputError, TrustbridgeError
 from trustbridge.home import Home
 from trustbridge.home.config import SecretSource
+from trustbridge.home.delivery import device_serial, write_bundle, write_device_files
 from trustbridge.home.home import EnrolmentProof, KeySpec, enrolment_payload
 from trustbridge.home.records import Issued, RequestInfo
 from trustbridge.pki.ca import NameConstraintsSpec
@@ -1009,7 +1010,9 @@ def enrol_batch(
     level: Annotated[str, typer.Option()],
     enrol_cert: Annotated[Path, typer.Option(help="The manufacturer's organization certificate.")],
     enrol_key: Annotated[Path, typer.Option(help="Its private key; signs the batch.")],
-    out: Annotated[Path, typer.Option(help="Folder for one PEM (key + certificate) per device.")],
+    out: Annotated[
+        Path, typer.Option(help="Folder for the device PEMs (key + certificate, mode 600).")
+    ],
     serials_file: Annotated[
         Path | None, typer.Option(help="File with one serial number per line.")
     ] = None,
@@ -1025,6 +1028,13 @@ def enrol_batch(
     ] = None,
     key_passphrase_env: Annotated[str | None, typer.Option()] = None,
     days: Annotated[int | None, typer.Option()] = None,
+    bundle: Annotated[
+        bool,
+        typer.Option(
+            help="Write one PEM bundle per chunk of devices (key then certificate, device after "
+            "device) instead of one file per device."
+        ),
+    ] = False,
 ) -> None:
     """Issue machine identities for a production batch; the CA generates the device keys."""
     if serials_file:
@@ -1068,13 +1078,11 @@ def enrol_batch(
             lifetime_days=days,
             enrolment=proof,
         ):
-            for cert, key in zip(certs, keys, strict=True):
-                device = cert.subject.get_attributes_for_oid(x509.NameOID.SERIAL_NUMBER)[0].value
-                _write(
-                    out / f"{device!s}.pem",
-                    private_key_pem(key) + cert.public_bytes(Encoding.PEM),
-                    private=True,
-                )
+            if bundle:
+                first, last = device_serial(certs[0]), device_serial(certs[-1])
+                write_bundle(out / f"devices-{first}-{last}.pem", certs, keys)
+            else:
+                write_device_files(out, certs, keys)
             done += len(certs)
             console.print(f"  {done}/{len(serials)} issued")
     console.print(f"production batch of {len(serials)} {model} identities written to {out}")

@@ -25,7 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from trustbridge.clock import Clock, SystemClock, ensure_utc
@@ -101,6 +101,13 @@ ENROLMENT_STATEMENT = "trustbridge-enrolment/v1"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SERIAL_RETRIES = 3
 _NO_CONSTRAINTS = NameConstraintsSpec()
+# Statements of the issuance path, built once (SQLAlchemy caches their compiled form).
+_STATUS_BY_FINGERPRINT = select(t.certificates.c.status).where(
+    t.certificates.c.fingerprint == bindparam("fingerprint")
+)
+_INSERT_REQUEST = insert(t.requests)
+_INSERT_CERTIFICATE = insert(t.certificates)
+_INSERT_AUDIT = insert(t.audit_events)
 
 
 def local_principal() -> Principal:
@@ -163,6 +170,8 @@ class Home:
         self._authorities: dict[str, CertificateAuthority] = {}
         self._verified: dict[str, tuple[datetime, VerifiedIdentity]] = {}
         self._levels: dict[str, tuple[str, str]] | None = None
+        self._level_oids: dict[tuple[str, str], x509.ObjectIdentifier] = {}
+        self._ca_ids: dict[str, int] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -250,6 +259,19 @@ class Home:
         except OperationalError as exc:
             raise StoreError(f"database error: {exc.orig}") from None
 
+    def _audit_row(
+        self, actor: Principal, action: str, object_type: str, object_id: str, **details: Any
+    ) -> dict[str, Any]:
+        return {
+            "at": self.now(),
+            "actor": str(actor),
+            "actor_display": actor.display,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "details": details,
+        }
+
     def _audit(
         self,
         conn: Connection,
@@ -260,15 +282,8 @@ class Home:
         **details: Any,
     ) -> None:
         conn.execute(
-            insert(t.audit_events).values(
-                at=self.now(),
-                actor=str(actor),
-                actor_display=actor.display,
-                action=action,
-                object_type=object_type,
-                object_id=object_id,
-                details=details,
-            )
+            _INSERT_AUDIT,
+            self._audit_row(actor, action, object_type, object_id, **details),
         )
 
     # -- schemes -------------------------------------------------------------------------------
@@ -862,9 +877,11 @@ class Home:
         if key_fingerprint(signer.public_key) != key_fingerprint(info.certificate.public_key()):
             raise KeyStoreError(f"the key of CA {slug} does not match its certificate")
         with self.engine.connect() as conn:
-            base = conn.execute(
-                select(t.authorities.c.base_url).where(t.authorities.c.slug == slug)
-            ).scalar_one()
+            base, ca_id = conn.execute(
+                select(t.authorities.c.base_url, t.authorities.c.id).where(
+                    t.authorities.c.slug == slug
+                )
+            ).one()
         authority = CertificateAuthority(
             certificate=info.certificate,
             signer=signer,
@@ -873,34 +890,40 @@ class Home:
             chain=self.chain_of(slug)[1:],
         )
         self._authorities[slug] = authority
+        self._ca_ids[slug] = int(ca_id)
         return authority
 
     # -- identity verification (officers, requesters, enrolment credentials) -------------------
 
     def verify_identity(
-        self, certificate: x509.Certificate, at: datetime | None = None
+        self,
+        certificate: x509.Certificate,
+        at: datetime | None = None,
+        *,
+        conn: Connection | None = None,
     ) -> VerifiedIdentity:
         """Validate an identity this home issued: path to its anchors, validity, status.
 
         The path validation result is cached for five minutes per certificate; the status in
-        the database is checked on every call, so a revocation takes effect at once.
+        the database is checked on every call (in ``conn``'s transaction where given), so a
+        revocation takes effect at once.
         """
         at = at or self.now()
         fingerprint = certificate_fingerprint(certificate)
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(t.certificates.c.status, t.certificates.c.ca_id).where(
-                    t.certificates.c.fingerprint == fingerprint
-                )
-            ).first()
-        who = certificate.subject.rfc4514_string()
+        if conn is None:
+            with self.engine.connect() as own:
+                row = own.execute(_STATUS_BY_FINGERPRINT, {"fingerprint": fingerprint}).first()
+        else:
+            row = conn.execute(_STATUS_BY_FINGERPRINT, {"fingerprint": fingerprint}).first()
         if row is None:
             raise ValidationError(
-                f"{who} is not an identity issued by this home",
+                f"{certificate.subject.rfc4514_string()} is not an identity issued by this home",
                 hint="approvals and enrolments need an identity of one of this home's CAs",
             )
         if row.status != "good":
-            raise ValidationError(f"the identity {who} is {row.status}")
+            raise ValidationError(
+                f"the identity {certificate.subject.rfc4514_string()} is {row.status}"
+            )
         cached = self._verified.get(fingerprint)
         if cached is not None and cached[0] > at and at < certificate.not_valid_after_utc:
             return cached[1]
@@ -948,7 +971,6 @@ class Home:
 
         Returns the pending request, or what was issued when a rule released it.
         """
-        requester = requester or local_principal()
         authority = self.authority(ca)
         level_oid = self._level_oid(ca, level)
         profile = profile_for(subject.kind, purpose)
@@ -977,7 +999,8 @@ class Home:
             key_origin = "ca-generated"
         else:
             raise InputError("a request needs the holder's CSR (or, for machines, --generate-key)")
-        authority.check_usable(self.now())
+        now = self.now()
+        authority.check_usable(now)
         authority.check_request(
             subject=subject, level=level_oid, key_type=key_type, purpose=purpose
         )
@@ -994,22 +1017,24 @@ class Home:
             lifetime_days=lifetime_days,
         )
         rule: ApprovalRule | None = None
+        credential: VerifiedIdentity | None = None
         if enrolment is not None:
             rule = ApprovalRule.ENROLMENT_CREDENTIAL
             verify_statement_signature(
                 enrolment.certificate, enrolment_payload(digest), enrolment.signature
             )
-            credential = self.verify_identity(enrolment.certificate)
-            check_enrolment_credential(subject, credential)
+            credential = self._verified_credential(enrolment.certificate, subject, now)
             requester = credential.principal
+        elif enrolment_token is not None:
+            rule = ApprovalRule.ENROLMENT_TOKEN
+        requester = requester or local_principal()
         request_id = str(uuid.uuid4())
-        now = self.now()
         fingerprint = (
             hashlib.sha256(public_key_der).hexdigest() if public_key_der is not None else None
         )
         row: dict[str, Any] = {
             "id": request_id,
-            "ca_id": None,
+            "ca_id": self._ca_ids[ca],
             "kind": subject.kind.value,
             "purpose": purpose.value,
             "level_oid": level_oid.dotted_string,
@@ -1026,45 +1051,95 @@ class Home:
             "requested_by": str(requester),
             "requested_by_display": requester.display,
             "requested_at": now,
+            "decided_by": None,
+            "decided_by_display": None,
+            "decided_at": None,
+            "decision_rule": None,
+            "decision_reason": None,
             "renewal_of": renewal_of,
         }
-        if enrolment_token is not None:
-            rule = ApprovalRule.ENROLMENT_TOKEN
+        submitted = self._audit_row(
+            requester,
+            "request.submit",
+            "request",
+            request_id,
+            kind=subject.kind.value,
+            ca=ca,
+            holder=subject.display_name,
+        )
         for attempt in range(_SERIAL_RETRIES):
             try:
                 with self._tx() as conn:
-                    row["ca_id"] = self._ca_id(conn, ca)
-                    if fingerprint is not None:
-                        self._refuse_duplicate(conn, int(row["ca_id"]), fingerprint)
-                    conn.execute(insert(t.requests).values(**row))
-                    self._audit(
-                        conn,
-                        requester,
-                        "request.submit",
-                        "request",
-                        request_id,
-                        kind=subject.kind.value,
-                        ca=ca,
-                        holder=subject.display_name,
-                    )
-                    if enrolment_token is not None:
-                        self._consume_token(conn, enrolment_token, subject, request_id, now)
                     if rule is None:
+                        conn.execute(_INSERT_REQUEST, row)
+                        conn.execute(_INSERT_AUDIT, submitted)
                         return self._request_from_row(row, ca)
+                    if enrolment is not None:
+                        # The credential's status, read in the issuing transaction.
+                        self.verify_identity(enrolment.certificate, now, conn=conn)
+                    if enrolment_token is not None:
+                        # The token is consumed in the same transaction as the issuance.
+                        self._consume_token(conn, enrolment_token, subject, request_id, now)
                     rule_principal = Principal("rule", rule.value, f"approval rule {rule.value}")
-                    return self._release(
+                    released = {
+                        **row,
+                        "state": RequestState.ISSUED.value,
+                        "decided_by": str(rule_principal),
+                        "decided_by_display": rule_principal.display,
+                        "decided_at": now,
+                        "decision_rule": rule.value,
+                        "decision_reason": f"released by rule {rule.value}",
+                    }
+                    conn.execute(_INSERT_REQUEST, released)
+                    return self._issue(
                         conn,
-                        request_id=request_id,
+                        row=released,
                         ca=ca,
+                        subject=subject,
+                        public_key=public_key,
                         decided_by=rule_principal,
                         rule=rule,
-                        reason=f"released by rule {rule.value}",
+                        audit=[submitted],
                     )
             except IntegrityError as exc:
-                if "serial" in str(exc.orig).lower() and attempt + 1 < _SERIAL_RETRIES:
+                problem = str(exc.orig).lower()
+                if "serial" in problem and attempt + 1 < _SERIAL_RETRIES:
                     continue
+                if "key_fingerprint" in problem or "uq_requests_pending_key" in problem:
+                    raise self._duplicate(ca, fingerprint) from None
                 raise DuplicateError(f"request could not be stored: {_constraint(exc)}") from None
         raise StoreError("could not store the request")  # pragma: no cover
+
+    def _verified_credential(
+        self, certificate: x509.Certificate, subject: Subject, at: datetime
+    ) -> VerifiedIdentity:
+        """An enrolment credential whose path (cached) and fit for ``subject`` are checked.
+
+        Its status is checked again inside the issuing transaction.
+        """
+        cached = self._verified.get(certificate_fingerprint(certificate))
+        if cached is not None and cached[0] > at and at < certificate.not_valid_after_utc:
+            credential = cached[1]
+        else:
+            credential = self.verify_identity(certificate, at)
+        check_enrolment_credential(subject, credential)
+        return credential
+
+    def _duplicate(self, ca: str, fingerprint: str | None) -> DuplicateError:
+        with self.engine.connect() as conn:
+            existing = conn.execute(
+                select(t.requests.c.id).where(
+                    and_(
+                        t.requests.c.ca_id == self._ca_ids[ca],
+                        t.requests.c.key_fingerprint == fingerprint,
+                        t.requests.c.state == RequestState.PENDING.value,
+                    )
+                )
+            ).scalar()
+        return DuplicateError(
+            f"request {existing} for the same key is pending already at this CA",
+            hint=f"approve or reject it first: trustbridge request show {existing}",
+        )
 
     def request_digest_for(
         self,
@@ -1118,22 +1193,6 @@ class Home:
             lifetime_days=lifetime_days,
             batch=len(serial_numbers),
         )
-
-    def _refuse_duplicate(self, conn: Connection, ca_id: int, fingerprint: str) -> None:
-        existing = conn.execute(
-            select(t.requests.c.id).where(
-                and_(
-                    t.requests.c.ca_id == ca_id,
-                    t.requests.c.key_fingerprint == fingerprint,
-                    t.requests.c.state == RequestState.PENDING.value,
-                )
-            )
-        ).first()
-        if existing is not None:
-            raise DuplicateError(
-                f"request {existing.id} for the same key is pending already at this CA",
-                hint=f"approve or reject it first: trustbridge request show {existing.id}",
-            )
 
     def _consume_token(
         self, conn: Connection, token: str, subject: Subject, request_id: str, now: datetime
@@ -1201,8 +1260,12 @@ class Home:
         return token
 
     def _level_oid(self, ca: str, level: str) -> x509.ObjectIdentifier:
-        info = self.ca(ca)
-        return self.scheme(info.scheme).level(level).oid
+        """The policy OID of ``level`` in the scheme of CA ``ca`` (levels never change)."""
+        oid = self._level_oids.get((ca, level))
+        if oid is None:
+            oid = self.scheme(self.ca(ca).scheme).level(level).oid
+            self._level_oids[(ca, level)] = oid
+        return oid
 
     def _request_from_row(self, row: Any, ca: str) -> RequestInfo:
         m: Mapping[str, Any] = row if isinstance(row, dict) else row._mapping
@@ -1366,61 +1429,83 @@ class Home:
         rule: ApprovalRule | None,
         reason: str,
     ) -> Issued:
-        """Issue what request ``request_id`` asks for, inside the caller's transaction."""
+        """Issue what pending request ``request_id`` asks for, in the caller's transaction."""
+        self._close(conn, request_id, RequestState.ISSUED, decided_by, reason=reason, rule=rule)
         row = conn.execute(select(t.requests).where(t.requests.c.id == request_id)).one()
+        return self._issue(
+            conn,
+            row=dict(row._mapping),
+            ca=ca,
+            subject=subject_from_dict(row.subject),
+            public_key=None,
+            decided_by=decided_by,
+            rule=rule,
+            audit=[],
+        )
+
+    def _issue(
+        self,
+        conn: Connection,
+        *,
+        row: Mapping[str, Any],
+        ca: str,
+        subject: Subject,
+        public_key: CertificatePublicKeyTypes | None,
+        decided_by: Principal,
+        rule: ApprovalRule | None,
+        audit: list[dict[str, Any]],
+    ) -> Issued:
+        """Sign and store the certificate a released request asks for."""
         authority = self.authority(ca)
-        subject = subject_from_dict(row.subject)
-        level = x509.ObjectIdentifier(row.level_oid)
-        purpose = Purpose(row.purpose)
-        lifetime = timedelta(days=row.lifetime_days) if row.lifetime_days else None
         generated: tuple[Any, ...] = ()
-        public_key: CertificatePublicKeyTypes
-        if row.key_origin == "ca-generated":
-            key = generate_private_key(KeyType(row.key_type))
+        if row["key_origin"] == "ca-generated":
+            key = generate_private_key(KeyType(row["key_type"]))
             generated = (key,)
             public_key = key.public_key()
-        else:
-            public_key = _load_public_key(row.public_key_der)
+        elif public_key is None:
+            public_key = _load_public_key(row["public_key_der"])
         now = self.now()
+        lifetime_days = row["lifetime_days"]
         certificate = authority.issue(
             subject=subject,
             public_key=public_key,
-            level=level,
+            level=x509.ObjectIdentifier(row["level_oid"]),
             at=now,
-            purpose=purpose,
-            lifetime=lifetime,
+            purpose=Purpose(row["purpose"]),
+            lifetime=timedelta(days=lifetime_days) if lifetime_days else None,
         )
-        self._close(conn, request_id, RequestState.ISSUED, decided_by, reason=reason, rule=rule)
         conn.execute(
-            insert(t.certificates).values(
-                **self._certificate_row(
-                    certificate,
-                    ca_id=row.ca_id,
-                    request_id=request_id,
-                    subject=subject,
-                    purpose=purpose,
-                    level=row.level_oid,
-                    key_origin=row.key_origin,
-                    issued_by=decided_by,
-                    now=now,
-                    renewal_of=row.renewal_of,
-                )
+            _INSERT_CERTIFICATE,
+            self._certificate_row(
+                certificate,
+                ca_id=row["ca_id"],
+                request_id=row["id"],
+                subject=subject,
+                purpose=Purpose(row["purpose"]),
+                level=row["level_oid"],
+                key_origin=row["key_origin"],
+                issued_by=decided_by,
+                now=now,
+                renewal_of=row["renewal_of"],
+                public_key_der=row["public_key_der"],
+            ),
+        )
+        audit.append(
+            self._audit_row(
+                decided_by,
+                "certificate.issue",
+                "certificate",
+                format(certificate.serial_number, "x"),
+                ca=ca,
+                request=row["id"],
+                holder=subject.display_name,
+                rule=rule.value if rule else None,
+                key_origin=row["key_origin"],
             )
         )
-        self._audit(
-            conn,
-            decided_by,
-            "certificate.issue",
-            "certificate",
-            format(certificate.serial_number, "x"),
-            ca=ca,
-            request=request_id,
-            holder=subject.display_name,
-            rule=rule.value if rule else None,
-            key_origin=row.key_origin,
-        )
+        conn.execute(_INSERT_AUDIT, audit)
         return Issued(
-            request=self.request_in(conn, request_id),
+            request=self._request_from_row(row, ca),
             certificates=(certificate,),
             chain=(authority.certificate, *authority.chain),
             generated_keys=generated,
@@ -1453,7 +1538,7 @@ class Home:
             "kind": subject.kind.value,
             "purpose": purpose.value,
             "holder": subject.display_name[:200],
-            "subject_dn": certificate.subject.rfc4514_string(),
+            "subject_dn": subject.dn,
             "level_oid": level,
             "not_before": certificate.not_valid_before_utc,
             "not_after": certificate.not_valid_after_utc,
@@ -1635,12 +1720,13 @@ class Home:
             part = subjects[start : start + chunk_size]
             keys = [generate_private_key(key_type) for _ in part]
             at = self.now()
-            certs = [
-                authority.issue(
-                    subject=s, public_key=k.public_key(), level=level_oid, at=at, lifetime=lifetime
-                )
-                for s, k in zip(part, keys, strict=True)
-            ]
+            certs = authority.issue_many(
+                subjects=part,
+                public_keys=[k.public_key() for k in keys],
+                level=level_oid,
+                at=at,
+                lifetime=lifetime,
+            )
             rows = []
             for s, cert, key in zip(part, certs, keys, strict=True):
                 der = cert.public_bytes(Encoding.DER)
@@ -1655,7 +1741,7 @@ class Home:
                         "kind": "machine",
                         "purpose": "identity",
                         "holder": s.display_name[:200],
-                        "subject_dn": cert.subject.rfc4514_string(),
+                        "subject_dn": s.dn,
                         "level_oid": level_oid.dotted_string,
                         "not_before": at,
                         "not_after": cert.not_valid_after_utc,
@@ -1669,7 +1755,7 @@ class Home:
                     }
                 )
             with self._tx() as conn:
-                conn.execute(insert(t.certificates), rows)
+                conn.execute(_INSERT_CERTIFICATE, rows)
                 self._audit(
                     conn,
                     rule_principal,

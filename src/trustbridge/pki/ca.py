@@ -365,6 +365,23 @@ _CA_KEY_USAGE = x509.KeyUsage(
 )
 
 
+_END_ENTITY = x509.BasicConstraints(ca=False, path_length=None)
+
+
+def _extension(value: x509.ExtensionType, *, critical: bool) -> x509.Extension[x509.ExtensionType]:
+    return x509.Extension(value.oid, critical, value)
+
+
+@dataclass(frozen=True)
+class _Template:
+    """What the certificates of one issuance share."""
+
+    not_before: datetime
+    not_after: datetime
+    head: tuple[x509.Extension[x509.ExtensionType], ...]
+    tail: tuple[x509.Extension[x509.ExtensionType], ...]
+
+
 @dataclass(frozen=True)
 class CertificateAuthority:
     """A CA that can sign: its certificate, its key, its limits and its URLs."""
@@ -408,15 +425,15 @@ class CertificateAuthority:
 
     def check_usable(self, at: datetime) -> None:
         """Raise :class:`LimitError` if the CA is expired or not yet valid at ``at``."""
-        subject = self.certificate.subject.rfc4514_string()
         if at < self.certificate.not_valid_before_utc:
             raise LimitError(
-                f"CA {subject} is not valid before "
+                f"CA {self.name.rfc4514_string()} is not valid before "
                 f"{self.certificate.not_valid_before_utc:%Y-%m-%d %H:%M}Z"
             )
         if at >= self.certificate.not_valid_after_utc:
             raise LimitError(
-                f"CA {subject} expired on {self.certificate.not_valid_after_utc:%Y-%m-%d %H:%M}Z",
+                f"CA {self.name.rfc4514_string()} expired on "
+                f"{self.certificate.not_valid_after_utc:%Y-%m-%d %H:%M}Z",
                 hint="create a new issuing CA or roll the CA over",
             )
 
@@ -449,6 +466,18 @@ class CertificateAuthority:
         purpose: Purpose = Purpose.IDENTITY,
     ) -> IdentityProfile:
         """Raise unless this CA may issue ``subject`` at ``level`` with such a key."""
+        profile = self._check_limits(subject, level, key_type, purpose)
+        if self._name_constraints:
+            self._check_names(subject.x509_name(), subject.alt_names())
+        return profile
+
+    def _check_limits(
+        self,
+        subject: Subject,
+        level: x509.ObjectIdentifier,
+        key_type: KeyType,
+        purpose: Purpose,
+    ) -> IdentityProfile:
         kind = subject.kind
         if kind not in self.limits.kinds:
             allowed = ", ".join(sorted(self.limits.kinds)) or "CA certificates only"
@@ -470,7 +499,6 @@ class CertificateAuthority:
                     f"CA {self.name.rfc4514_string()} may not grant the role(s) "
                     f"{', '.join(sorted(beyond))}"
                 )
-        self._check_names(subject.x509_name(), subject.alt_names())
         return profile
 
     def issue(
@@ -487,42 +515,113 @@ class CertificateAuthority:
         """Issue an end-entity certificate of ``subject``'s profile at assurance ``level``."""
         at = ensure_utc(at)
         self.check_usable(at)
-        kind = subject.kind
         key_type = KeyType.of(public_key)
-        profile = self.check_request(
-            subject=subject, level=level, key_type=key_type, purpose=purpose
-        )
+        profile = self._check_limits(subject, level, key_type, purpose)
+        not_after = self._validity(at, lifetime, profile.default_lifetime, profile.max_lifetime)
+        template = self._template(subject, profile, key_type, level, at, not_after)
+        return self._sign(template, subject, public_key, serial)
+
+    def issue_many(
+        self,
+        *,
+        subjects: Sequence[Subject],
+        public_keys: Sequence[CertificatePublicKeyTypes],
+        level: x509.ObjectIdentifier,
+        at: datetime,
+        purpose: Purpose = Purpose.IDENTITY,
+        lifetime: timedelta | None = None,
+    ) -> list[x509.Certificate]:
+        """Issue many certificates of one kind, level and key type (a production batch).
+
+        The checks and the constant part of the certificates are done once; every subject is
+        still checked against the name constraints.
+        """
+        if len(subjects) != len(public_keys):
+            raise InputError("issue_many needs one public key per subject")
+        if not subjects:
+            return []
+        at = ensure_utc(at)
+        self.check_usable(at)
+        key_type = KeyType.of(public_keys[0])
+        kinds = {s.kind for s in subjects}
+        if len(kinds) != 1 or any(KeyType.of(k) is not key_type for k in public_keys):
+            raise InputError("issue_many needs subjects of one kind and keys of one type")
+        profile = self._check_limits(subjects[0], level, key_type, purpose)
+        not_after = self._validity(at, lifetime, profile.default_lifetime, profile.max_lifetime)
+        template = self._template(subjects[0], profile, key_type, level, at, not_after)
+        return [
+            self._sign(template, subject, key, None)
+            for subject, key in zip(subjects, public_keys, strict=True)
+        ]
+
+    def _template(
+        self,
+        subject: Subject,
+        profile: IdentityProfile,
+        key_type: KeyType,
+        level: x509.ObjectIdentifier,
+        at: datetime,
+        not_after: datetime,
+    ) -> _Template:
         policy_oids = [level]
         if isinstance(subject, PersonSubject):
             policy_oids += sorted((r.oid for r in subject.roles), key=lambda o: o.dotted_string)
-        not_after = self._validity(at, lifetime, profile.default_lifetime, profile.max_lifetime)
+        tail: list[x509.ExtensionType] = [
+            _policies(policy_oids),
+            subject_kind_extension(subject.kind),
+        ]
+        if profile.extended_key_usage:
+            tail.append(x509.ExtendedKeyUsage(list(profile.extended_key_usage)))
+        return _Template(
+            not_before=at,
+            not_after=not_after,
+            head=(
+                _extension(_END_ENTITY, critical=True),
+                _extension(profile.key_usage_extension(key_type), critical=True),
+            ),
+            tail=tuple(_extension(e, critical=False) for e in tail),
+        )
+
+    @cached_property
+    def _trailer(self) -> tuple[x509.Extension[x509.ExtensionType], ...]:
+        return tuple(_extension(e, critical=False) for e in self._pointer_extensions)
+
+    @cached_property
+    def _aki_extension(self) -> x509.Extension[x509.ExtensionType]:
+        return _extension(self._aki, critical=False)
+
+    def _sign(
+        self,
+        template: _Template,
+        subject: Subject,
+        public_key: CertificatePublicKeyTypes,
+        serial: int | None,
+    ) -> x509.Certificate:
         name = subject.x509_name()
         alt_names = subject.alt_names()
-
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(self.name)
-            .public_key(public_key)
-            .serial_number(serial or random_serial())
-            .not_valid_before(at)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(profile.key_usage_extension(key_type), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(self._aki, critical=False)
-            .add_extension(_policies(policy_oids), critical=False)
-            .add_extension(subject_kind_extension(kind), critical=False)
-        )
-        if profile.extended_key_usage:
-            builder = builder.add_extension(
-                x509.ExtendedKeyUsage(list(profile.extended_key_usage)), critical=False
-            )
+        if self._name_constraints:
+            self._check_names(name, alt_names)
+        # Extensions in the order RFC 5280 profiles usually show them; the builder is made
+        # in one step (chained add_extension calls copy and re-check the list each time).
+        extensions = [
+            *template.head,
+            _extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False),
+            self._aki_extension,
+            *template.tail,
+        ]
         if alt_names:
             # RFC 5280 4.2.1.6: critical only when the subject name is empty; ours never is.
-            builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        for extension in self._pointer_extensions:
-            builder = builder.add_extension(extension, critical=False)
+            extensions.append(_extension(x509.SubjectAlternativeName(alt_names), critical=False))
+        extensions += self._trailer
+        builder = x509.CertificateBuilder(
+            issuer_name=self.name,
+            subject_name=name,
+            public_key=public_key,
+            serial_number=serial or random_serial(),
+            not_valid_before=template.not_before,
+            not_valid_after=template.not_after,
+            extensions=extensions,
+        )
         return builder.sign(self.signer.private_key, hash_for(self.signer.key_type))
 
     def certify_ca(

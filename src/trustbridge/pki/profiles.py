@@ -13,6 +13,7 @@ which key types, key usages and lifetimes its certificates get.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import uuid
 from collections.abc import Mapping
@@ -146,9 +147,31 @@ def _dns_names(values: tuple[str, ...]) -> tuple[str, ...]:
 class _SubjectBase:
     kind: ClassVar[SubjectKind]
 
+    def _build_name(self) -> x509.Name:
+        raise NotImplementedError
+
+    def x509_name(self) -> x509.Name:
+        """The subject distinguished name (built once per subject)."""
+        cached: x509.Name | None = self.__dict__.get("_name")
+        if cached is None:
+            cached = self._build_name()
+            self.__dict__["_name"] = cached
+        return cached
+
+    @property
+    def dn(self) -> str:
+        """The subject distinguished name as an RFC 4514 string."""
+        cached: str | None = self.__dict__.get("_dn")
+        if cached is None:
+            cached = self.x509_name().rfc4514_string()
+            self.__dict__["_dn"] = cached
+        return cached
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind.value}
         for key, value in vars(self).items():
+            if key.startswith("_"):
+                continue
             if isinstance(value, frozenset):
                 data[key] = sorted(str(v) for v in value)
             elif isinstance(value, tuple):
@@ -179,7 +202,7 @@ class OrganizationSubject(_SubjectBase):
     def display_name(self) -> str:
         return self.name
 
-    def x509_name(self) -> x509.Name:
+    def _build_name(self) -> x509.Name:
         attrs = [
             x509.NameAttribute(NameOID.COUNTRY_NAME, self.country),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.name),
@@ -228,7 +251,7 @@ class PersonSubject(_SubjectBase):
     def display_name(self) -> str:
         return f"{self.given_name} {self.surname}"
 
-    def x509_name(self) -> x509.Name:
+    def _build_name(self) -> x509.Name:
         attrs = [
             x509.NameAttribute(NameOID.COUNTRY_NAME, self.country),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.organization),
@@ -254,14 +277,34 @@ class PersonSubject(_SubjectBase):
         return [x509.RFC822Name(self.email)] if self.email else []
 
 
+@functools.lru_cache(maxsize=1024)
 def hardware_type_oid(manufacturer: str, model: str) -> x509.ObjectIdentifier:
     """The RFC 4108 hwType OID of a machine model: stable, derived from its names."""
     digest = uuid.uuid5(uuid.NAMESPACE_URL, f"trustbridge:hw:{manufacturer}\x00{model}")
     return x509.ObjectIdentifier(f"{oids.ARC_HARDWARE_TYPES}.{digest.int}")
 
 
-class _HardwareModuleName(asn1.Sequence):  # type: ignore[misc]
-    _fields: ClassVar = [("hw_type", asn1.ObjectIdentifier), ("hw_serial_num", asn1.OctetString)]
+def _der(tag: int, content: bytes) -> bytes:
+    """One DER TLV (X.690 8.1.3: short or long definite length)."""
+    size = len(content)
+    if size < 0x80:
+        return bytes((tag, size)) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + content
+
+
+@functools.lru_cache(maxsize=1024)
+def _hw_type_der(manufacturer: str, model: str) -> bytes:
+    encoded: bytes = asn1.ObjectIdentifier(
+        hardware_type_oid(manufacturer, model).dotted_string
+    ).dump()
+    return encoded
+
+
+def hardware_module_name(manufacturer: str, model: str, serial_number: str) -> bytes:
+    """RFC 4108 HardwareModuleName ::= SEQUENCE { hwType OID, hwSerialNum OCTET STRING }."""
+    content = _hw_type_der(manufacturer, model) + _der(0x04, serial_number.encode())
+    return _der(0x30, content)
 
 
 @dataclass(frozen=True)
@@ -297,7 +340,7 @@ class MachineSubject(_SubjectBase):
         slug = re.sub(r"[^A-Za-z0-9.-]+", "-", f"{self.manufacturer}:{self.model}").strip("-")
         return f"urn:trustbridge:machine:{slug}:{self.serial_number}"
 
-    def x509_name(self) -> x509.Name:
+    def _build_name(self) -> x509.Name:
         return x509.Name(
             [
                 x509.NameAttribute(NameOID.COUNTRY_NAME, self.country),
@@ -308,15 +351,10 @@ class MachineSubject(_SubjectBase):
         )
 
     def alt_names(self) -> list[x509.GeneralName]:
-        hw = _HardwareModuleName(
-            {
-                "hw_type": hardware_type_oid(self.manufacturer, self.model).dotted_string,
-                "hw_serial_num": self.serial_number.encode(),
-            }
-        )
+        hw = hardware_module_name(self.manufacturer, self.model, self.serial_number)
         names: list[x509.GeneralName] = [
             x509.UniformResourceIdentifier(self.uri),
-            x509.OtherName(oids.ID_ON_HARDWARE_MODULE_NAME, hw.dump()),
+            x509.OtherName(oids.ID_ON_HARDWARE_MODULE_NAME, hw),
         ]
         names += [x509.DNSName(n) for n in self.dns_names]
         return names
@@ -353,7 +391,7 @@ class SoftwareSubject(_SubjectBase):
         slug = re.sub(r"[^A-Za-z0-9.-]+", "-", self.name).strip("-").lower()
         return f"urn:trustbridge:software:{self.organization_identifier}:{slug}:{self.version}"
 
-    def x509_name(self) -> x509.Name:
+    def _build_name(self) -> x509.Name:
         return x509.Name(
             [
                 x509.NameAttribute(NameOID.COUNTRY_NAME, self.country),
@@ -556,6 +594,7 @@ def subject_kind_of(certificate: x509.Certificate) -> SubjectKind | None:
         return None
 
 
+@functools.cache
 def subject_kind_extension(kind: SubjectKind) -> x509.UnrecognizedExtension:
     """The non-critical extension that names the subject kind."""
     return x509.UnrecognizedExtension(oids.EXT_SUBJECT_KIND, asn1.UTF8String(kind.value).dump())

@@ -19,6 +19,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from cryptography import x509
@@ -209,11 +210,11 @@ class VerifiedIdentity:
     roles: frozenset[Role]
     kind: SubjectKind | None
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         return certificate_fingerprint(self.certificate)
 
-    @property
+    @cached_property
     def principal(self) -> Principal:
         return Principal("identity", self.fingerprint, self.certificate.subject.rfc4514_string())
 
