@@ -63,7 +63,6 @@ class CertificateInfo:
     kind: str
     purpose: str
     holder: str
-    subject_dn: str
     level: str
     not_before: datetime
     not_after: datetime
@@ -80,6 +79,11 @@ class CertificateInfo:
     @property
     def certificate(self) -> x509.Certificate:
         return x509.load_der_x509_certificate(self.der)
+
+    @property
+    def subject_dn(self) -> str:
+        """The subject as an RFC 4514 string, read from the certificate."""
+        return self.certificate.subject.rfc4514_string()
 
 
 @dataclass(frozen=True)

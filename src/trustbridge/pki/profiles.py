@@ -104,6 +104,12 @@ _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]{0,31}$")
 _UB_NAME = 64  # X.520 upper bound for commonName, organizationName, ...
 
 
+@functools.lru_cache(maxsize=4096)
+def _attribute(oid: x509.ObjectIdentifier, value: str) -> x509.NameAttribute[str]:
+    """A name attribute; cached, since a batch repeats most of them."""
+    return x509.NameAttribute(oid, value)
+
+
 def _text(field_name: str, value: str, *, limit: int = _UB_NAME) -> str:
     value = value.strip() if isinstance(value, str) else value
     if not isinstance(value, str) or not value:
@@ -204,13 +210,13 @@ class OrganizationSubject(_SubjectBase):
 
     def _build_name(self) -> x509.Name:
         attrs = [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, self.country),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.name),
-            x509.NameAttribute(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.identifier),
+            _attribute(NameOID.COUNTRY_NAME, self.country),
+            _attribute(NameOID.ORGANIZATION_NAME, self.name),
+            _attribute(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.identifier),
         ]
         if self.locality:
-            attrs.append(x509.NameAttribute(NameOID.LOCALITY_NAME, self.locality))
-        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, self.name))
+            attrs.append(_attribute(NameOID.LOCALITY_NAME, self.locality))
+        attrs.append(_attribute(NameOID.COMMON_NAME, self.name))
         return x509.Name(attrs)
 
     def alt_names(self) -> list[x509.GeneralName]:
@@ -253,24 +259,24 @@ class PersonSubject(_SubjectBase):
 
     def _build_name(self) -> x509.Name:
         attrs = [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, self.country),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.organization),
+            _attribute(NameOID.COUNTRY_NAME, self.country),
+            _attribute(NameOID.ORGANIZATION_NAME, self.organization),
         ]
         if self.organization_identifier:
             attrs.append(
-                x509.NameAttribute(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.organization_identifier)
+                _attribute(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.organization_identifier)
             )
         attrs += [
-            x509.NameAttribute(NameOID.GIVEN_NAME, self.given_name),
-            x509.NameAttribute(NameOID.SURNAME, self.surname),
+            _attribute(NameOID.GIVEN_NAME, self.given_name),
+            _attribute(NameOID.SURNAME, self.surname),
         ]
         if self.serial_number:
-            attrs.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, self.serial_number))
+            attrs.append(_attribute(NameOID.SERIAL_NUMBER, self.serial_number))
         if self.roles:
             # Human-readable echo of the roles; the authoritative form is the role policy OID.
             title = ", ".join(sorted(r.value for r in self.roles))
-            attrs.append(x509.NameAttribute(NameOID.TITLE, title[:_UB_NAME]))
-        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]))
+            attrs.append(_attribute(NameOID.TITLE, title[:_UB_NAME]))
+        attrs.append(_attribute(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]))
         return x509.Name(attrs)
 
     def alt_names(self) -> list[x509.GeneralName]:
@@ -343,10 +349,10 @@ class MachineSubject(_SubjectBase):
     def _build_name(self) -> x509.Name:
         return x509.Name(
             [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, self.country),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.manufacturer),
-                x509.NameAttribute(NameOID.SERIAL_NUMBER, self.serial_number),
-                x509.NameAttribute(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]),
+                _attribute(NameOID.COUNTRY_NAME, self.country),
+                _attribute(NameOID.ORGANIZATION_NAME, self.manufacturer),
+                _attribute(NameOID.SERIAL_NUMBER, self.serial_number),
+                _attribute(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]),
             ]
         )
 
@@ -394,12 +400,10 @@ class SoftwareSubject(_SubjectBase):
     def _build_name(self) -> x509.Name:
         return x509.Name(
             [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, self.country),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.organization),
-                x509.NameAttribute(
-                    oids.ID_AT_ORGANIZATION_IDENTIFIER, self.organization_identifier
-                ),
-                x509.NameAttribute(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]),
+                _attribute(NameOID.COUNTRY_NAME, self.country),
+                _attribute(NameOID.ORGANIZATION_NAME, self.organization),
+                _attribute(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.organization_identifier),
+                _attribute(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]),
             ]
         )
 

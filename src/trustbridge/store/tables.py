@@ -135,7 +135,6 @@ certificates = Table(
     Column("kind", String(16), nullable=False),
     Column("purpose", String(16), nullable=False),
     Column("holder", String(200), nullable=False),
-    Column("subject_dn", Text, nullable=False),
     Column("level_oid", String(200), nullable=False),
     Column("not_before", UtcDateTime, nullable=False),
     Column("not_after", UtcDateTime, nullable=False),

@@ -162,7 +162,6 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("purpose", sa.String(length=16), nullable=False),
         sa.Column("holder", sa.String(length=200), nullable=False),
-        sa.Column("subject_dn", sa.Text(), nullable=False),
         sa.Column("level_oid", sa.String(length=200), nullable=False),
         sa.Column("not_before", trustbridge.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("not_after", trustbridge.store.types.UtcDateTime(timezone=True), nullable=False),
