@@ -1717,20 +1717,15 @@ class Home:
         for start in range(0, len(subjects), chunk_size):
             part = subjects[start : start + chunk_size]
             keys = [generate_private_key(key_type) for _ in part]
+            public_keys = [k.public_key() for k in keys]
             at = self.now()
             certs = authority.issue_many(
-                subjects=part,
-                public_keys=[k.public_key() for k in keys],
-                level=level_oid,
-                at=at,
-                lifetime=lifetime,
+                subjects=part, public_keys=public_keys, level=level_oid, at=at, lifetime=lifetime
             )
             rows = []
-            for s, cert, key in zip(part, certs, keys, strict=True):
+            for s, cert, public_key in zip(part, certs, public_keys, strict=True):
                 der = cert.public_bytes(Encoding.DER)
-                spki = key.public_key().public_bytes(
-                    Encoding.DER, PublicFormat.SubjectPublicKeyInfo
-                )
+                spki = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
                 rows.append(
                     {
                         "ca_id": ca_id,
