@@ -24,7 +24,12 @@ from trustbridge.cli import _export
 from trustbridge.errors import InputError, TrustbridgeError
 from trustbridge.home import Home
 from trustbridge.home.config import SecretSource
-from trustbridge.home.delivery import device_serial, write_bundle, write_device_files
+from trustbridge.home.delivery import (
+    device_serial,
+    write_bundle,
+    write_device_files,
+    write_private,
+)
 from trustbridge.home.home import EnrolmentProof, KeySpec, enrolment_payload
 from trustbridge.home.records import Issued, RequestInfo
 from trustbridge.pki.ca import NameConstraintsSpec
@@ -200,9 +205,7 @@ def _holder_signer(key_path: Path, passphrase_env: str | None) -> FileSigner:
 def _write(path: Path, data: bytes, *, private: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if private:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        write_private(path, data)
     else:
         path.write_bytes(data)
 

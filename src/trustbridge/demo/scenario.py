@@ -11,7 +11,6 @@ reported as such, never faked.
 from __future__ import annotations
 
 import html
-import os
 import secrets
 import shutil
 import time
@@ -48,6 +47,7 @@ from trustbridge.demo.manifest import (
 )
 from trustbridge.errors import InputError, ReleaseError
 from trustbridge.home.config import SecretSource
+from trustbridge.home.delivery import write_private
 from trustbridge.home.home import (
     HOME_SQLITE,
     EnrolmentProof,
@@ -349,9 +349,7 @@ class _Run:
     def write(self, path: Path, data: bytes, *, private: bool = False) -> str:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if private else 0o777)
         if private:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+            write_private(path, data)
         else:
             path.write_bytes(data)
         return self.rel(path)
