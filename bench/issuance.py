@@ -49,7 +49,7 @@ if __package__ in (None, ""):  # run as a script: python bench/issuance.py
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, select
 
 from bench._common import (
@@ -63,10 +63,9 @@ from bench._common import (
     time_calls,
     write_results,
 )
-from trustbridge import oids
 from trustbridge.home.config import SecretSource
 from trustbridge.home.delivery import device_serial, write_bundle
-from trustbridge.home.home import EnrolmentProof, Home, KeySpec, enrolment_payload
+from trustbridge.home.home import EnrolmentProof, Home, KeySpec, ProductionBatch
 from trustbridge.home.records import Issued, RequestInfo
 from trustbridge.pki.ca import certificate_fingerprint
 from trustbridge.pki.csr import load_csr
@@ -75,14 +74,13 @@ from trustbridge.pki.profiles import (
     MachineSubject,
     OrganizationSubject,
     PersonSubject,
-    Purpose,
     Role,
     SubjectKind,
 )
-from trustbridge.pki.release import Decision, Principal, request_digest, sign_statement
+from trustbridge.pki.release import Decision, Principal, sign_statement
 from trustbridge.pki.signers import FileSigner
 from trustbridge.store import tables as t
-from trustbridge.trust.schemes import TrustScheme
+from trustbridge.trust.reference import GERMANY
 
 NAME = "issuance"
 PASSPHRASE_ENV = "TB_BENCH_PP"  # noqa: S105 - the name of a variable, not a secret
@@ -159,18 +157,7 @@ class Scenario:
 def build_scenario(path: Path, backend: str, database_url: str | None) -> Scenario:
     home = Home.init(path, node_name=f"bench-{backend}", database_url=database_url, prompt=None)
     key = KeySpec(KeyType.P256, secret=SecretSource(env=PASSPHRASE_ENV))
-    home.create_scheme(
-        TrustScheme.create(
-            "de",
-            "German industrial trust scheme",
-            [
-                ("de-basic", oids.DE_BASIC),
-                ("de-substantial", oids.DE_SUBSTANTIAL),
-                ("de-high", oids.DE_HIGH),
-            ],
-        ),
-        actor=ACTOR,
-    )
+    home.create_scheme(GERMANY, actor=ACTOR)
     home.create_root_ca(
         scheme="de",
         name="DE Industrial Root CA",
@@ -364,23 +351,10 @@ def make_csr_work(sc: Scenario, count: int, prefix: str) -> list[CsrWork]:
     for i in range(count):
         subject = _machine(i, prefix)
         csr_pem = _csr_pem(_p256(), subject.x509_name())
-        public_der = (
-            load_csr(csr_pem, source="CSR")
-            .public_key()
-            .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        digest = sc.home.request_digest_for(
+            ca=DEVICES_CA, subject=subject, level=MACHINE_LEVEL, csr_data=csr_pem
         )
-        digest = request_digest(
-            ca=DEVICES_CA,
-            kind=subject.kind,
-            purpose=Purpose.IDENTITY.value,
-            level=sc.level_oid,
-            subject=subject.to_dict(),
-            public_key_der=public_der,
-            lifetime_days=None,
-        )
-        proof = EnrolmentProof(
-            sc.credential, sign_statement(enrolment_payload(digest), sc.credential_signer)
-        )
+        proof = EnrolmentProof.sign(sc.credential, sc.credential_signer, digest)
         work.append(CsrWork(subject, csr_pem, proof))
     return work
 
@@ -441,29 +415,21 @@ def run_csr_issuance(sc: Scenario, seconds: float, max_count: int) -> Timing:
 # -- metric 2: a production batch, keys generated at manufacture -------------------------------
 
 
-def batch_proof(sc: Scenario, serials: Sequence[str]) -> EnrolmentProof:
-    """The manufacturer's signature over the batch (not timed): as ``trustbridge enrol batch``."""
-    template = {
-        "kind": "machine",
-        "manufacturer": MANUFACTURER,
-        "model": MODEL,
-        "country": COUNTRY,
-        "serial_numbers": list(serials),
-        "uri_template": None,
-    }
-    digest = request_digest(
+def production_batch(serials: Sequence[str]) -> ProductionBatch:
+    return ProductionBatch(
         ca=DEVICES_CA,
-        kind=SubjectKind.MACHINE,
-        purpose="identity",
-        level=sc.level_oid,
-        subject=template,
-        public_key_der=None,
-        lifetime_days=None,
-        batch=len(serials),
+        manufacturer=MANUFACTURER,
+        model=MODEL,
+        country=COUNTRY,
+        serial_numbers=tuple(serials),
+        level=MACHINE_LEVEL,
+        key_type=KeyType.P256,
     )
-    return EnrolmentProof(
-        sc.credential, sign_statement(enrolment_payload(digest), sc.credential_signer)
-    )
+
+
+def batch_proof(sc: Scenario, batch: ProductionBatch) -> EnrolmentProof:
+    """The manufacturer's signature over the batch (not timed): as ``trustbridge enrol batch``."""
+    return EnrolmentProof.sign(sc.credential, sc.credential_signer, sc.home.batch_digest(batch))
 
 
 @dataclass(frozen=True)
@@ -474,7 +440,7 @@ class BatchRun:
 
 
 def enrol_batch(
-    sc: Scenario, serials: Sequence[str], proof: EnrolmentProof, out: Path, chunk_size: int
+    sc: Scenario, batch: ProductionBatch, proof: EnrolmentProof, out: Path, chunk_size: int
 ) -> BatchRun:
     """The timed part: what ``trustbridge enrol batch`` does after signing the request."""
     home = sc.home
@@ -484,17 +450,7 @@ def enrol_batch(
     )
     done = 0
     writing = 0.0
-    for certs, keys in home.issue_machine_batch(
-        ca=DEVICES_CA,
-        manufacturer=MANUFACTURER,
-        model=MODEL,
-        country=COUNTRY,
-        serial_numbers=serials,
-        level=MACHINE_LEVEL,
-        key_type=KeyType.P256,
-        enrolment=proof,
-        chunk_size=chunk_size,
-    ):
+    for certs, keys in home.issue_machine_batch(batch, enrolment=proof, chunk_size=chunk_size):
         with stopwatch() as sw:
             # As `trustbridge enrol batch --bundle` writes them: one PEM per chunk.
             first, last = device_serial(certs[0]), device_serial(certs[-1])
@@ -507,11 +463,12 @@ def enrol_batch(
 def run_batch_issuance(sc: Scenario, size: int, chunk_size: int, work_dir: Path) -> Timing:
     before = sc.count_certificates("ca-generated")
     serials = [f"SN{i:06d}" for i in range(1, size + 1)]
-    proof = batch_proof(sc, serials)
+    batch = production_batch(serials)
+    proof = batch_proof(sc, batch)
     out = work_dir / f"batch-{sc.backend}"
     os.sync()  # start with no pending writeback from the earlier runs
     with stopwatch() as sw:
-        run = enrol_batch(sc, serials, proof, out, chunk_size)
+        run = enrol_batch(sc, batch, proof, out, chunk_size)
     done = run.devices
     timing = Timing(done, sw.seconds)
 
@@ -568,10 +525,11 @@ def profile_paths(sc: Scenario, work_dir: Path, chunk_size: int, top: int) -> No
     work = make_csr_work(sc, 300, "P")
     _profile("submit_request x300 (csr-issuance)", lambda: submit_all(sc, work), top)
     serials = [f"PR{i:06d}" for i in range(1, 2001)]
-    proof = batch_proof(sc, serials)
+    batch = production_batch(serials)
+    proof = batch_proof(sc, batch)
     _profile(
         "issue_machine_batch x2000 + PEM files (batch-issuance)",
-        lambda: enrol_batch(sc, serials, proof, work_dir / "profile-batch", chunk_size),
+        lambda: enrol_batch(sc, batch, proof, work_dir / "profile-batch", chunk_size),
         top,
     )
 

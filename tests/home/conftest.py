@@ -13,7 +13,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from trustbridge import oids
 from trustbridge.clock import FixedClock
 from trustbridge.home import Home, KeySpec
 from trustbridge.home.config import SecretSource
@@ -22,7 +21,7 @@ from trustbridge.pki.keys import KeyType, generate_private_key, hash_for
 from trustbridge.pki.profiles import OrganizationSubject, PersonSubject, Role, SubjectKind
 from trustbridge.pki.release import Decision, sign_statement
 from trustbridge.pki.signers import FileSigner
-from trustbridge.trust.schemes import TrustScheme
+from trustbridge.trust.reference import GERMANY
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 PASSPHRASE_ENV = "TB_TEST_CA_PASSPHRASE"
@@ -85,17 +84,7 @@ def issued(result: RequestInfo | Issued) -> x509.Certificate:
 def build_reference_home(path: Path, *, database_url: str | None = None) -> tuple[Home, Holder]:
     """Scheme de, a P-256 root, identity and device CAs, a bootstrapped registration officer."""
     home = Home.init(path, node_name="rheintal", database_url=database_url, clock=FixedClock(NOW))
-    home.create_scheme(
-        TrustScheme.create(
-            "de",
-            "Germany",
-            [
-                ("de-basic", oids.DE_BASIC),
-                ("de-substantial", oids.DE_SUBSTANTIAL),
-                ("de-high", oids.DE_HIGH),
-            ],
-        )
-    )
+    home.create_scheme(GERMANY)
     spec = KeySpec(KeyType.P256, secret=SecretSource(env=PASSPHRASE_ENV))
     home.create_root_ca(
         scheme="de", name="DE Industrial Root CA", slug="de-root", country="DE", key=spec

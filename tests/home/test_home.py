@@ -32,8 +32,7 @@ from trustbridge.errors import (
     ReleaseError,
     ValidationError,
 )
-from trustbridge.home import EnrolmentProof, Home
-from trustbridge.home.home import enrolment_payload
+from trustbridge.home import EnrolmentProof, Home, ProductionBatch
 from trustbridge.home.records import Issued, RequestInfo
 from trustbridge.pki.keys import KeyType
 from trustbridge.pki.profiles import (
@@ -47,7 +46,6 @@ from trustbridge.pki.profiles import (
     roles_of,
     subject_kind_of,
 )
-from trustbridge.pki.release import sign_statement
 from trustbridge.store import tables as t
 
 
@@ -81,7 +79,7 @@ def enrolment_for(
     """Sign an enrolment proof for a request, as the holder's side does."""
     digest = ref.home.request_digest_for(ca="devices", subject=subject, level=level, csr_data=csr)
     assert org.certificate is not None
-    return EnrolmentProof(org.certificate, sign_statement(enrolment_payload(digest), org.signer))
+    return EnrolmentProof.sign(org.certificate, org.signer, digest)
 
 
 # -- home lifecycle ------------------------------------------------------------------------------
@@ -458,29 +456,19 @@ def test_one_time_enrolment_token(ref: Reference) -> None:
 def test_production_batch_with_ca_generated_keys(ref: Reference) -> None:
     _, org = issue_org(ref)
     serials = [f"HPS-{i:04d}" for i in range(25)]
-    digest = ref.home.batch_digest(
+    batch = ProductionBatch(
         ca="devices",
         manufacturer=MUSTER.name,
         model="AM-7",
         country="DE",
-        serial_numbers=serials,
+        serial_numbers=tuple(serials),
         level="de-basic",
         uri_template="urn:muster:am-7:{serial}",
     )
     assert org.certificate is not None
-    proof = EnrolmentProof(org.certificate, sign_statement(enrolment_payload(digest), org.signer))
+    proof = EnrolmentProof.sign(org.certificate, org.signer, ref.home.batch_digest(batch))
     certs: list[x509.Certificate] = []
-    for chunk, keys in ref.home.issue_machine_batch(
-        ca="devices",
-        manufacturer=MUSTER.name,
-        model="AM-7",
-        country="DE",
-        serial_numbers=serials,
-        level="de-basic",
-        uri_template="urn:muster:am-7:{serial}",
-        enrolment=proof,
-        chunk_size=10,
-    ):
+    for chunk, keys in ref.home.issue_machine_batch(batch, enrolment=proof, chunk_size=10):
         assert [k.public_key() for k in keys] == [c.public_key() for c in chunk]
         certs += chunk
     assert len(certs) == 25

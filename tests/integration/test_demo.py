@@ -33,16 +33,10 @@ from trustbridge.demo.scenario import PASSPHRASE_FILE, run_demo
 from trustbridge.errors import InputError, ValidationError
 from trustbridge.home import Home
 from trustbridge.pki.profiles import Role, roles_of, subject_kind_of
+from trustbridge.trust.reference import REFERENCE_SCHEMES
 from trustbridge.trust.validation import RevocationMode, ValidationParams, validate_path
 
-LEVEL_OIDS = {
-    "de-basic": oids.DE_BASIC,
-    "de-substantial": oids.DE_SUBSTANTIAL,
-    "de-high": oids.DE_HIGH,
-    "jp-level1": oids.JP_LEVEL1,
-    "jp-level2": oids.JP_LEVEL2,
-    "jp-level3": oids.JP_LEVEL3,
-}
+LEVEL_OIDS = {level.name: level.oid for scheme in REFERENCE_SCHEMES for level in scheme.levels}
 KINDS = ("organization", "person", "machine", "software")
 NOT_BUILT_YET = ("trust_list", "bridge", "lotl", "resolutions", "revocations", "crls", "ocsp")
 

@@ -36,6 +36,7 @@ from trustbridge.pki.profiles import (
     SubjectKind,
 )
 from trustbridge.pki.signers import FileSigner
+from trustbridge.trust.reference import GERMANY
 
 __all__ = [
     "AT",
@@ -59,7 +60,7 @@ __all__ = [
 #: The pinned time every test PKI is built at.
 AT = datetime(2026, 6, 1, tzinfo=UTC)
 BASE_URL = "http://127.0.0.1:8080"
-DE_LEVELS = (oids.DE_BASIC, oids.DE_SUBSTANTIAL, oids.DE_HIGH)
+DE_LEVELS = tuple(level.oid for level in GERMANY.levels)
 
 ROOT_LIFETIME = timedelta(days=20 * 365)
 ISSUING_LIFETIME = timedelta(days=10 * 365)

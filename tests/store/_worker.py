@@ -5,10 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from trustbridge.home import EnrolmentProof, Home
-from trustbridge.home.home import enrolment_payload
+from trustbridge.home import EnrolmentProof, Home, ProductionBatch
 from trustbridge.pki.keys import load_private_key_pem
-from trustbridge.pki.release import sign_statement
 from trustbridge.pki.signers import FileSigner
 
 
@@ -20,25 +18,16 @@ def main(home_path: str, credential_pem: str, prefix: str, count: int) -> None:
     certificate = x509.load_pem_x509_certificate(data)
     home = Home.open(Path(home_path))
     serials = [f"{prefix}-{i:05d}" for i in range(count)]
-    digest = home.batch_digest(
+    batch = ProductionBatch(
         ca="devices",
         manufacturer="Muster Maschinenbau GmbH",
         model="AM-7",
         country="DE",
-        serial_numbers=serials,
+        serial_numbers=tuple(serials),
         level="de-basic",
     )
-    proof = EnrolmentProof(certificate, sign_statement(enrolment_payload(digest), signer))
-    for _certs, _keys in home.issue_machine_batch(
-        ca="devices",
-        manufacturer="Muster Maschinenbau GmbH",
-        model="AM-7",
-        country="DE",
-        serial_numbers=serials,
-        level="de-basic",
-        enrolment=proof,
-        chunk_size=25,
-    ):
+    proof = EnrolmentProof.sign(certificate, signer, home.batch_digest(batch))
+    for _certs, _keys in home.issue_machine_batch(batch, enrolment=proof, chunk_size=25):
         pass
     home.close()
 

@@ -30,7 +30,7 @@ from trustbridge.home.delivery import (
     write_device_files,
     write_private,
 )
-from trustbridge.home.home import EnrolmentProof, KeySpec, enrolment_payload
+from trustbridge.home.home import EnrolmentProof, KeySpec, ProductionBatch
 from trustbridge.home.records import Issued, RequestInfo
 from trustbridge.pki.ca import NameConstraintsSpec
 from trustbridge.pki.keys import (
@@ -848,7 +848,7 @@ def _enrolment_proof(
         ca=ca, subject=subject, level=level, csr_data=csr_data, purpose=purpose, lifetime_days=days
     )
     signer = _holder_signer(key_path, passphrase_env)
-    return EnrolmentProof(_load_cert(cert_path), sign_statement(enrolment_payload(digest), signer))
+    return EnrolmentProof.sign(_load_cert(cert_path), signer, digest)
 
 
 @request_app.command("list")
@@ -1050,37 +1050,24 @@ def enrol_batch(
         serials = [f"{serial_prefix}{i:06d}" for i in range(1, count + 1)]
     else:
         raise InputError("give --serials-file or --count")
+    batch = ProductionBatch(
+        ca=ca,
+        manufacturer=manufacturer,
+        model=model,
+        country=country,
+        serial_numbers=tuple(serials),
+        level=level,
+        key_type=KeyType.parse(key_type),
+        uri_template=uri_template,
+        lifetime_days=days,
+    )
     out.mkdir(parents=True, exist_ok=True)
     with _home() as home:
-        digest = home.batch_digest(
-            ca=ca,
-            manufacturer=manufacturer,
-            model=model,
-            country=country,
-            serial_numbers=serials,
-            level=level,
-            uri_template=uri_template,
-            lifetime_days=days,
-        )
         signer = _holder_signer(enrol_key, key_passphrase_env)
-        proof = EnrolmentProof(
-            _load_cert(enrol_cert), sign_statement(enrolment_payload(digest), signer)
-        )
-        chain = _pem(home.chain_of(ca))
-        _write(out / "chain.pem", chain)
+        proof = EnrolmentProof.sign(_load_cert(enrol_cert), signer, home.batch_digest(batch))
+        _write(out / "chain.pem", _pem(home.chain_of(ca)))
         done = 0
-        for certs, keys in home.issue_machine_batch(
-            ca=ca,
-            manufacturer=manufacturer,
-            model=model,
-            country=country,
-            serial_numbers=serials,
-            level=level,
-            key_type=KeyType.parse(key_type),
-            uri_template=uri_template,
-            lifetime_days=days,
-            enrolment=proof,
-        ):
+        for certs, keys in home.issue_machine_batch(batch, enrolment=proof):
             if bundle:
                 first, last = device_serial(certs[0]), device_serial(certs[-1])
                 write_bundle(out / f"devices-{first}-{last}.pem", certs, keys)
@@ -1206,11 +1193,8 @@ def cert_renew(
         proof = None
         if enrol_cert and enrol_key:
             digest = home.renewal_digest(serial, ca=ca, lifetime_days=days)
-            proof = EnrolmentProof(
-                _load_cert(enrol_cert),
-                sign_statement(
-                    enrolment_payload(digest), _holder_signer(enrol_key, key_passphrase_env)
-                ),
+            proof = EnrolmentProof.sign(
+                _load_cert(enrol_cert), _holder_signer(enrol_key, key_passphrase_env), digest
             )
         result = home.renew(serial, ca=ca, lifetime_days=days, enrolment=proof)
     _renewal_report(result, out)
@@ -1233,11 +1217,8 @@ def cert_rekey(
         proof = None
         if enrol_cert and enrol_key:
             digest = home.renewal_digest(serial, ca=ca, lifetime_days=days, rekey_csr=csr_data)
-            proof = EnrolmentProof(
-                _load_cert(enrol_cert),
-                sign_statement(
-                    enrolment_payload(digest), _holder_signer(enrol_key, key_passphrase_env)
-                ),
+            proof = EnrolmentProof.sign(
+                _load_cert(enrol_cert), _holder_signer(enrol_key, key_passphrase_env), digest
             )
         result = home.rekey(
             serial,

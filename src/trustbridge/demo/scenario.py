@@ -30,7 +30,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from trustbridge import oids
 from trustbridge.clock import Clock, SystemClock
 from trustbridge.demo.manifest import (
     MANIFEST_FILE,
@@ -53,7 +52,7 @@ from trustbridge.home.home import (
     EnrolmentProof,
     Home,
     KeySpec,
-    enrolment_payload,
+    ProductionBatch,
     slugify,
 )
 from trustbridge.home.records import Issued, RequestInfo
@@ -72,6 +71,7 @@ from trustbridge.pki.profiles import (
 )
 from trustbridge.pki.release import Decision, sign_statement
 from trustbridge.pki.signers import FileSigner
+from trustbridge.trust import reference
 from trustbridge.trust.schemes import TrustScheme
 
 __all__ = ["HTTP_PORT_BASE", "HTTPS_PORT_BASE", "PASSPHRASE_FILE", "REPORT_FILE", "run_demo"]
@@ -164,15 +164,7 @@ _MUSTER_ID = "VATDE-123456789"
 _HAYABUSA_ID = "NTRJP-3180001012345"
 
 GERMANY = _Country(
-    scheme=TrustScheme.create(
-        "de",
-        "German industrial trust scheme",
-        [
-            ("de-basic", oids.DE_BASIC),
-            ("de-substantial", oids.DE_SUBSTANTIAL),
-            ("de-high", oids.DE_HIGH),
-        ],
-    ),
+    scheme=reference.GERMANY,
     operator=_Node("de-scheme", "DE Industrial Trust Scheme", "scheme operator"),
     root_name="DE Industrial Root CA",
     tsp=_Node("rheintal", "Rheintal Trust Services GmbH", "trust service provider"),
@@ -218,15 +210,7 @@ GERMANY = _Country(
 )
 
 JAPAN = _Country(
-    scheme=TrustScheme.create(
-        "jp",
-        "Japanese industrial trust scheme",
-        [
-            ("jp-level1", oids.JP_LEVEL1),
-            ("jp-level2", oids.JP_LEVEL2),
-            ("jp-level3", oids.JP_LEVEL3),
-        ],
-    ),
+    scheme=reference.JAPAN,
     operator=_Node("jp-scheme", "JP Industrial Trust Scheme", "scheme operator"),
     root_name="JP Industrial Root CA",
     tsp=_Node("sakura", "Sakura Trust Service K.K.", "trust service provider"),
@@ -586,18 +570,7 @@ class _Run:
         """A production batch: the CA generates each device's key at manufacture."""
         home = self.homes[c.tsp.name]
         manufacturer = c.company.name
-        digest = home.batch_digest(
-            ca=ca,
-            manufacturer=manufacturer,
-            model=batch.model,
-            country=c.country,
-            serial_numbers=batch.serials,
-            level=c.device_level,
-            uri_template=batch.uri_template,
-        )
-        folder = slugify(batch.model)
-        count = 0
-        for certificates, keys in home.issue_machine_batch(
+        production = ProductionBatch(
             ca=ca,
             manufacturer=manufacturer,
             model=batch.model,
@@ -606,17 +579,14 @@ class _Run:
             level=c.device_level,
             key_type=batch.key_type,
             uri_template=batch.uri_template,
-            enrolment=_proof(credential, digest),
-        ):
+        )
+        proof = _proof(credential, home.batch_digest(production))
+        subjects = iter(production.subjects())
+        folder = slugify(batch.model)
+        count = 0
+        for certificates, keys in home.issue_machine_batch(production, enrolment=proof):
             for certificate, key in zip(certificates, keys, strict=True):
-                serial = certificate.subject.get_attributes_for_oid(x509.NameOID.SERIAL_NUMBER)
-                subject = MachineSubject(
-                    manufacturer=manufacturer,
-                    model=batch.model,
-                    serial_number=str(serial[0].value),
-                    country=c.country,
-                    application_uri=batch.uri_template.format(serial=serial[0].value),
-                )
+                subject = next(subjects)
                 self.record(
                     c,
                     subject,
@@ -828,8 +798,7 @@ def _certificate(result: RequestInfo | Issued) -> x509.Certificate:
 
 def _proof(credential: _Holder, digest: str) -> EnrolmentProof:
     """The organization signs a request digest with its identity: the enrolment credential."""
-    signature = sign_statement(enrolment_payload(digest), FileSigner(credential.key))
-    return EnrolmentProof(credential.certificate, signature)
+    return EnrolmentProof.sign(credential.certificate, FileSigner(credential.key), digest)
 
 
 def _seconds(step: StepEntry) -> str:
