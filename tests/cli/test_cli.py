@@ -354,97 +354,31 @@ def test_machine_released_by_enrolment_credential_and_batch(cli: Cli) -> None:
     assert listed.count("ca-generated") == 3
 
 
+def org_submit(**options: str) -> tuple[str, ...]:
+    """``request submit`` of an organization identity; keyword arguments replace options."""
+    values = {
+        "ca": "ids",
+        "kind": "organization",
+        "level": "de-high",
+        "csr": "officer.csr",
+        "organization": "X",
+        "country": "DE",
+        "org-id": "VATDE-1",
+        **{name.replace("_", "-"): value for name, value in options.items()},
+    }
+    args: list[str] = ["request", "submit"]
+    for name, value in values.items():
+        args += [f"--{name}", value]
+    return tuple(args)
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (
-            (
-                "request",
-                "submit",
-                "--ca",
-                "ids",
-                "--kind",
-                "organization",
-                "--level",
-                "de-high",
-                "--csr",
-                "nothing.csr",
-                "--organization",
-                "X",
-                "--country",
-                "DE",
-                "--org-id",
-                "VATDE-1",
-            ),
-            2,
-            "cannot read CSR nothing.csr",
-        ),
-        (
-            (
-                "request",
-                "submit",
-                "--ca",
-                "devices",
-                "--kind",
-                "organization",
-                "--level",
-                "de-high",
-                "--csr",
-                "officer.csr",
-                "--organization",
-                "X",
-                "--country",
-                "DE",
-                "--org-id",
-                "VATDE-1",
-            ),
-            3,
-            "does not issue organization",
-        ),
-        (
-            (
-                "request",
-                "submit",
-                "--ca",
-                "ids",
-                "--kind",
-                "organization",
-                "--level",
-                "de-high",
-                "--csr",
-                "officer.csr",
-                "--organization",
-                "X",
-                "--country",
-                "Germany",
-                "--org-id",
-                "VATDE-1",
-            ),
-            2,
-            "not an ISO 3166 two-letter code",
-        ),
-        (
-            (
-                "request",
-                "submit",
-                "--ca",
-                "ids",
-                "--kind",
-                "organization",
-                "--level",
-                "de-high",
-                "--csr",
-                "officer.csr",
-                "--organization",
-                "X",
-                "--country",
-                "DE",
-                "--org-id",
-                "123",
-            ),
-            2,
-            "does not follow ETSI EN 319 412-1",
-        ),
+        (org_submit(csr="nothing.csr"), 2, "cannot read CSR nothing.csr"),
+        (org_submit(ca="devices"), 3, "does not issue organization"),
+        (org_submit(country="Germany"), 2, "not an ISO 3166 two-letter code"),
+        (org_submit(org_id="123"), 2, "does not follow ETSI EN 319 412-1"),
         (
             (
                 "request",
@@ -494,76 +428,25 @@ def test_malformed_csr_and_wrong_passphrase(cli: Cli) -> None:
     (cli.workdir / "bad.csr").write_text(
         "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
     )
-    result = cli(
-        "request",
-        "submit",
-        "--ca",
-        "ids",
-        "--kind",
-        "organization",
-        "--level",
-        "de-high",
-        "--csr",
-        "bad.csr",
-        "--organization",
-        "X",
-        "--country",
-        "DE",
-        "--org-id",
-        "VATDE-1",
-        ok=False,
-    )
+    requests_before = cli("request", "list").stdout
+    result = cli(*org_submit(csr="bad.csr"), ok=False)
     assert result.returncode == 2
     assert "CSR bad.csr is not a readable PKCS#10 request" in " ".join(result.stderr.split())
     cli.env["PP"] = "wrong"
     try:
         cli("key", "create", "--out", "w.key", "--csr", "w.csr")
-        result = cli(
-            "request",
-            "submit",
-            "--ca",
-            "ids",
-            "--kind",
-            "organization",
-            "--level",
-            "de-high",
-            "--csr",
-            "w.csr",
-            "--organization",
-            "X",
-            "--country",
-            "DE",
-            "--org-id",
-            "VATDE-1",
-            ok=False,
-        )
+        result = cli(*org_submit(csr="w.csr"), ok=False)
         assert result.returncode == 4
         assert "wrong passphrase" in result.stderr
     finally:
         cli.env["PP"] = "pass-phrase-1"
-    assert "w.csr" not in cli("request", "list").stdout
+    # Neither failure left a request behind.
+    assert cli("request", "list").stdout == requests_before
 
 
 def test_duplicate_request_is_refused(cli: Cli) -> None:
     cli("key", "create", "--out", "d.key", "--csr", "d.csr")
-    args = (
-        "request",
-        "submit",
-        "--ca",
-        "ids",
-        "--kind",
-        "organization",
-        "--level",
-        "de-high",
-        "--csr",
-        "d.csr",
-        "--organization",
-        "Dup GmbH",
-        "--country",
-        "DE",
-        "--org-id",
-        "VATDE-99",
-    )
+    args = org_submit(csr="d.csr", organization="Dup GmbH", org_id="VATDE-99")
     cli(*args)
     result = cli(*args, ok=False)
     assert result.returncode == 2
