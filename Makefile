@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup bench-setup demo test lint typecheck unit bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -22,7 +22,10 @@ unit: setup
 
 test: lint typecheck unit
 
-bench: setup
+bench-setup:
+	@TRUSTBRIDGE_SETUP_BENCH=1 bash scripts/setup.sh
+
+bench: bench-setup
 	$(PY) -m bench.issuance
 
 clean:

@@ -10,6 +10,11 @@ command -v softhsm2-util >/dev/null 2>&1 || need_apt+=(softhsm2)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
+# The benchmarks compare our OCSP responder with nginx serving exported responses, under wrk.
+if [ "${TRUSTBRIDGE_SETUP_BENCH:-0}" = 1 ]; then
+    command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
+    command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "setup: missing Debian packages: ${need_apt[*]} (run as root, or install them)" >&2
