@@ -7,16 +7,15 @@ in one database transaction: it either happens completely or not at all.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import os
 import re
 import secrets
-import socket
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,8 +40,16 @@ from trustbridge.errors import (
     ValidationError,
 )
 from trustbridge.home.config import HomeConfig, SecretSource
-from trustbridge.home.records import AuditEvent, CaInfo, CertificateInfo, Issued, RequestInfo
+from trustbridge.home.records import (
+    AuditEvent,
+    CaInfo,
+    CertificateInfo,
+    Issued,
+    RequestInfo,
+    local_principal,
+)
 from trustbridge.home.secrets import Prompt, resolve_secret
+from trustbridge.home.status import StatusService
 from trustbridge.pki import pkcs11
 from trustbridge.pki.ca import (
     CaLimits,
@@ -117,16 +124,6 @@ _STATUS_BY_FINGERPRINT = select(t.certificates.c.status).where(
 _INSERT_REQUEST = insert(t.requests)
 _INSERT_CERTIFICATE = insert(t.certificates)
 _INSERT_AUDIT = insert(t.audit_events)
-
-
-def local_principal() -> Principal:
-    """The operator at this terminal, as recorded in the audit trail."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    host = socket.gethostname()
-    return Principal("local", f"{user}@{host}", f"{user} on {host}")
 
 
 def slugify(name: str) -> str:
@@ -309,6 +306,11 @@ class Home:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @cached_property
+    def status(self) -> StatusService:
+        """Revocation, CRLs, OCSP responses and service keys of this home's CAs."""
+        return StatusService(self)
 
     def now(self) -> datetime:
         return ensure_utc(self.clock.now())
@@ -1814,6 +1816,9 @@ class Home:
             issued_by=row.issued_by,
             renewal_of=row.renewal_of,
             der=row.der,
+            revoked_at=row.revoked_at if row.status != "good" else None,
+            revocation_reason=row.revocation_reason if row.status != "good" else None,
+            invalidity_date=row.invalidity_date if row.status != "good" else None,
         )
 
     def certificates(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,7 +11,16 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-__all__ = ["AuditEvent", "CaInfo", "CertificateInfo", "Issued", "RequestInfo"]
+from trustbridge.pki.release import Principal
+
+__all__ = [
+    "AuditEvent",
+    "CaInfo",
+    "CertificateInfo",
+    "Issued",
+    "RequestInfo",
+    "local_principal",
+]
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,9 @@ class CertificateInfo:
     issued_by: str
     renewal_of: int | None
     der: bytes
+    revoked_at: datetime | None = None
+    revocation_reason: str | None = None
+    invalidity_date: datetime | None = None
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -108,3 +122,13 @@ class AuditEvent:
     object_type: str
     object_id: str
     details: dict[str, Any]
+
+
+def local_principal() -> Principal:
+    """The operator at this terminal, as recorded in the audit trail."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    host = socket.gethostname()
+    return Principal("local", f"{user}@{host}", f"{user} on {host}")

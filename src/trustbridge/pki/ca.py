@@ -7,6 +7,7 @@ issues certificates in memory; recording them is the caller's business.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from asn1crypto import core as asn1
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from cryptography.x509.oid import AuthorityInformationAccessOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from trustbridge import oids
 from trustbridge.clock import ensure_utc
@@ -42,6 +43,7 @@ __all__ = [
     "CertificateAuthority",
     "Endpoints",
     "NameConstraintsSpec",
+    "ServiceKind",
     "build_root_certificate",
     "certificate_fingerprint",
     "key_fingerprint",
@@ -80,6 +82,8 @@ class Endpoints:
     crl_url: str
     ocsp_url: str
     ca_issuers_url: str
+    #: Where delta CRLs are published (named in the full CRLs' FreshestCRL extension).
+    delta_crl_url: str | None = None
 
     @classmethod
     def for_ca(cls, base_url: str, slug: str) -> Endpoints:
@@ -89,6 +93,7 @@ class Endpoints:
             crl_url=f"{base}/pki/{slug}/crl",
             ocsp_url=f"{base}/pki/{slug}/ocsp",
             ca_issuers_url=f"{base}/pki/{slug}/issuers.p7c",
+            delta_crl_url=f"{base}/pki/{slug}/delta-crl",
         )
 
     def extensions(self) -> list[x509.ExtensionType]:
@@ -699,3 +704,90 @@ class CertificateAuthority:
         for extension in self._pointer_extensions:
             builder = builder.add_extension(extension, critical=False)
         return builder.sign(self.signer.private_key, hash_for(self.signer.key_type))
+
+    def issue_service(
+        self,
+        *,
+        service: ServiceKind,
+        public_key: CertificatePublicKeyTypes,
+        at: datetime,
+        lifetime: timedelta,
+        common_name: str | None = None,
+    ) -> x509.Certificate:
+        """A certificate for one of the CA's own services: its OCSP responder or its TSA.
+
+        - OCSP: a delegated responder (RFC 6960 4.2.2.2): ``id-kp-OCSPSigning`` and
+          ``id-pkix-ocsp-nocheck``, so relying parties do not ask about the responder itself;
+          keep its lifetime short.
+        - TSA (RFC 3161 2.3): the only extended key usage is a critical ``timeStamping``.
+
+        Both carry the CA's assurance levels as policies, so they validate under the same
+        explicit-policy rules as the identities they speak about.
+        """
+        at = ensure_utc(at)
+        self.check_usable(at)
+        if lifetime <= timedelta(0):
+            raise InputError(f"lifetime {lifetime} must be positive")
+        not_after = min(at + lifetime, self.not_after)
+        label = common_name or f"{_common_name(self.name)} {service.label}"
+        subject = x509.Name(
+            [x509.NameAttribute(NameOID.COMMON_NAME, label[:64])]
+            + [a for a in self.name if a.oid in (NameOID.ORGANIZATION_NAME, NameOID.COUNTRY_NAME)]
+        )
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.name)
+            .public_key(public_key)
+            .serial_number(random_serial())
+            .not_valid_before(at)
+            .not_valid_after(not_after)
+            .add_extension(_END_ENTITY, critical=True)
+            .add_extension(_SERVICE_KEY_USAGE[service], critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(self._aki, critical=False)
+            .add_extension(_policies(self.limits.levels), critical=False)
+        )
+        if service is ServiceKind.OCSP:
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False
+            ).add_extension(x509.OCSPNoCheck(), critical=False)
+        else:
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+            )
+            for extension in self._pointer_extensions:
+                builder = builder.add_extension(extension, critical=False)
+        return builder.sign(self.signer.private_key, hash_for(self.signer.key_type))
+
+
+class ServiceKind(enum.StrEnum):
+    """The services a CA runs with keys of their own."""
+
+    OCSP = "ocsp"
+    TSA = "tsa"
+
+    @property
+    def label(self) -> str:
+        return "OCSP Responder" if self is ServiceKind.OCSP else "Time-Stamping Authority"
+
+
+_SERVICE_KEY_USAGE = {
+    service: x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=service == ServiceKind.TSA,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    for service in ServiceKind
+}
+
+
+def _common_name(name: x509.Name) -> str:
+    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(values[0].value) if values else name.rfc4514_string()

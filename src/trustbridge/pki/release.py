@@ -83,9 +83,10 @@ def needs_officer(kind: SubjectKind) -> bool:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who did something: an identity (by certificate fingerprint), a local operator or a rule."""
+    """Who did something: an identity (by certificate fingerprint), a local operator, a rule,
+    or a node acting on its own schedule (CRL reissue, OCSP refresh)."""
 
-    kind: Literal["identity", "local", "rule", "bootstrap"]
+    kind: Literal["identity", "local", "rule", "bootstrap", "node"]
     ident: str
     display: str
 

@@ -24,11 +24,14 @@ __all__ = [
     "audit_events",
     "authorities",
     "certificates",
+    "crls",
     "enrolment_tokens",
     "levels",
     "metadata",
+    "ocsp_responses",
     "requests",
     "schemes",
+    "service_keys",
 ]
 
 metadata = MetaData()
@@ -79,6 +82,11 @@ authorities = Table(
     Column("name_constraints", JSON, nullable=False),
     Column("base_url", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # Revocation bookkeeping: the last CRL number handed out, and a counter that every status
+    # change increments (delta CRLs list the changes above their base's counter). Updating
+    # this row serializes status changes and CRL issuance per CA, on SQLite and PostgreSQL.
+    Column("crl_number", Integer, nullable=False, server_default=text("0")),
+    Column("status_version", Integer, nullable=False, server_default=text("0")),
 )
 
 requests = Table(
@@ -150,7 +158,11 @@ certificates = Table(
     Column("revoked_at", UtcDateTime, nullable=True),
     Column("revocation_reason", String(32), nullable=True),
     Column("invalidity_date", UtcDateTime, nullable=True),
+    # The CA's status_version of the last status change (0: never changed).
+    Column("status_version", Integer, nullable=False, server_default=text("0")),
+    Column("status_changed_by", String(200), nullable=True),
     UniqueConstraint("ca_id", "serial", name="uq_certificates_ca_serial"),
+    Index("ix_certificates_status_version", "ca_id", "status_version"),
     Index("ix_certificates_key", "key_fingerprint"),
     Index("ix_certificates_holder", "holder"),
 )
@@ -167,6 +179,56 @@ enrolment_tokens = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Column("used_at", UtcDateTime, nullable=True),
     Column("used_by_request", String(36), nullable=True),
+)
+
+crls = Table(
+    "crls",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ca_id", Integer, ForeignKey("authorities.id"), nullable=False),
+    # A full CRL and a delta CRL issued together share their number (RFC 5280 5.2.3).
+    Column("number", Integer, nullable=False),
+    Column("delta", Boolean, nullable=False),
+    # The full CRL a delta CRL builds on; NULL for a full CRL.
+    Column("base_number", Integer, nullable=True),
+    # The CA's status_version this CRL covers.
+    Column("status_version", Integer, nullable=False),
+    Column("this_update", UtcDateTime, nullable=False),
+    Column("next_update", UtcDateTime, nullable=False),
+    Column("entries", Integer, nullable=False),
+    Column("der", LargeBinary, nullable=False),
+    UniqueConstraint("ca_id", "number", "delta", name="uq_crls_ca_number"),
+)
+
+service_keys = Table(
+    "service_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ca_id", Integer, ForeignKey("authorities.id"), nullable=False),
+    # 'ocsp' (the CA's delegated responder) or 'tsa'
+    Column("service", String(16), nullable=False),
+    Column("key_store", String(16), nullable=False),
+    Column("key_ref", Text, nullable=False),
+    Column("certificate_der", LargeBinary, nullable=False),
+    Column("not_after", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Index("ix_service_keys_ca", "ca_id", "service"),
+)
+
+ocsp_responses = Table(
+    "ocsp_responses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ca_id", Integer, ForeignKey("authorities.id"), nullable=False),
+    Column("serial", String(42), nullable=False),
+    # CertID hash algorithm: 'sha1' or 'sha256'
+    Column("hash", String(8), nullable=False),
+    Column("der", LargeBinary, nullable=False),
+    Column("this_update", UtcDateTime, nullable=False),
+    Column("next_update", UtcDateTime, nullable=False),
+    UniqueConstraint("ca_id", "serial", "hash", name="uq_ocsp_responses_cert"),
+    Index("ix_ocsp_responses_next_update", "next_update"),
 )
 
 audit_events = Table(
