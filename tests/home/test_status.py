@@ -244,7 +244,7 @@ def test_ocsp_nonce_unknown_unauthorized_and_malformed(
 
 
 def test_presign_covers_every_certificate_and_export_writes_get_paths(
-    ref: Reference, devices_ca: x509.Certificate, tmp_path: object
+    ref: Reference, devices_ca: x509.Certificate, tmp_path: Path
 ) -> None:
     certs = [_machine(ref, f"SN-{i}") for i in range(3)]
     status = ref.home.status
