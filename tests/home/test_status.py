@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from cryptography import x509
