@@ -31,7 +31,7 @@ from trustbridge.home.delivery import (
     write_private,
 )
 from trustbridge.home.home import EnrolmentProof, KeySpec, ProductionBatch
-from trustbridge.home.records import Issued, RequestInfo
+from trustbridge.home.records import CertificateInfo, Issued, RequestInfo
 from trustbridge.pki.ca import NameConstraintsSpec
 from trustbridge.pki.keys import (
     KeyType,
@@ -51,6 +51,7 @@ from trustbridge.pki.profiles import (
     SubjectKind,
 )
 from trustbridge.pki.release import Decision, sign_statement
+from trustbridge.pki.revocation import Reason
 from trustbridge.pki.signers import FileSigner
 from trustbridge.trust.schemes import TrustScheme, parse_oid
 
@@ -80,6 +81,12 @@ enrol_app = typer.Typer(
     help="Enrolment of machines and software: tokens, production batches.", no_args_is_help=True
 )
 key_app = typer.Typer(help="Holder-side helpers: make a key and a CSR.", no_args_is_help=True)
+crl_app = typer.Typer(
+    help="Certificate revocation lists: issue, show, export.", no_args_is_help=True
+)
+ocsp_app = typer.Typer(
+    help="OCSP: pre-sign responses, export them for a static HTTP server.", no_args_is_help=True
+)
 app.add_typer(scheme_app, name="scheme")
 app.add_typer(ca_app, name="ca")
 app.add_typer(request_app, name="request")
@@ -87,6 +94,8 @@ app.add_typer(cert_app, name="cert")
 app.add_typer(officer_app, name="officer")
 app.add_typer(enrol_app, name="enrol")
 app.add_typer(key_app, name="key")
+app.add_typer(crl_app, name="crl")
+app.add_typer(ocsp_app, name="ocsp")
 
 
 class _State:
@@ -1132,9 +1141,22 @@ def cert_show(serial: str, ca: Annotated[str | None, typer.Option()] = None) -> 
         ("SHA-256", c.fingerprint),
         ("request", c.request_id or "-"),
         ("issued", f"{c.issued_at:%Y-%m-%d %H:%M:%S}Z by {c.issued_by}"),
+        *_revocation_rows(c),
     ):
         table.add_row(key, value)
     console.print(table)
+
+
+def _revocation_rows(c: CertificateInfo) -> list[tuple[str, str]]:
+    rows = []
+    if c.revoked_at is not None:
+        since = "on hold since" if c.status == "on-hold" else "revoked"
+        rows.append((since, f"{c.revoked_at:%Y-%m-%d %H:%M:%S}Z"))
+    if c.revocation_reason and c.status == "revoked":
+        rows.append(("reason", c.revocation_reason))
+    if c.invalidity_date is not None:
+        rows.append(("compromised since", f"{c.invalidity_date:%Y-%m-%d %H:%M:%S}Z"))
+    return rows
 
 
 @cert_app.command("export")
@@ -1316,6 +1338,155 @@ def key_create(
     )
     _write(csr, request.public_bytes(Encoding.PEM))
     console.print(f"{where}, CSR to {csr}")
+
+
+# -- revocation --------------------------------------------------------------------------------
+
+_REASONS = ", ".join(r.value for r in Reason if r is not Reason.CERTIFICATE_HOLD)
+
+
+def _parse_time(text: str, what: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{what} {text!r} is not an ISO 8601 time", hint="for example 2026-11-20T08:00:00Z"
+        ) from None
+    if value.tzinfo is None:
+        raise InputError(f"{what} {text!r} needs a time zone", hint="append Z for UTC")
+    return value
+
+
+def _status_line(c: CertificateInfo) -> None:
+    reason = f" ({c.revocation_reason})" if c.revocation_reason and c.status == "revoked" else ""
+    console.print(f"certificate {c.serial} of CA {c.ca} ({c.holder}): [bold]{c.status}[/]{reason}")
+
+
+@app.command()
+def revoke(
+    serial: Annotated[str, typer.Argument(help="Serial number (hex, colons allowed, or decimal).")],
+    reason: Annotated[str, typer.Option(help=f"RFC 5280 reason: {_REASONS}.")] = "unspecified",
+    compromise_date: Annotated[
+        str | None,
+        typer.Option(help="When the key was (or may have been) compromised, ISO 8601 with zone."),
+    ] = None,
+    ca: Annotated[
+        str | None, typer.Option(help="The issuing CA, where a serial is ambiguous.")
+    ] = None,
+) -> None:
+    """Revoke a certificate for good; CRLs are reissued and OCSP answers at once."""
+    parsed = Reason.parse(reason)
+    invalidity = _parse_time(compromise_date, "compromise date") if compromise_date else None
+    with _home() as home:
+        info = home.status.revoke(serial, reason=parsed, ca=ca, invalidity_date=invalidity)
+    _status_line(info)
+
+
+@app.command()
+def suspend(
+    serial: Annotated[str, typer.Argument(help="Serial number.")],
+    ca: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Put a certificate on hold (certificateHold); `trustbridge resume` lifts it."""
+    with _home() as home:
+        info = home.status.suspend(serial, ca=ca)
+    _status_line(info)
+
+
+@app.command()
+def resume(
+    serial: Annotated[str, typer.Argument(help="Serial number.")],
+    ca: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Lift a hold: the certificate is good again."""
+    with _home() as home:
+        info = home.status.resume(serial, ca=ca)
+    _status_line(info)
+
+
+@crl_app.command("issue")
+def crl_issue(
+    ca: Annotated[str | None, typer.Option(help="One CA (default: every active CA).")] = None,
+    delta_only: Annotated[
+        bool, typer.Option(help="Only a delta CRL on the latest full one.")
+    ] = False,
+) -> None:
+    """Issue new CRLs now (a full CRL and a delta CRL on the previous full one)."""
+    with _home() as home:
+        slugs = [ca] if ca else [c.slug for c in home.cas() if c.state == "active"]
+        for slug in slugs:
+            for info in home.status.issue_crls(slug, full=not delta_only):
+                kind = f"delta CRL (base {info.base_number})" if info.delta else "CRL"
+                console.print(
+                    f"{slug}: {kind} number {info.number}, {info.entries} entries, "
+                    f"next update {info.next_update:%Y-%m-%d %H:%M}Z"
+                )
+
+
+@crl_app.command("show")
+def crl_show(
+    ca: Annotated[str, typer.Argument(help="The CA.")],
+    delta: Annotated[bool, typer.Option(help="The latest delta CRL instead.")] = False,
+) -> None:
+    """Show the latest CRL of a CA and its entries."""
+    with _home() as home:
+        info = home.status.latest_crl(ca, delta=delta)
+    crl = x509.load_der_x509_crl(info.der)
+    title = f"{'delta ' if info.delta else ''}CRL {info.number} of {ca}"
+    console.print(
+        f"{title}: this update {info.this_update:%Y-%m-%d %H:%M}Z, next update "
+        f"{info.next_update:%Y-%m-%d %H:%M}Z, {len(crl)} entries, {len(info.der):,} bytes"
+    )
+    table = Table()
+    for col in ("serial", "revoked", "reason"):
+        table.add_column(col)
+    for index, entry in enumerate(crl):
+        if index == 50:
+            console.print(f"(first 50 of {len(crl)} entries shown)")
+            break
+        try:
+            reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.value
+        except x509.ExtensionNotFound:
+            reason = "unspecified"
+        table.add_row(
+            format(entry.serial_number, "x"), f"{entry.revocation_date_utc:%Y-%m-%d %H:%M}Z", reason
+        )
+    console.print(table)
+
+
+@crl_app.command("export")
+def crl_export(
+    ca: Annotated[str, typer.Argument(help="The CA.")],
+    out: Annotated[Path, typer.Option(help="File to write.")],
+    delta: Annotated[bool, typer.Option(help="The latest delta CRL instead.")] = False,
+    pem: Annotated[bool, typer.Option("--pem/--der", help="PEM or DER.")] = True,
+) -> None:
+    """Write the latest CRL of a CA to a file."""
+    with _home() as home:
+        info = home.status.latest_crl(ca, delta=delta)
+    data = info.der
+    if pem:
+        data = x509.load_der_x509_crl(info.der).public_bytes(Encoding.PEM)
+    _write(out, data)
+    console.print(f"wrote CRL {info.number} of {ca} to {out}")
+
+
+@ocsp_app.command("refresh")
+def ocsp_refresh() -> None:
+    """Reissue due CRLs and pre-sign due OCSP responses for every CA (what `serve` does)."""
+    with _home() as home:
+        done = home.status.refresh()
+    console.print(f"{done['crls']} CRLs issued, {done['ocsp_responses']} OCSP responses signed")
+
+
+@ocsp_app.command("export")
+def ocsp_export(
+    out: Annotated[Path, typer.Option(help="Folder for the responses.")],
+) -> None:
+    """Export pre-signed OCSP responses as files at their RFC 5019 GET paths (for nginx)."""
+    with _home() as home:
+        count = home.status.export_ocsp(out)
+    console.print(f"wrote {count} responses under {out}/<ca>/ocsp/")
 
 
 @app.command()

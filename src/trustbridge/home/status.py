@@ -76,6 +76,7 @@ class StatusPolicy:
     #: A responder certificate is replaced when less than this is left.
     responder_renew_before: timedelta = timedelta(days=10)
     tsa_lifetime: timedelta = timedelta(days=365 * 2)
+    tls_lifetime: timedelta = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -474,12 +475,14 @@ class StatusService:
     def _fresh(self, certificate: x509.Certificate, now: datetime) -> bool:
         return certificate.not_valid_after_utc - now > self.policy.responder_renew_before
 
-    def service_certificate(self, ca: str, service: ServiceKind) -> tuple[x509.Certificate, Signer]:
-        """The current key and certificate of a CA's service (OCSP responder, TSA)."""
-        return self._service_key(ca, service, self.home.now())
+    def service_certificate(
+        self, ca: str, service: ServiceKind, *, hosts: Sequence[str] = ()
+    ) -> tuple[x509.Certificate, Signer]:
+        """The current key and certificate of a CA's service (OCSP responder, TSA, TLS)."""
+        return self._service_key(ca, service, self.home.now(), hosts=hosts)
 
     def _service_key(
-        self, ca: str, service: ServiceKind, now: datetime
+        self, ca: str, service: ServiceKind, now: datetime, *, hosts: Sequence[str] = ()
     ) -> tuple[x509.Certificate, Signer]:
         home = self.home
         renew = (
@@ -502,12 +505,14 @@ class StatusService:
                 .limit(1)
             ).first()
         if row is not None:
-            key = load_private_key_file(home.path / row.key_ref, home._secret(ca))
-            return x509.load_der_x509_certificate(row.certificate_der), FileSigner(key, row.key_ref)
-        return self._new_service_key(ca, service, now)
+            certificate = x509.load_der_x509_certificate(row.certificate_der)
+            if service is not ServiceKind.TLS or _names_hosts(certificate, hosts):
+                key = load_private_key_file(home.path / row.key_ref, home._secret(ca))
+                return certificate, FileSigner(key, row.key_ref)
+        return self._new_service_key(ca, service, now, hosts=hosts)
 
     def _new_service_key(
-        self, ca: str, service: ServiceKind, now: datetime
+        self, ca: str, service: ServiceKind, now: datetime, *, hosts: Sequence[str] = ()
     ) -> tuple[x509.Certificate, Signer]:
         home = self.home
         authority = home.authority(ca)
@@ -518,13 +523,13 @@ class StatusService:
         if path.exists():
             rel = f"keys/{ca}-{service.value}-{stamp}-{now.microsecond:06d}.key.pem"
             path = home.path / rel
-        lifetime = (
-            self.policy.responder_lifetime
-            if service is ServiceKind.OCSP
-            else self.policy.tsa_lifetime
-        )
+        lifetime = {
+            ServiceKind.OCSP: self.policy.responder_lifetime,
+            ServiceKind.TSA: self.policy.tsa_lifetime,
+            ServiceKind.TLS: self.policy.tls_lifetime,
+        }[service]
         certificate = authority.issue_service(
-            service=service, public_key=key.public_key(), at=now, lifetime=lifetime
+            service=service, public_key=key.public_key(), at=now, lifetime=lifetime, hosts=hosts
         )
         write_private_key_file(path, key, home._secret(ca))
         actor = local_principal()
@@ -750,6 +755,17 @@ _HASH_CLASSES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1,
     "sha256": hashes.SHA256,
 }
+
+
+def _names_hosts(certificate: x509.Certificate, hosts: Sequence[str]) -> bool:
+    """True if a TLS certificate names every one of ``hosts``."""
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    named = {str(v) for v in san.get_values_for_type(x509.IPAddress)}
+    named |= set(san.get_values_for_type(x509.DNSName))
+    return set(hosts) <= named
 
 
 def _b64_path(request_der: bytes) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import ipaddress
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -713,13 +714,15 @@ class CertificateAuthority:
         at: datetime,
         lifetime: timedelta,
         common_name: str | None = None,
+        hosts: Sequence[str] = (),
     ) -> x509.Certificate:
-        """A certificate for one of the CA's own services: its OCSP responder or its TSA.
+        """A certificate for one of the CA's own services: OCSP responder, TSA, node TLS.
 
         - OCSP: a delegated responder (RFC 6960 4.2.2.2): ``id-kp-OCSPSigning`` and
           ``id-pkix-ocsp-nocheck``, so relying parties do not ask about the responder itself;
           keep its lifetime short.
         - TSA (RFC 3161 2.3): the only extended key usage is a critical ``timeStamping``.
+        - TLS: the node's HTTPS listener, ``serverAuth`` for ``hosts`` (DNS names or IPs).
 
         Both carry the CA's assurance levels as policies, so they validate under the same
         explicit-policy rules as the identities they speak about.
@@ -752,6 +755,14 @@ class CertificateAuthority:
             builder = builder.add_extension(
                 x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False
             ).add_extension(x509.OCSPNoCheck(), critical=False)
+        elif service is ServiceKind.TLS:
+            if not hosts:
+                raise InputError("a TLS server certificate needs at least one host name or IP")
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            ).add_extension(x509.SubjectAlternativeName(_host_names(hosts)), critical=False)
+            for extension in self._pointer_extensions:
+                builder = builder.add_extension(extension, critical=False)
         else:
             builder = builder.add_extension(
                 x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
@@ -766,10 +777,25 @@ class ServiceKind(enum.StrEnum):
 
     OCSP = "ocsp"
     TSA = "tsa"
+    TLS = "tls"
 
     @property
     def label(self) -> str:
-        return "OCSP Responder" if self is ServiceKind.OCSP else "Time-Stamping Authority"
+        return {
+            ServiceKind.OCSP: "OCSP Responder",
+            ServiceKind.TSA: "Time-Stamping Authority",
+            ServiceKind.TLS: "Node TLS",
+        }[self]
+
+
+def _host_names(hosts: Sequence[str]) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return names
 
 
 _SERVICE_KEY_USAGE = {

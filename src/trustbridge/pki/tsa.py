@@ -128,7 +128,7 @@ def check_tsa_certificate(certificate: x509.Certificate) -> None:
         )
     purposes = list(extension.value)
     if purposes != [_TIME_STAMPING]:
-        names = ", ".join(purpose.dotted_string for purpose in purposes) or "none"
+        names = ", ".join(purpose.dotted_string for purpose in purposes)
         raise ProfileError(
             f"TSA certificate {subject!r} has extended key usages {names}; "
             f"a TSA certificate may hold timeStamping ({_TIME_STAMPING.dotted_string}) only",
@@ -182,36 +182,45 @@ class TimestampAuthority:
         self._algorithms = algorithms
         self._accuracy = _accuracy(accuracy_ms)
 
+        # The parts every token repeats, encoded once (see _settled)
         certificate_der = certificate.public_bytes(Encoding.DER)
         issuer = asn1_x509.Name.load(certificate.issuer.public_bytes())
-        self._tsa_name = asn1_x509.GeneralName(
-            name="directory_name", value=asn1_x509.Name.load(certificate.subject.public_bytes())
+        self._tsa_name = _settled(
+            asn1_x509.GeneralName(
+                name="directory_name",
+                value=asn1_x509.Name.load(certificate.subject.public_bytes()),
+            )
         )
-        self._issuer_and_serial = cms.IssuerAndSerialNumber(
-            {"issuer": issuer, "serial_number": certificate.serial_number}
+        self._issuer_and_serial = _settled(
+            cms.IssuerAndSerialNumber(
+                {"issuer": issuer, "serial_number": certificate.serial_number}
+            )
         )
         # RFC 5816 2.2.1: ESSCertIDv2 with SHA-256, the default hash algorithm (omitted in DER)
-        self._signing_certificate = tsp.SigningCertificateV2(
-            {
-                "certs": [
-                    {
-                        "cert_hash": hashlib.sha256(certificate_der).digest(),
-                        "issuer_serial": {
-                            "issuer": [asn1_x509.GeneralName(name="directory_name", value=issuer)],
-                            "serial_number": certificate.serial_number,
-                        },
-                    }
-                ]
-            }
+        essential_cert_id = {
+            "cert_hash": hashlib.sha256(certificate_der).digest(),
+            "issuer_serial": {
+                "issuer": [asn1_x509.GeneralName(name="directory_name", value=issuer)],
+                "serial_number": certificate.serial_number,
+            },
+        }
+        self._signing_certificate = _settled(
+            cms.CMSAttribute(
+                {"type": "signing_certificate_v2", "values": [{"certs": [essential_cert_id]}]}
+            )
         )
         included = [certificate, *chain] if include_chain else [certificate]
-        self._certificates = [
-            cms.CertificateChoices(
-                name="certificate",
-                value=asn1_x509.Certificate.load(item.public_bytes(Encoding.DER)),
+        self._certificates = _settled(
+            cms.CertificateSet(
+                [
+                    cms.CertificateChoices(
+                        name="certificate",
+                        value=asn1_x509.Certificate.load(item.public_bytes(Encoding.DER)),
+                    )
+                    for item in included
+                ]
             )
-            for item in included
-        ]
+        )
 
     def respond(self, request_der: bytes) -> bytes:
         """Answer a DER TimeStampReq with a DER TimeStampResp.
@@ -270,7 +279,7 @@ class TimestampAuthority:
                     "type": "message_digest",
                     "values": [hashlib.new(digest_name, tst_info.dump()).digest()],
                 },
-                {"type": "signing_certificate_v2", "values": [self._signing_certificate]},
+                self._signing_certificate,
             ]
         )
         signature = sign_bytes(self._signer, signed_attributes.dump())
@@ -302,6 +311,16 @@ class TimestampAuthority:
         )
 
 
+def _settled(value: Any) -> Any:
+    """``value`` decoded from its own DER.
+
+    asn1crypto re-encodes a value built in code each time an enclosing value is encoded,
+    which grows with the nesting depth (5 ms for a signing-certificate attribute); a decoded
+    value keeps its encoding.
+    """
+    return type(value).load(value.dump())
+
+
 def _accuracy(accuracy_ms: int | None) -> tsp.Accuracy | None:
     if accuracy_ms is None:
         return None
@@ -311,7 +330,7 @@ def _accuracy(accuracy_ms: int | None) -> tsp.Accuracy | None:
         fields["seconds"] = seconds
     if millis:  # RFC 3161 2.4.2: millis, when present, is 1..999
         fields["millis"] = millis
-    return tsp.Accuracy(fields)
+    return _settled(tsp.Accuracy(fields))
 
 
 def _parse_request(request_der: bytes, *, policy: str) -> _Request:
