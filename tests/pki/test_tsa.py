@@ -29,8 +29,10 @@ from rfc3161_client import (
     decode_timestamp_response,
 )
 
+from tests.pki.pkifactory import AT, build_scenario_pki
 from trustbridge.clock import FixedClock
 from trustbridge.errors import InputError, ProfileError
+from trustbridge.pki.ca import ServiceKind
 from trustbridge.pki.keys import KeyType, generate_private_key
 from trustbridge.pki.signers import FileSigner
 from trustbridge.pki.tsa import TimestampAuthority, check_tsa_certificate
@@ -43,6 +45,7 @@ OTHER_POLICY = x509.ObjectIdentifier("2.25.1")
 DATA = b"assembly line 4, firmware 2.7.1, bill of materials"
 SHA256 = "2.16.840.1.101.3.4.2.1"
 TIME_STAMPING = ExtendedKeyUsageOID.TIME_STAMPING
+TSA_KEY_TYPES = (KeyType.P256, KeyType.P384, KeyType.RSA2048)
 
 
 # -- a small PKI: a P-256 root and TSA certificates under it ------------------------------------
@@ -134,6 +137,11 @@ class Tsa:
     certificate: x509.Certificate
     key: CertificateIssuerPrivateKeyTypes
 
+    @classmethod
+    def under(cls, root: Root, key: CertificateIssuerPrivateKeyTypes) -> Tsa:
+        certificate = root.issue_tsa(key)
+        return cls(_authority(root, key, certificate=certificate), certificate, key)
+
 
 def _authority(
     root: Root,
@@ -161,9 +169,6 @@ def keys() -> dict[KeyType, CertificateIssuerPrivateKeyTypes]:
     return {key_type: generate_private_key(key_type) for key_type in TSA_KEY_TYPES}
 
 
-TSA_KEY_TYPES = (KeyType.P256, KeyType.P384, KeyType.RSA2048)
-
-
 @pytest.fixture(scope="module", params=TSA_KEY_TYPES, ids=str)
 def any_tsa(
     request: pytest.FixtureRequest,
@@ -171,17 +176,13 @@ def any_tsa(
     keys: dict[KeyType, CertificateIssuerPrivateKeyTypes],
 ) -> Tsa:
     """A TSA for each supported key type."""
-    key = keys[request.param]
-    certificate = root.issue_tsa(key)
-    return Tsa(_authority(root, key, certificate=certificate), certificate, key)
+    return Tsa.under(root, keys[request.param])
 
 
 @pytest.fixture(scope="module")
 def tsa(root: Root, keys: dict[KeyType, CertificateIssuerPrivateKeyTypes]) -> Tsa:
     """The P-256 TSA."""
-    key = keys[KeyType.P256]
-    certificate = root.issue_tsa(key)
-    return Tsa(_authority(root, key, certificate=certificate), certificate, key)
+    return Tsa.under(root, keys[KeyType.P256])
 
 
 # -- decoding with asn1crypto --------------------------------------------------------------------
@@ -197,8 +198,7 @@ class _Response(core.Sequence):  # type: ignore[misc]
 
 
 def _decode(response_der: bytes) -> _Response:
-    response = _Response.load(response_der, strict=True)
-    response.native  # noqa: B018 -- parse everything, so that malformed DER fails here
+    response: _Response = _Response.load(response_der, strict=True)
     return response
 
 
@@ -220,7 +220,7 @@ def _request(
     policy: x509.ObjectIdentifier | None = None,
     nonce: int | None = None,
     cert_req: bool = True,
-    extensions: Sequence[str] = (),
+    extensions: Sequence[str] | None = None,
 ) -> bytes:
     """A DER TimeStampReq made with asn1crypto, for requests other clients will not make."""
     fields: dict[str, Any] = {
@@ -232,7 +232,7 @@ def _request(
         fields["req_policy"] = policy.dotted_string
     if nonce is not None:
         fields["nonce"] = nonce
-    if extensions:
+    if extensions is not None:
         fields["extensions"] = [
             {"extn_id": oid, "critical": False, "extn_value": b"\x05\x00"} for oid in extensions
         ]
@@ -315,18 +315,16 @@ def test_openssl_query_reply_and_verify(
     keys: dict[KeyType, CertificateIssuerPrivateKeyTypes],
     key_type: KeyType,
 ) -> None:
-    key = keys[key_type]
-    certificate = root.issue_tsa(key)
-    authority = _authority(root, key, certificate=certificate)
+    unit = Tsa.under(root, keys[key_type])
     data, query, reply = tmp_path / "data.bin", tmp_path / "req.tsq", tmp_path / "resp.tsr"
     root_pem, tsa_pem = tmp_path / "root.pem", tmp_path / "tsa.pem"
     data.write_bytes(DATA)
     root_pem.write_bytes(root.certificate.public_bytes(Encoding.PEM))
-    tsa_pem.write_bytes(certificate.public_bytes(Encoding.PEM))
+    tsa_pem.write_bytes(unit.certificate.public_bytes(Encoding.PEM))
     made = _openssl("ts", "-query", "-data", data, "-sha256", "-cert", "-out", query)
     assert made.returncode == 0, made.stderr
 
-    reply.write_bytes(authority.respond(query.read_bytes()))
+    reply.write_bytes(unit.authority.respond(query.read_bytes()))
 
     shown = _openssl("ts", "-reply", "-in", reply, "-text")
     assert shown.returncode == 0, shown.stderr
@@ -363,7 +361,7 @@ REJECTIONS = {
         "SHA-256, SHA-384 or SHA-512",
     ),
     "short-imprint": (_request(digest=b"\x01" * 31), "bad_data_format", "31 bytes long"),
-    "sha384-named-sha256-imprint": (
+    "sha384-with-32-byte-imprint": (
         _request(algorithm="2.16.840.1.101.3.4.2.2"),
         "bad_data_format",
         "SHA-384 digest is 48 bytes",
@@ -378,6 +376,7 @@ REJECTIONS = {
         "unaccepted_extensions",
         "does not support: 1.2.3.4",
     ),
+    "empty-extensions": (_request(extensions=[]), "bad_data_format", "empty extensions"),
 }
 
 
@@ -394,6 +393,19 @@ def test_rejects_a_bad_request(tsa: Tsa, request_der: bytes, failure: str, text:
     assert text in status_string
     assert status_string.endswith(".")
     assert isinstance(response["time_stamp_token"], core.Void)
+
+
+def test_openssl_reads_a_rejection(tmp_path: Path, tsa: Tsa) -> None:
+    reply = tmp_path / "resp.tsr"
+    reply.write_bytes(tsa.authority.respond(_request(algorithm="1.2.3.4.5")))
+
+    shown = _openssl("ts", "-reply", "-in", reply, "-text")
+
+    assert shown.returncode == 0, shown.stderr
+    assert "Status: Rejected." in shown.stdout
+    assert "Status description: The message imprint uses hash algorithm 1.2.3.4.5" in shown.stdout
+    assert "Failure info: unrecognized or unsupported algorithm identifier" in shown.stdout
+    assert "Not included." in shown.stdout
 
 
 def test_rejection_is_read_by_rfc3161_client(tsa: Tsa) -> None:
@@ -428,10 +440,11 @@ def test_never_raises_on_mangled_requests(tsa: Tsa) -> None:
     mangled = [valid[:cut] for cut in range(len(valid))]
     mangled += [valid[:i] + bytes([valid[i] ^ 0xFF]) + valid[i + 1 :] for i in range(len(valid))]
 
-    statuses = {_decode(tsa.authority.respond(der))["status"]["status"].native for der in mangled}
+    # rfc3161-client parses strict DER, and quickly
+    statuses = {decode_timestamp_response(tsa.authority.respond(der)).status for der in mangled}
 
-    assert statuses <= {"granted", "rejection"}
-    assert "rejection" in statuses
+    assert statuses <= {PKIStatus.GRANTED, PKIStatus.REJECTION}
+    assert PKIStatus.REJECTION in statuses
 
 
 # -- 4. token contents -----------------------------------------------------------------------------
@@ -543,6 +556,28 @@ def test_certificates_follow_cert_req_and_include_chain(
 
 def test_a_timestamping_only_critical_certificate_passes(tsa: Tsa) -> None:
     check_tsa_certificate(tsa.certificate)
+
+
+def test_a_ca_issued_tsa_service_certificate_serves_under_the_scenario_root() -> None:
+    pki = build_scenario_pki()
+    key = generate_private_key(KeyType.P256)
+    certificate = pki.people.issue_service(
+        service=ServiceKind.TSA, public_key=key.public_key(), at=AT, lifetime=timedelta(days=365)
+    )
+    authority = TimestampAuthority(
+        signer=FileSigner(key),
+        certificate=certificate,
+        chain=[pki.people.certificate],
+        policy=POLICY,
+        clock=FixedClock(AT + timedelta(hours=1)),
+    )
+    request = TimestampRequestBuilder().data(DATA).build()
+
+    response = decode_timestamp_response(authority.respond(request.as_bytes()))
+
+    # the issuing CA comes from the token itself: the verifier knows only the root
+    verifier = VerifierBuilder.from_request(request).add_root_certificate(pki.root.certificate)
+    assert verifier.build().verify_message(response, DATA)
 
 
 @pytest.mark.parametrize(

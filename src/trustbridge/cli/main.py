@@ -1490,6 +1490,49 @@ def ocsp_export(
 
 
 @app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: the home's).")
+    ] = None,
+    http_port: Annotated[
+        int | None, typer.Option(help="Plain HTTP for CRLs, OCSP, CA certificates.")
+    ] = None,
+    https_port: Annotated[int | None, typer.Option(help="HTTPS for the API.")] = None,
+    refresh_interval: Annotated[
+        float, typer.Option(help="Seconds between CRL/OCSP refresh rounds.")
+    ] = 60.0,
+    tls_ca: Annotated[
+        str | None, typer.Option(help="The CA that certifies the HTTPS listener.")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Run this home as a node: public PKI artifacts over HTTP, the API over HTTPS."""
+    from trustbridge.node.server import ServeOptions
+    from trustbridge.node.server import serve as run_node
+
+    with _home() as home:
+        config = home.config
+        options = ServeOptions(
+            host=host or config.host,
+            http_port=http_port or config.http_port,
+            https_port=https_port or config.https_port,
+            refresh_interval=refresh_interval,
+            tls_ca=tls_ca,
+            log_level=log_level,
+        )
+
+        def ready() -> None:
+            console.print(
+                f"node {config.node_name} ready: http://{options.host}:{options.http_port} "
+                f"(CRL, OCSP, CA certificates), https://{options.host}:{options.https_port} "
+                "(API, /docs)",
+                highlight=False,
+            )
+
+        run_node(home, options, on_ready=ready)
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
 ) -> None:

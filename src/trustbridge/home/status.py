@@ -375,7 +375,6 @@ class StatusService:
                 next_update=next_update,
                 delta_base=base.number if is_delta and base is not None else None,
                 delta_url=endpoints.delta_crl_url,
-                url=endpoints.delta_crl_url if is_delta else endpoints.crl_url,
             )
             der = build_crl(
                 issuer=authority.certificate, signer=authority.signer, entries=entries, spec=spec

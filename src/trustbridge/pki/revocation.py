@@ -103,8 +103,6 @@ class CrlSpec:
     delta_base: int | None = None
     #: Where the delta CRLs are (FreshestCRL in a full CRL).
     delta_url: str | None = None
-    #: The distribution point this CRL is published at (issuingDistributionPoint).
-    url: str | None = None
 
     def __post_init__(self) -> None:
         if self.number < 0:
@@ -123,6 +121,10 @@ def build_crl(
     spec: CrlSpec,
 ) -> bytes:
     """A signed CRL (DER) of ``issuer`` listing ``entries``.
+
+    The CRLs are of full scope (no issuingDistributionPoint): one CRL covers every certificate
+    of the CA, the CA certificate itself included, which is what ``openssl verify
+    -crl_check_all`` and other relying parties expect.
 
     In a full CRL, entries with status ``good`` are skipped. In a delta CRL they mean
     "released from hold" and are listed with reason ``removeFromCRL`` (RFC 5280 5.2.4).
@@ -143,17 +145,6 @@ def build_crl(
     if delta:
         assert spec.delta_base is not None
         extensions.append(x509.Extension(_DELTA, True, x509.DeltaCRLIndicator(spec.delta_base)))
-    if spec.url:
-        idp = x509.IssuingDistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(spec.url)],
-            relative_name=None,
-            only_contains_user_certs=False,
-            only_contains_ca_certs=False,
-            only_some_reasons=None,
-            indirect_crl=False,
-            only_contains_attribute_certs=False,
-        )
-        extensions.append(x509.Extension(_IDP, True, idp))
     if spec.delta_url and not delta:
         extensions.append(
             x509.Extension(
@@ -185,7 +176,6 @@ def build_crl(
 _AKI = x509.AuthorityKeyIdentifier.oid
 _CRL_NUMBER = x509.CRLNumber.oid
 _DELTA = x509.DeltaCRLIndicator.oid
-_IDP = x509.IssuingDistributionPoint.oid
 _FRESHEST = x509.FreshestCRL.oid
 _REASONS = {r: x509.CRLReason(r.flag) for r in Reason}
 _REMOVE = x509.CRLReason(x509.ReasonFlags.remove_from_crl)

@@ -1,0 +1,230 @@
+"""The node's HTTP applications: public PKI artifacts over plain HTTP, the API over HTTPS.
+
+PKI convention puts CRLs, OCSP and CA certificates on plain HTTP (they are signed objects, and
+fetching them over TLS would need revocation checking of its own): :func:`public_app` serves
+them at the URLs the certificates name. :func:`api_app` is the HTTPS side: health, the
+node's description and, in later issues, EST and the partner-facing endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import unquote
+
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+
+from trustbridge import __version__
+from trustbridge.errors import NotFoundError, TrustbridgeError
+from trustbridge.home import Home
+
+__all__ = ["OCSP_REQUEST", "OCSP_RESPONSE", "NodeState", "api_app", "public_app"]
+
+OCSP_REQUEST = "application/ocsp-request"
+OCSP_RESPONSE = "application/ocsp-response"
+PKIX_CRL = "application/pkix-crl"
+PKCS7_MIME = "application/pkcs7-mime"
+PKIX_CERT = "application/pkix-cert"
+#: Largest OCSP request body accepted (a single-certificate request is about 100 bytes).
+MAX_OCSP_REQUEST = 8 * 1024
+
+
+class NodeState:
+    """What the applications share: the home and the node's readiness."""
+
+    def __init__(self, home: Home) -> None:
+        self.home = home
+        self.ready = False
+        self.last_refresh: datetime | None = None
+        self.refresh_error: str | None = None
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ready" if self.ready else "starting",
+            "node": self.home.config.node_name,
+            "version": __version__,
+            "cas": [c.slug for c in self.home.cas() if c.state == "active"],
+            "last_refresh": self.last_refresh.isoformat() if self.last_refresh else None,
+            "refresh_error": self.refresh_error,
+        }
+
+
+def _ca_slug(state: NodeState, slug: str) -> str:
+    try:
+        info = state.home.ca(slug)
+    except NotFoundError:
+        raise HTTPException(404, f"no CA {slug!r} on this node") from None
+    if info.state != "active":
+        raise HTTPException(404, f"CA {slug!r} has no certificate yet")
+    return slug
+
+
+def _http_date(value: datetime) -> str:
+    return format_datetime(value, usegmt=True)
+
+
+def _cache_headers(this_update: datetime, next_update: datetime, now: datetime) -> dict[str, str]:
+    """RFC 5019 6.2: let caches keep an answer until just before its nextUpdate."""
+    max_age = max(0, int((next_update - now).total_seconds()))
+    return {
+        "Cache-Control": f"max-age={max_age}, public, no-transform, must-revalidate",
+        "Last-Modified": _http_date(this_update),
+        "Expires": _http_date(next_update),
+    }
+
+
+def public_app(state: NodeState) -> FastAPI:
+    """CRLs, delta CRLs, OCSP, CA certificates and ``.p7c`` bundles, and health, over HTTP."""
+    app = FastAPI(
+        title=f"trustbridge node {state.home.config.node_name}: public PKI artifacts",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+    )
+    status = state.home.status
+
+    @app.get("/health", summary="Readiness of the node")
+    def health() -> JSONResponse:
+        body = state.health()
+        return JSONResponse(body, status_code=200 if state.ready else 503)
+
+    def _crl(slug: str, delta: bool) -> Response:
+        _ca_slug(state, slug)
+        try:
+            info = status.latest_crl(slug, delta=delta)
+        except NotFoundError:
+            if delta:
+                raise HTTPException(404, f"CA {slug} has published no delta CRL yet") from None
+            status.issue_crls(slug)
+            info = status.latest_crl(slug)
+        now = state.home.now()
+        headers = _cache_headers(info.this_update, info.next_update, now)
+        headers["ETag"] = f'"{slug}-{info.number}{"-d" if delta else ""}"'
+        return Response(info.der, media_type=PKIX_CRL, headers=headers)
+
+    @app.get("/pki/{slug}/crl", summary="The CA's latest full CRL (DER)")
+    def crl(slug: str) -> Response:
+        return _crl(slug, delta=False)
+
+    @app.get("/pki/{slug}/delta-crl", summary="The CA's latest delta CRL (DER)")
+    def delta_crl(slug: str) -> Response:
+        return _crl(slug, delta=True)
+
+    @app.get("/pki/{slug}/ca.crt", summary="The CA's certificate (DER)")
+    def ca_certificate(slug: str) -> Response:
+        _ca_slug(state, slug)
+        certificate = state.home.ca(slug).certificate
+        assert certificate is not None
+        return Response(certificate.public_bytes(Encoding.DER), media_type=PKIX_CERT)
+
+    @app.get("/pki/{slug}/issuers.p7c", summary="The CA's certificate and chain (certs-only CMS)")
+    def issuers(slug: str) -> Response:
+        _ca_slug(state, slug)
+        chain = list(state.home.chain_of(slug))
+        return Response(
+            pkcs7.serialize_certificates(chain, Encoding.DER),
+            media_type=PKCS7_MIME,
+            headers={"Content-Disposition": f'attachment; filename="{slug}.p7c"'},
+        )
+
+    async def _answer(slug: str, der: bytes) -> Response:
+        answer = await asyncio.to_thread(status.answer, der, ca=slug)
+        headers: dict[str, str] = {}
+        if answer.cacheable and answer.next_update is not None:
+            now = state.home.now()
+            headers = _cache_headers(answer.this_update or now, answer.next_update, now)
+        return Response(answer.der, media_type=OCSP_RESPONSE, headers=headers)
+
+    @app.post("/pki/{slug}/ocsp", summary="OCSP (RFC 6960) over POST")
+    async def ocsp_post(slug: str, request: Request) -> Response:
+        body = await _limited_body(request, MAX_OCSP_REQUEST)
+        return await _answer(slug, body)
+
+    @app.get("/pki/{slug}/ocsp/{encoded:path}", summary="OCSP (RFC 6960, RFC 5019) over GET")
+    async def ocsp_get(slug: str, encoded: str) -> Response:
+        try:
+            der = base64.b64decode(unquote(encoded), validate=True)
+        except (binascii.Error, ValueError):
+            der = b""  # answered as malformedRequest
+        return await _answer(slug, der)
+
+    _error_handlers(app)
+    return app
+
+
+def api_app(state: NodeState) -> FastAPI:
+    """The HTTPS side: health and the node's description (EST and partner APIs join later)."""
+    app = FastAPI(
+        title=f"trustbridge node {state.home.config.node_name}",
+        version=__version__,
+        description="The trustbridge node API. Public PKI artifacts are on the HTTP listener.",
+    )
+
+    @app.get("/health", summary="Readiness of the node")
+    def health() -> JSONResponse:
+        body = state.health()
+        return JSONResponse(body, status_code=200 if state.ready else 503)
+
+    @app.get("/api/v1/node", summary="This node: name, URLs and certificate authorities")
+    def node() -> dict[str, Any]:
+        config = state.home.config
+        return {
+            "node": config.node_name,
+            "http": config.base_url,
+            "https": f"https://{config.host}:{config.https_port}",
+            "cas": [
+                {
+                    "slug": c.slug,
+                    "name": c.name,
+                    "scheme": c.scheme,
+                    "root": c.is_root,
+                    "levels": list(c.levels),
+                    "kinds": list(c.kinds),
+                    "crl": f"{config.base_url}/pki/{c.slug}/crl",
+                    "ocsp": f"{config.base_url}/pki/{c.slug}/ocsp",
+                }
+                for c in state.home.cas()
+                if c.state == "active"
+            ],
+        }
+
+    _error_handlers(app)
+    return app
+
+
+async def _limited_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise HTTPException(413, f"request body of {length} bytes exceeds {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"request body exceeds {limit} bytes")
+    return bytes(body)
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """Errors are answers with a reason, never a traceback or a bare 500."""
+
+    @app.exception_handler(TrustbridgeError)
+    async def trustbridge_error(_request: Request, exc: TrustbridgeError) -> JSONResponse:
+        code = 404 if isinstance(exc, NotFoundError) else 400
+        return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=code)
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"error": f"internal error: {type(exc).__name__}", "hint": "see the node's log"},
+            status_code=500,
+        )
+
+
+Handler = Callable[[Request], Awaitable[Response]]
