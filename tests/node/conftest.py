@@ -97,7 +97,7 @@ def issue_machine(home: Home, serial: str, work: Path) -> x509.Certificate:
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, serial)]))
-        .sign(key, hash_for(KeyType.P256))  # type: ignore[arg-type]
+        .sign(key, hash_for(KeyType.P256))
         .public_bytes(Encoding.PEM)
     )
     token = home.create_enrolment_token(organization="Rheintal")
