@@ -24,6 +24,7 @@ __all__ = [
     "ROLE_AUTHORIZED_SIGNATORY",
     "ROLE_OPERATOR",
     "ROLE_REGISTRATION_OFFICER",
+    "TSA_POLICY",
     "ARC_HARDWARE_TYPES",
 ]
 
@@ -38,6 +39,11 @@ EXT_SUBJECT_KIND = ObjectIdentifier("2.25.31762837151806387266463397432151679311
 #: Non-critical extension of a CA certificate listing the subject kinds it may issue
 #: (SEQUENCE OF UTF8String); absent on CAs that certify only CAs.
 EXT_ISSUABLE_KINDS = ObjectIdentifier("2.25.230511601244710957818293836431203082172")
+
+# -- services -------------------------------------------------------------------------------
+#: The TSA policy (RFC 3161 TSTInfo.policy) of trustbridge time-stamping authorities: tokens
+#: are issued with the node's clock, accuracy one second, SHA-256/384/512 imprints.
+TSA_POLICY = ObjectIdentifier("2.25.168419520564910932760248945607712244668")
 
 # -- arcs -----------------------------------------------------------------------------------
 #: hwType OIDs of machine models are ``ARC_HARDWARE_TYPES.<uuid5 as integer>``.

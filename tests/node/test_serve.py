@@ -191,3 +191,67 @@ def test_ca_certificates_and_p7c_bundles(node: Node) -> None:
 def _serial(node: Node, name: str) -> str:
     cert = x509.load_pem_x509_certificate((node.work / f"{name}.pem").read_bytes())
     return format(cert.serial_number, "x")
+
+
+def test_openssl_ts_against_the_node_tsa(node: Node) -> None:
+    data = node.work / "contract.txt"
+    data.write_text("Rahmenvertrag Sakura / Rheintal, Fassung 3\n")
+    query = openssl(
+        "ts", "-query", "-data", data.name, "-sha256", "-cert", "-out", "req.tsq", cwd=node.work
+    )
+    assert query.returncode == 0, query.stderr
+    reply = httpx.post(
+        f"{node.http}/tsa/devices",
+        content=(node.work / "req.tsq").read_bytes(),
+        headers={"content-type": "application/timestamp-query"},
+    )
+    assert reply.status_code == 200
+    assert reply.headers["content-type"] == "application/timestamp-reply"
+    (node.work / "resp.tsr").write_bytes(reply.content)
+    tsa_cert = httpx.get(f"{node.http}/tsa/devices/tsa.crt").content
+    tsa = x509.load_der_x509_certificate(tsa_cert)
+    eku = tsa.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert eku.critical
+    assert list(eku.value) == [x509.ExtendedKeyUsageOID.TIME_STAMPING]
+    verify = (
+        "ts",
+        "-verify",
+        "-in",
+        "resp.tsr",
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        "devices.pem",
+    )
+    ok = openssl(*verify, "-data", data.name, cwd=node.work)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "Verification: OK" in ok.stdout
+    data.write_text("Rahmenvertrag Sakura / Rheintal, Fassung 4\n")
+    changed = openssl(*verify, "-data", data.name, cwd=node.work)
+    assert changed.returncode != 0
+
+
+def test_rfc3161_client_and_a_malformed_query(node: Node) -> None:
+    from rfc3161_client import (
+        TimestampRequestBuilder,
+        VerifierBuilder,
+        decode_timestamp_response,
+    )
+
+    payload = b"sensor HPS-200 lot 42 test report"
+    request = TimestampRequestBuilder().data(payload).nonce(nonce=True).build()
+    reply = httpx.post(f"{node.http}/tsa", content=request.as_bytes())
+    response = decode_timestamp_response(reply.content)
+    root = x509.load_pem_x509_certificate((node.work / "root.pem").read_bytes())
+    devices = x509.load_pem_x509_certificate((node.work / "devices.pem").read_bytes())
+    verifier = (
+        VerifierBuilder.from_request(request)
+        .add_root_certificate(root)
+        .add_intermediate_certificate(devices)
+        .build()
+    )
+    verifier.verify_message(response, payload)
+
+    bad = httpx.post(f"{node.http}/tsa", content=b"no time-stamp query")
+    assert bad.status_code == 200
+    assert decode_timestamp_response(bad.content).status == 2  # rejection

@@ -26,6 +26,7 @@ from cryptography.x509 import ocsp
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from trustbridge import oids
 from trustbridge.errors import InputError, NotFoundError, ReleaseError
 from trustbridge.home.records import CertificateInfo, local_principal
 from trustbridge.pki.ca import ServiceKind
@@ -51,6 +52,7 @@ from trustbridge.pki.revocation import (
     parse_ocsp_request,
 )
 from trustbridge.pki.signers import FileSigner, Signer
+from trustbridge.pki.tsa import TimestampAuthority
 from trustbridge.store import tables as t
 
 if TYPE_CHECKING:
@@ -143,6 +145,7 @@ class StatusService:
         self.home = home
         self.policy = policy or StatusPolicy()
         self._responders: dict[str, OcspSigner] = {}
+        self._tsas: dict[str, TimestampAuthority] = {}
         self._issuers: dict[tuple[str, bytes, bytes], str] | None = None
         self._lock = threading.Lock()
 
@@ -471,6 +474,32 @@ class StatusService:
             self._responders[ca] = responder
             return responder
 
+    def tsa(self, ca: str) -> TimestampAuthority:
+        """The time-stamping authority of ``ca`` (its TSA certificate made when first needed)."""
+        with self._lock:
+            cached = self._tsas.get(ca)
+            now = self.home.now()
+            if cached is not None and cached.certificate.not_valid_after_utc - now > _TSA_RENEW:
+                return cached
+            certificate, signer = self._service_key(ca, ServiceKind.TSA, now)
+            authority = TimestampAuthority(
+                signer=signer,
+                certificate=certificate,
+                chain=self.home.chain_of(ca),
+                policy=oids.TSA_POLICY,
+                clock=self.home.clock,
+            )
+            self._tsas[ca] = authority
+            return authority
+
+    def default_tsa_ca(self) -> str:
+        """The CA whose TSA answers at ``/tsa``: the first issuing CA, else the first root."""
+        active = [c for c in self.home.cas() if c.state == "active"]
+        if not active:
+            raise NotFoundError("this home has no active CA, so no time-stamping authority")
+        issuing = [c for c in active if not c.is_root]
+        return (issuing or active)[0].slug
+
     def _fresh(self, certificate: x509.Certificate, now: datetime) -> bool:
         return certificate.not_valid_after_utc - now > self.policy.responder_renew_before
 
@@ -484,11 +513,7 @@ class StatusService:
         self, ca: str, service: ServiceKind, now: datetime, *, hosts: Sequence[str] = ()
     ) -> tuple[x509.Certificate, Signer]:
         home = self.home
-        renew = (
-            self.policy.responder_renew_before
-            if service is ServiceKind.OCSP
-            else timedelta(days=30)
-        )
+        renew = self.policy.responder_renew_before if service is ServiceKind.OCSP else _TSA_RENEW
         with home.engine.connect() as conn:
             ca_id = home._ca_id(conn, ca)
             row = conn.execute(
@@ -750,6 +775,8 @@ class StatusService:
 
 
 _DER = Encoding.DER
+#: A TSA or TLS certificate is replaced when less than this is left.
+_TSA_RENEW = timedelta(days=30)
 _HASH_CLASSES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1,
     "sha256": hashes.SHA256,

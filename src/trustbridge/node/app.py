@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
@@ -24,6 +23,7 @@ from fastapi.responses import JSONResponse
 from trustbridge import __version__
 from trustbridge.errors import NotFoundError, TrustbridgeError
 from trustbridge.home import Home
+from trustbridge.pki.tsa import TIMESTAMP_REPLY_MEDIA_TYPE
 
 __all__ = ["OCSP_REQUEST", "OCSP_RESPONSE", "NodeState", "api_app", "public_app"]
 
@@ -34,6 +34,8 @@ PKCS7_MIME = "application/pkcs7-mime"
 PKIX_CERT = "application/pkix-cert"
 #: Largest OCSP request body accepted (a single-certificate request is about 100 bytes).
 MAX_OCSP_REQUEST = 8 * 1024
+#: Largest time-stamp request accepted (a SHA-512 imprint with a nonce is about 100 bytes).
+MAX_TSA_REQUEST = 8 * 1024
 
 
 class NodeState:
@@ -81,7 +83,7 @@ def _cache_headers(this_update: datetime, next_update: datetime, now: datetime) 
 
 
 def public_app(state: NodeState) -> FastAPI:
-    """CRLs, delta CRLs, OCSP, CA certificates and ``.p7c`` bundles, and health, over HTTP."""
+    """CRLs, delta CRLs, OCSP, CA certificates, ``.p7c`` bundles, the TSA, health: over HTTP."""
     app = FastAPI(
         title=f"trustbridge node {state.home.config.node_name}: public PKI artifacts",
         version=__version__,
@@ -155,6 +157,25 @@ def public_app(state: NodeState) -> FastAPI:
             der = b""  # answered as malformedRequest
         return await _answer(slug, der)
 
+    async def _timestamp(slug: str, request: Request) -> Response:
+        body = await _limited_body(request, MAX_TSA_REQUEST)
+        tsa = await asyncio.to_thread(status.tsa, slug)
+        reply = await asyncio.to_thread(tsa.respond, body)
+        return Response(reply, media_type=TIMESTAMP_REPLY_MEDIA_TYPE)
+
+    @app.post("/tsa", summary="Time-stamp (RFC 3161) from the node's default TSA")
+    async def timestamp(request: Request) -> Response:
+        return await _timestamp(status.default_tsa_ca(), request)
+
+    @app.post("/tsa/{slug}", summary="Time-stamp (RFC 3161) from the TSA of one CA")
+    async def timestamp_of(slug: str, request: Request) -> Response:
+        return await _timestamp(_ca_slug(state, slug), request)
+
+    @app.get("/tsa/{slug}/tsa.crt", summary="The TSA certificate of one CA (DER)")
+    def tsa_certificate(slug: str) -> Response:
+        certificate = status.tsa(_ca_slug(state, slug)).certificate
+        return Response(certificate.public_bytes(Encoding.DER), media_type=PKIX_CERT)
+
     _error_handlers(app)
     return app
 
@@ -225,6 +246,3 @@ def _error_handlers(app: FastAPI) -> None:
             {"error": f"internal error: {type(exc).__name__}", "hint": "see the node's log"},
             status_code=500,
         )
-
-
-Handler = Callable[[Request], Awaitable[Response]]

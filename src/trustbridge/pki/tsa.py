@@ -182,6 +182,7 @@ class TimestampAuthority:
         self._algorithms = algorithms
         self._accuracy = _accuracy(accuracy_ms)
 
+        self.certificate = certificate
         # The parts every token repeats, encoded once (see _settled)
         certificate_der = certificate.public_bytes(Encoding.DER)
         issuer = asn1_x509.Name.load(certificate.issuer.public_bytes())
