@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from trustbridge.home import Home
 
@@ -212,7 +213,7 @@ def test_openssl_ts_against_the_node_tsa(node: Node) -> None:
     tsa = x509.load_der_x509_certificate(tsa_cert)
     eku = tsa.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     assert eku.critical
-    assert list(eku.value) == [x509.ExtendedKeyUsageOID.TIME_STAMPING]
+    assert list(eku.value) == [ExtendedKeyUsageOID.TIME_STAMPING]
     verify = (
         "ts",
         "-verify",
