@@ -738,9 +738,12 @@ class StatusService:
 
         For every response, the file lives at ``OUT/<ca>/ocsp/<base64 of the request>``: the
         path a nonce-less GET request for that certificate names, as a server sees it after
-        percent-decoding. ``OUT/nginx.conf`` shows how to serve the folder.
+        percent-decoding (a ``/`` in the base64 makes a folder; where the base64 ends in
+        ``/``, the file is ``index.der`` in that folder). ``OUT/nginx.conf`` shows how to
+        serve the folder with nginx.
         """
         written = 0
+        locations = []
         for info in self.home.cas():
             if info.state != "active" or info.certificate is None:
                 continue
@@ -756,11 +759,25 @@ class StatusService:
                     .build()
                     .public_bytes(_DER)
                 )
-                relative = Path(info.slug, "ocsp", *_b64_path(request))
-                target = out / relative
+                segments = _b64_path(request)
+                if segments[-1] == "":
+                    segments[-1] = _INDEX
+                target = out.joinpath(info.slug, "ocsp", *segments)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(der)
                 written += 1
+            locations.append(
+                f"    location /pki/{info.slug}/ocsp/ {{\n"
+                f"        alias {(out / info.slug / 'ocsp').resolve()}/;\n"
+                f"        index {_INDEX};\n"
+                "        default_type application/ocsp-response;\n"
+                "    }\n"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "nginx.conf").write_text(
+            "# Include inside a server { } block; clients send RFC 5019 GET requests.\n"
+            + "".join(locations)
+        )
         return written
 
     def _responses(self, ca: str) -> Iterator[tuple[str, str, bytes]]:
@@ -775,6 +792,8 @@ class StatusService:
 
 
 _DER = Encoding.DER
+#: The file name of a response whose request's base64 ends in "/" (served as a folder index).
+_INDEX = "index.der"
 #: A TSA or TLS certificate is replaced when less than this is left.
 _TSA_RENEW = timedelta(days=30)
 _HASH_CLASSES: dict[str, type[hashes.HashAlgorithm]] = {
