@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -18,5 +19,11 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Shared by every end-to-end test of the session: read it, never change it.
     """
     out = tmp_path_factory.mktemp("demo") / "demo-out"
-    run_demo(out, console=Console(file=io.StringIO(), width=120))
+    run_demo(out, console=Console(file=io.StringIO(), width=120), port_base=demo_port_base())
     return out
+
+
+def demo_port_base() -> int:
+    """Ports for this xdist worker's demo runs, apart from `make demo`'s and other workers'."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    return 28_000 + 1_000 * (int(worker) if worker.isdigit() else 0)

@@ -1535,11 +1535,18 @@ def serve(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
+    port_base: Annotated[
+        int | None,
+        typer.Option(
+            help="First loopback port of the nodes (HTTP at BASE+i, HTTPS at BASE+100+i); "
+            "default 18080+i and 18443+i."
+        ),
+    ] = None,
 ) -> None:
-    """Run the joint DE-JP demonstrator and write its artifacts and manifest.json."""
+    """Run the joint DE-JP demonstrator on node processes; write its artifacts and manifest."""
     from trustbridge.demo.scenario import run_demo
 
-    run_demo(out, console=console)
+    run_demo(out, console=console, port_base=port_base)
 
 
 def run() -> None:

@@ -18,12 +18,16 @@ __all__ = [
     "MANIFEST_VERSION",
     "REFERENCE_LEVELS",
     "CaEntry",
+    "CrlEntry",
     "IdentityEntry",
     "Manifest",
     "NodeEntry",
+    "OcspEntry",
+    "RevocationEntry",
     "SchemeEntry",
     "StepEntry",
     "StepStatus",
+    "TsaEntry",
     "read_manifest",
     "write_manifest",
 ]
@@ -109,6 +113,43 @@ class IdentityEntry(TypedDict):
     batch: NotRequired[str]
 
 
+class RevocationEntry(TypedDict):
+    """A revoked identity: its certificate and the RFC 5280 reason."""
+
+    certificate: str
+    reason: str
+    node: str
+    serial: str
+    #: What the node's OCSP responder said right after the revocation (``revoked``).
+    ocsp_status: str
+
+
+class CrlEntry(TypedDict):
+    """A CRL as the issuing node served it over HTTP at the end of the run."""
+
+    issuer: str
+    node: str
+    url: str
+    file: str
+    number: int
+    entries: int
+
+
+class OcspEntry(TypedDict):
+    issuer: str
+    node: str
+    url: str
+
+
+class TsaEntry(TypedDict):
+    node: str
+    url: str
+    certificate: str
+    #: A token the TSA issued during the run, and the file it time-stamps.
+    token: NotRequired[str]
+    data: NotRequired[str]
+
+
 class Manifest(TypedDict):
     version: int
     generated_at: str
@@ -119,6 +160,10 @@ class Manifest(TypedDict):
     identities: list[IdentityEntry]
     steps: list[StepEntry]
     report: str
+    revocations: NotRequired[list[RevocationEntry]]
+    crls: NotRequired[list[CrlEntry]]
+    ocsp: NotRequired[list[OcspEntry]]
+    tsa: NotRequired[list[TsaEntry]]
 
 
 def write_manifest(out: Path, data: Manifest) -> Path:

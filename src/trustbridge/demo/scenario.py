@@ -21,11 +21,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
 )
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+from rfc3161_client import TimestampRequestBuilder, decode_timestamp_response
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -36,12 +41,16 @@ from trustbridge.demo.manifest import (
     MANIFEST_VERSION,
     REFERENCE_LEVELS,
     CaEntry,
+    CrlEntry,
     IdentityEntry,
     Manifest,
     NodeEntry,
+    OcspEntry,
+    RevocationEntry,
     SchemeEntry,
     StepEntry,
     StepStatus,
+    TsaEntry,
     write_manifest,
 )
 from trustbridge.errors import InputError, ReleaseError
@@ -57,6 +66,7 @@ from trustbridge.home.home import (
 )
 from trustbridge.home.records import Issued, RequestInfo
 from trustbridge.home.secrets import write_secret_file
+from trustbridge.node.launcher import NodeProcess, start_node, stop_node, wait_ready
 from trustbridge.pki.ca import certificate_fingerprint
 from trustbridge.pki.keys import KeyType, generate_private_key, hash_for, private_key_pem
 from trustbridge.pki.profiles import (
@@ -70,6 +80,7 @@ from trustbridge.pki.profiles import (
     SubjectKind,
 )
 from trustbridge.pki.release import Decision, sign_statement
+from trustbridge.pki.revocation import Reason
 from trustbridge.pki.signers import FileSigner
 from trustbridge.trust import reference
 from trustbridge.trust.schemes import TrustScheme
@@ -77,14 +88,15 @@ from trustbridge.trust.schemes import TrustScheme
 __all__ = ["HTTP_PORT_BASE", "HTTPS_PORT_BASE", "PASSPHRASE_FILE", "REPORT_FILE", "run_demo"]
 
 REPORT_FILE = "report.html"
-#: Node ``i`` of the cast listens on ``HTTP_PORT_BASE + i`` and ``HTTPS_PORT_BASE + i``.
+#: Node ``i`` of the cast listens on ``HTTP_PORT_BASE + i`` and ``HTTPS_PORT_BASE + i`` (by
+#: default; ``trustbridge demo --port-base P`` moves them to ``P + i`` and ``P + 100 + i``).
 HTTP_PORT_BASE = 18080
 HTTPS_PORT_BASE = 18443
 #: Where each demo node keeps the passphrase of its CA keys, relative to its home.
 PASSPHRASE_FILE = "secrets/demo-passphrase"  # noqa: S105 - a file name
 #: Marks a folder as demo output, so that a rerun may replace it even after an interrupted run.
 _MARKER = ".trustbridge-demo"
-_ISSUED_BY_DEMO = ("nodes", "artifacts", MANIFEST_FILE, REPORT_FILE)
+_ISSUED_BY_DEMO = ("nodes", "artifacts", "logs", MANIFEST_FILE, REPORT_FILE)
 
 # -- the cast (DESIGN.md, section 2) ----------------------------------------------------------
 
@@ -271,8 +283,9 @@ _STORY: tuple[tuple[str, StepStatus, str | None], ...] = (
     (
         "Trust service providers",
         "partial",
-        "issuing CAs are done; OCSP responders, timestamp authorities, conformity assessment "
-        "bodies, the trust lists and the LOTL are not available yet",
+        "issuing CAs, OCSP responders, CRLs and timestamp authorities are done (served by the "
+        "nodes from step 3 on); conformity assessment bodies, the trust lists and the LOTL are "
+        "not available yet",
     ),
     ("Identities", "done", None),
     ("Trust profiles", "not-available", "signed trust-profile credentials are not built yet"),
@@ -282,8 +295,10 @@ _STORY: tuple[tuple[str, StepStatus, str | None], ...] = (
     ("Provenance", "not-available", "the transparency log is not built yet"),
     (
         "Verification and a fault",
-        "not-available",
-        "revocation (CRL, OCSP) and end-to-end verification are not built yet",
+        "partial",
+        "a sensor's identity is revoked and every node's OCSP answer and CRL say so at once; "
+        "verifying the finished machine's sensors end to end and rejecting what the revoked "
+        "sensor signs come with provenance",
     ),
     (
         "Report",
@@ -310,6 +325,8 @@ class _Run:
     out: Path
     console: Console
     clock: Clock
+    http_base: int = HTTP_PORT_BASE
+    https_base: int = HTTPS_PORT_BASE
     homes: dict[str, Home] = field(default_factory=dict)
     roots: dict[str, str] = field(default_factory=dict)
     ca_files: dict[str, str] = field(default_factory=dict)
@@ -318,6 +335,11 @@ class _Run:
     cas: list[CaEntry] = field(default_factory=list)
     identities: list[IdentityEntry] = field(default_factory=list)
     steps: list[StepEntry] = field(default_factory=list)
+    served: dict[str, NodeProcess] = field(default_factory=dict)
+    revocations: list[RevocationEntry] = field(default_factory=list)
+    crls: list[CrlEntry] = field(default_factory=list)
+    ocsp: list[OcspEntry] = field(default_factory=list)
+    tsa: list[TsaEntry] = field(default_factory=list)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -363,8 +385,8 @@ class _Run:
             path,
             node_name=node.name,
             host="127.0.0.1",
-            http_port=HTTP_PORT_BASE + index,
-            https_port=HTTPS_PORT_BASE + index,
+            http_port=self.http_base + index,
+            https_port=self.https_base + index,
             database_url=HOME_SQLITE,  # each node its own database, whatever the environment says
             clock=self.clock,
         )
@@ -667,6 +689,142 @@ class _Run:
                 f"{escape(note)} -> {certificate_file}"
             )
 
+    # -- the nodes as processes -----------------------------------------------------------
+
+    def serve_nodes(self, stack: ExitStack) -> None:
+        """Start every node as its own `trustbridge serve` process (stopped when the run ends)."""
+        with ExitStack() as starting:
+            for entry in self.nodes:  # all at once, then wait for each
+                name = entry["node"]
+                node = start_node(
+                    self.out / entry["home"],
+                    name=name,
+                    http_url=entry["http_url"],
+                    https_url=entry["https_url"],
+                    log=self.out / "logs" / f"{name}.log",
+                )
+                starting.callback(stop_node, node)
+                self.served[name] = node
+            for node in self.served.values():
+                wait_ready(node)
+            stack.push(starting.pop_all())
+        self.say(
+            "nodes serving as separate processes: "
+            + ", ".join(f"{n} {p.http_url} (pid {p.process.pid})" for n, p in self.served.items())
+        )
+        for entry in self.nodes:
+            home = self.homes[entry["node"]]
+            for ca in home.cas():
+                if ca.state == "active":
+                    self.ocsp.append(
+                        OcspEntry(
+                            issuer=ca.name,
+                            node=entry["node"],
+                            url=f"{entry['http_url']}/pki/{ca.slug}/ocsp",
+                        )
+                    )
+
+    # -- step 9: a fault ------------------------------------------------------------------
+
+    def fault(self, c: _Country) -> None:
+        """A sensor's key is reported compromised: revoke it; OCSP and the CRL say so at once."""
+        sensors = [i for i in self.identities if i.get("batch") and i["scheme"] == c.code]
+        victim = sensors[0]
+        node = self.served[victim["node"]]
+        home = self.homes[victim["node"]]
+        certificate = x509.load_pem_x509_certificate(
+            (self.out / victim["certificate"]).read_bytes()
+        )
+        issuer = home.authority(victim["ca"]).certificate
+        before = _ocsp_status(node, victim["ca"], certificate, issuer)
+        if before != "good":
+            raise ReleaseError(f"OCSP says {before} for {victim['holder']} before the revocation")
+        info = home.status.revoke(victim["serial"], ca=victim["ca"], reason=Reason.KEY_COMPROMISE)
+        after = _ocsp_status(node, victim["ca"], certificate, issuer)
+        if after != "revoked":
+            raise ReleaseError(
+                f"node {node.name} still says {after} for {victim['holder']} after the revocation"
+            )
+        self.revocations.append(
+            RevocationEntry(
+                certificate=victim["certificate"],
+                reason=Reason.KEY_COMPROMISE.value,
+                node=node.name,
+                serial=info.serial,
+                ocsp_status=after,
+            )
+        )
+        self.say(
+            f"sensor [bold]{escape(victim['holder'])}[/] reported compromised: revoked "
+            f"(key-compromise); {node.http_url}/pki/{victim['ca']}/ocsp answered good before "
+            "and revoked on the first query after"
+        )
+        self.publish_crls(victim["serial"], victim["ca"], node.name)
+        self.timestamp(c, node, self.out / victim["certificate"])
+
+    def publish_crls(self, serial: str, ca: str, node_name: str) -> None:
+        """Fetch every CA's CRL from its node over HTTP into the artifacts."""
+        for entry in self.nodes:
+            name = entry["node"]
+            home = self.homes[name]
+            for info in home.cas():
+                if info.state != "active":
+                    continue
+                url = f"{entry['http_url']}/pki/{info.slug}/crl"
+                response = httpx.get(url, timeout=30)
+                response.raise_for_status()
+                crl = x509.load_der_x509_crl(response.content)
+                listed = crl.get_revoked_certificate_by_serial_number(int(serial, 16))
+                if name == node_name and info.slug == ca and listed is None:
+                    raise ReleaseError(f"the CRL at {url} does not list revoked {serial}")
+                number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+                file = self.write(
+                    self.out / "artifacts" / "crls" / f"{name}-{info.slug}.crl", response.content
+                )
+                self.crls.append(
+                    CrlEntry(
+                        issuer=info.name,
+                        node=name,
+                        url=url,
+                        file=file,
+                        number=number,
+                        entries=len(crl),
+                    )
+                )
+        self.say(f"{len(self.crls)} CRLs fetched from the nodes -> artifacts/crls/")
+
+    def timestamp(self, c: _Country, node: NodeProcess, data: Path) -> None:
+        """Time-stamp the revoked certificate at the TSP's TSA (RFC 3161 over HTTP)."""
+        request = TimestampRequestBuilder().data(data.read_bytes()).nonce(nonce=True).build()
+        url = f"{node.http_url}/tsa"
+        response = httpx.post(
+            url,
+            content=request.as_bytes(),
+            headers={"content-type": "application/timestamp-query"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        reply = decode_timestamp_response(response.content)
+        if reply.status != 0:
+            raise ReleaseError(f"the TSA at {url} refused the request (status {reply.status})")
+        ca = self.homes[node.name].status.default_tsa_ca()
+        tsa_der = httpx.get(f"{node.http_url}/tsa/{ca}/tsa.crt", timeout=30).content
+        tsa_cert = x509.load_der_x509_certificate(tsa_der)
+        folder = self.artifact(c.code, "tsa")
+        self.tsa.append(
+            TsaEntry(
+                node=node.name,
+                url=url,
+                certificate=self.write(folder / "tsa.pem", _pem([tsa_cert])),
+                token=self.write(folder / "revocation.tsr", response.content),
+                data=self.rel(data),
+            )
+        )
+        self.say(
+            f"time-stamp from {url} over the revoked certificate -> "
+            f"{self.rel(folder / 'revocation.tsr')} (openssl ts -verify checks it)"
+        )
+
     # -- step 10: report ------------------------------------------------------------------
 
     def report(self) -> str:
@@ -694,12 +852,22 @@ class _Run:
         self.console.print(table)
 
 
-def run_demo(out: Path, *, console: Console, clock: Clock | None = None) -> None:
-    """Run the joint demonstrator into ``out``: node homes, artifacts, manifest and report."""
+def run_demo(
+    out: Path, *, console: Console, clock: Clock | None = None, port_base: int | None = None
+) -> None:
+    """Run the joint demonstrator into ``out``: node homes, artifacts, manifest and report.
+
+    The nodes listen on fixed loopback ports (see :data:`HTTP_PORT_BASE`), or from
+    ``port_base`` on: HTTP at ``port_base + i``, HTTPS at ``port_base + 100 + i``.
+    """
     started = time.perf_counter()
     clock = clock or SystemClock()
+    if port_base is not None and not 1024 <= port_base <= 65_000:
+        raise InputError(f"port base {port_base} must lie between 1024 and 65000")
     _prepare(out)
     run = _Run(out=out, console=console, clock=clock)
+    if port_base is not None:
+        run.http_base, run.https_base = port_base, port_base + 100
     console.print(f"[bold]trustbridge demo[/] -> {escape(str(out))}")
     with ExitStack() as stack:
         with run.step(1):
@@ -711,8 +879,11 @@ def run_demo(out: Path, *, console: Console, clock: Clock | None = None) -> None
         with run.step(3):
             for c in _COUNTRIES:
                 run.issue_identities(c)
-    for number in range(4, 10):
-        run.unavailable(number)
+            run.serve_nodes(stack)
+        for number in range(4, 9):
+            run.unavailable(number)
+        with run.step(9):
+            run.fault(JAPAN)
     with run.step(10):
         report = run.report()
     manifest = Manifest(
@@ -725,6 +896,10 @@ def run_demo(out: Path, *, console: Console, clock: Clock | None = None) -> None
         identities=run.identities,
         steps=run.steps,
         report=report,
+        revocations=run.revocations,
+        crls=run.crls,
+        ocsp=run.ocsp,
+        tsa=run.tsa,
     )
     write_manifest(out, manifest)
     console.print()
@@ -741,6 +916,33 @@ def run_demo(out: Path, *, console: Console, clock: Clock | None = None) -> None
         "[dim]The nodes keep their CA key passphrases in their homes (secrets/demo-passphrase): "
         "a demo convenience, not a practice to copy.[/]"
     )
+
+
+def _ocsp_status(
+    node: NodeProcess, ca: str, certificate: x509.Certificate, issuer: x509.Certificate
+) -> str:
+    """Ask the node's OCSP responder (POST, SHA-256 CertID) and check who answered."""
+    request = ocsp.OCSPRequestBuilder().add_certificate(certificate, issuer, hashes.SHA256())
+    url = f"{node.http_url}/pki/{ca}/ocsp"
+    response = httpx.post(
+        url,
+        content=request.build().public_bytes(Encoding.DER),
+        headers={"content-type": "application/ocsp-request"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    answer = ocsp.load_der_ocsp_response(response.content)
+    if answer.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
+        raise ReleaseError(f"OCSP at {url}: {answer.response_status.name}")
+    responder = answer.certificates[0]
+    responder.verify_directly_issued_by(issuer)
+    key = responder.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    assert answer.signature_hash_algorithm is not None
+    key.verify(
+        answer.signature, answer.tbs_response_bytes, ec.ECDSA(answer.signature_hash_algorithm)
+    )
+    return answer.certificate_status.name.lower()
 
 
 def _prepare(out: Path) -> None:
