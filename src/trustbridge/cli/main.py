@@ -1532,6 +1532,65 @@ def serve(
         run_node(home, options, on_ready=ready)
 
 
+def _backup_passphrase(env_name: str | None, *, confirm: bool) -> bytes:
+    if env_name:
+        value = os.environ.get(env_name, "")
+        if not value:
+            raise InputError(f"environment variable {env_name} is empty or unset")
+        return value.encode()
+    if not sys.stdin.isatty():
+        raise InputError(
+            "no backup passphrase", hint="pass --passphrase-env NAME, or run in a terminal"
+        )
+    first = typer.prompt("backup passphrase", hide_input=True)
+    if confirm and typer.prompt("again", hide_input=True) != first:
+        raise InputError("the two passphrases differ")
+    return str(first).encode()
+
+
+@app.command()
+def backup(
+    out: Annotated[Path, typer.Option(help="The archive to write (must not exist).")],
+    passphrase_env: Annotated[
+        str | None, typer.Option(help="Environment variable with the archive's passphrase.")
+    ] = None,
+) -> None:
+    """Write an encrypted archive of this home: database, keys, configuration."""
+    from trustbridge.home.backup import backup_home
+
+    secret = _backup_passphrase(passphrase_env, confirm=True)
+    with _home() as home:
+        info = backup_home(home, out, secret)
+    rows = sum(info["rows"].values())
+    console.print(
+        f"backup of node {info['node']} -> {out}: {rows:,} rows, {len(info['files'])} files "
+        "(AES-256-GCM, scrypt)"
+    )
+
+
+@app.command()
+def restore(
+    archive: Annotated[Path, typer.Argument(help="The archive `trustbridge backup` wrote.")],
+    passphrase_env: Annotated[
+        str | None, typer.Option(help="Environment variable with the archive's passphrase.")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="An empty database to restore into (default: SQLite in the home)."),
+    ] = None,
+) -> None:
+    """Restore an archive into a new home (--home names it); it serves as the original did."""
+    from trustbridge.home.backup import restore_home
+
+    secret = _backup_passphrase(passphrase_env, confirm=False)
+    info = restore_home(archive, state.home_path, secret, database_url=database_url)
+    rows = sum(info["rows"].values())
+    console.print(
+        f"restored node {info['node']} (backup of {info['created_at']}) into "
+        f"{state.home_path}: {rows:,} rows, {len(info['files'])} files"
+    )
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
