@@ -4,7 +4,9 @@ Project rules for benchmarks (DESIGN.md 8): each prints our figure beside a base
 in the same run, as a ratio oriented so that higher is better, and writes
 ``bench/results/<name>.json``: a list of records with exactly the keys ``metric``, ``unit``,
 ``ours``, ``baseline``, ``baseline_name``, ``ratio`` and ``goal`` (the minimum ratio the issue
-asks for, or null). Benchmarks are not pass/fail: a missed goal is printed, not an exit code.
+asks for, or null); where the issue sets an absolute limit instead ("under 20 seconds"), the
+record adds ``"goal_kind": "max"`` and ``goal`` is that limit on ``ours``, in ``unit``.
+Benchmarks are not pass/fail: a missed goal is printed, not an exit code.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "Stopwatch",
     "Timing",
     "in_ci",
+    "limit_record",
     "machine_summary",
     "print_table",
     "rate_record",
@@ -130,6 +133,9 @@ class Record:
     goal: float | None = None
     #: What the metric was measured on (a backend, a key type); part of the metric's name.
     variant: str | None = None
+    #: None: ``goal`` is the minimum ratio. "max": ``goal`` is an absolute limit on ``ours``
+    #: (in ``unit``), as an issue asks for "under 20 seconds".
+    goal_kind: str | None = None
 
     @property
     def name(self) -> str:
@@ -139,10 +145,25 @@ class Record:
     def status(self) -> str:
         if self.goal is None:
             return "-"
+        if self.goal_kind == "max":
+            return "PASS" if self.ours <= self.goal else "ABOVE"
         return "PASS" if self.ratio >= self.goal else "BELOW"
 
+    @property
+    def missed(self) -> bool:
+        """A goal was set and not reached."""
+        return self.status in ("BELOW", "ABOVE")
+
+    def goal_text(self) -> str:
+        """The goal as the table shows it: a minimum ratio, or "<= limit unit"."""
+        if self.goal is None:
+            return "-"
+        if self.goal_kind == "max":
+            return f"<= {_fmt(self.goal)} {self.unit}"
+        return f"{self.goal:.0%}"
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "metric": self.name,
             "unit": self.unit,
             "ours": self.ours,
@@ -151,6 +172,9 @@ class Record:
             "ratio": self.ratio,
             "goal": self.goal,
         }
+        if self.goal_kind is not None:
+            record["goal_kind"] = self.goal_kind
+        return record
 
 
 def rate_record(
@@ -181,6 +205,34 @@ def time_record(
     return Record(metric, unit, ours, baseline, baseline_name, baseline / ours, goal, variant)
 
 
+def limit_record(
+    metric: str,
+    *,
+    unit: str,
+    ours: float,
+    baseline: float,
+    baseline_name: str,
+    goal: float | None,
+    variant: str | None = None,
+) -> Record:
+    """A record for a cost (a duration, a size) whose goal is an absolute upper limit on ours.
+
+    ratio = baseline / ours (higher is better, as for :func:`time_record`); the goal, in
+    ``unit``, is met when ``ours <= goal`` (``"goal_kind": "max"`` in the results file).
+    """
+    return Record(
+        metric,
+        unit,
+        ours,
+        baseline,
+        baseline_name,
+        baseline / ours,
+        goal,
+        variant,
+        goal_kind="max" if goal is not None else None,
+    )
+
+
 # -- output -------------------------------------------------------------------------------------
 
 
@@ -199,7 +251,7 @@ def print_table(
     variant_header: str = "variant",
     baseline_header: str = "baseline",
 ) -> None:
-    """A plain-text table: metric, variant, ours, baseline, ratio, goal, PASS/BELOW."""
+    """A plain-text table: metric, variant, ours, baseline, ratio, goal, PASS/BELOW/ABOVE."""
     header = ("metric", variant_header, "ours", baseline_header, "unit", "ratio", "goal", "")
     rows = [
         (
@@ -209,7 +261,7 @@ def print_table(
             _fmt(r.baseline),
             r.unit,
             f"{r.ratio:.1%}",
-            f"{r.goal:.0%}" if r.goal is not None else "-",
+            r.goal_text(),
             r.status,
         )
         for r in records

@@ -23,10 +23,23 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import NullType
 
 from trustbridge import oids
+from trustbridge.clock import ensure_utc
 from trustbridge.errors import InputError, NotFoundError, ReleaseError
 from trustbridge.home.records import CertificateInfo, local_principal
 from trustbridge.pki.ca import ServiceKind
@@ -128,14 +141,52 @@ _STATUS_BY_SERIAL = select(*_STATUS_COLUMNS).where(
 )
 
 
+#: The status columns as the driver returns them, for reading a CA's revocations in bulk:
+#: without the per-value conversions of UtcDateTime (:func:`_utc` does them, cheaper).
+_RAW_STATUS_COLUMNS = (
+    t.certificates.c.serial,
+    t.certificates.c.status,
+    type_coerce(t.certificates.c.revoked_at, NullType()),
+    t.certificates.c.revocation_reason,
+    type_coerce(t.certificates.c.invalidity_date, NullType()),
+)
+_STATUSES = {s.value: s for s in CertStatus}
+_REASONS = {r.value: r for r in Reason}
+
+
+def _utc(value: datetime | str | None) -> datetime | None:
+    """A stored time as aware UTC, from a typed row or as the driver returns it.
+
+    SQLite keeps :class:`~trustbridge.store.types.UtcDateTime` values as naive-UTC ISO text;
+    PostgreSQL drivers return aware datetimes.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value + "+00:00")  # faster than .replace(tzinfo=UTC)
+    return ensure_utc(value)
+
+
 def _entry(row: Any) -> StatusEntry:
+    """A row of :data:`_STATUS_COLUMNS` or :data:`_RAW_STATUS_COLUMNS` as a status entry."""
+    serial, status, revoked_at, reason, invalidity_date = row
     return StatusEntry(
-        serial=int(row.serial, 16),
-        status=CertStatus(row.status),
-        revoked_at=row.revoked_at,
-        reason=Reason(row.revocation_reason) if row.revocation_reason else None,
-        invalidity_date=row.invalidity_date,
+        serial=int(serial, 16),
+        status=_STATUSES[status],
+        revoked_at=_utc(revoked_at),
+        reason=_REASONS[reason] if reason else None,
+        invalidity_date=_utc(invalidity_date),
     )
+
+
+def _entries(conn: Connection, where: ColumnElement[bool]) -> list[StatusEntry]:
+    """The status entries of the certificates ``where`` selects, read in bulk."""
+    query = select(*_RAW_STATUS_COLUMNS).where(where).execution_options(yield_per=_BULK_ROWS)
+    return [_entry(row) for row in conn.execute(query)]
+
+
+#: Rows fetched at a time when reading a CA's revocations (a server-side cursor on PostgreSQL).
+_BULK_ROWS = 10_000
 
 
 class StatusService:
@@ -331,34 +382,26 @@ class StatusService:
             if not full and not delta:
                 raise InputError("issue a full CRL, a delta CRL or both")
             revoked = (
-                [
-                    _entry(r)
-                    for r in conn.execute(
-                        select(*_STATUS_COLUMNS).where(
-                            and_(
-                                t.certificates.c.ca_id == ca_id,
-                                t.certificates.c.status != CertStatus.GOOD.value,
-                                # Expired certificates leave the CRL (RFC 5280 3.3).
-                                t.certificates.c.not_after >= now,
-                            )
-                        )
-                    )
-                ]
+                _entries(
+                    conn,
+                    and_(
+                        t.certificates.c.ca_id == ca_id,
+                        t.certificates.c.status != CertStatus.GOOD.value,
+                        # Expired certificates leave the CRL (RFC 5280 3.3).
+                        t.certificates.c.not_after >= now,
+                    ),
+                )
                 if full
                 else []
             )
             changed = (
-                [
-                    _entry(r)
-                    for r in conn.execute(
-                        select(*_STATUS_COLUMNS).where(
-                            and_(
-                                t.certificates.c.ca_id == ca_id,
-                                t.certificates.c.status_version > base.status_version,
-                            )
-                        )
-                    )
-                ]
+                _entries(
+                    conn,
+                    and_(
+                        t.certificates.c.ca_id == ca_id,
+                        t.certificates.c.status_version > base.status_version,
+                    ),
+                )
                 if delta and base is not None
                 else []
             )

@@ -11,20 +11,20 @@ import enum
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import cached_property
+from datetime import UTC, datetime, timedelta
+from functools import cache, cached_property
 
 from asn1crypto import keys
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
 from trustbridge.clock import ensure_utc
 from trustbridge.errors import InputError, ProfileError
-from trustbridge.pki.keys import hash_for
-from trustbridge.pki.signers import Signer
+from trustbridge.pki.keys import KeyType, hash_for
+from trustbridge.pki.signers import Signer, sign_bytes
 
 __all__ = [
     "CertStatus",
@@ -129,56 +129,187 @@ def build_crl(
     In a full CRL, entries with status ``good`` are skipped. In a delta CRL they mean
     "released from hold" and are listed with reason ``removeFromCRL`` (RFC 5280 5.2.4).
     """
-    revoked: list[x509.RevokedCertificate] = []
+    algorithm = _SIGNATURE_ALGORITHMS[signer.key_type]
+    tbs = _tbs_cert_list(issuer, algorithm, entries, spec)
+    signature = sign_bytes(signer, tbs)
+    # RFC 5280 5.1.1: CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm,
+    # signatureValue BIT STRING } (no unused bits).
+    bits = _header(_BIT_STRING, len(signature) + 1) + b"\x00" + signature
+    return b"".join(
+        [_header(_SEQUENCE, len(tbs) + len(algorithm) + len(bits)), tbs, algorithm, bits]
+    )
+
+
+# CRLs are DER-encoded here rather than with cryptography's CertificateRevocationListBuilder,
+# which wants a RevokedCertificate object per entry: for a CA with a million revocations that
+# was most of the time of a CRL (bench/crl.py). tests/pki/test_crl_encoding.py checks that the
+# TBSCertList is byte for byte the builder's.
+
+_SEQUENCE = 0x30
+_BIT_STRING = 0x03
+_OCTET_STRING = 0x04
+_OID = 0x06
+_EXPLICIT_0 = 0xA0
+#: cryptography's limit too: serials are positive and fit 20 octets (RFC 5280 4.1.2.2).
+_SERIAL_LIMIT = 1 << 159
+
+
+def _header(tag: int, length: int) -> bytes:
+    """DER identifier and length octets (X.690 8.1.3: short form below 128)."""
+    if length < 0x80:
+        return bytes((tag, length))
+    size = (length.bit_length() + 7) // 8
+    return bytes((tag, 0x80 | size)) + length.to_bytes(size, "big")
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    return _header(tag, len(content)) + content
+
+
+@cache
+def _oid(oid: x509.ObjectIdentifier) -> bytes:
+    """X.690 8.19: the first two arcs as one, each arc base 128, high bit on all but the last."""
+    arcs = [int(arc) for arc in oid.dotted_string.split(".")]
+    body = bytearray()
+    for arc in (arcs[0] * 40 + arcs[1], *arcs[2:]):
+        octets = [arc & 0x7F]
+        rest = arc >> 7
+        while rest:
+            octets.append(0x80 | (rest & 0x7F))
+            rest >>= 7
+        body += bytes(reversed(octets))
+    return _tlv(_OID, bytes(body))
+
+
+def _extension(value: x509.ExtensionType, *, critical: bool = False) -> bytes:
+    """RFC 5280 4.1: Extension ::= SEQUENCE { extnID, critical DEFAULT FALSE, extnValue }."""
+    flag = b"\x01\x01\xff" if critical else b""  # DER leaves out a DEFAULT value
+    return _tlv(_SEQUENCE, _oid(value.oid) + flag + _tlv(_OCTET_STRING, value.public_bytes()))
+
+
+def _time(value: datetime) -> bytes:
+    """RFC 5280 5.1.2.4: UTCTime through 2049, GeneralizedTime from 2050; UTC, whole seconds."""
+    if value.tzinfo is not UTC:
+        value = ensure_utc(value)
+    year = value.year
+    if 1950 <= year < 2050:
+        return b"\x17\x0d%02d%02d%02d%02d%02d%02dZ" % (
+            year % 100,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+        )
+    if year < 1950:
+        raise InputError(f"a CRL cannot state {value:%Y-%m-%d}: its dates start in 1950")
+    return b"\x18\x0f%04d%02d%02d%02d%02d%02dZ" % (
+        year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+    )
+
+
+def _signature_algorithm(oid: x509.ObjectIdentifier, *, null_parameters: bool) -> bytes:
+    return _tlv(_SEQUENCE, _oid(oid) + (b"\x05\x00" if null_parameters else b""))
+
+
+#: The AlgorithmIdentifier of what :func:`~trustbridge.pki.signers.sign_bytes` makes per key
+#: type: ECDSA without parameters (RFC 5758 3.2), RSA PKCS#1 v1.5 with NULL (RFC 4055 5),
+#: Ed25519 without (RFC 8410 3).
+_SIGNATURE_ALGORITHMS: dict[KeyType, bytes] = {
+    KeyType.P256: _signature_algorithm(
+        SignatureAlgorithmOID.ECDSA_WITH_SHA256, null_parameters=False
+    ),
+    KeyType.P384: _signature_algorithm(
+        SignatureAlgorithmOID.ECDSA_WITH_SHA384, null_parameters=False
+    ),
+    KeyType.ED25519: _signature_algorithm(SignatureAlgorithmOID.ED25519, null_parameters=False),
+    KeyType.RSA2048: _signature_algorithm(
+        SignatureAlgorithmOID.RSA_WITH_SHA256, null_parameters=True
+    ),
+    KeyType.RSA3072: _signature_algorithm(
+        SignatureAlgorithmOID.RSA_WITH_SHA256, null_parameters=True
+    ),
+}
+
+# RFC 5280 5.3.1: the reason code "unspecified" SHOULD be absent.
+_REASON_EXTENSIONS: dict[Reason | None, bytes] = {
+    r: _extension(x509.CRLReason(r.flag)) for r in Reason if r is not Reason.UNSPECIFIED
+}
+_REMOVE_FROM_CRL = _extension(x509.CRLReason(x509.ReasonFlags.remove_from_crl))
+
+
+def _tbs_cert_list(
+    issuer: x509.Certificate, algorithm: bytes, entries: Iterable[StatusEntry], spec: CrlSpec
+) -> bytes:
+    """RFC 5280 5.1.2: the TBSCertList, version 2."""
     delta = spec.delta_base is not None
-    for entry in entries:
-        if entry.status is CertStatus.GOOD:
-            if not delta or entry.revoked_at is None:
-                continue
-            revoked.append(_removal(entry))
-        else:
-            revoked.append(_revoked_entry(entry))
-    extensions: list[x509.Extension[x509.ExtensionType]] = [
-        x509.Extension(_AKI, False, _aki(issuer)),
-        x509.Extension(_CRL_NUMBER, False, x509.CRLNumber(spec.number)),
+    extensions = [
+        _extension(_aki(issuer)),
+        _extension(x509.CRLNumber(spec.number)),
     ]
     if delta:
         assert spec.delta_base is not None
-        extensions.append(x509.Extension(_DELTA, True, x509.DeltaCRLIndicator(spec.delta_base)))
+        extensions.append(_extension(x509.DeltaCRLIndicator(spec.delta_base), critical=True))
     if spec.delta_url and not delta:
-        extensions.append(
-            x509.Extension(
-                _FRESHEST,
-                False,
-                x509.FreshestCRL(
-                    [
-                        x509.DistributionPoint(
-                            full_name=[x509.UniformResourceIdentifier(spec.delta_url)],
-                            relative_name=None,
-                            reasons=None,
-                            crl_issuer=None,
-                        )
-                    ]
-                ),
-            )
+        point = x509.DistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(spec.delta_url)],
+            relative_name=None,
+            reasons=None,
+            crl_issuer=None,
         )
-    builder = x509.CertificateRevocationListBuilder(
-        issuer_name=issuer.subject,
-        last_update=ensure_utc(spec.this_update),
-        next_update=ensure_utc(spec.next_update),
-        extensions=extensions,
-        revoked_certificates=revoked,
-    )
-    crl = builder.sign(signer.private_key, hash_for(signer.key_type))
-    return crl.public_bytes(Encoding.DER)
+        extensions.append(_extension(x509.FreshestCRL([point])))
+    crl_extensions = _tlv(_EXPLICIT_0, _tlv(_SEQUENCE, b"".join(extensions)))
+    revoked = _revoked_certificates(entries, delta=delta)
+    parts = [
+        b"\x02\x01\x01",  # version v2
+        algorithm,
+        issuer.subject.public_bytes(),
+        _time(spec.this_update),
+        _time(spec.next_update),
+        # RFC 5280 5.1.2.6: without revoked certificates the list is absent.
+        _header(_SEQUENCE, len(revoked)) if revoked else b"",
+        revoked,
+        crl_extensions,
+    ]
+    return b"".join([_header(_SEQUENCE, sum(map(len, parts))), *parts])
 
 
-_AKI = x509.AuthorityKeyIdentifier.oid
-_CRL_NUMBER = x509.CRLNumber.oid
-_DELTA = x509.DeltaCRLIndicator.oid
-_FRESHEST = x509.FreshestCRL.oid
-_REASONS = {r: x509.CRLReason(r.flag) for r in Reason}
-_REMOVE = x509.CRLReason(x509.ReasonFlags.remove_from_crl)
+def _revoked_certificates(entries: Iterable[StatusEntry], *, delta: bool) -> bytes:
+    """The content octets of revokedCertificates (RFC 5280 5.1.2.6); empty for none.
+
+    Every entry is shorter than 128 octets (a serial of at most 20 octets, a date of at most
+    17, a reason of 12 and an invalidity date of 26), so its lengths take the short form.
+    """
+    encoded: list[bytes] = []
+    append = encoded.append
+    for entry in entries:
+        status = entry.status
+        if status is CertStatus.GOOD:
+            if not delta or entry.revoked_at is None:
+                continue
+            extensions = _REMOVE_FROM_CRL  # RFC 5280 5.2.4: released from hold
+        else:
+            if entry.revoked_at is None:
+                raise InputError(f"revoked serial {entry.serial:x} has no revocation time")
+            reason = Reason.CERTIFICATE_HOLD if status is CertStatus.ON_HOLD else entry.reason
+            extensions = _REASON_EXTENSIONS.get(reason, b"")
+            if entry.invalidity_date is not None:
+                extensions += _extension(x509.InvalidityDate(entry.invalidity_date))
+        serial = entry.serial
+        if not 0 < serial < _SERIAL_LIMIT:
+            raise InputError(f"serial {serial:x} is not a positive number of at most 20 octets")
+        # X.690 8.3: big-endian two's complement, a leading zero octet where the top bit is set.
+        number = serial.to_bytes(serial.bit_length() // 8 + 1, "big")
+        body = b"\x02%c%b%b" % (len(number), number, _time(entry.revoked_at))
+        if extensions:
+            body += b"\x30%c%b" % (len(extensions), extensions)
+        append(b"\x30%c%b" % (len(body), body))
+    return b"".join(encoded)
 
 
 def _aki(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
@@ -187,28 +318,6 @@ def _aki(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
         return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
     except x509.ExtensionNotFound:
         return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())  # type: ignore[arg-type]
-
-
-def _revoked_entry(entry: StatusEntry) -> x509.RevokedCertificate:
-    if entry.revoked_at is None:
-        raise InputError(f"revoked serial {entry.serial:x} has no revocation time")
-    reason = Reason.CERTIFICATE_HOLD if entry.status is CertStatus.ON_HOLD else entry.reason
-    builder = x509.RevokedCertificateBuilder(entry.serial, entry.revoked_at)
-    # RFC 5280 5.3.1: the reason code "unspecified" SHOULD be absent.
-    if reason is not None and reason is not Reason.UNSPECIFIED:
-        builder = builder.add_extension(_REASONS[reason], critical=False)
-    if entry.invalidity_date is not None:
-        builder = builder.add_extension(x509.InvalidityDate(entry.invalidity_date), critical=False)
-    return builder.build()
-
-
-def _removal(entry: StatusEntry) -> x509.RevokedCertificate:
-    assert entry.revoked_at is not None
-    return (
-        x509.RevokedCertificateBuilder(entry.serial, entry.revoked_at)
-        .add_extension(_REMOVE, critical=False)
-        .build()
-    )
 
 
 # -- OCSP --------------------------------------------------------------------------------------
