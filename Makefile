@@ -27,6 +27,8 @@ bench-setup:
 
 bench: bench-setup
 	$(PY) -m bench.issuance
+	$(PY) -m bench.ocsp
+	$(PY) -m bench.crl
 
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -219,6 +219,7 @@ def running(
     env: dict[str, str] | None = None,
     log: Path,
     ready_line: str | None = None,
+    new_session: bool = True,
 ) -> Iterator[None]:
     """Run a server on core 0 until the block ends.
 
@@ -231,7 +232,9 @@ def running(
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
-            start_new_session=True,  # its workers (openssl -multi, nginx) go with it
+            # Its workers (nginx's) go with it when we stop the group. `openssl ocsp -multi`
+            # makes its own process group (and exits if it leads a session already).
+            start_new_session=new_session,
         )
     try:
         if ready_line is not None:
@@ -397,7 +400,7 @@ end
     summary = f"{float(rate.group(1)):,.0f} req/s"
     if errors:
         summary += f" (socket errors: {errors.group(0)[15:]})"
-    print(f"  {url}: {summary}")
+    print(f"  {prefix and url}{prefix}...: {summary}")
     return float(rate.group(1))
 
 
@@ -439,6 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             port,
             log=work / "openssl.log",
             ready_line="ACCEPT",
+            new_session=False,
         ):
             url = f"http://127.0.0.1:{port}"
             preflight(url, OPENSSL_PREFIX, setup)
