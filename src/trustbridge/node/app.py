@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from trustbridge import __version__
 from trustbridge.errors import NotFoundError, TrustbridgeError
 from trustbridge.home import Home
+from trustbridge.node.est import est_router
 from trustbridge.pki.tsa import TIMESTAMP_REPLY_MEDIA_TYPE
 
 __all__ = ["OCSP_REQUEST", "OCSP_RESPONSE", "NodeState", "api_app", "public_app"]
@@ -186,7 +187,7 @@ def public_app(state: NodeState) -> FastAPI:
 
 
 def api_app(state: NodeState) -> FastAPI:
-    """The HTTPS side: health and the node's description (EST and partner APIs join later)."""
+    """The HTTPS side: health, the node's description, EST (partner APIs join later)."""
     app = FastAPI(
         title=f"trustbridge node {state.home.config.node_name}",
         version=__version__,
@@ -221,6 +222,7 @@ def api_app(state: NodeState) -> FastAPI:
             ],
         }
 
+    app.include_router(est_router(state.home))
     _error_handlers(app)
     return app
 

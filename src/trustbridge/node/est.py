@@ -1,0 +1,182 @@
+"""EST (RFC 7030) for machines and software, on the node's HTTPS listener.
+
+- ``GET /.well-known/est[/<ca>]/cacerts``: the EST CA's certificate and chain, base64 certs-only
+  CMS (``application/pkcs7-mime``).
+- ``POST /.well-known/est[/<ca>]/simpleenroll``: a base64 PKCS#10 request in, the issued
+  certificate out (base64 certs-only CMS). The caller authenticates with HTTP Basic, the
+  password being a one-time enrolment token of the organization (``trustbridge enrol token``);
+  the request goes through the release process with the token rule.
+
+Without a label the EST CA is the home's first active CA that issues machines; ``<ca>`` picks
+another by its short name. The CSR's subject names the identity the way trustbridge
+certificates do: machines ``C, O (manufacturer), serialNumber, CN "<model> <serial>"``,
+software ``C, O, organizationIdentifier, CN "<name> <version>"``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+from cryptography.x509.oid import NameOID
+from fastapi import APIRouter, HTTPException, Request, Response
+
+from trustbridge import oids
+from trustbridge.errors import NotFoundError, TrustbridgeError
+from trustbridge.home import Home
+from trustbridge.home.records import Issued
+from trustbridge.pki.profiles import MachineSubject, SoftwareSubject, Subject
+
+__all__ = ["est_router", "subject_from_csr"]
+
+PKCS7_MIME = "application/pkcs7-mime; smime-type=certs-only"
+MAX_CSR = 16 * 1024
+
+
+def _attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
+    values = name.get_attributes_for_oid(oid)
+    if not values:
+        return None
+    value = values[0].value
+    return value if isinstance(value, str) else value.decode()
+
+
+def subject_from_csr(csr: x509.CertificateSigningRequest) -> Subject:
+    """The machine or software subject a CSR's distinguished name describes."""
+    name = csr.subject
+    country = _attribute(name, NameOID.COUNTRY_NAME)
+    organization = _attribute(name, NameOID.ORGANIZATION_NAME)
+    common_name = _attribute(name, NameOID.COMMON_NAME)
+    serial = _attribute(name, NameOID.SERIAL_NUMBER)
+    org_id = _attribute(name, oids.ID_AT_ORGANIZATION_IDENTIFIER)
+    missing = [
+        label
+        for label, value in (("C", country), ("O", organization), ("CN", common_name))
+        if not value
+    ]
+    if missing or not (serial or org_id):
+        missing += [] if (serial or org_id) else ["serialNumber or organizationIdentifier"]
+        raise HTTPException(
+            400,
+            f"the CSR subject {name.rfc4514_string()!r} lacks {', '.join(missing)}: machines "
+            "need C, O, serialNumber, CN '<model> <serial>'; software C, O, "
+            "organizationIdentifier, CN '<name> <version>'",
+        )
+    assert country and organization and common_name
+    try:
+        if serial:
+            model = common_name.removesuffix(f" {serial}").strip() or common_name
+            return MachineSubject(
+                manufacturer=organization, model=model, serial_number=serial, country=country
+            )
+        assert org_id
+        software, _, version = common_name.rpartition(" ")
+        return SoftwareSubject(
+            name=software or common_name,
+            version=version,
+            organization=organization,
+            organization_identifier=org_id,
+            country=country,
+        )
+    except TrustbridgeError as exc:
+        raise HTTPException(
+            400, f"the CSR subject does not fit the profile: {exc.message}"
+        ) from None
+
+
+def _certs_only(certificates: list[x509.Certificate]) -> Response:
+    body = base64.encodebytes(pkcs7.serialize_certificates(certificates, Encoding.DER))
+    return Response(body, media_type=PKCS7_MIME, headers={"Content-Transfer-Encoding": "base64"})
+
+
+def _token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        raise HTTPException(
+            401,
+            "EST enrolment needs HTTP Basic authentication with an enrolment token as password",
+            headers={"WWW-Authenticate": 'Basic realm="trustbridge EST"'},
+        )
+    try:
+        _user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise HTTPException(401, "the Basic authorization header is not base64") from None
+    if not password:
+        raise HTTPException(401, "the Basic authorization carries no enrolment token")
+    return password
+
+
+def est_router(home: Home) -> APIRouter:
+    router = APIRouter(tags=["EST (RFC 7030)"])
+
+    def est_ca(label: str | None) -> str:
+        active = [c for c in home.cas() if c.state == "active"]
+        if label is not None:
+            if label not in {c.slug for c in active}:
+                raise HTTPException(404, f"no EST CA {label!r} on this node")
+            return label
+        for info in active:
+            if "machine" in info.kinds:
+                return info.slug
+        raise HTTPException(404, "this node has no CA that issues machine identities")
+
+    async def cacerts(label: str | None) -> Response:
+        return _certs_only(list(home.chain_of(est_ca(label))))
+
+    async def simpleenroll(label: str | None, request: Request) -> Response:
+        ca = est_ca(label)
+        token = _token(request)
+        body = await request.body()
+        if len(body) > MAX_CSR:
+            raise HTTPException(413, f"CSR of {len(body)} bytes exceeds {MAX_CSR}")
+        try:
+            der = base64.b64decode(b"".join(body.split()), validate=True)
+            csr = x509.load_der_x509_csr(der)
+        except (binascii.Error, ValueError):
+            raise HTTPException(400, "the body is not a base64 DER PKCS#10 request") from None
+        subject = subject_from_csr(csr)
+        level = _machine_level(home, ca)
+        try:
+            result = home.submit_request(
+                ca=ca,
+                subject=subject,
+                level=level,
+                csr_data=der,
+                csr_source="EST request",
+                enrolment_token=token,
+            )
+        except NotFoundError as exc:
+            raise HTTPException(404, exc.message) from None
+        except TrustbridgeError as exc:
+            status = 401 if "token" in exc.message else 400
+            raise HTTPException(status, exc.message) from None
+        if not isinstance(result, Issued):  # the token rule releases at once
+            return Response(status_code=202, headers={"Retry-After": "60"})
+        return _certs_only([result.certificates[0]])
+
+    @router.get("/.well-known/est/cacerts", summary="EST CA certificates (RFC 7030 4.1)")
+    async def cacerts_default() -> Response:
+        return await cacerts(None)
+
+    @router.get("/.well-known/est/{label}/cacerts", summary="EST CA certificates of one CA")
+    async def cacerts_labelled(label: str) -> Response:
+        return await cacerts(label)
+
+    @router.post("/.well-known/est/simpleenroll", summary="EST enrolment (RFC 7030 4.2)")
+    async def simpleenroll_default(request: Request) -> Response:
+        return await simpleenroll(None, request)
+
+    @router.post("/.well-known/est/{label}/simpleenroll", summary="EST enrolment at one CA")
+    async def simpleenroll_labelled(label: str, request: Request) -> Response:
+        return await simpleenroll(label, request)
+
+    return router
+
+
+def _machine_level(home: Home, ca: str) -> str:
+    """The lowest level the EST CA issues at (devices enrol at their CA's entry level)."""
+    info = home.ca(ca)
+    return info.levels[0]

@@ -1,0 +1,124 @@
+"""EST (RFC 7030) on the node's HTTPS listener, driven by curl and openssl."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import subprocess
+from pathlib import Path
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+from trustbridge.home import Home
+
+from .conftest import Node
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def _token(node: Node) -> str:
+    home = Home.open(node.home_path)
+    try:
+        return home.create_enrolment_token(organization="Rheintal")
+    finally:
+        home.close()
+
+
+def _anchor(node: Node) -> str:
+    return str(node.home_path / "tls" / "anchor.pem")
+
+
+def _p7_certs(body: bytes) -> list[x509.Certificate]:
+    return pkcs7.load_der_pkcs7_certificates(base64.b64decode(body))
+
+
+def test_cacerts_with_curl(node: Node) -> None:
+    result = subprocess.run(
+        ["curl", "-sf", "--cacert", _anchor(node), f"{node.https}/.well-known/est/cacerts"],
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    names = [c.subject.rfc4514_string() for c in _p7_certs(result.stdout)]
+    assert any("Rheintal Device CA" in n for n in names)
+    assert any("DE Industrial Root CA" in n for n in names)
+
+
+def test_simpleenroll_with_openssl_and_curl(node: Node) -> None:
+    work = node.work / "est"
+    work.mkdir(exist_ok=True)
+    made = run(
+        "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", "device.key", "-outform", "DER", "-out", "device.der",
+        "-subj", "/C=DE/O=Rheintal/serialNumber=EST-0001/CN=RX-1 EST-0001",
+        cwd=work,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    (work / "device.b64").write_bytes(base64.encodebytes((work / "device.der").read_bytes()))
+    token = _token(node)
+    enrolled = subprocess.run(
+        [
+            "curl", "-s", "-o", "cert.p7", "-w", "%{http_code}", "--cacert", _anchor(node),
+            "-u", f"device:{token}", "-H", "Content-Type: application/pkcs10",
+            "--data-binary", "@device.b64", f"{node.https}/.well-known/est/simpleenroll",
+        ],
+        cwd=work, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert enrolled.stdout == "200", enrolled.stdout + enrolled.stderr
+    (certificate,) = _p7_certs((work / "cert.p7").read_bytes())
+    assert certificate.subject.rfc4514_string() == (
+        "CN=RX-1 EST-0001,2.5.4.5=EST-0001,O=Rheintal,C=DE"
+    )
+    # openssl reads the answer as RFC 7030 shows: base64 certs-only PKCS#7.
+    (work / "cert.p7.der").write_bytes(base64.b64decode((work / "cert.p7").read_bytes()))
+    printed = run(
+        "openssl", "pkcs7", "-inform", "DER", "-in", "cert.p7.der", "-print_certs", cwd=work
+    )
+    assert "EST-0001" in printed.stdout
+    # The token is one-time: a second enrolment with it is refused.
+    again = subprocess.run(
+        [
+            "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", _anchor(node),
+            "-u", f"device:{token}", "--data-binary", "@device.b64",
+            f"{node.https}/.well-known/est/simpleenroll",
+        ],
+        cwd=work, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert again.stdout == "401"
+
+
+def _csr_b64(serial: str, organization: str = "Rheintal") -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name.from_rfc4514_string(f"CN=RX-1 {serial},2.5.4.5={serial},O={organization},C=DE")
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    return base64.encodebytes(csr.public_bytes(Encoding.DER))
+
+
+def test_est_refusals_name_the_problem(node: Node) -> None:
+    context = ssl.create_default_context(cafile=_anchor(node))
+    with httpx.Client(verify=context) as client:
+        url = f"{node.https}/.well-known/est/simpleenroll"
+        missing = client.post(url, content=b"")
+        assert missing.status_code == 401
+        assert "enrolment token" in missing.json()["detail"]
+        assert missing.headers["www-authenticate"].startswith("Basic")
+        wrong = client.post(url, content=_csr_b64("EST-0002"), auth=("device", "not-a-token"))
+        assert wrong.status_code == 401
+        assert "unknown enrolment token" in wrong.json()["detail"]
+        foreign = client.post(
+            url,
+            content=_csr_b64("EST-0003", organization="Sakura"),
+            auth=("device", _token(node)),
+        )
+        assert foreign.status_code == 401
+        assert "cannot enrol identities of Sakura" in foreign.json()["detail"]
+        garbage = client.post(url, content=b"%%%", auth=("device", _token(node)))
+        assert garbage.status_code == 400
+        assert "base64 DER PKCS#10" in garbage.json()["detail"]
+        assert client.get(f"{node.https}/.well-known/est/nope/cacerts").status_code == 404
