@@ -122,3 +122,59 @@ def test_est_refusals_name_the_problem(node: Node) -> None:
         assert garbage.status_code == 400
         assert "base64 DER PKCS#10" in garbage.json()["detail"]
         assert client.get(f"{node.https}/.well-known/est/nope/cacerts").status_code == 404
+
+
+def test_simplereenroll_with_the_current_identity_as_client_certificate(node: Node) -> None:
+    work = node.work / "reenrol"
+    work.mkdir(exist_ok=True)
+    made = run(
+        "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", "device.key", "-outform", "DER", "-out", "device.der",
+        "-subj", "/C=DE/O=Rheintal/serialNumber=RE-0001/CN=RX-1 RE-0001",
+        cwd=work,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    (work / "device.b64").write_bytes(base64.encodebytes((work / "device.der").read_bytes()))
+
+    def curl(path: str, *extra: str) -> str:
+        result = subprocess.run(
+            [
+                "curl", "-s", "-o", "out.p7", "-w", "%{http_code}", "--cacert", _anchor(node),
+                "-H", "Content-Type: application/pkcs10", "--data-binary", "@device.b64",
+                *extra, f"{node.https}/.well-known/est/{path}",
+            ],
+            cwd=work, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        return result.stdout
+
+    assert curl("simpleenroll", "-u", f"device:{_token(node)}") == "200"
+    (first,) = _p7_certs((work / "out.p7").read_bytes())
+    # The client sends its chain: the node's TLS layer knows only the anchors.
+    chain = (node.work / "devices.pem").read_bytes()
+    (work / "device.pem").write_bytes(first.public_bytes(Encoding.PEM) + chain)
+
+    # Without a client certificate: 401. With it: the same key is renewed.
+    assert curl("simplereenroll") == "401"
+    assert curl("simplereenroll", "--cert", "device.pem", "--key", "device.key") == "200"
+    (renewed,) = _p7_certs((work / "out.p7").read_bytes())
+    assert renewed.subject == first.subject
+    assert renewed.serial_number != first.serial_number
+    assert renewed.public_key() == first.public_key()
+
+    # A new key in the CSR: a rekey, still authenticated by the current identity.
+    rekeyed_csr = run(
+        "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", "device2.key", "-outform", "DER", "-out", "device2.der",
+        "-subj", "/C=DE/O=Rheintal/serialNumber=RE-0001/CN=RX-1 RE-0001",
+        cwd=work,
+    )  # fmt: skip
+    assert rekeyed_csr.returncode == 0
+    (work / "device.b64").write_bytes(base64.encodebytes((work / "device2.der").read_bytes()))
+    assert curl("simplereenroll", "--cert", "device.pem", "--key", "device.key") == "200"
+    (rekeyed,) = _p7_certs((work / "out.p7").read_bytes())
+    assert rekeyed.public_key() != first.public_key()
+
+    # Once revoked, the identity cannot re-enrol any more.
+    node.cli("revoke", format(first.serial_number, "x"), "--reason", "key-compromise")
+    (work / "device.b64").write_bytes(base64.encodebytes((work / "device.der").read_bytes()))
+    assert curl("simplereenroll", "--cert", "device.pem", "--key", "device.key") == "401"

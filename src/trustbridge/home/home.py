@@ -1029,8 +1029,12 @@ class Home:
         enrolment: EnrolmentProof | None = None,
         enrolment_token: str | None = None,
         renewal_of: int | None = None,
+        current_identity: x509.Certificate | None = None,
     ) -> RequestInfo | Issued:
         """Record an issuance request; release it at once where an approval rule applies.
+
+        ``current_identity``: the caller proved possession of this certificate's key (EST
+        re-enrolment over TLS); it releases the renewal or rekey of exactly that certificate.
 
         Returns the pending request, or what was issued when a rule released it.
         """
@@ -1090,6 +1094,19 @@ class Home:
             requester = credential.principal
         elif enrolment_token is not None:
             rule = ApprovalRule.ENROLMENT_TOKEN
+        elif current_identity is not None:
+            rule = ApprovalRule.CURRENT_IDENTITY
+            renewed = self.certificate_by_fingerprint(certificate_fingerprint(current_identity))
+            if renewal_of is None or renewed.id != renewal_of:
+                raise ApprovalError(
+                    "an identity can only re-enrol itself",
+                    hint="the certificate presented must be the one being renewed",
+                )
+            if needs_officer(subject.kind):
+                raise ApprovalError(f"{subject.kind} identities are renewed with an officer")
+            requester = Principal(
+                "identity", renewed.fingerprint, f"{renewed.holder} (current identity)"
+            )
         requester = requester or local_principal()
         request_id = str(uuid.uuid4())
         fingerprint = (
@@ -1140,6 +1157,8 @@ class Home:
                     if enrolment is not None:
                         # The credential's status, read in the issuing transaction.
                         self.verify_identity(enrolment.certificate, now, conn=conn)
+                    if current_identity is not None:
+                        self.verify_identity(current_identity, now, conn=conn)
                     if enrolment_token is not None:
                         # The token is consumed in the same transaction as the issuance.
                         self._consume_token(conn, enrolment_token, subject, request_id, now)
@@ -1914,10 +1933,12 @@ class Home:
         lifetime_days: int | None = None,
         requester: Principal | None = None,
         enrolment: EnrolmentProof | None = None,
+        current_identity: x509.Certificate | None = None,
     ) -> RequestInfo | Issued:
         """Request a new certificate for the same subject and the same key."""
         info, request = self._renewal_basis(serial, ca)
         return self.submit_request(
+            current_identity=current_identity,
             ca=info.ca,
             subject=subject_from_dict(request.subject),
             level=request.level,
@@ -1959,6 +1980,7 @@ class Home:
         lifetime_days: int | None = None,
         requester: Principal | None = None,
         enrolment: EnrolmentProof | None = None,
+        current_identity: x509.Certificate | None = None,
     ) -> RequestInfo | Issued:
         """Request a certificate for the same subject with a new key (from a new CSR)."""
         info, request = self._renewal_basis(serial, ca)
@@ -1966,6 +1988,7 @@ class Home:
         if key_fingerprint(csr.public_key()) == info.key_fingerprint:
             raise InputError("a rekey needs a new key; this CSR holds the current one (use renew)")
         return self.submit_request(
+            current_identity=current_identity,
             ca=info.ca,
             subject=subject_from_dict(request.subject),
             level=request.level,

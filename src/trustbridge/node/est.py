@@ -6,6 +6,10 @@
   certificate out (base64 certs-only CMS). The caller authenticates with HTTP Basic, the
   password being a one-time enrolment token of the organization (``trustbridge enrol token``);
   the request goes through the release process with the token rule.
+- ``POST /.well-known/est[/<ca>]/simplereenroll``: the caller presents its current identity as
+  TLS client certificate; the node re-validates it (path, status: a revoked identity cannot
+  re-enrol) and renews it (same key) or rekeys it (new key in the CSR) under the
+  current-identity rule. The CSR's subject must be the current certificate's (RFC 7030 4.2.2).
 
 Without a label the EST CA is the home's first active CA that issues machines; ``<ca>`` picks
 another by its short name. The CSR's subject names the identity the way trustbridge
@@ -15,8 +19,10 @@ software ``C, O, organizationIdentifier, CN "<name> <version>"``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import hashlib
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
@@ -24,9 +30,10 @@ from cryptography.x509.oid import NameOID
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from trustbridge import oids
-from trustbridge.errors import NotFoundError, TrustbridgeError
+from trustbridge.errors import ApprovalError, NotFoundError, TrustbridgeError, ValidationError
 from trustbridge.home import Home
 from trustbridge.home.records import Issued
+from trustbridge.pki.ca import key_fingerprint
 from trustbridge.pki.profiles import MachineSubject, SoftwareSubject, Subject
 
 __all__ = ["est_router", "subject_from_csr"]
@@ -129,18 +136,12 @@ def est_router(home: Home) -> APIRouter:
     async def simpleenroll(label: str | None, request: Request) -> Response:
         ca = est_ca(label)
         token = _token(request)
-        body = await request.body()
-        if len(body) > MAX_CSR:
-            raise HTTPException(413, f"CSR of {len(body)} bytes exceeds {MAX_CSR}")
-        try:
-            der = base64.b64decode(b"".join(body.split()), validate=True)
-            csr = x509.load_der_x509_csr(der)
-        except (binascii.Error, ValueError):
-            raise HTTPException(400, "the body is not a base64 DER PKCS#10 request") from None
+        csr, der = await _read_csr(request)
         subject = subject_from_csr(csr)
         level = _machine_level(home, ca)
         try:
-            result = home.submit_request(
+            result = await asyncio.to_thread(
+                home.submit_request,
                 ca=ca,
                 subject=subject,
                 level=level,
@@ -151,11 +152,68 @@ def est_router(home: Home) -> APIRouter:
         except NotFoundError as exc:
             raise HTTPException(404, exc.message) from None
         except TrustbridgeError as exc:
-            status = 401 if "token" in exc.message else 400
-            raise HTTPException(status, exc.message) from None
+            raise HTTPException(401 if _is_auth(exc) else 400, exc.message) from None
         if not isinstance(result, Issued):  # the token rule releases at once
             return Response(status_code=202, headers={"Retry-After": "60"})
         return _certs_only([result.certificates[0]])
+
+    async def simplereenroll(label: str | None, request: Request) -> Response:
+        peer = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_der")
+        if not peer:
+            raise HTTPException(
+                401,
+                "EST re-enrolment needs the current identity as TLS client certificate",
+            )
+        current = x509.load_der_x509_certificate(peer)
+        csr, der = await _read_csr(request)
+        if csr.subject != current.subject:
+            raise HTTPException(
+                400,
+                f"the CSR subject {csr.subject.rfc4514_string()!r} differs from the current "
+                f"identity's {current.subject.rfc4514_string()!r} (RFC 7030 4.2.2)",
+            )
+        try:
+            info = home.certificate_by_fingerprint(_fingerprint(current))
+        except NotFoundError:
+            raise HTTPException(
+                401, "the client certificate is not an identity of this node"
+            ) from None
+        if info.status != "good":
+            raise HTTPException(401, f"the client certificate {info.serial} is {info.status}")
+        if label is not None and label != info.ca:
+            raise HTTPException(400, f"the current identity is not of CA {label}")
+        try:
+            # In a worker thread: path validation runs an event loop of its own.
+            if key_fingerprint(csr.public_key()) == info.key_fingerprint:
+                result = await asyncio.to_thread(
+                    home.renew, info.serial, ca=info.ca, current_identity=current
+                )
+            else:
+                result = await asyncio.to_thread(
+                    home.rekey,
+                    info.serial,
+                    ca=info.ca,
+                    csr_data=der,
+                    csr_source="EST re-enrolment request",
+                    current_identity=current,
+                )
+        except NotFoundError:
+            raise HTTPException(
+                401, "the client certificate is not an identity of this node"
+            ) from None
+        except TrustbridgeError as exc:
+            raise HTTPException(401 if _is_auth(exc) else 400, exc.message) from None
+        if not isinstance(result, Issued):
+            return Response(status_code=202, headers={"Retry-After": "60"})
+        return _certs_only([result.certificates[0]])
+
+    @router.post("/.well-known/est/simplereenroll", summary="EST re-enrolment (RFC 7030 4.2.2)")
+    async def simplereenroll_default(request: Request) -> Response:
+        return await simplereenroll(None, request)
+
+    @router.post("/.well-known/est/{label}/simplereenroll", summary="EST re-enrolment at one CA")
+    async def simplereenroll_labelled(label: str, request: Request) -> Response:
+        return await simplereenroll(label, request)
 
     @router.get("/.well-known/est/cacerts", summary="EST CA certificates (RFC 7030 4.1)")
     async def cacerts_default() -> Response:
@@ -174,6 +232,26 @@ def est_router(home: Home) -> APIRouter:
         return await simpleenroll(label, request)
 
     return router
+
+
+async def _read_csr(request: Request) -> tuple[x509.CertificateSigningRequest, bytes]:
+    body = await request.body()
+    if len(body) > MAX_CSR:
+        raise HTTPException(413, f"CSR of {len(body)} bytes exceeds {MAX_CSR}")
+    try:
+        der = base64.b64decode(b"".join(body.split()), validate=True)
+        return x509.load_der_x509_csr(der), der
+    except (binascii.Error, ValueError):
+        raise HTTPException(400, "the body is not a base64 DER PKCS#10 request") from None
+
+
+def _fingerprint(certificate: x509.Certificate) -> str:
+    return hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest()
+
+
+def _is_auth(exc: TrustbridgeError) -> bool:
+    """Refusals about who the caller is (401) rather than what it asks (400)."""
+    return isinstance(exc, ApprovalError | ValidationError)
 
 
 def _machine_level(home: Home, ca: str) -> str:

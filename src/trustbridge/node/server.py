@@ -14,6 +14,7 @@ from pathlib import Path
 
 import uvicorn
 from cryptography.hazmat.primitives.serialization import Encoding
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from trustbridge.errors import ConfigError, TrustbridgeError
 from trustbridge.home import Home
@@ -61,6 +62,8 @@ class TlsFiles:
     #: The key file's passphrase (the CA's secret: the key is never on disk in the clear).
     key_password: str
     anchor: Path
+    #: Every anchor of this home: TLS client certificates must chain to one of them.
+    client_anchors: Path
 
 
 def tls_files(home: Home, host: str, preferred_ca: str | None = None) -> TlsFiles:
@@ -82,7 +85,25 @@ def tls_files(home: Home, host: str, preferred_ca: str | None = None) -> TlsFile
     password = home._secret(ca)
     write_private(key_file, private_key_pem(signer.private_key, password))
     anchor_file.write_bytes(chain[-1].public_bytes(Encoding.PEM))
-    return TlsFiles(cert_file, key_file, password.decode(), anchor_file)
+    clients = folder / "client-anchors.pem"
+    clients.write_bytes(b"".join(a.public_bytes(Encoding.PEM) for a in home.anchors()))
+    return TlsFiles(cert_file, key_file, password.decode(), anchor_file, clients)
+
+
+class _PeerCertificateProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, putting the TLS client's DER certificate into the ASGI scope.
+
+    uvicorn does not pass client certificates to the application (DESIGN.md 5); EST
+    re-enrolment needs the one the caller proved possession of in the handshake. The
+    application re-validates it: the TLS layer only checked that it chains to an anchor.
+    """
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        ssl_object = self.transport.get_extra_info("ssl_object")
+        peer = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if peer:
+            self.scope["extensions"] = {"tls": {"client_cert_der": peer}}
 
 
 class _Listener(uvicorn.Server):
@@ -135,6 +156,11 @@ def serve(home: Home, options: ServeOptions, *, on_ready: Callable[[], None] | N
             ssl_certfile=str(tls.chain),
             ssl_keyfile=str(tls.key),
             ssl_keyfile_password=tls.key_password,
+            # A client certificate is optional (EST re-enrolment presents one); the TLS layer
+            # accepts those that chain to an anchor of this home, the application decides.
+            ssl_cert_reqs=ssl.CERT_OPTIONAL,
+            ssl_ca_certs=str(tls.client_anchors),
+            http=_PeerCertificateProtocol,
             ssl_version=ssl.PROTOCOL_TLS_SERVER,
         )
     )

@@ -74,6 +74,9 @@ class ApprovalRule(enum.StrEnum):
 
     ENROLMENT_CREDENTIAL = "enrolment-credential"
     ENROLMENT_TOKEN = "enrolment-token"  # noqa: S105 - a rule name, not a secret
+    #: Re-enrolment (EST simplereenroll) by the holder of the valid identity it renews,
+    #: authenticated by that identity's key (in the TLS handshake).
+    CURRENT_IDENTITY = "current-identity"
 
 
 def needs_officer(kind: SubjectKind) -> bool:
