@@ -13,9 +13,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
-from trustbridge.home import Home
+from trustbridge.home import Home, KeySpec
+from trustbridge.home.config import SecretSource
+from trustbridge.home.records import Issued, RequestInfo
+from trustbridge.pki.keys import KeyType, private_key_pem
+from trustbridge.pki.profiles import OrganizationSubject, PersonSubject, Role, SubjectKind
+from trustbridge.pki.release import Decision, sign_statement
+from trustbridge.pki.signers import FileSigner
 
-from .conftest import Node
+from .conftest import PASSPHRASE_ENV, Node
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -178,3 +184,86 @@ def test_simplereenroll_with_the_current_identity_as_client_certificate(node: No
     node.cli("revoke", format(first.serial_number, "x"), "--reason", "key-compromise")
     (work / "device.b64").write_bytes(base64.encodebytes((work / "device.der").read_bytes()))
     assert curl("simplereenroll", "--cert", "device.pem", "--key", "device.key") == "401"
+
+
+def _organization_credential(node: Node, work: Path) -> None:
+    """Rheintal's organization identity (released by an officer): its enrolment credential."""
+    home = Home.open(node.home_path)
+    try:
+        spec = KeySpec(KeyType.P256, secret=SecretSource(env=PASSPHRASE_ENV))
+        home.create_issuing_ca(
+            parent="de-root",
+            name="Rheintal Identity CA",
+            slug="ids",
+            kinds=[SubjectKind.ORGANIZATION, SubjectKind.PERSON],
+            roles=[Role.REGISTRATION_OFFICER],
+            key=spec,
+        )
+        officer_key = ec.generate_private_key(ec.SECP256R1())
+        officer = home.bootstrap_officer(
+            ca="ids",
+            subject=PersonSubject(
+                given_name="Anna",
+                surname="Schmidt",
+                country="DE",
+                organization="Rheintal",
+                roles=frozenset({Role.REGISTRATION_OFFICER}),
+            ),
+            level="de-high",
+            csr_data=_csr_pem(officer_key),
+        ).certificates[0]
+        org_key = ec.generate_private_key(ec.SECP256R1())
+        pending = home.submit_request(
+            ca="ids",
+            subject=OrganizationSubject(name="Rheintal", country="DE", identifier="VATDE-1"),
+            level="de-high",
+            csr_data=_csr_pem(org_key),
+        )
+        assert isinstance(pending, RequestInfo)
+        statement = Decision(pending.id, pending.digest, "approve", home.now(), "EST test")
+        issued = home.decide(
+            pending.id,
+            decision=statement,
+            signature=sign_statement(statement.payload(), FileSigner(officer_key)),
+            officer=officer,
+        )
+        assert isinstance(issued, Issued)
+        chain = issued.certificates[0].public_bytes(Encoding.PEM) + home.chain_of("ids")[
+            0
+        ].public_bytes(Encoding.PEM)
+        (work / "org.pem").write_bytes(chain)
+        (work / "org.key").write_bytes(private_key_pem(org_key))
+    finally:
+        home.close()
+
+
+def _csr_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    name = x509.Name.from_rfc4514_string("CN=holder")
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    return csr.public_bytes(Encoding.PEM)
+
+
+def test_simpleenroll_with_the_manufacturers_credential_as_client_certificate(
+    node: Node,
+) -> None:
+    work = node.work / "credential"
+    work.mkdir(exist_ok=True)
+    _organization_credential(node, work)
+    (work / "device.b64").write_bytes(_csr_b64("CR-0001"))
+    (work / "foreign.b64").write_bytes(_csr_b64("CR-0002", organization="Sakura"))
+
+    def curl(body: str) -> str:
+        result = subprocess.run(
+            [
+                "curl", "-s", "-o", "out.p7", "-w", "%{http_code}", "--cacert", _anchor(node),
+                "--cert", "org.pem", "--key", "org.key", "--data-binary", f"@{body}",
+                f"{node.https}/.well-known/est/simpleenroll",
+            ],
+            cwd=work, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        return result.stdout
+
+    assert curl("device.b64") == "200"
+    (device,) = _p7_certs((work / "out.p7").read_bytes())
+    assert "CR-0001" in device.subject.rfc4514_string()
+    assert curl("foreign.b64") == "401"  # Rheintal's credential cannot enrol Sakura's devices

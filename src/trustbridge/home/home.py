@@ -1030,8 +1030,12 @@ class Home:
         enrolment_token: str | None = None,
         renewal_of: int | None = None,
         current_identity: x509.Certificate | None = None,
+        enrolment_channel: x509.Certificate | None = None,
     ) -> RequestInfo | Issued:
         """Record an issuance request; release it at once where an approval rule applies.
+
+        ``enrolment_channel``: an enrolment credential whose key the caller proved in the
+        channel (a TLS client certificate at EST); it releases like a signed ``enrolment``.
 
         ``current_identity``: the caller proved possession of this certificate's key (EST
         re-enrolment over TLS); it releases the renewal or rekey of exactly that certificate.
@@ -1091,6 +1095,10 @@ class Home:
                 enrolment.certificate, enrolment_payload(digest), enrolment.signature
             )
             credential = self._verified_credential(enrolment.certificate, subject, now)
+            requester = credential.principal
+        elif enrolment_channel is not None:
+            rule = ApprovalRule.ENROLMENT_CREDENTIAL
+            credential = self._verified_credential(enrolment_channel, subject, now)
             requester = credential.principal
         elif enrolment_token is not None:
             rule = ApprovalRule.ENROLMENT_TOKEN
@@ -1159,6 +1167,8 @@ class Home:
                         self.verify_identity(enrolment.certificate, now, conn=conn)
                     if current_identity is not None:
                         self.verify_identity(current_identity, now, conn=conn)
+                    if enrolment_channel is not None:
+                        self.verify_identity(enrolment_channel, now, conn=conn)
                     if enrolment_token is not None:
                         # The token is consumed in the same transaction as the issuance.
                         self._consume_token(conn, enrolment_token, subject, request_id, now)

@@ -3,9 +3,11 @@
 - ``GET /.well-known/est[/<ca>]/cacerts``: the EST CA's certificate and chain, base64 certs-only
   CMS (``application/pkcs7-mime``).
 - ``POST /.well-known/est[/<ca>]/simpleenroll``: a base64 PKCS#10 request in, the issued
-  certificate out (base64 certs-only CMS). The caller authenticates with HTTP Basic, the
-  password being a one-time enrolment token of the organization (``trustbridge enrol token``);
-  the request goes through the release process with the token rule.
+  certificate out (base64 certs-only CMS). The caller authenticates either with HTTP Basic, the
+  password being a one-time enrolment token of the organization (``trustbridge enrol token``),
+  or with an enrolment credential of the organization as TLS client certificate (a
+  manufacturer-installed certificate, say); the request goes through the release process with
+  the token or the enrolment-credential rule.
 - ``POST /.well-known/est[/<ca>]/simplereenroll``: the caller presents its current identity as
   TLS client certificate; the node re-validates it (path, status: a revoked identity cannot
   re-enrol) and renews it (same key) or rekeys it (new key in the CSR) under the
@@ -135,7 +137,11 @@ def est_router(home: Home) -> APIRouter:
 
     async def simpleenroll(label: str | None, request: Request) -> Response:
         ca = est_ca(label)
-        token = _token(request)
+        peer = _peer(request)
+        # A manufacturer-installed credential as TLS client certificate, or a one-time token.
+        token = (
+            None if peer is not None and "authorization" not in request.headers else _token(request)
+        )
         csr, der = await _read_csr(request)
         subject = subject_from_csr(csr)
         level = _machine_level(home, ca)
@@ -148,6 +154,7 @@ def est_router(home: Home) -> APIRouter:
                 csr_data=der,
                 csr_source="EST request",
                 enrolment_token=token,
+                enrolment_channel=peer if token is None else None,
             )
         except NotFoundError as exc:
             raise HTTPException(404, exc.message) from None
@@ -158,13 +165,12 @@ def est_router(home: Home) -> APIRouter:
         return _certs_only([result.certificates[0]])
 
     async def simplereenroll(label: str | None, request: Request) -> Response:
-        peer = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_der")
-        if not peer:
+        current = _peer(request)
+        if current is None:
             raise HTTPException(
                 401,
                 "EST re-enrolment needs the current identity as TLS client certificate",
             )
-        current = x509.load_der_x509_certificate(peer)
         csr, der = await _read_csr(request)
         if csr.subject != current.subject:
             raise HTTPException(
@@ -232,6 +238,12 @@ def est_router(home: Home) -> APIRouter:
         return await simpleenroll(label, request)
 
     return router
+
+
+def _peer(request: Request) -> x509.Certificate | None:
+    """The TLS client certificate the node's protocol put into the scope, if any."""
+    der = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_der")
+    return x509.load_der_x509_certificate(der) if der else None
 
 
 async def _read_csr(request: Request) -> tuple[x509.CertificateSigningRequest, bytes]:
