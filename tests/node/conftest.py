@@ -6,12 +6,10 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -19,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from trustbridge.home import Home, KeySpec
 from trustbridge.home.config import SecretSource
 from trustbridge.home.records import Issued
+from trustbridge.node.launcher import NodeProcess, running_node
 from trustbridge.pki.keys import KeyType, generate_private_key, hash_for, private_key_pem
 from trustbridge.pki.profiles import MachineSubject, SubjectKind
 from trustbridge.trust.reference import GERMANY
@@ -40,7 +39,7 @@ class Node:
     http: str
     https: str
     env: dict[str, str]
-    process: subprocess.Popen[bytes]
+    process: NodeProcess
 
     def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -55,40 +54,6 @@ class Node:
             assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
         assert "Traceback" not in result.stderr, result.stderr
         return result
-
-
-def start_node(home_path: Path, env: dict[str, str], *, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [*TB, "--home", str(home_path), "serve", "--refresh-interval", "2"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"node exited with {process.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"node not ready after {timeout} s: {log.read_text()}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def issue_machine(home: Home, serial: str, work: Path) -> x509.Certificate:
@@ -153,17 +118,14 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     (work / "root.pem").write_bytes(home.chain_of("de-root")[-1].public_bytes(Encoding.PEM))
     (work / "devices.pem").write_bytes(home.chain_of("devices")[0].public_bytes(Encoding.PEM))
     home.close()
-    log = work / "node.log"
-    process = start_node(work / "home", env, log=log)
-    try:
-        wait_ready(f"http://127.0.0.1:{http_port}", process, log)
-        yield Node(
-            work / "home",
-            work,
-            f"http://127.0.0.1:{http_port}",
-            f"https://127.0.0.1:{https_port}",
-            env,
-            process,
-        )
-    finally:
-        stop(process)
+    http, https = f"http://127.0.0.1:{http_port}", f"https://127.0.0.1:{https_port}"
+    with running_node(
+        work / "home",
+        name="rheintal",
+        http_url=http,
+        https_url=https,
+        log=work / "node.log",
+        env=env,
+        extra_args=("--refresh-interval", "2"),
+    ) as process:
+        yield Node(work / "home", work, http, https, env, process)

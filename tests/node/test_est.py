@@ -56,17 +56,22 @@ def test_cacerts_with_curl(node: Node) -> None:
     assert any("DE Industrial Root CA" in n for n in names)
 
 
-def test_simpleenroll_with_openssl_and_curl(node: Node) -> None:
-    work = node.work / "est"
-    work.mkdir(exist_ok=True)
+def _openssl_csr(work: Path, serial: str, name: str = "device") -> None:
+    """A P-256 key and a CSR made by `openssl req`: NAME.key, NAME.der and NAME.b64 (base64)."""
     made = run(
         "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-        "-nodes", "-keyout", "device.key", "-outform", "DER", "-out", "device.der",
-        "-subj", "/C=DE/O=Rheintal/serialNumber=EST-0001/CN=RX-1 EST-0001",
+        "-nodes", "-keyout", f"{name}.key", "-outform", "DER", "-out", f"{name}.der",
+        "-subj", f"/C=DE/O=Rheintal/serialNumber={serial}/CN=RX-1 {serial}",
         cwd=work,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    (work / "device.b64").write_bytes(base64.encodebytes((work / "device.der").read_bytes()))
+    (work / f"{name}.b64").write_bytes(base64.encodebytes((work / f"{name}.der").read_bytes()))
+
+
+def test_simpleenroll_with_openssl_and_curl(node: Node) -> None:
+    work = node.work / "est"
+    work.mkdir(exist_ok=True)
+    _openssl_csr(work, "EST-0001")
     token = _token(node)
     enrolled = subprocess.run(
         [
@@ -133,14 +138,7 @@ def test_est_refusals_name_the_problem(node: Node) -> None:
 def test_simplereenroll_with_the_current_identity_as_client_certificate(node: Node) -> None:
     work = node.work / "reenrol"
     work.mkdir(exist_ok=True)
-    made = run(
-        "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-        "-nodes", "-keyout", "device.key", "-outform", "DER", "-out", "device.der",
-        "-subj", "/C=DE/O=Rheintal/serialNumber=RE-0001/CN=RX-1 RE-0001",
-        cwd=work,
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    (work / "device.b64").write_bytes(base64.encodebytes((work / "device.der").read_bytes()))
+    _openssl_csr(work, "RE-0001")
 
     def curl(path: str, *extra: str) -> str:
         result = subprocess.run(
@@ -168,14 +166,8 @@ def test_simplereenroll_with_the_current_identity_as_client_certificate(node: No
     assert renewed.public_key() == first.public_key()
 
     # A new key in the CSR: a rekey, still authenticated by the current identity.
-    rekeyed_csr = run(
-        "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-        "-nodes", "-keyout", "device2.key", "-outform", "DER", "-out", "device2.der",
-        "-subj", "/C=DE/O=Rheintal/serialNumber=RE-0001/CN=RX-1 RE-0001",
-        cwd=work,
-    )  # fmt: skip
-    assert rekeyed_csr.returncode == 0
-    (work / "device.b64").write_bytes(base64.encodebytes((work / "device2.der").read_bytes()))
+    _openssl_csr(work, "RE-0001", name="device2")
+    (work / "device.b64").write_bytes((work / "device2.b64").read_bytes())
     assert curl("simplereenroll", "--cert", "device.pem", "--key", "device.key") == "200"
     (rekeyed,) = _p7_certs((work / "out.p7").read_bytes())
     assert rekeyed.public_key() != first.public_key()

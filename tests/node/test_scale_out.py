@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -21,8 +22,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
 from trustbridge.home import Home
+from trustbridge.node.launcher import running_node
 
-from .conftest import PASSPHRASE_ENV, build_home, free_port, stop, wait_ready
+from .conftest import PASSPHRASE_ENV, build_home, free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -55,33 +57,22 @@ def test_two_nodes_on_one_database(
     home = build_home(tmp_path / "home", free_port(), free_port(), database_url=postgres_url)
     issuer = home.authority("devices").certificate
     home.close()
-    nodes = []
-    try:
+    with ExitStack() as stack:
+        nodes = []
         for name in ("a", "b"):
             http_port, https_port = free_port(), free_port()
-            log = tmp_path / f"node-{name}.log"
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "trustbridge.cli.main",
-                        "--home",
-                        str(tmp_path / "home"),
-                        "serve",
-                        "--http-port",
-                        str(http_port),
-                        "--https-port",
-                        str(https_port),
-                    ],
+            node = stack.enter_context(
+                running_node(
+                    tmp_path / "home",
+                    name="rheintal",
+                    http_url=f"http://127.0.0.1:{http_port}",
+                    https_url=f"https://127.0.0.1:{https_port}",
+                    log=tmp_path / f"node-{name}.log",
                     env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
+                    extra_args=("--http-port", str(http_port), "--https-port", str(https_port)),
                 )
-            nodes.append((f"http://127.0.0.1:{http_port}", process, log))
-        for url, process, log in nodes:
-            wait_ready(url, process, log)
-
+            )
+            nodes.append(node.http_url)
         # Two processes issue at once against the same database.
         tests = str(Path(__file__).resolve().parent.parent)
         work = tmp_path / "issued"
@@ -115,15 +106,12 @@ def test_two_nodes_on_one_database(
             assert len(home.certificates(ca="devices")) == 30
             # Both nodes answer for every certificate; a revocation through one is seen by both.
             victim = certs[0]
-            for url, _, _ in nodes:
+            for url in nodes:
                 assert _ocsp(f"{url}/pki/devices/ocsp", victim, issuer) is ocsp.OCSPCertStatus.GOOD
             home.status.revoke(format(victim.serial_number, "x"))
         finally:
             home.close()
-        for url, _, _ in nodes:
+        for url in nodes:
             assert _ocsp(f"{url}/pki/devices/ocsp", victim, issuer) is ocsp.OCSPCertStatus.REVOKED
             crl = x509.load_der_x509_crl(httpx.get(f"{url}/pki/devices/crl").content)
             assert crl.get_revoked_certificate_by_serial_number(victim.serial_number) is not None
-    finally:
-        for _, process, _ in nodes:
-            stop(process)
