@@ -52,10 +52,8 @@ import argparse
 import hashlib
 import itertools
 import json
-import os
 import random
 import resource
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -76,7 +74,6 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select
 
 from bench._common import (
     Record,
-    in_ci,
     limit_record,
     machine_summary,
     print_table,
@@ -84,28 +81,29 @@ from bench._common import (
     time_calls,
     write_results,
 )
+from bench._homes import (
+    DEVICES_CA,
+    MANUFACTURER,
+    MODEL,
+    POSTGRESQL,
+    SQLITE,
+    bench_environment,
+    database,
+    devices_home,
+)
 from trustbridge import oids
-from trustbridge.home.config import SecretSource
-from trustbridge.home.home import Home, KeySpec
+from trustbridge.home.home import Home
 from trustbridge.home.status import _STATUS_BY_SERIAL, _STATUS_COLUMNS, _entry
 from trustbridge.pki.ca import random_serial
 from trustbridge.pki.keys import KeyType, generate_private_key, hash_for
-from trustbridge.pki.profiles import MachineSubject, SubjectKind
+from trustbridge.pki.profiles import MachineSubject
 from trustbridge.pki.release import Principal
 from trustbridge.pki.revocation import CertStatus, Reason
 from trustbridge.store import tables as t
 from trustbridge.store.db import connect
 from trustbridge.store.types import UtcDateTime
-from trustbridge.trust.reference import GERMANY
 
 NAME = "crl"
-PASSPHRASE_ENV = "TB_BENCH_PP"  # noqa: S105 - the name of a variable, not a secret
-SQLITE = "sqlite"
-POSTGRESQL = "postgresql"
-ROOT_CA = "de-root"
-DEVICES_CA = "de-devices"
-MANUFACTURER = "Muster Maschinenbau GmbH"
-MODEL = "MX-500 Press"
 ACTOR = Principal("local", "bench", "CRL benchmark")
 
 GOAL_PUBLISH_S = 20.0
@@ -149,30 +147,8 @@ def _label(count: int) -> str:
 
 
 def build_home(path: Path, backend: str, database_url: str | None) -> Home:
-    """A home with scheme ``de``, a P-256 root and a devices CA (which has published a CRL)."""
-    home = Home.init(path, node_name=f"bench-{backend}", database_url=database_url, prompt=None)
-    key = KeySpec(KeyType.P256, secret=SecretSource(env=PASSPHRASE_ENV))
-    home.create_scheme(GERMANY, actor=ACTOR)
-    home.create_root_ca(
-        scheme="de",
-        name="DE Industrial Root CA",
-        slug=ROOT_CA,
-        country="DE",
-        organization="DE Industrial Trust Scheme",
-        key=key,
-        path_length=1,
-        actor=ACTOR,
-    )
-    home.create_issuing_ca(
-        parent=ROOT_CA,
-        name="Rheintal Trust Services Devices CA",
-        slug=DEVICES_CA,
-        country="DE",
-        organization="Rheintal Trust Services GmbH",
-        kinds=(SubjectKind.MACHINE, SubjectKind.SOFTWARE),
-        key=key,
-        actor=ACTOR,
-    )
+    """The benchmarks' devices home, whose devices CA has published a CRL."""
+    home = devices_home(path, node_name=f"bench-{backend}", actor=ACTOR, database_url=database_url)
     home.status.issue_crls(DEVICES_CA)  # a live CA has published before
     return home
 
@@ -722,32 +698,6 @@ def run_lookup(home: Home, population: Population) -> Lookup:
 # -- main ----------------------------------------------------------------------------------------
 
 
-@contextmanager
-def database(backend: str) -> Iterator[str | bool | None]:
-    """The database URL for ``backend`` (None: the home's SQLite file; False: cannot run)."""
-    if backend == SQLITE:
-        yield None
-        return
-    from trustbridge._dev.postgres import PostgresCluster
-
-    cluster: PostgresCluster | None = None
-    try:
-        cluster = PostgresCluster(durable=True)
-        cluster.start()
-    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-        if cluster is not None:
-            cluster.stop()
-        if in_ci():
-            raise RuntimeError(f"PostgreSQL is required under CI=true: {exc}") from exc
-        print(f"SKIP postgresql: cannot start a throwaway cluster ({exc})")
-        yield False
-        return
-    try:
-        yield cluster.url
-    finally:
-        cluster.stop()
-
-
 def run_backend(backend: str, args: argparse.Namespace, work_dir: Path) -> list[Record]:
     label = _label(args.count)
     with ExitStack() as stack:
@@ -834,9 +784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(step(args.home)))
         return 0
 
-    # The benchmark chooses its databases; an inherited URL would silently redirect SQLite.
-    os.environ.pop("TRUSTBRIDGE_DATABASE_URL", None)
-    os.environ.setdefault(PASSPHRASE_ENV, secrets.token_urlsafe(24))
+    bench_environment()
     backends = args.backend or [SQLITE]
     print(f"CRL benchmark, {args.count:,} revocations, P-256 CA; {machine_summary()}")
     records: list[Record] = []

@@ -34,7 +34,6 @@ import os
 import pstats
 import random
 import secrets
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -55,7 +54,6 @@ from sqlalchemy import func, select
 from bench._common import (
     Record,
     Timing,
-    in_ci,
     machine_summary,
     print_table,
     rate_record,
@@ -63,9 +61,20 @@ from bench._common import (
     time_calls,
     write_results,
 )
-from trustbridge.home.config import SecretSource
+from bench._homes import (
+    DEVICES_CA,
+    MANUFACTURER,
+    MODEL,
+    POSTGRESQL,
+    ROOT_CA,
+    SQLITE,
+    bench_environment,
+    ca_key,
+    database,
+    devices_home,
+)
 from trustbridge.home.delivery import device_serial, write_bundle
-from trustbridge.home.home import EnrolmentProof, Home, KeySpec, ProductionBatch
+from trustbridge.home.home import EnrolmentProof, Home, ProductionBatch
 from trustbridge.home.records import Issued, RequestInfo
 from trustbridge.pki.ca import certificate_fingerprint
 from trustbridge.pki.csr import load_csr
@@ -80,19 +89,10 @@ from trustbridge.pki.profiles import (
 from trustbridge.pki.release import Decision, Principal, sign_statement
 from trustbridge.pki.signers import FileSigner
 from trustbridge.store import tables as t
-from trustbridge.trust.reference import GERMANY
 
 NAME = "issuance"
-PASSPHRASE_ENV = "TB_BENCH_PP"  # noqa: S105 - the name of a variable, not a secret
-SQLITE = "sqlite"
-POSTGRESQL = "postgresql"
-
-ROOT_CA = "de-root"
 PEOPLE_CA = "de-people"
-DEVICES_CA = "de-devices"
 MACHINE_LEVEL = "de-substantial"
-MANUFACTURER = "Muster Maschinenbau GmbH"
-MODEL = "MX-500 Press"
 COUNTRY = "DE"
 
 GOAL_CSR = 0.10
@@ -155,44 +155,18 @@ class Scenario:
 
 
 def build_scenario(path: Path, backend: str, database_url: str | None) -> Scenario:
-    home = Home.init(path, node_name=f"bench-{backend}", database_url=database_url, prompt=None)
-    key = KeySpec(KeyType.P256, secret=SecretSource(env=PASSPHRASE_ENV))
-    home.create_scheme(GERMANY, actor=ACTOR)
-    home.create_root_ca(
-        scheme="de",
-        name="DE Industrial Root CA",
-        slug=ROOT_CA,
+    home = devices_home(path, node_name=f"bench-{backend}", actor=ACTOR, database_url=database_url)
+    home.create_issuing_ca(
+        parent=ROOT_CA,
+        name="Rheintal Trust Services People CA",
+        slug=PEOPLE_CA,
         country="DE",
-        organization="DE Industrial Trust Scheme",
-        key=key,
-        path_length=1,
+        organization="Rheintal Trust Services GmbH",
+        kinds=(SubjectKind.ORGANIZATION, SubjectKind.PERSON),
+        roles=tuple(Role),
+        key=ca_key(),
         actor=ACTOR,
     )
-    for slug, name, kinds, roles in (
-        (
-            PEOPLE_CA,
-            "Rheintal Trust Services People CA",
-            (SubjectKind.ORGANIZATION, SubjectKind.PERSON),
-            tuple(Role),
-        ),
-        (
-            DEVICES_CA,
-            "Rheintal Trust Services Devices CA",
-            (SubjectKind.MACHINE, SubjectKind.SOFTWARE),
-            (),
-        ),
-    ):
-        home.create_issuing_ca(
-            parent=ROOT_CA,
-            name=name,
-            slug=slug,
-            country="DE",
-            organization="Rheintal Trust Services GmbH",
-            kinds=kinds,
-            roles=roles,
-            key=key,
-            actor=ACTOR,
-        )
 
     officer_key = _p256()
     officer = PersonSubject(
@@ -256,25 +230,11 @@ def build_scenario(path: Path, backend: str, database_url: str | None) -> Scenar
 def scenario(backend: str) -> Iterator[Scenario | None]:
     """A fresh scenario on ``backend``; None (after a clear message) where it cannot run."""
     with ExitStack() as stack:
-        url: str | None = None
-        if backend == POSTGRESQL:
-            from trustbridge._dev.postgres import PostgresCluster
-
-            cluster: PostgresCluster | None = None
-            try:
-                # No server binaries: the helper raises its RuntimeError subclass.
-                cluster = PostgresCluster(durable=True)
-                cluster.start()
-            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-                if cluster is not None:
-                    cluster.stop()
-                if in_ci():
-                    raise RuntimeError(f"PostgreSQL is required under CI=true: {exc}") from exc
-                print(f"SKIP postgresql: cannot start a throwaway cluster ({exc})")
-                yield None
-                return
-            stack.callback(cluster.stop)
-            url = cluster.url
+        url = stack.enter_context(database(backend))
+        if url is False:
+            yield None
+            return
+        assert url is None or isinstance(url, str)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"tb-bench-{backend}-")))
         with stopwatch() as sw:
             built = build_scenario(tmp / "home", backend, url)
@@ -568,9 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     backends = args.backend or [SQLITE, POSTGRESQL]
 
-    # The benchmark chooses its databases; an inherited URL would silently redirect SQLite.
-    os.environ.pop("TRUSTBRIDGE_DATABASE_URL", None)
-    os.environ.setdefault(PASSPHRASE_ENV, secrets.token_urlsafe(24))
+    bench_environment()
 
     print(f"issuance benchmark, P-256 keys; {machine_summary()}")
     timings: dict[tuple[str, str], Timing] = {}

@@ -30,7 +30,6 @@ import argparse
 import base64
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -53,16 +52,18 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
 from bench._common import Record, in_ci, machine_summary, print_table, rate_record, write_results
-from trustbridge.home import Home, KeySpec
-from trustbridge.home.config import SecretSource
+from bench._homes import DEVICES_CA, bench_environment, devices_home
 from trustbridge.home.records import Issued
+from trustbridge.node.launcher import free_port, start_node
+from trustbridge.node.launcher import running as running_node
 from trustbridge.pki.ca import ServiceKind
 from trustbridge.pki.keys import KeyType, generate_private_key, hash_for, private_key_pem
-from trustbridge.pki.profiles import MachineSubject, SubjectKind
-from trustbridge.trust.reference import GERMANY
+from trustbridge.pki.profiles import MachineSubject
+from trustbridge.pki.release import Principal
 
 NAME = "ocsp"
-PASSPHRASE_ENV = "TB_BENCH_OCSP_PASSPHRASE"  # noqa: S105 - the name of a variable
+NODE_NAME = "bench-ocsp"
+ACTOR = Principal("local", "bench", "OCSP benchmark")
 #: RFC 5019 clients identify certificates by SHA-1 CertIDs: a name, not a security hash.
 SHA1 = hashes.SHA1()  # noqa: S303
 GOAL_NODE = 0.5
@@ -73,12 +74,6 @@ BASELINE_NAME = (
     "same P-256 delegated responder key; HTTP/1.0, a connection per request), on one core, "
     "same certificates and GET requests, wrk -t1 load from the other core"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -100,21 +95,14 @@ class Setup:
 
 def build(work: Path, count: int) -> Setup:
     http_port, https_port = free_port(), free_port()
-    home = Home.init(
-        work / "home", node_name="bench-ocsp", http_port=http_port, https_port=https_port
+    home = devices_home(
+        work / "home",
+        node_name=NODE_NAME,
+        actor=ACTOR,
+        http_port=http_port,
+        https_port=https_port,
     )
     try:
-        home.create_scheme(GERMANY)
-        spec = KeySpec(KeyType.P256, secret=SecretSource(env=PASSPHRASE_ENV))
-        home.create_root_ca(scheme="de", name="Bench Root CA", slug="root", country="DE", key=spec)
-        home.create_issuing_ca(
-            parent="root",
-            name="Bench Device CA",
-            slug="devices",
-            kinds=[SubjectKind.MACHINE],
-            levels=["de-basic"],
-            key=spec,
-        )
         certificates = []
         index_lines = []
         for i in range(count):
@@ -126,7 +114,7 @@ def build(work: Path, count: int) -> Setup:
                 .public_bytes(Encoding.PEM)
             )
             result = home.submit_request(
-                ca="devices",
+                ca=DEVICES_CA,
                 subject=MachineSubject(
                     manufacturer="Bench", model="B-1", serial_number=f"B{i:07d}", country="DE"
                 ),
@@ -142,14 +130,14 @@ def build(work: Path, count: int) -> Setup:
                 f"{a.rfc4514_attribute_name}={a.value!s}" for a in reversed(list(cert.subject))
             )
             index_lines.append(f"V\t{expiry}\t\t{cert.serial_number:X}\tunknown\t{dn}\n")
-        issuer = home.authority("devices").certificate
+        issuer = home.authority(DEVICES_CA).certificate
         responder_cert, responder_signer = home.status.service_certificate(
-            "devices", ServiceKind.OCSP
+            DEVICES_CA, ServiceKind.OCSP
         )
-        home.status.presign("devices")
+        home.status.presign(DEVICES_CA)
         exported = home.status.export_ocsp(work / "export")
         assert exported >= 2 * count, exported
-        root = home.chain_of("devices")[-1]
+        root = home.chain_of(DEVICES_CA)[-1]
     finally:
         home.close()
     (work / "ca.pem").write_bytes(issuer.public_bytes(Encoding.PEM))
@@ -253,21 +241,6 @@ def running(
             process.wait()
 
 
-def node_server(setup: Setup) -> tuple[list[str], int, dict[str, str]]:
-    env = {**os.environ}
-    command = [
-        sys.executable,
-        "-m",
-        "trustbridge.cli.main",
-        "--home",
-        str(setup.home),
-        "serve",
-        "--refresh-interval",
-        "3600",
-    ]
-    return command, setup.http_port, env
-
-
 def openssl_server(setup: Setup, port: int) -> list[str]:
     return [
         "openssl",
@@ -321,8 +294,8 @@ http {{
     keepalive_requests 1000000;
     server {{
         listen 127.0.0.1:{port};
-        location /pki/devices/ocsp/ {{
-            alias {setup.work / "export" / "devices" / "ocsp"}/;
+        location {NODE_PREFIX} {{
+            alias {setup.work / "export" / DEVICES_CA / "ocsp"}/;
             index index.der;
             default_type application/ocsp-response;
             add_header Cache-Control "max-age=3600, public, no-transform, must-revalidate";
@@ -335,7 +308,7 @@ http {{
 
 
 #: Where each server expects GET requests: the OpenSSL responder only at the root.
-NODE_PREFIX = "/pki/devices/ocsp/"
+NODE_PREFIX = f"/pki/{DEVICES_CA}/ocsp/"
 OPENSSL_PREFIX = "/"
 
 
@@ -424,8 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit(message)
         print(f"skipped: {message}")
         return 0
-    os.environ.setdefault(PASSPHRASE_ENV, secrets.token_urlsafe(24))
-    os.environ.pop("TRUSTBRIDGE_DATABASE_URL", None)
+    bench_environment()
     print(f"OCSP benchmark, P-256, nonce-less GET; {machine_summary()}")
     with tempfile.TemporaryDirectory(prefix="tb-bench-ocsp-") as tmp:
         work = Path(tmp)
@@ -447,10 +419,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             url = f"http://127.0.0.1:{port}"
             preflight(url, OPENSSL_PREFIX, setup)
             rates["openssl"] = wrk(url, OPENSSL_PREFIX, setup, args.seconds, args.connections)
-        command, node_port, env = node_server(setup)
-        with running(command, node_port, env=env, log=work / "node.log"):
-            url = f"http://127.0.0.1:{node_port}"
-            _wait_health(url)
+        node = start_node(
+            setup.home,
+            name=NODE_NAME,
+            http_url=f"http://127.0.0.1:{setup.http_port}",
+            https_url=f"https://127.0.0.1:{setup.https_port}",
+            log=work / "node.log",
+            extra_args=("--refresh-interval", "3600"),
+        )
+        os.sched_setaffinity(node.process.pid, {0})  # before it starts a thread: one core
+        with running_node(node):
+            url = node.http_url
             preflight(url, NODE_PREFIX, setup)
             rates["node"] = wrk(url, NODE_PREFIX, setup, args.seconds, args.connections)
         port = free_port()
@@ -483,18 +462,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = write_results(NAME, records)
         print(f"\nresults written to {path}")
     return 0
-
-
-def _wait_health(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} not healthy after {timeout} s")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.softhsm import SoftHsmToken
+from tests.tools import openssl, run_cli
 
 PROJECT = Path(__file__).resolve().parents[2]
 TB = [sys.executable, "-m", "trustbridge.cli.main"]
@@ -29,22 +30,7 @@ class Cli:
         self.env.pop("TRUSTBRIDGE_DEBUG", None)
 
     def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [*TB, *args],
-            cwd=self.workdir,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if ok:
-            assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
-        assert "Traceback" not in result.stderr, result.stderr
-        return result
-
-
-def openssl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, check=False)
+        return run_cli(*args, cwd=self.workdir, env=self.env, ok=ok)
 
 
 def only(folder: Path, pattern: str = "*.pem") -> Path:

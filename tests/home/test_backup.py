@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
+from tests.homes import NOW, issued, new_holder
 from trustbridge.clock import FixedClock
 from trustbridge.errors import DuplicateError, InputError, PassphraseError
 from trustbridge.home import Home
@@ -17,7 +18,7 @@ from trustbridge.home.backup import backup_home, restore_home
 from trustbridge.pki.profiles import MachineSubject
 from trustbridge.pki.revocation import Reason
 
-from .conftest import NOW, Reference, issued, new_holder
+from .conftest import Reference
 
 SECRET = b"backup passphrase of the test"
 

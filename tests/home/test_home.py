@@ -9,16 +9,8 @@ import pytest
 from cryptography import x509
 from sqlalchemy import func, select
 
-from tests.home.conftest import (
-    MUSTER,
-    NOW,
-    PASSPHRASE_ENV,
-    Holder,
-    Reference,
-    decide,
-    issued,
-    new_holder,
-)
+from tests.home.conftest import Reference
+from tests.homes import MUSTER, NOW, PASSPHRASE_ENV, Holder, decide, issued, new_holder
 from trustbridge import oids
 from trustbridge.clock import FixedClock
 from trustbridge.errors import (

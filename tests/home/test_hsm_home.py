@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, select
 
-from tests.home.conftest import MUSTER, NOW, decide, issued, new_holder
+from tests.homes import MUSTER, NOW, decide, issued, new_holder
 from tests.softhsm import SoftHsmToken
 from trustbridge import oids
 from trustbridge.clock import FixedClock

@@ -15,13 +15,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from tests.homes import NOW, issued, new_holder
 from trustbridge.clock import FixedClock
 from trustbridge.errors import InputError, NotFoundError, ReleaseError
 from trustbridge.home import Home
 from trustbridge.pki.profiles import MachineSubject
 from trustbridge.pki.revocation import Reason
 
-from .conftest import NOW, Reference, issued, new_holder
+from .conftest import Reference
 
 #: RFC 5019 clients identify certificates by SHA-1 CertIDs: a name, not a security hash.
 SHA1 = hashes.SHA1()  # noqa: S303

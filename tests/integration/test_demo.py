@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from rich.console import Console
 
+from tests.tools import openssl
 from trustbridge import oids
 from trustbridge.demo.manifest import (
     REFERENCE_LEVELS,
@@ -288,10 +289,6 @@ def test_a_device_does_not_validate_at_a_higher_level(demo_out: Path, manifest: 
 # -- revocation, CRLs, OCSP, TSA (step 9) ------------------------------------------------
 
 
-def _openssl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, check=False)
-
-
 def test_the_revoked_sensor_is_on_its_crl_and_openssl_refuses_it(
     demo_out: Path, manifest: Manifest, tmp_path: Path
 ) -> None:
@@ -316,13 +313,13 @@ def test_the_revoked_sensor_is_on_its_crl_and_openssl_refuses_it(
     (tmp_path / "sensor.crl.pem").write_bytes(crl.public_bytes(Encoding.PEM))
     issuing = _certificate(demo_out, sensor["chain"][0])
     (tmp_path / "issuing.pem").write_bytes(issuing.public_bytes(Encoding.PEM))
-    verified = _openssl(
+    verified = openssl(
         "crl", "-verify", "-in", "sensor.crl.pem", "-CAfile", "issuing.pem", "-noout", cwd=tmp_path
     )
     assert "verify OK" in verified.stdout + verified.stderr, verified.stderr
     bundle = tmp_path / "chain.pem"
     bundle.write_bytes(b"".join((demo_out / p).read_bytes() for p in sensor["chain"]))
-    refused = _openssl(
+    refused = openssl(
         "verify",
         "-crl_check",
         "-CRLfile",
@@ -342,7 +339,7 @@ def test_the_revoked_sensor_is_on_its_crl_and_openssl_refuses_it(
         for i in _identities(manifest)
         if i.get("batch") == "HPS-200" and i["serial"] != sensor["serial"]
     )
-    accepted = _openssl(
+    accepted = openssl(
         "verify",
         "-crl_check",
         "-CRLfile",
@@ -379,7 +376,7 @@ def test_the_tsa_token_verifies_with_openssl(demo_out: Path, manifest: Manifest)
         for c in manifest["cas"]
         if _certificate(demo_out, c["certificate"]).subject == tsa_cert.issuer
     )
-    result = _openssl(
+    result = openssl(
         "ts",
         "-verify",
         "-data",

@@ -1,9 +1,8 @@
-"""A node under test: a home built with the Python API, served by `trustbridge serve`."""
+"""A node under test: the reference home (tests/homes.py) served by `trustbridge serve`."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,22 +13,16 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from trustbridge.home import Home, KeySpec
-from trustbridge.home.config import SecretSource
+from tests.homes import PASSPHRASE, PASSPHRASE_ENV, Holder, build_reference_home
+from tests.tools import run_cli
+from trustbridge.clock import SystemClock
+from trustbridge.home import Home
 from trustbridge.home.records import Issued
-from trustbridge.node.launcher import NodeProcess, running_node
+from trustbridge.node.launcher import NodeProcess, free_port, running, start_node
 from trustbridge.pki.keys import KeyType, generate_private_key, hash_for, private_key_pem
-from trustbridge.pki.profiles import MachineSubject, SubjectKind
-from trustbridge.trust.reference import GERMANY
+from trustbridge.pki.profiles import MachineSubject
 
-PASSPHRASE_ENV = "TB_NODE_TEST_PASSPHRASE"
 TB = [sys.executable, "-m", "trustbridge.cli.main"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -40,20 +33,11 @@ class Node:
     https: str
     env: dict[str, str]
     process: NodeProcess
+    #: The home's registration officer (its key and certificate).
+    officer: Holder
 
     def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [*TB, "--home", str(self.home_path), *args],
-            cwd=self.work,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if ok:
-            assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
-        assert "Traceback" not in result.stderr, result.stderr
-        return result
+        return run_cli("--home", str(self.home_path), *args, cwd=self.work, env=self.env, ok=ok)
 
 
 def issue_machine(home: Home, serial: str, work: Path) -> x509.Certificate:
@@ -82,50 +66,28 @@ def issue_machine(home: Home, serial: str, work: Path) -> x509.Certificate:
     return cert
 
 
-def build_home(
-    path: Path, http_port: int, https_port: int, *, database_url: str | None = None
-) -> Home:
-    home = Home.init(
-        path,
-        node_name="rheintal",
-        http_port=http_port,
-        https_port=https_port,
-        database_url=database_url,
-    )
-    home.create_scheme(GERMANY)
-    spec = KeySpec(KeyType.P256, secret=SecretSource(env=PASSPHRASE_ENV))
-    home.create_root_ca(
-        scheme="de", name="DE Industrial Root CA", slug="de-root", country="DE", key=spec
-    )
-    home.create_issuing_ca(
-        parent="de-root",
-        name="Rheintal Device CA",
-        slug="devices",
-        kinds=[SubjectKind.MACHINE, SubjectKind.SOFTWARE],
-        levels=["de-basic", "de-substantial"],
-        key=spec,
-    )
-    return home
-
-
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     work = tmp_path_factory.mktemp("node")
-    env = {**os.environ, PASSPHRASE_ENV: "node test passphrase"}
-    os.environ[PASSPHRASE_ENV] = env[PASSPHRASE_ENV]
+    os.environ[PASSPHRASE_ENV] = PASSPHRASE
+    env = {**os.environ}
     http_port, https_port = free_port(), free_port()
-    home = build_home(work / "home", http_port, https_port)
+    home, officer = build_reference_home(
+        work / "home", clock=SystemClock(), http_port=http_port, https_port=https_port
+    )
     (work / "root.pem").write_bytes(home.chain_of("de-root")[-1].public_bytes(Encoding.PEM))
     (work / "devices.pem").write_bytes(home.chain_of("devices")[0].public_bytes(Encoding.PEM))
     home.close()
     http, https = f"http://127.0.0.1:{http_port}", f"https://127.0.0.1:{https_port}"
-    with running_node(
-        work / "home",
-        name="rheintal",
-        http_url=http,
-        https_url=https,
-        log=work / "node.log",
-        env=env,
-        extra_args=("--refresh-interval", "2"),
+    with running(
+        start_node(
+            work / "home",
+            name="rheintal",
+            http_url=http,
+            https_url=https,
+            log=work / "node.log",
+            env=env,
+            extra_args=("--refresh-interval", "2"),
+        )
     ) as process:
-        yield Node(work / "home", work, http, https, env, process)
+        yield Node(work / "home", work, http, https, env, process, officer)

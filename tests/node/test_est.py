@@ -13,19 +13,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
-from trustbridge.home import Home, KeySpec
-from trustbridge.home.config import SecretSource
-from trustbridge.home.records import Issued, RequestInfo
-from trustbridge.pki.keys import KeyType, private_key_pem
-from trustbridge.pki.profiles import OrganizationSubject, PersonSubject, Role, SubjectKind
-from trustbridge.pki.release import Decision, sign_statement
-from trustbridge.pki.signers import FileSigner
+from tests.homes import decide, issued, new_holder
+from tests.tools import openssl
+from trustbridge.home import Home
+from trustbridge.home.records import RequestInfo
+from trustbridge.pki.keys import private_key_pem
+from trustbridge.pki.profiles import OrganizationSubject
 
-from .conftest import PASSPHRASE_ENV, Node
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, check=False)
+from .conftest import Node
 
 
 def _token(node: Node) -> str:
@@ -44,6 +39,28 @@ def _p7_certs(body: bytes) -> list[x509.Certificate]:
     return pkcs7.load_der_pkcs7_certificates(base64.b64decode(body))
 
 
+def est_post(node: Node, work: Path, operation: str, body: str, *auth: str) -> str:
+    """POST ``work/BODY`` to the node's EST ``operation`` with curl (RFC 7030 style).
+
+    The answer goes to ``work/out.p7``; returns the HTTP status. ``auth``: curl's ``-u`` or
+    ``--cert/--key`` arguments.
+    """
+    result = subprocess.run(
+        [
+            "curl", "-s", "-o", "out.p7", "-w", "%{http_code}", "--cacert", _anchor(node),
+            "-H", "Content-Type: application/pkcs10", "--data-binary", f"@{body}",
+            *auth, f"{node.https}/.well-known/est/{operation}",
+        ],
+        cwd=work, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return result.stdout
+
+
+def _issued(work: Path) -> x509.Certificate:
+    (certificate,) = _p7_certs((work / "out.p7").read_bytes())
+    return certificate
+
+
 def test_cacerts_with_curl(node: Node) -> None:
     result = subprocess.run(
         ["curl", "-sf", "--cacert", _anchor(node), f"{node.https}/.well-known/est/cacerts"],
@@ -58,8 +75,8 @@ def test_cacerts_with_curl(node: Node) -> None:
 
 def _openssl_csr(work: Path, serial: str, name: str = "device") -> None:
     """A P-256 key and a CSR made by `openssl req`: NAME.key, NAME.der and NAME.b64 (base64)."""
-    made = run(
-        "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+    made = openssl(
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
         "-nodes", "-keyout", f"{name}.key", "-outform", "DER", "-out", f"{name}.der",
         "-subj", f"/C=DE/O=Rheintal/serialNumber={serial}/CN=RX-1 {serial}",
         cwd=work,
@@ -73,35 +90,17 @@ def test_simpleenroll_with_openssl_and_curl(node: Node) -> None:
     work.mkdir(exist_ok=True)
     _openssl_csr(work, "EST-0001")
     token = _token(node)
-    enrolled = subprocess.run(
-        [
-            "curl", "-s", "-o", "cert.p7", "-w", "%{http_code}", "--cacert", _anchor(node),
-            "-u", f"device:{token}", "-H", "Content-Type: application/pkcs10",
-            "--data-binary", "@device.b64", f"{node.https}/.well-known/est/simpleenroll",
-        ],
-        cwd=work, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert enrolled.stdout == "200", enrolled.stdout + enrolled.stderr
-    (certificate,) = _p7_certs((work / "cert.p7").read_bytes())
+    assert est_post(node, work, "simpleenroll", "device.b64", "-u", f"device:{token}") == "200"
+    certificate = _issued(work)
     assert certificate.subject.rfc4514_string() == (
         "CN=RX-1 EST-0001,2.5.4.5=EST-0001,O=Rheintal,C=DE"
     )
     # openssl reads the answer as RFC 7030 shows: base64 certs-only PKCS#7.
-    (work / "cert.p7.der").write_bytes(base64.b64decode((work / "cert.p7").read_bytes()))
-    printed = run(
-        "openssl", "pkcs7", "-inform", "DER", "-in", "cert.p7.der", "-print_certs", cwd=work
-    )
+    (work / "cert.p7.der").write_bytes(base64.b64decode((work / "out.p7").read_bytes()))
+    printed = openssl("pkcs7", "-inform", "DER", "-in", "cert.p7.der", "-print_certs", cwd=work)
     assert "EST-0001" in printed.stdout
     # The token is one-time: a second enrolment with it is refused.
-    again = subprocess.run(
-        [
-            "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", _anchor(node),
-            "-u", f"device:{token}", "--data-binary", "@device.b64",
-            f"{node.https}/.well-known/est/simpleenroll",
-        ],
-        cwd=work, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert again.stdout == "401"
+    assert est_post(node, work, "simpleenroll", "device.b64", "-u", f"device:{token}") == "401"
 
 
 def _csr_b64(serial: str, organization: str = "Rheintal") -> bytes:
@@ -141,18 +140,10 @@ def test_simplereenroll_with_the_current_identity_as_client_certificate(node: No
     _openssl_csr(work, "RE-0001")
 
     def curl(path: str, *extra: str) -> str:
-        result = subprocess.run(
-            [
-                "curl", "-s", "-o", "out.p7", "-w", "%{http_code}", "--cacert", _anchor(node),
-                "-H", "Content-Type: application/pkcs10", "--data-binary", "@device.b64",
-                *extra, f"{node.https}/.well-known/est/{path}",
-            ],
-            cwd=work, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        return result.stdout
+        return est_post(node, work, path, "device.b64", *extra)
 
     assert curl("simpleenroll", "-u", f"device:{_token(node)}") == "200"
-    (first,) = _p7_certs((work / "out.p7").read_bytes())
+    first = _issued(work)
     # The client sends its chain: the node's TLS layer knows only the anchors.
     chain = (node.work / "devices.pem").read_bytes()
     (work / "device.pem").write_bytes(first.public_bytes(Encoding.PEM) + chain)
@@ -160,7 +151,7 @@ def test_simplereenroll_with_the_current_identity_as_client_certificate(node: No
     # Without a client certificate: 401. With it: the same key is renewed.
     assert curl("simplereenroll") == "401"
     assert curl("simplereenroll", "--cert", "device.pem", "--key", "device.key") == "200"
-    (renewed,) = _p7_certs((work / "out.p7").read_bytes())
+    renewed = _issued(work)
     assert renewed.subject == first.subject
     assert renewed.serial_number != first.serial_number
     assert renewed.public_key() == first.public_key()
@@ -169,7 +160,7 @@ def test_simplereenroll_with_the_current_identity_as_client_certificate(node: No
     _openssl_csr(work, "RE-0001", name="device2")
     (work / "device.b64").write_bytes((work / "device2.b64").read_bytes())
     assert curl("simplereenroll", "--cert", "device.pem", "--key", "device.key") == "200"
-    (rekeyed,) = _p7_certs((work / "out.p7").read_bytes())
+    rekeyed = _issued(work)
     assert rekeyed.public_key() != first.public_key()
 
     # Once revoked, the identity cannot re-enrol any more.
@@ -179,60 +170,25 @@ def test_simplereenroll_with_the_current_identity_as_client_certificate(node: No
 
 
 def _organization_credential(node: Node, work: Path) -> None:
-    """Rheintal's organization identity (released by an officer): its enrolment credential."""
+    """Rheintal's organization identity, released by the officer: its enrolment credential."""
     home = Home.open(node.home_path)
     try:
-        spec = KeySpec(KeyType.P256, secret=SecretSource(env=PASSPHRASE_ENV))
-        home.create_issuing_ca(
-            parent="de-root",
-            name="Rheintal Identity CA",
-            slug="ids",
-            kinds=[SubjectKind.ORGANIZATION, SubjectKind.PERSON],
-            roles=[Role.REGISTRATION_OFFICER],
-            key=spec,
-        )
-        officer_key = ec.generate_private_key(ec.SECP256R1())
-        officer = home.bootstrap_officer(
-            ca="ids",
-            subject=PersonSubject(
-                given_name="Anna",
-                surname="Schmidt",
-                country="DE",
-                organization="Rheintal",
-                roles=frozenset({Role.REGISTRATION_OFFICER}),
-            ),
-            level="de-high",
-            csr_data=_csr_pem(officer_key),
-        ).certificates[0]
-        org_key = ec.generate_private_key(ec.SECP256R1())
+        holder = new_holder()
         pending = home.submit_request(
             ca="ids",
             subject=OrganizationSubject(name="Rheintal", country="DE", identifier="VATDE-1"),
             level="de-high",
-            csr_data=_csr_pem(org_key),
+            csr_data=holder.csr(),
         )
         assert isinstance(pending, RequestInfo)
-        statement = Decision(pending.id, pending.digest, "approve", home.now(), "EST test")
-        issued = home.decide(
-            pending.id,
-            decision=statement,
-            signature=sign_statement(statement.payload(), FileSigner(officer_key)),
-            officer=officer,
+        certificate = issued(decide(home, pending.id, node.officer))
+        chain = home.chain_of("ids")[0]
+        (work / "org.pem").write_bytes(
+            b"".join(c.public_bytes(Encoding.PEM) for c in (certificate, chain))
         )
-        assert isinstance(issued, Issued)
-        chain = issued.certificates[0].public_bytes(Encoding.PEM) + home.chain_of("ids")[
-            0
-        ].public_bytes(Encoding.PEM)
-        (work / "org.pem").write_bytes(chain)
-        (work / "org.key").write_bytes(private_key_pem(org_key))
+        (work / "org.key").write_bytes(private_key_pem(holder.key))
     finally:
         home.close()
-
-
-def _csr_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    name = x509.Name.from_rfc4514_string("CN=holder")
-    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
-    return csr.public_bytes(Encoding.PEM)
 
 
 def test_simpleenroll_with_the_manufacturers_credential_as_client_certificate(
@@ -245,17 +201,9 @@ def test_simpleenroll_with_the_manufacturers_credential_as_client_certificate(
     (work / "foreign.b64").write_bytes(_csr_b64("CR-0002", organization="Sakura"))
 
     def curl(body: str) -> str:
-        result = subprocess.run(
-            [
-                "curl", "-s", "-o", "out.p7", "-w", "%{http_code}", "--cacert", _anchor(node),
-                "--cert", "org.pem", "--key", "org.key", "--data-binary", f"@{body}",
-                f"{node.https}/.well-known/est/simpleenroll",
-            ],
-            cwd=work, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        return result.stdout
+        return est_post(node, work, "simpleenroll", body, "--cert", "org.pem", "--key", "org.key")
 
     assert curl("device.b64") == "200"
-    (device,) = _p7_certs((work / "out.p7").read_bytes())
+    device = _issued(work)
     assert "CR-0001" in device.subject.rfc4514_string()
     assert curl("foreign.b64") == "401"  # Rheintal's credential cannot enrol Sakura's devices

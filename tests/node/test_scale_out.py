@@ -21,16 +21,18 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
+from tests.homes import PASSPHRASE, PASSPHRASE_ENV, build_reference_home
+from trustbridge.clock import SystemClock
 from trustbridge.home import Home
-from trustbridge.node.launcher import running_node
-
-from .conftest import PASSPHRASE_ENV, build_home, free_port
+from trustbridge.node.launcher import free_port, running, start_node
 
 pytestmark = pytest.mark.postgres
 
 ISSUER = """
 import sys
 from pathlib import Path
+from tests.homes import PASSPHRASE, PASSPHRASE_ENV, build_reference_home
+from trustbridge.clock import SystemClock
 from trustbridge.home import Home
 sys.path.insert(0, {tests!r})
 from node.conftest import issue_machine
@@ -52,9 +54,11 @@ def _ocsp(url: str, cert: x509.Certificate, issuer: x509.Certificate) -> ocsp.OC
 def test_two_nodes_on_one_database(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(PASSPHRASE_ENV, "scale-out passphrase")
+    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
     env = {**os.environ}
-    home = build_home(tmp_path / "home", free_port(), free_port(), database_url=postgres_url)
+    home, _ = build_reference_home(
+        tmp_path / "home", database_url=postgres_url, clock=SystemClock()
+    )
     issuer = home.authority("devices").certificate
     home.close()
     with ExitStack() as stack:
@@ -62,14 +66,21 @@ def test_two_nodes_on_one_database(
         for name in ("a", "b"):
             http_port, https_port = free_port(), free_port()
             node = stack.enter_context(
-                running_node(
-                    tmp_path / "home",
-                    name="rheintal",
-                    http_url=f"http://127.0.0.1:{http_port}",
-                    https_url=f"https://127.0.0.1:{https_port}",
-                    log=tmp_path / f"node-{name}.log",
-                    env=env,
-                    extra_args=("--http-port", str(http_port), "--https-port", str(https_port)),
+                running(
+                    start_node(
+                        tmp_path / "home",
+                        name="rheintal",
+                        http_url=f"http://127.0.0.1:{http_port}",
+                        https_url=f"https://127.0.0.1:{https_port}",
+                        log=tmp_path / f"node-{name}.log",
+                        env=env,
+                        extra_args=(
+                            "--http-port",
+                            str(http_port),
+                            "--https-port",
+                            str(https_port),
+                        ),
+                    )
                 )
             )
             nodes.append(node.http_url)

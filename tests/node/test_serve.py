@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import ssl
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -14,16 +13,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from tests.tools import openssl
 from trustbridge.home import Home
 
 from .conftest import Node, issue_machine
 
 #: RFC 5019 clients identify certificates by SHA-1 CertIDs: a name, not a security hash.
 SHA1 = hashes.SHA1()  # noqa: S303
-
-
-def openssl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, check=False)
 
 
 def _issue(node: Node, serial: str) -> x509.Certificate:
@@ -68,7 +64,7 @@ def test_health_on_both_listeners_and_openapi(node: Node) -> None:
     with httpx.Client(verify=ssl.create_default_context(cafile=anchor)) as client:
         health = client.get(f"{node.https}/health").json()
         assert health["status"] == "ready"
-        assert health["cas"] == ["de-root", "devices"]
+        assert health["cas"] == ["de-root", "ids", "devices"]
         paths = client.get(f"{node.https}/openapi.json").json()["paths"]
         assert "/api/v1/node" in paths
 

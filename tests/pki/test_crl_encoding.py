@@ -3,8 +3,6 @@ accepted by cryptography and ``openssl crl``."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -16,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.pki.pkifactory import AT, DE_LEVELS, ca_name
 from tests.softhsm import SoftHsmToken
+from tests.tools import openssl
 from trustbridge.errors import InputError
 from trustbridge.pki.ca import CaLimits, build_root_certificate
 from trustbridge.pki.keys import KeyType, generate_private_key, hash_for
@@ -294,15 +293,6 @@ def test_entries_a_crl_cannot_state_are_refused(
         build_crl(issuer=p256.certificate, signer=p256.signer, entries=[entry], spec=FULL)
 
 
-def _openssl(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    path = shutil.which("openssl")
-    if path is None:
-        pytest.skip("the openssl command is not installed (apt install openssl)")
-    return subprocess.run(
-        [path, *map(str, args)], capture_output=True, text=True, check=False, timeout=30
-    )
-
-
 @pytest.mark.parametrize("key_type", [KeyType.P256, KeyType.ED25519, KeyType.RSA2048], ids=str)
 @pytest.mark.parametrize("spec", [FULL, DELTA], ids=["full", "delta"])
 def test_openssl_verifies_the_crl(key_type: KeyType, spec: CrlSpec, tmp_path: Path) -> None:
@@ -310,12 +300,12 @@ def test_openssl_verifies_the_crl(key_type: KeyType, spec: CrlSpec, tmp_path: Pa
     der = build_crl(issuer=issuer.certificate, signer=issuer.signer, entries=ENTRIES, spec=spec)
     (tmp_path / "crl.der").write_bytes(der)
     (tmp_path / "ca.pem").write_bytes(issuer.certificate.public_bytes(Encoding.PEM))
-    checked = _openssl(
+    checked = openssl(
         "crl", "-inform", "DER", "-in", tmp_path / "crl.der", "-CAfile", tmp_path / "ca.pem"
     )
     assert checked.returncode == 0, checked.stderr
     assert "verify OK" in checked.stderr + checked.stdout
-    text = _openssl("crl", "-inform", "DER", "-in", tmp_path / "crl.der", "-noout", "-text")
+    text = openssl("crl", "-inform", "DER", "-in", tmp_path / "crl.der", "-noout", "-text")
     assert text.returncode == 0, text.stderr
     assert "Serial Number: 1234567890ABCDEF1234" in text.stdout
     assert "Certificate Hold" in text.stdout
@@ -345,7 +335,7 @@ def test_a_token_signs_the_crl(
     assert len(crl) == len(ENTRIES) - 2
     (tmp_path / "crl.der").write_bytes(der)
     (tmp_path / "ca.pem").write_bytes(certificate.public_bytes(Encoding.PEM))
-    checked = _openssl(
+    checked = openssl(
         "crl", "-inform", "DER", "-in", tmp_path / "crl.der", "-CAfile", tmp_path / "ca.pem"
     )
     assert "verify OK" in checked.stderr + checked.stdout, checked.stderr

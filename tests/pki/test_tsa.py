@@ -4,8 +4,6 @@ token contents, and the TSA certificate check."""
 from __future__ import annotations
 
 import hashlib
-import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +28,7 @@ from rfc3161_client import (
 )
 
 from tests.pki.pkifactory import AT, build_scenario_pki
+from tests.tools import openssl
 from trustbridge.clock import FixedClock
 from trustbridge.errors import InputError, ProfileError
 from trustbridge.pki.ca import ServiceKind
@@ -299,15 +298,6 @@ def test_rfc3161_client_verifies_without_embedded_certificate(tsa: Tsa, root: Ro
 # -- 2. openssl ts -----------------------------------------------------------------------------
 
 
-def _openssl(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    path = shutil.which("openssl")
-    if path is None:
-        pytest.skip("the openssl command is not installed (apt install openssl)")
-    return subprocess.run(
-        [path, *map(str, args)], capture_output=True, text=True, check=False, timeout=30
-    )
-
-
 @pytest.mark.parametrize("key_type", [KeyType.P256, KeyType.RSA2048], ids=str)
 def test_openssl_query_reply_and_verify(
     tmp_path: Path,
@@ -321,12 +311,12 @@ def test_openssl_query_reply_and_verify(
     data.write_bytes(DATA)
     root_pem.write_bytes(root.certificate.public_bytes(Encoding.PEM))
     tsa_pem.write_bytes(unit.certificate.public_bytes(Encoding.PEM))
-    made = _openssl("ts", "-query", "-data", data, "-sha256", "-cert", "-out", query)
+    made = openssl("ts", "-query", "-data", data, "-sha256", "-cert", "-out", query)
     assert made.returncode == 0, made.stderr
 
     reply.write_bytes(unit.authority.respond(query.read_bytes()))
 
-    shown = _openssl("ts", "-reply", "-in", reply, "-text")
+    shown = openssl("ts", "-reply", "-in", reply, "-text")
     assert shown.returncode == 0, shown.stderr
     assert "Status: Granted." in shown.stdout
     assert f"Policy OID: {POLICY.dotted_string}" in shown.stdout
@@ -336,12 +326,12 @@ def test_openssl_query_reply_and_verify(
     # openssl checks the chain at the current time unless told otherwise
     trust = ("-CAfile", root_pem, "-untrusted", tsa_pem, "-attime", str(int(NOW.timestamp())))
     for source in (("-data", data), ("-queryfile", query)):  # -queryfile also checks the nonce
-        verified = _openssl("ts", "-verify", *source, "-in", reply, *trust)
+        verified = openssl("ts", "-verify", *source, "-in", reply, *trust)
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert "Verification: OK" in verified.stdout
 
     data.write_bytes(DATA + b"!")
-    refused = _openssl("ts", "-verify", "-data", data, "-in", reply, *trust)
+    refused = openssl("ts", "-verify", "-data", data, "-in", reply, *trust)
     assert refused.returncode != 0
     assert "Verification: FAILED" in refused.stdout
 
@@ -399,7 +389,7 @@ def test_openssl_reads_a_rejection(tmp_path: Path, tsa: Tsa) -> None:
     reply = tmp_path / "resp.tsr"
     reply.write_bytes(tsa.authority.respond(_request(algorithm="1.2.3.4.5")))
 
-    shown = _openssl("ts", "-reply", "-in", reply, "-text")
+    shown = openssl("ts", "-reply", "-in", reply, "-text")
 
     assert shown.returncode == 0, shown.stderr
     assert "Status: Rejected." in shown.stdout

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, select
 
-from tests.home.conftest import (
+from tests.homes import (
     MUSTER,
     PASSPHRASE,
     PASSPHRASE_ENV,

@@ -11,12 +11,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+
+from trustbridge.node.launcher import free_port
 
 __all__ = ["PostgresCluster", "PostgresUnavailableError", "find_bindir"]
 
@@ -40,19 +41,13 @@ def find_bindir() -> Path:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PostgresCluster:
     """Start with :meth:`start` (or ``with``), get :attr:`url`, stop with :meth:`stop`."""
 
     def __init__(self, *, database: str = "trustbridge", durable: bool = False) -> None:
         self.bindir = find_bindir()
         self.database = database
-        self.port = _free_port()
+        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="tb-pg-"))
         self.datadir = self.root / "data"
         self._process: subprocess.Popen[bytes] | None = None

@@ -25,6 +25,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+from collections.abc import Awaitable, Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
@@ -132,7 +133,7 @@ def est_router(home: Home) -> APIRouter:
                 return info.slug
         raise HTTPException(404, "this node has no CA that issues machine identities")
 
-    async def cacerts(label: str | None) -> Response:
+    async def cacerts(label: str | None, _request: Request) -> Response:
         return _certs_only(list(home.chain_of(est_ca(label))))
 
     async def simpleenroll(label: str | None, request: Request) -> Response:
@@ -213,30 +214,12 @@ def est_router(home: Home) -> APIRouter:
             return Response(status_code=202, headers={"Retry-After": "60"})
         return _certs_only([result.certificates[0]])
 
-    @router.post("/.well-known/est/simplereenroll", summary="EST re-enrolment (RFC 7030 4.2.2)")
-    async def simplereenroll_default(request: Request) -> Response:
-        return await simplereenroll(None, request)
-
-    @router.post("/.well-known/est/{label}/simplereenroll", summary="EST re-enrolment at one CA")
-    async def simplereenroll_labelled(label: str, request: Request) -> Response:
-        return await simplereenroll(label, request)
-
-    @router.get("/.well-known/est/cacerts", summary="EST CA certificates (RFC 7030 4.1)")
-    async def cacerts_default() -> Response:
-        return await cacerts(None)
-
-    @router.get("/.well-known/est/{label}/cacerts", summary="EST CA certificates of one CA")
-    async def cacerts_labelled(label: str) -> Response:
-        return await cacerts(label)
-
-    @router.post("/.well-known/est/simpleenroll", summary="EST enrolment (RFC 7030 4.2)")
-    async def simpleenroll_default(request: Request) -> Response:
-        return await simpleenroll(None, request)
-
-    @router.post("/.well-known/est/{label}/simpleenroll", summary="EST enrolment at one CA")
-    async def simpleenroll_labelled(label: str, request: Request) -> Response:
-        return await simpleenroll(label, request)
-
+    for operation, method, handler, summary in (
+        ("cacerts", "GET", cacerts, "EST CA certificates (RFC 7030 4.1)"),
+        ("simpleenroll", "POST", simpleenroll, "EST enrolment (RFC 7030 4.2)"),
+        ("simplereenroll", "POST", simplereenroll, "EST re-enrolment (RFC 7030 4.2.2)"),
+    ):
+        _add_routes(router, operation, method, handler, summary)
     return router
 
 
@@ -244,6 +227,31 @@ def _peer(request: Request) -> x509.Certificate | None:
     """The TLS client certificate the node's protocol put into the scope, if any."""
     der = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_der")
     return x509.load_der_x509_certificate(der) if der else None
+
+
+Handler = Callable[[str | None, Request], Awaitable[Response]]
+
+
+def _add_routes(
+    router: APIRouter, operation: str, method: str, handler: Handler, summary: str
+) -> None:
+    """``/.well-known/est/OP`` (the default EST CA) and ``/.well-known/est/<ca>/OP``."""
+
+    async def default(request: Request) -> Response:
+        return await handler(None, request)
+
+    async def labelled(label: str, request: Request) -> Response:
+        return await handler(label, request)
+
+    router.add_api_route(
+        f"/.well-known/est/{operation}", default, methods=[method], summary=summary
+    )
+    router.add_api_route(
+        f"/.well-known/est/{{label}}/{operation}",
+        labelled,
+        methods=[method],
+        summary=f"{summary}, at one CA",
+    )
 
 
 async def _read_csr(request: Request) -> tuple[x509.CertificateSigningRequest, bytes]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import httpx
 
 from trustbridge.errors import ConfigError
 
-__all__ = ["NodeProcess", "running_node", "start_node", "stop_node", "wait_ready"]
+__all__ = ["NodeProcess", "free_port", "running", "start_node", "stop_node", "wait_ready"]
 
 
 @dataclass(frozen=True)
@@ -100,29 +101,20 @@ def start_node(
 
 
 @contextmanager
-def running_node(
-    home: Path,
-    *,
-    name: str,
-    http_url: str,
-    https_url: str,
-    log: Path,
-    env: Mapping[str, str] | None = None,
-    extra_args: tuple[str, ...] = (),
-    timeout: float = 60,
-) -> Iterator[NodeProcess]:
-    """Run ``trustbridge --home HOME serve`` until the block ends (also on errors and Ctrl-C)."""
-    node = start_node(
-        home,
-        name=name,
-        http_url=http_url,
-        https_url=https_url,
-        log=log,
-        env=env,
-        extra_args=extra_args,
-    )
+def running(node: NodeProcess, timeout: float = 60) -> Iterator[NodeProcess]:
+    """Wait until a started node is ready; stop it when the block ends (errors, Ctrl-C too).
+
+    ``with running(start_node(home, ...)) as node: ...``
+    """
     try:
         wait_ready(node, timeout)
         yield node
     finally:
         stop_node(node)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now (for tests and benchmarks)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

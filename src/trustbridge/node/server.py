@@ -11,6 +11,7 @@ import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -135,34 +136,32 @@ def serve(home: Home, options: ServeOptions, *, on_ready: Callable[[], None] | N
     home.status.refresh()
     tls = tls_files(home, options.host, options.tls_ca)
     state.ready = True
-    http = _Listener(
-        uvicorn.Config(
-            public_app(state),
+
+    def listener(app: Any, port: int, **settings: Any) -> _Listener:
+        config = uvicorn.Config(
+            app,
             host=options.host,
-            port=options.http_port,
+            port=port,
             log_level=options.log_level,
             access_log=False,
             lifespan="off",
+            **settings,
         )
-    )
-    https = _Listener(
-        uvicorn.Config(
-            api_app(state),
-            host=options.host,
-            port=options.https_port,
-            log_level=options.log_level,
-            access_log=False,
-            lifespan="off",
-            ssl_certfile=str(tls.chain),
-            ssl_keyfile=str(tls.key),
-            ssl_keyfile_password=tls.key_password,
-            # A client certificate is optional (EST re-enrolment presents one); the TLS layer
-            # accepts those that chain to an anchor of this home, the application decides.
-            ssl_cert_reqs=ssl.CERT_OPTIONAL,
-            ssl_ca_certs=str(tls.client_anchors),
-            http=_PeerCertificateProtocol,
-            ssl_version=ssl.PROTOCOL_TLS_SERVER,
-        )
+        return _Listener(config)
+
+    http = listener(public_app(state), options.http_port)
+    https = listener(
+        api_app(state),
+        options.https_port,
+        ssl_certfile=str(tls.chain),
+        ssl_keyfile=str(tls.key),
+        ssl_keyfile_password=tls.key_password,
+        # A client certificate is optional (EST re-enrolment presents one); the TLS layer
+        # accepts those that chain to an anchor of this home, the application decides.
+        ssl_cert_reqs=ssl.CERT_OPTIONAL,
+        ssl_ca_certs=str(tls.client_anchors),
+        http=_PeerCertificateProtocol,
+        ssl_version=ssl.PROTOCOL_TLS_SERVER,
     )
 
     async def main() -> None:
