@@ -441,21 +441,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     baseline_name = BASELINE_NAME.format(version=openssl_version())
     records: list[Record] = [
         rate_record(
-            "ocsp-node",
+            metric,
             unit="req/s",
-            ours=round(rates["node"], 1),
+            ours=round(rates[server], 1),
             baseline=round(rates["openssl"], 1),
             baseline_name=baseline_name,
-            goal=GOAL_NODE,
-        ),
-        rate_record(
-            "ocsp-nginx-export",
-            unit="req/s",
-            ours=round(rates["nginx"], 1),
-            baseline=round(rates["openssl"], 1),
-            baseline_name=baseline_name,
-            goal=GOAL_NGINX,
-        ),
+            goal=goal,
+        )
+        for metric, server, goal in (
+            ("ocsp-node", "node", GOAL_NODE),
+            ("ocsp-nginx-export", "nginx", GOAL_NGINX),
+        )
     ]
     print_table(records, title="OCSP requests per second against the OpenSSL responder")
     if not args.no_write:

@@ -81,6 +81,21 @@ def issued(result: RequestInfo | Issued) -> x509.Certificate:
     return result.certificates[0]
 
 
+def officer_subject(
+    organization: str = "Rheintal Trust Services GmbH",
+    given_name: str = "Anna",
+    surname: str = "Schmidt",
+) -> PersonSubject:
+    """A German registration officer of ``organization``."""
+    return PersonSubject(
+        given_name=given_name,
+        surname=surname,
+        country="DE",
+        organization=organization,
+        roles=frozenset({Role.REGISTRATION_OFFICER}),
+    )
+
+
 def build_reference_home(
     path: Path,
     *,
@@ -125,13 +140,7 @@ def build_reference_home(
     officer = new_holder()
     result = home.bootstrap_officer(
         ca="ids",
-        subject=PersonSubject(
-            given_name="Anna",
-            surname="Schmidt",
-            country="DE",
-            organization="Rheintal Trust Services GmbH",
-            roles=frozenset({Role.REGISTRATION_OFFICER}),
-        ),
+        subject=officer_subject(),
         level="de-high",
         csr_data=officer.csr(),
     )

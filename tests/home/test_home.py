@@ -10,7 +10,16 @@ from cryptography import x509
 from sqlalchemy import func, select
 
 from tests.home.conftest import Reference
-from tests.homes import MUSTER, NOW, PASSPHRASE_ENV, Holder, decide, issued, new_holder
+from tests.homes import (
+    MUSTER,
+    NOW,
+    PASSPHRASE_ENV,
+    Holder,
+    decide,
+    issued,
+    new_holder,
+    officer_subject,
+)
 from trustbridge import oids
 from trustbridge.clock import FixedClock
 from trustbridge.errors import (
@@ -348,13 +357,7 @@ def test_bootstrap_is_closed_once_an_officer_exists(ref: Reference) -> None:
     with pytest.raises(ReleaseError, match="bootstrap is closed"):
         ref.home.bootstrap_officer(
             ca="ids",
-            subject=PersonSubject(
-                given_name="Eve",
-                surname="Mallory",
-                country="DE",
-                organization="X",
-                roles=frozenset({Role.REGISTRATION_OFFICER}),
-            ),
+            subject=officer_subject("X", "Eve", "Mallory"),
             level="de-high",
             csr_data=new_holder().csr(),
         )

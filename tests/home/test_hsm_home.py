@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, select
 
-from tests.homes import MUSTER, NOW, decide, issued, new_holder
+from tests.homes import MUSTER, NOW, decide, issued, new_holder, officer_subject
 from tests.softhsm import SoftHsmToken
 from trustbridge import oids
 from trustbridge.clock import FixedClock
@@ -19,7 +19,7 @@ from trustbridge.home import Home, KeySpec
 from trustbridge.home.config import SecretSource
 from trustbridge.home.records import RequestInfo
 from trustbridge.pki.keys import KeyType
-from trustbridge.pki.profiles import PersonSubject, Role, SubjectKind
+from trustbridge.pki.profiles import Role, SubjectKind
 from trustbridge.store import tables as t
 from trustbridge.trust.schemes import TrustScheme
 
@@ -62,13 +62,7 @@ def test_hsm_root_and_issuing_ca_issue_identities(
     officer.certificate = issued(
         hsm_home.bootstrap_officer(
             ca="ids",
-            subject=PersonSubject(
-                given_name="Anna",
-                surname="Schmidt",
-                country="DE",
-                organization="R",
-                roles=frozenset({Role.REGISTRATION_OFFICER}),
-            ),
+            subject=officer_subject("R"),
             level="de-high",
             csr_data=officer.csr(),
         )

@@ -319,18 +319,16 @@ def test_the_revoked_sensor_is_on_its_crl_and_openssl_refuses_it(
     assert "verify OK" in verified.stdout + verified.stderr, verified.stderr
     bundle = tmp_path / "chain.pem"
     bundle.write_bytes(b"".join((demo_out / p).read_bytes() for p in sensor["chain"]))
-    refused = openssl(
-        "verify",
-        "-crl_check",
-        "-CRLfile",
-        "sensor.crl.pem",
-        "-CAfile",
-        str(demo_out / sensor["anchor"]),
-        "-untrusted",
-        str(bundle),
-        str(demo_out / sensor["certificate"]),
-        cwd=tmp_path,
-    )
+
+    def verify_with_crl(identity: IdentityEntry) -> subprocess.CompletedProcess[str]:
+        return openssl(
+            "verify", "-crl_check", "-CRLfile", "sensor.crl.pem",
+            "-CAfile", str(demo_out / identity["anchor"]), "-untrusted", str(bundle),
+            str(demo_out / identity["certificate"]),
+            cwd=tmp_path,
+        )  # fmt: skip
+
+    refused = verify_with_crl(sensor)
     assert refused.returncode != 0
     assert "certificate revoked" in refused.stdout + refused.stderr
     # Another sensor of the same batch passes the same check.
@@ -339,18 +337,7 @@ def test_the_revoked_sensor_is_on_its_crl_and_openssl_refuses_it(
         for i in _identities(manifest)
         if i.get("batch") == "HPS-200" and i["serial"] != sensor["serial"]
     )
-    accepted = openssl(
-        "verify",
-        "-crl_check",
-        "-CRLfile",
-        "sensor.crl.pem",
-        "-CAfile",
-        str(demo_out / other["anchor"]),
-        "-untrusted",
-        str(bundle),
-        str(demo_out / other["certificate"]),
-        cwd=tmp_path,
-    )
+    accepted = verify_with_crl(other)
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
 
 

@@ -16,7 +16,7 @@ from tests.pki.pkifactory import AT, DE_LEVELS, ca_name
 from tests.softhsm import SoftHsmToken
 from tests.tools import openssl
 from trustbridge.errors import InputError
-from trustbridge.pki.ca import CaLimits, build_root_certificate
+from trustbridge.pki.ca import CaLimits, build_root_certificate, url_distribution_point
 from trustbridge.pki.keys import KeyType, generate_private_key, hash_for
 from trustbridge.pki.pkcs11 import Pkcs11KeyRef, generate_key
 from trustbridge.pki.revocation import CertStatus, CrlSpec, Reason, StatusEntry, build_crl
@@ -87,12 +87,7 @@ def _reference_crl(issuer: Issuer, entries: Sequence[StatusEntry], spec: CrlSpec
             x509.DeltaCRLIndicator(spec.delta_base), critical=True
         )
     if spec.delta_url and not delta:
-        point = x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(spec.delta_url)],
-            relative_name=None,
-            reasons=None,
-            crl_issuer=None,
-        )
+        point = url_distribution_point(spec.delta_url)
         builder_crl = builder_crl.add_extension(x509.FreshestCRL([point]), critical=False)
     for item in revoked:
         builder_crl = builder_crl.add_revoked_certificate(item)

@@ -49,6 +49,7 @@ __all__ = [
     "certificate_fingerprint",
     "key_fingerprint",
     "random_serial",
+    "url_distribution_point",
 ]
 
 _SERIAL_BITS = 159  # positive, at most 20 octets (RFC 5280 4.1.2.2), far above 64 bits of entropy
@@ -76,6 +77,16 @@ _DER = Encoding.DER
 _SPKI = PublicFormat.SubjectPublicKeyInfo
 
 
+def url_distribution_point(url: str) -> x509.DistributionPoint:
+    """A distribution point that is just a URL (CRL distribution points, FreshestCRL)."""
+    return x509.DistributionPoint(
+        full_name=[x509.UniformResourceIdentifier(url)],
+        relative_name=None,
+        reasons=None,
+        crl_issuer=None,
+    )
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """Where a CA publishes: CRL distribution point, OCSP responder, its own certificate(s)."""
@@ -99,16 +110,7 @@ class Endpoints:
 
     def extensions(self) -> list[x509.ExtensionType]:
         return [
-            x509.CRLDistributionPoints(
-                [
-                    x509.DistributionPoint(
-                        full_name=[x509.UniformResourceIdentifier(self.crl_url)],
-                        relative_name=None,
-                        reasons=None,
-                        crl_issuer=None,
-                    )
-                ]
-            ),
+            x509.CRLDistributionPoints([url_distribution_point(self.crl_url)]),
             x509.AuthorityInformationAccess(
                 [
                     x509.AccessDescription(

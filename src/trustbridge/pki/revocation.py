@@ -23,6 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
 from trustbridge.clock import ensure_utc
 from trustbridge.errors import InputError, ProfileError
+from trustbridge.pki.ca import url_distribution_point
 from trustbridge.pki.keys import KeyType, hash_for
 from trustbridge.pki.signers import Signer, sign_bytes
 
@@ -256,13 +257,7 @@ def _tbs_cert_list(
         assert spec.delta_base is not None
         extensions.append(_extension(x509.DeltaCRLIndicator(spec.delta_base), critical=True))
     if spec.delta_url and not delta:
-        point = x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(spec.delta_url)],
-            relative_name=None,
-            reasons=None,
-            crl_issuer=None,
-        )
-        extensions.append(_extension(x509.FreshestCRL([point])))
+        extensions.append(_extension(x509.FreshestCRL([url_distribution_point(spec.delta_url)])))
     crl_extensions = _tlv(_EXPLICIT_0, _tlv(_SEQUENCE, b"".join(extensions)))
     revoked = _revoked_certificates(entries, delta=delta)
     parts = [
