@@ -8,6 +8,8 @@ prints ``diagnostics()`` without a traceback and exits non-zero; the API answers
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
+    "AuthenticationError",
     "ApprovalError",
     "ConfigError",
     "CsrError",
@@ -85,6 +87,18 @@ class ApprovalError(ReleaseError):
 
 class ValidationError(TrustbridgeError):
     """A certificate path or signature that does not validate."""
+
+    exit_code = 3
+
+
+class AuthenticationError(TrustbridgeError):
+    """A request whose signature, freshness or caller identity does not check out (HTTP 401)."""
+
+    exit_code = 3
+
+
+class AccessDeniedError(TrustbridgeError):
+    """An authenticated caller without the role an operation needs (HTTP 403)."""
 
     exit_code = 3
 

@@ -13,14 +13,23 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tests.homes import PASSPHRASE, PASSPHRASE_ENV, Holder, build_reference_home
-from tests.tools import run_cli
+from tests.homes import (
+    PASSPHRASE,
+    PASSPHRASE_ENV,
+    Holder,
+    build_reference_home,
+    decide,
+    issued,
+    new_holder,
+)
+from tests.tools import openssl, run_cli
 from trustbridge.clock import SystemClock
-from trustbridge.home import Home
-from trustbridge.home.records import Issued
+from trustbridge.home import Home, KeySpec
+from trustbridge.home.config import SecretSource
+from trustbridge.home.records import Issued, RequestInfo
 from trustbridge.node.launcher import NodeProcess, free_port, running, start_node
 from trustbridge.pki.keys import KeyType, generate_private_key, hash_for, private_key_pem
-from trustbridge.pki.profiles import MachineSubject
+from trustbridge.pki.profiles import MachineSubject, PersonSubject, Role, SubjectKind
 
 TB = [sys.executable, "-m", "trustbridge.cli.main"]
 
@@ -35,6 +44,8 @@ class Node:
     process: NodeProcess
     #: The home's registration officer (its key and certificate).
     officer: Holder
+    #: An operator of the node, issued by the staff CA.
+    operator: Holder
 
     def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         return run_cli("--home", str(self.home_path), *args, cwd=self.work, env=self.env, ok=ok)
@@ -66,6 +77,34 @@ def issue_machine(home: Home, serial: str, work: Path) -> x509.Certificate:
     return cert
 
 
+def issue_operator(home: Home, officer: Holder) -> Holder:
+    """A staff CA for the node's operators, and one operator, released by the officer."""
+    home.create_issuing_ca(
+        parent="de-root",
+        name="Rheintal Staff CA",
+        slug="staff",
+        kinds=[SubjectKind.PERSON],
+        roles=[Role.OPERATOR],
+        key=KeySpec(KeyType.P256, secret=SecretSource(env=PASSPHRASE_ENV)),
+    )
+    operator = new_holder()
+    pending = home.submit_request(
+        ca="staff",
+        subject=PersonSubject(
+            given_name="Otto",
+            surname="Betrieb",
+            country="DE",
+            organization="Rheintal Trust Services GmbH",
+            roles=frozenset({Role.OPERATOR}),
+        ),
+        level="de-high",
+        csr_data=operator.csr(),
+    )
+    assert isinstance(pending, RequestInfo)
+    operator.certificate = issued(decide(home, pending.id, officer))
+    return operator
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     work = tmp_path_factory.mktemp("node")
@@ -75,6 +114,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     home, officer = build_reference_home(
         work / "home", clock=SystemClock(), http_port=http_port, https_port=https_port
     )
+    operator = issue_operator(home, officer)
     (work / "root.pem").write_bytes(home.chain_of("de-root")[-1].public_bytes(Encoding.PEM))
     (work / "devices.pem").write_bytes(home.chain_of("devices")[0].public_bytes(Encoding.PEM))
     home.close()
@@ -90,4 +130,32 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
             extra_args=("--refresh-interval", "2"),
         )
     ) as process:
-        yield Node(work / "home", work, http, https, env, process, officer)
+        yield Node(work / "home", work, http, https, env, process, officer, operator)
+
+
+def issue(node: Node, serial: str) -> x509.Certificate:
+    """A machine identity issued by the served home (its files in the node's work folder)."""
+    home = Home.open(node.home_path)
+    try:
+        return issue_machine(home, serial, node.work)
+    finally:
+        home.close()
+
+
+def ocsp_check(node: Node, serial: str) -> str:
+    """``openssl ocsp`` against the node for a machine ``issue`` made; its report."""
+    result = openssl(
+        "ocsp",
+        "-issuer",
+        "devices.pem",
+        "-cert",
+        f"{serial}.pem",
+        "-url",
+        f"{node.http}/pki/devices/ocsp",
+        "-CAfile",
+        "root.pem",
+        cwd=node.work,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Response verify OK" in result.stderr, result.stderr
+    return result.stdout

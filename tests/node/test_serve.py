@@ -14,38 +14,11 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.tools import openssl
-from trustbridge.home import Home
 
-from .conftest import Node, issue_machine
+from .conftest import Node, issue, ocsp_check
 
 #: RFC 5019 clients identify certificates by SHA-1 CertIDs: a name, not a security hash.
 SHA1 = hashes.SHA1()  # noqa: S303
-
-
-def _issue(node: Node, serial: str) -> x509.Certificate:
-    home = Home.open(node.home_path)
-    try:
-        return issue_machine(home, serial, node.work)
-    finally:
-        home.close()
-
-
-def _ocsp_check(node: Node, serial: str) -> str:
-    result = openssl(
-        "ocsp",
-        "-issuer",
-        "devices.pem",
-        "-cert",
-        f"{serial}.pem",
-        "-url",
-        f"{node.http}/pki/devices/ocsp",
-        "-CAfile",
-        "root.pem",
-        cwd=node.work,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "Response verify OK" in result.stderr, result.stderr
-    return result.stdout
 
 
 def _fetch_crl_pem(node: Node, name: str) -> Path:
@@ -64,22 +37,22 @@ def test_health_on_both_listeners_and_openapi(node: Node) -> None:
     with httpx.Client(verify=ssl.create_default_context(cafile=anchor)) as client:
         health = client.get(f"{node.https}/health").json()
         assert health["status"] == "ready"
-        assert health["cas"] == ["de-root", "ids", "devices"]
+        assert health["cas"] == ["de-root", "ids", "devices", "staff"]
         paths = client.get(f"{node.https}/openapi.json").json()["paths"]
         assert "/api/v1/node" in paths
 
 
 def test_openssl_ocsp_reports_good_then_revoked_with_reason(node: Node) -> None:
-    _issue(node, "OC-1")
-    assert "OC-1.pem: good" in _ocsp_check(node, "OC-1")
+    issue(node, "OC-1")
+    assert "OC-1.pem: good" in ocsp_check(node, "OC-1")
     node.cli("revoke", _serial(node, "OC-1"), "--reason", "key-compromise")
-    out = _ocsp_check(node, "OC-1")
+    out = ocsp_check(node, "OC-1")
     assert "OC-1.pem: revoked" in out
     assert "Reason: keyCompromise" in out
 
 
 def test_openssl_verify_with_the_served_crl(node: Node) -> None:
-    _issue(node, "CRL-1")
+    issue(node, "CRL-1")
     chain = node.work / "chain.pem"
     chain.write_bytes((node.work / "devices.pem").read_bytes())
     before = _fetch_crl_pem(node, "before.crl.pem")
@@ -122,7 +95,7 @@ def _crl_verifies(node: Node, crl: Path) -> None:
 
 
 def test_ocsp_get_is_the_cacheable_pre_signed_answer(node: Node) -> None:
-    cert = _issue(node, "GET-1")
+    cert = issue(node, "GET-1")
     issuer = x509.load_pem_x509_certificate((node.work / "devices.pem").read_bytes())
     request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, SHA1).build()
     der = request.public_bytes(Encoding.DER)

@@ -16,11 +16,20 @@ import typer
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from rich.console import Console
 from rich.table import Table
 
 from trustbridge import __version__
 from trustbridge.cli import _export
+from trustbridge.cli._common import (
+    _holder_signer,
+    _load_cert,
+    _load_certs,
+    _prompt,
+    _read,
+    console,
+    err,
+)
+from trustbridge.cli.remote import remote_app
 from trustbridge.errors import InputError, TrustbridgeError
 from trustbridge.home import Home
 from trustbridge.home.config import SecretSource
@@ -37,7 +46,6 @@ from trustbridge.pki.keys import (
     KeyType,
     generate_private_key,
     hash_for,
-    load_private_key_pem,
     private_key_pem,
 )
 from trustbridge.pki.profiles import (
@@ -52,11 +60,7 @@ from trustbridge.pki.profiles import (
 )
 from trustbridge.pki.release import Decision, sign_statement
 from trustbridge.pki.revocation import Reason
-from trustbridge.pki.signers import FileSigner
 from trustbridge.trust.schemes import TrustScheme, parse_oid
-
-console = Console()
-err = Console(stderr=True)
 
 app = typer.Typer(
     name="trustbridge",
@@ -96,6 +100,7 @@ app.add_typer(enrol_app, name="enrol")
 app.add_typer(key_app, name="key")
 app.add_typer(crl_app, name="crl")
 app.add_typer(ocsp_app, name="ocsp")
+app.add_typer(remote_app, name="remote")
 
 
 class _State:
@@ -123,12 +128,6 @@ def main(
 ) -> None:
     """trustbridge: secure digital identities and linked trust schemes for Industrie 4.0."""
     state.home_path = home
-
-
-def _prompt(question: str) -> str:
-    if not sys.stdin.isatty():
-        return ""
-    return str(typer.prompt(question, hide_input=True, default="", show_default=False))
 
 
 @contextmanager
@@ -174,41 +173,6 @@ def _key_spec(
         pkcs11_uri=pkcs11,
         secret=SecretSource(env=passphrase_env, file=passphrase_file),
     )
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
-
-
-def _load_cert(path: Path) -> x509.Certificate:
-    data = _read(path, "certificate")
-    try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
-    except ValueError as exc:
-        raise InputError(f"{path} is not a readable X.509 certificate: {exc}") from None
-
-
-def _load_certs(path: Path) -> list[x509.Certificate]:
-    data = _read(path, "certificate bundle")
-    try:
-        return x509.load_pem_x509_certificates(data)
-    except ValueError as exc:
-        raise InputError(f"{path} is not a PEM certificate bundle: {exc}") from None
-
-
-def _holder_signer(key_path: Path, passphrase_env: str | None) -> FileSigner:
-    """A holder's own key (officer, requester, enrolment credential) from a PEM file."""
-    passphrase = os.environ.get(passphrase_env, "").encode() if passphrase_env else None
-    data = _read(key_path, "key")
-    if b"ENCRYPTED" in data and not passphrase:
-        answer = _prompt(f"Passphrase for {key_path}")
-        passphrase = answer.encode() if answer else None
-    return FileSigner(load_private_key_pem(data, passphrase, source=str(key_path)), str(key_path))
 
 
 def _write(path: Path, data: bytes, *, private: bool = False) -> None:

@@ -20,8 +20,15 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from trustbridge import __version__
-from trustbridge.errors import NotFoundError, TrustbridgeError
+from trustbridge.errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    NotFoundError,
+    TrustbridgeError,
+)
 from trustbridge.home import Home
+from trustbridge.node._http import limited_body
+from trustbridge.node.admin import ACCEPT_SIGNATURE, admin_router
 from trustbridge.node.est import est_router
 from trustbridge.pki.tsa import TIMESTAMP_REPLY_MEDIA_TYPE
 
@@ -153,7 +160,7 @@ def public_app(state: NodeState) -> FastAPI:
 
     @app.post("/pki/{slug}/ocsp", summary="OCSP (RFC 6960) over POST")
     async def ocsp_post(slug: str, request: Request) -> Response:
-        body = await _limited_body(request, MAX_OCSP_REQUEST)
+        body = await limited_body(request, MAX_OCSP_REQUEST)
         return await _answer(slug, body)
 
     @app.get("/pki/{slug}/ocsp/{encoded:path}", summary="OCSP (RFC 6960, RFC 5019) over GET")
@@ -165,7 +172,7 @@ def public_app(state: NodeState) -> FastAPI:
         return await _answer(slug, der)
 
     async def _timestamp(slug: str, request: Request) -> Response:
-        body = await _limited_body(request, MAX_TSA_REQUEST)
+        body = await limited_body(request, MAX_TSA_REQUEST)
         reply = status.tsa(slug).respond(body)
         return Response(reply, media_type=TIMESTAMP_REPLY_MEDIA_TYPE)
 
@@ -187,7 +194,7 @@ def public_app(state: NodeState) -> FastAPI:
 
 
 def api_app(state: NodeState) -> FastAPI:
-    """The HTTPS side: health, the node's description, EST (partner APIs join later)."""
+    """The HTTPS side: health, the node's description, EST, the signed administrative API."""
     app = FastAPI(
         title=f"trustbridge node {state.home.config.node_name}",
         version=__version__,
@@ -223,20 +230,9 @@ def api_app(state: NodeState) -> FastAPI:
         }
 
     app.include_router(est_router(state.home))
+    app.include_router(admin_router(state.home))
     _error_handlers(app)
     return app
-
-
-async def _limited_body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise HTTPException(413, f"request body of {length} bytes exceeds {limit}")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HTTPException(413, f"request body exceeds {limit} bytes")
-    return bytes(body)
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -244,8 +240,16 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(TrustbridgeError)
     async def trustbridge_error(_request: Request, exc: TrustbridgeError) -> JSONResponse:
-        code = 404 if isinstance(exc, NotFoundError) else 400
-        return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=code)
+        headers: dict[str, str] = {}
+        if isinstance(exc, AuthenticationError):
+            code, headers["Accept-Signature"] = 401, ACCEPT_SIGNATURE
+        elif isinstance(exc, AccessDeniedError):
+            code = 403
+        else:
+            code = 404 if isinstance(exc, NotFoundError) else 400
+        return JSONResponse(
+            {"error": exc.message, "hint": exc.hint}, status_code=code, headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, exc: Exception) -> JSONResponse:

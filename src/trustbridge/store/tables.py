@@ -244,3 +244,14 @@ audit_events = Table(
     Column("details", JSON, nullable=False),
     Index("ix_audit_object", "object_type", "object_id"),
 )
+
+#: Nonces of signed API requests (RFC 9421), kept until the signature expires: a request
+#: replayed to this node or to any other node on the same database is refused.
+seen_nonces = Table(
+    "seen_nonces",
+    metadata,
+    Column("key_id", String(80), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_seen_nonces_expires_at", "expires_at"),
+)

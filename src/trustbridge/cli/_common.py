@@ -1,0 +1,61 @@
+"""What the command's modules share: consoles, reading files, holders' keys."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+from cryptography import x509
+from rich.console import Console
+
+from trustbridge.errors import InputError
+from trustbridge.pki.keys import load_private_key_pem
+from trustbridge.pki.signers import FileSigner
+
+__all__ = ["_holder_signer", "_load_cert", "_load_certs", "_prompt", "_read", "console", "err"]
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _prompt(question: str) -> str:
+    if not sys.stdin.isatty():
+        return ""
+    return str(typer.prompt(question, hide_input=True, default="", show_default=False))
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def _load_cert(path: Path) -> x509.Certificate:
+    data = _read(path, "certificate")
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise InputError(f"{path} is not a readable X.509 certificate: {exc}") from None
+
+
+def _load_certs(path: Path) -> list[x509.Certificate]:
+    data = _read(path, "certificate bundle")
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise InputError(f"{path} is not a PEM certificate bundle: {exc}") from None
+
+
+def _holder_signer(key_path: Path, passphrase_env: str | None) -> FileSigner:
+    """A holder's own key (officer, requester, enrolment credential) from a PEM file."""
+    passphrase = os.environ.get(passphrase_env, "").encode() if passphrase_env else None
+    data = _read(key_path, "key")
+    if b"ENCRYPTED" in data and not passphrase:
+        answer = _prompt(f"Passphrase for {key_path}")
+        passphrase = answer.encode() if answer else None
+    return FileSigner(load_private_key_pem(data, passphrase, source=str(key_path)), str(key_path))
