@@ -66,6 +66,7 @@ from trustbridge.home.home import (
 )
 from trustbridge.home.records import Issued, RequestInfo
 from trustbridge.home.secrets import write_secret_file
+from trustbridge.node.client import SignedClient
 from trustbridge.node.launcher import NodeProcess, start_node, stop_node, wait_ready
 from trustbridge.pki.ca import certificate_fingerprint
 from trustbridge.pki.keys import KeyType, generate_private_key, hash_for, private_key_pem
@@ -336,6 +337,8 @@ class _Run:
     identities: list[IdentityEntry] = field(default_factory=list)
     steps: list[StepEntry] = field(default_factory=list)
     served: dict[str, NodeProcess] = field(default_factory=dict)
+    #: Each country's registration officer (key and certificate), by scheme code.
+    officers: dict[str, _Holder] = field(default_factory=dict)
     revocations: list[RevocationEntry] = field(default_factory=list)
     crls: list[CrlEntry] = field(default_factory=list)
     ocsp: list[OcspEntry] = field(default_factory=list)
@@ -503,6 +506,7 @@ class _Run:
             csr_source=f"CSR of {c.officer.display_name}",
         )
         officer = _Holder(key, _certificate(issued))
+        self.officers[c.code] = officer
         self.record(c, c.officer, ca=ids, level=c.high_level, holder=officer, note="bootstrapped")
 
         company = self.approved(c, c.company, ca=ids, level=c.high_level, officer=officer)
@@ -739,7 +743,21 @@ class _Run:
         before = _ocsp_status(node, victim["ca"], certificate, issuer)
         if before != "good":
             raise ReleaseError(f"OCSP says {before} for {victim['holder']} before the revocation")
-        info = home.status.revoke(victim["serial"], ca=victim["ca"], reason=Reason.KEY_COMPROMISE)
+        # The TSP's registration officer revokes it through the node's signed API.
+        officer = self.officers[c.code]
+        with SignedClient(
+            node.https_url,
+            signer=FileSigner(officer.key),
+            chain=[officer.certificate],
+            trust=home.path / "tls" / "anchor.pem",
+            clock=home.clock,
+        ) as client:
+            info = client.request(
+                "POST",
+                f"/api/v1/certificates/{victim['serial']}/revoke",
+                body={"reason": Reason.KEY_COMPROMISE.value},
+                params={"ca": victim["ca"]},
+            )
         after = _ocsp_status(node, victim["ca"], certificate, issuer)
         if after != "revoked":
             raise ReleaseError(
@@ -750,13 +768,14 @@ class _Run:
                 certificate=victim["certificate"],
                 reason=Reason.KEY_COMPROMISE.value,
                 node=node.name,
-                serial=info.serial,
+                serial=info["serial"],
                 ocsp_status=after,
             )
         )
         self.say(
             f"sensor [bold]{escape(victim['holder'])}[/] reported compromised: revoked "
-            f"(key-compromise); {node.http_url}/pki/{victim['ca']}/ocsp answered good before "
+            f"(key-compromise) by {escape(c.officer.display_name)} through the node's signed "
+            f"API; {node.http_url}/pki/{victim['ca']}/ocsp answered good before "
             "and revoked on the first query after"
         )
         self.publish_crls(victim["serial"], victim["ca"], node.name)
