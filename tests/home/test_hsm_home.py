@@ -7,9 +7,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+from rfc3161_client import TimestampRequestBuilder, VerifierBuilder, decode_timestamp_response
 from sqlalchemy import func, select
 
+from tests.home.test_status import _request as _ocsp_request
+from tests.home.test_status import _verify_response
 from tests.homes import MUSTER, NOW, decide, issued, new_holder, officer_subject
 from tests.softhsm import SoftHsmToken
 from trustbridge import oids
@@ -110,3 +115,42 @@ def test_unreachable_token_fails_clearly(hsm_home: Home) -> None:
     with pytest.raises(TokenUnavailableError, match="no-such-token"):
         hsm_home.create_root_ca(scheme="de", name="Root", slug="root", key=spec)
     assert hsm_home.cas() == []
+
+
+def test_ocsp_and_tsa_keys_of_a_token_ca_stay_in_the_token(
+    hsm_home: Home, softhsm_token: SoftHsmToken
+) -> None:
+    """A CA whose key is in the HSM gets its responder and TSA keys there too, never as files."""
+    hsm_home.create_root_ca(scheme="de", name="HSM Root", slug="root", key=hsm_spec(softhsm_token))
+    hsm_home.create_issuing_ca(
+        parent="root",
+        name="HSM Identity CA",
+        slug="ids",
+        kinds=[SubjectKind.PERSON],
+        roles=[Role.REGISTRATION_OFFICER],
+        key=hsm_spec(softhsm_token),
+    )
+    officer = issued(
+        hsm_home.bootstrap_officer(
+            ca="ids", subject=officer_subject("R"), level="de-high", csr_data=new_holder().csr()
+        )
+    )
+    issuer = hsm_home.authority("ids").certificate
+    answer = hsm_home.status.answer(
+        _ocsp_request(officer, issuer, algorithm=hashes.SHA256()), ca="ids"
+    )
+    response = _verify_response(answer.der, issuer)
+    assert response.certificate_status is ocsp.OCSPCertStatus.GOOD
+    request = TimestampRequestBuilder().data(b"contract").build()
+    token = decode_timestamp_response(hsm_home.status.tsa("ids").respond(request.as_bytes()))
+    verifier = VerifierBuilder.from_request(request).add_root_certificate(
+        hsm_home.chain_of("ids")[-1]
+    )
+    assert verifier.build().verify_message(token, b"contract")
+    with hsm_home.engine.connect() as conn:
+        stores = {
+            (r.service, r.key_store, r.key_ref.startswith("pkcs11:token="))
+            for r in conn.execute(select(t.service_keys))
+        }
+    assert stores == {("ocsp", "pkcs11", True), ("tsa", "pkcs11", True)}
+    assert not list((hsm_home.path / "keys").iterdir()), "no key file beside token keys"

@@ -42,11 +42,11 @@ from trustbridge import oids
 from trustbridge.clock import ensure_utc
 from trustbridge.errors import InputError, NotFoundError, ReleaseError
 from trustbridge.home.records import CertificateInfo, local_principal
+from trustbridge.pki import pkcs11
 from trustbridge.pki.ca import ServiceKind
 from trustbridge.pki.keys import (
     KeyType,
     generate_private_key,
-    load_private_key_file,
     write_private_key_file,
 )
 from trustbridge.pki.release import Principal
@@ -574,8 +574,7 @@ class StatusService:
         if row is not None:
             certificate = x509.load_der_x509_certificate(row.certificate_der)
             if service is not ServiceKind.TLS or _names_hosts(certificate, hosts):
-                key = load_private_key_file(home.path / row.key_ref, home._secret(ca))
-                return certificate, FileSigner(key, row.key_ref)
+                return certificate, home._load_signer(ca, row.key_store, row.key_ref)
         return self._new_service_key(ca, service, now, hosts=hosts)
 
     def _new_service_key(
@@ -583,22 +582,45 @@ class StatusService:
     ) -> tuple[x509.Certificate, Signer]:
         home = self.home
         authority = home.authority(ca)
-        key = generate_private_key(KeyType.P256)
         stamp = now.strftime("%Y%m%dT%H%M%S")
-        rel = f"keys/{ca}-{service.value}-{stamp}.key.pem"
-        path = home.path / rel
-        if path.exists():
-            rel = f"keys/{ca}-{service.value}-{stamp}-{now.microsecond:06d}.key.pem"
+        info = home.ca(ca)
+        signer: Signer
+        path: Path | None = None
+        if info.key_store == "pkcs11" and service is not ServiceKind.TLS:
+            # The responder and TSA keys live in the CA's token, beside the CA key; the TLS key
+            # must be a file, since the TLS stack loads it.
+            ca_ref = pkcs11.Pkcs11KeyRef.parse(info.key_ref)
+            ref = pkcs11.Pkcs11KeyRef(
+                ca_ref.module, ca_ref.token, f"{ca}-{service.value}-{stamp}-{now.microsecond:06d}"
+            )
+            signer = pkcs11.generate_key(ref, KeyType.P256, home._secret(ca).decode())
+            store, rel = "pkcs11", ref.uri()
+        else:
+            key = generate_private_key(KeyType.P256)
+            rel = f"keys/{ca}-{service.value}-{stamp}.key.pem"
             path = home.path / rel
+            if path.exists():
+                rel = f"keys/{ca}-{service.value}-{stamp}-{now.microsecond:06d}.key.pem"
+                path = home.path / rel
+            write_private_key_file(path, key, home._secret(ca))
+            signer, store = FileSigner(key, rel), "file"
         lifetime = {
             ServiceKind.OCSP: self.policy.responder_lifetime,
             ServiceKind.TSA: self.policy.tsa_lifetime,
             ServiceKind.TLS: self.policy.tls_lifetime,
         }[service]
-        certificate = authority.issue_service(
-            service=service, public_key=key.public_key(), at=now, lifetime=lifetime, hosts=hosts
-        )
-        write_private_key_file(path, key, home._secret(ca))
+        try:
+            certificate = authority.issue_service(
+                service=service,
+                public_key=signer.public_key,
+                at=now,
+                lifetime=lifetime,
+                hosts=hosts,
+            )
+        except BaseException:
+            if path is not None:
+                path.unlink(missing_ok=True)
+            raise
         actor = local_principal()
         try:
             with home._tx() as conn:
@@ -607,7 +629,7 @@ class StatusService:
                     {
                         "ca_id": home._ca_id(conn, ca),
                         "service": service.value,
-                        "key_store": "file",
+                        "key_store": store,
                         "key_ref": rel,
                         "certificate_der": certificate.public_bytes(_DER),
                         "not_after": certificate.not_valid_after_utc,
@@ -625,9 +647,10 @@ class StatusService:
                     not_after=certificate.not_valid_after_utc.isoformat(),
                 )
         except BaseException:
-            path.unlink(missing_ok=True)
+            if path is not None:
+                path.unlink(missing_ok=True)
             raise
-        return certificate, FileSigner(key, rel)
+        return certificate, signer
 
     def _issuer_index(self) -> dict[tuple[str, bytes, bytes], str]:
         index = self._issuers
