@@ -87,22 +87,29 @@ def issue_operator(home: Home, officer: Holder) -> Holder:
         roles=[Role.OPERATOR],
         key=KeySpec(KeyType.P256, secret=SecretSource(env=PASSPHRASE_ENV)),
     )
-    operator = new_holder()
+    return issue_person(home, officer, "staff", "Otto", "Betrieb", frozenset({Role.OPERATOR}))
+
+
+def issue_person(
+    home: Home, officer: Holder, ca: str, given: str, surname: str, roles: frozenset[Role]
+) -> Holder:
+    """A person identity of the home with ``roles``, released by the officer's decision."""
+    holder = new_holder()
     pending = home.submit_request(
-        ca="staff",
+        ca=ca,
         subject=PersonSubject(
-            given_name="Otto",
-            surname="Betrieb",
+            given_name=given,
+            surname=surname,
             country="DE",
             organization="Rheintal Trust Services GmbH",
-            roles=frozenset({Role.OPERATOR}),
+            roles=roles,
         ),
         level="de-high",
-        csr_data=operator.csr(),
+        csr_data=holder.csr(),
     )
     assert isinstance(pending, RequestInfo)
-    operator.certificate = issued(decide(home, pending.id, officer))
-    return operator
+    holder.certificate = issued(decide(home, pending.id, officer))
+    return holder
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
 
-from tests.homes import Holder, decide, issued, new_holder
+from tests.homes import Holder, new_holder
 from trustbridge.clock import SystemClock
 from trustbridge.errors import AccessDeniedError, AuthenticationError, InputError
 from trustbridge.home import Home
-from trustbridge.home.records import RequestInfo
 from trustbridge.node.client import SignedClient
 from trustbridge.node.httpsig import sign_request
 from trustbridge.pki.keys import private_key_pem
-from trustbridge.pki.profiles import PersonSubject, Role
+from trustbridge.pki.profiles import Role
 from trustbridge.pki.release import Decision, sign_statement
 
-from .conftest import Node, issue, ocsp_check
+from .conftest import Node, issue, issue_person, ocsp_check
 from .test_httpsig import self_signed
 
 
@@ -41,26 +40,11 @@ def client(node: Node, holder: Holder) -> SignedClient:
 
 def person(node: Node, roles: frozenset[Role], ca: str, given: str) -> Holder:
     """A person identity of the served home, released by its officer."""
-    holder = new_holder()
     home = Home.open(node.home_path)
     try:
-        pending = home.submit_request(
-            ca=ca,
-            subject=PersonSubject(
-                given_name=given,
-                surname="Test",
-                country="DE",
-                organization="Rheintal Trust Services GmbH",
-                roles=roles,
-            ),
-            level="de-high",
-            csr_data=holder.csr(),
-        )
-        assert isinstance(pending, RequestInfo)
-        holder.certificate = issued(decide(home, pending.id, node.officer))
+        return issue_person(home, node.officer, ca, given, "Test", roles)
     finally:
         home.close()
-    return holder
 
 
 def test_an_unsigned_request_is_refused_and_told_what_to_sign(node: Node) -> None:
