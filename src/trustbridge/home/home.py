@@ -39,6 +39,7 @@ from trustbridge.errors import (
     StoreError,
     ValidationError,
 )
+from trustbridge.home.bridge import BridgeService
 from trustbridge.home.config import HomeConfig, SecretSource
 from trustbridge.home.records import (
     AuditEvent,
@@ -306,6 +307,11 @@ class Home:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @cached_property
+    def bridge(self) -> BridgeService:
+        """Cross-certification of this home's CAs with other domains (bridge construction)."""
+        return BridgeService(self)
 
     @cached_property
     def status(self) -> StatusService:

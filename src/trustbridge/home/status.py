@@ -378,6 +378,8 @@ class StatusService:
                 .limit(1)
             ).first()
             if base is None:
+                # The first CRL is a full one without FreshestCRL: no delta CRL exists yet, and
+                # a strict validator refuses a full CRL whose named delta it cannot find.
                 full, delta = True, False
             if not full and not delta:
                 raise InputError("issue a full CRL, a delta CRL or both")
@@ -420,7 +422,7 @@ class StatusService:
                 this_update=now,
                 next_update=next_update,
                 delta_base=base.number if is_delta and base is not None else None,
-                delta_url=endpoints.delta_crl_url,
+                delta_url=endpoints.delta_crl_url if base is not None else None,
             )
             der = build_crl(
                 issuer=authority.certificate, signer=authority.signer, entries=entries, spec=spec

@@ -15,6 +15,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import unquote
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -73,6 +74,14 @@ def _ca_slug(state: NodeState, slug: str) -> str:
     if info.state != "active":
         raise HTTPException(404, f"CA {slug!r} has no certificate yet")
     return slug
+
+
+def _p7c(certificates: list[x509.Certificate], filename: str) -> Response:
+    return Response(
+        pkcs7.serialize_certificates(certificates, Encoding.DER),
+        media_type=PKCS7_MIME,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def _http_date(value: datetime) -> str:
@@ -138,15 +147,21 @@ def public_app(state: NodeState) -> FastAPI:
         assert certificate is not None
         return Response(certificate.public_bytes(Encoding.DER), media_type=PKIX_CERT)
 
-    @app.get("/pki/{slug}/issuers.p7c", summary="The CA's certificate and chain (certs-only CMS)")
+    @app.get(
+        "/pki/{slug}/issuers.p7c",
+        summary="The CA's certificate, its chain and cross-certificates issued to it (AIA)",
+    )
     async def issuers(slug: str) -> Response:
         _ca_slug(state, slug)
-        chain = list(state.home.chain_of(slug))
-        return Response(
-            pkcs7.serialize_certificates(chain, Encoding.DER),
-            media_type=PKCS7_MIME,
-            headers={"Content-Disposition": f'attachment; filename="{slug}.p7c"'},
-        )
+        return _p7c(state.home.bridge.issuers_bundle(slug), f"{slug}.p7c")
+
+    @app.get(
+        "/pki/{slug}/issued.p7c",
+        summary="CA certificates the CA issued: subordinates and cross-certificates (SIA)",
+    )
+    async def issued(slug: str) -> Response:
+        _ca_slug(state, slug)
+        return _p7c(state.home.bridge.issued_bundle(slug), f"{slug}-issued.p7c")
 
     async def _answer(slug: str, der: bytes) -> Response:
         # Answered on the event loop: a pre-signed answer is one indexed read (about 0.2 ms);

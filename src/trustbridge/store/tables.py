@@ -255,3 +255,24 @@ seen_nonces = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Index("ix_seen_nonces_expires_at", "expires_at"),
 )
+
+#: Cross-certificates and self-issued rollover certificates of this home's CAs: those a CA
+#: here issued to another domain's CA (``issued-by``, published in the CA's SIA ``issued.p7c``)
+#: and those other domains issued to a CA here (``issued-to``, published beside its own
+#: certificate in the AIA ``issuers.p7c``), so relying parties discover bridge paths.
+cross_certificates = Table(
+    "cross_certificates",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ca_id", Integer, ForeignKey("authorities.id"), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("fingerprint", String(64), nullable=False, unique=True),
+    Column("subject", Text, nullable=False),
+    Column("issuer", Text, nullable=False),
+    Column("not_after", UtcDateTime, nullable=False),
+    Column("mappings", JSON, nullable=False),
+    Column("der", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Index("ix_cross_certificates_ca", "ca_id", "direction"),
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from trustbridge import oids
 from trustbridge.trust.schemes import TrustScheme
 
-__all__ = ["GERMANY", "JAPAN", "REFERENCE_SCHEMES"]
+__all__ = ["GERMANY", "ITG", "JAPAN", "REFERENCE_SCHEMES"]
 
 #: Scheme ``de``: de-basic < de-substantial < de-high.
 GERMANY = TrustScheme.create(
@@ -30,6 +30,18 @@ JAPAN = TrustScheme.create(
         ("jp-level1", oids.JP_LEVEL1),
         ("jp-level2", oids.JP_LEVEL2),
         ("jp-level3", oids.JP_LEVEL3),
+    ],
+)
+
+#: The group's reference levels (``itg``): itg-loa1 < itg-loa2 < itg-loa3. The bridge CA
+#: asserts them, and the LOTL's equivalence table maps national levels onto them.
+ITG = TrustScheme.create(
+    "itg",
+    "International trust group reference levels",
+    [
+        ("itg-loa1", oids.ITG_LOA1),
+        ("itg-loa2", oids.ITG_LOA2),
+        ("itg-loa3", oids.ITG_LOA3),
     ],
 )
 

@@ -1,0 +1,522 @@
+"""Path building across bridges and cross-certificates (RFC 4158), bounded and loop-free.
+
+The builder works backwards from the end entity: the issuers of a certificate are the
+certificates whose subject is its issuer name, found in an unordered pool and, through a
+pluggable :class:`Fetcher`, in the ``.p7c`` bundles its AIA caIssuers URLs name. It searches
+breadth-first, so shorter paths come first; among the issuers of one certificate it prefers
+those whose key identifier matches, that are valid at the validation time, and that assert a
+policy the certificate below needs. A path never holds the same (name, key) twice, which makes
+the search loop-free even in a mesh of cross-certificates and key-rollover certificates.
+
+Every search is bounded (:class:`SearchLimits`): paths validated, certificates examined,
+fetches made, path length. Reaching a bound ends the search with an error that names it.
+Each candidate path is validated per RFC 5280 (:func:`trustbridge.trust.validation.validate_chain`)
+with revocation information gathered through the same fetcher from the CRL distribution points
+of the path's certificates.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import httpx
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, pkcs7
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtensionOID,
+    SubjectInformationAccessOID,
+)
+
+from trustbridge.errors import TrustbridgeError, ValidationError
+from trustbridge.trust.validation import ValidatedPath, ValidationParams, validate_chain
+
+__all__ = [
+    "CertificatePool",
+    "FetchError",
+    "Fetcher",
+    "HttpFetcher",
+    "MirrorFetcher",
+    "PathBuilder",
+    "PathSearchError",
+    "SearchLimits",
+    "read_certificates",
+]
+
+ANY_POLICY = x509.ObjectIdentifier("2.5.29.32.0")
+_SHA256 = hashes.SHA256()
+
+
+class FetchError(TrustbridgeError):
+    """A URL that could not be fetched (unreachable, too large, not allowed)."""
+
+
+class Fetcher(Protocol):
+    """Fetches the object at a URL (``.p7c`` bundle, certificate, CRL)."""
+
+    def fetch(self, url: str) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class SearchLimits:
+    """Bounds of one path search; reaching one ends the search with :class:`PathSearchError`."""
+
+    #: Candidate paths validated.
+    max_paths: int = 32
+    #: Certificates examined as possible issuers.
+    max_certificates: int = 2000
+    #: URLs fetched (``.p7c`` bundles and CRLs).
+    max_fetches: int = 100
+    #: Certificates in a path, trust anchor included.
+    max_length: int = 10
+
+
+class PathSearchError(ValidationError):
+    """No valid path: none exists in what was found, or a search bound was reached."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        limit: str | None = None,
+        failures: Sequence[tuple[tuple[x509.Certificate, ...], ValidationError]] = (),
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.limit = limit
+        self.failures = tuple(failures)
+
+
+def read_certificates(data: bytes) -> list[x509.Certificate]:
+    """Certificates in a DER or PEM certificate, a PEM bundle, or a ``.p7c`` (DER or PEM)."""
+    if b"-----BEGIN PKCS7-----" in data:
+        return list(pkcs7.load_pem_pkcs7_certificates(data))
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        return list(x509.load_pem_x509_certificates(data))
+    try:
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        pass
+    try:
+        return list(pkcs7.load_der_pkcs7_certificates(data))
+    except ValueError:
+        return []
+
+
+def _spki(certificate: x509.Certificate) -> bytes:
+    return certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalized(name_der: bytes) -> object:
+    """A name compared as RFC 5280 7.1 says (case and whitespace folded), for indexing."""
+    return asn1_x509.Name.load(name_der).hashable
+
+
+def _name_key(name: x509.Name) -> object:
+    return _normalized(name.public_bytes())
+
+
+def _identity(certificate: x509.Certificate) -> tuple[object, bytes]:
+    """(name, key): a path may pass through a CA once, whatever certificate names it."""
+    return _name_key(certificate.subject), hashlib.sha256(_spki(certificate)).digest()
+
+
+def _extension(certificate: x509.Certificate, oid: x509.ObjectIdentifier) -> object | None:
+    try:
+        return certificate.extensions.get_extension_for_oid(oid).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+
+
+def _urls(descriptions: object, method: x509.ObjectIdentifier) -> list[str]:
+    if not isinstance(descriptions, x509.AuthorityInformationAccess):
+        return []
+    return [
+        d.access_location.value
+        for d in descriptions
+        if d.access_method == method
+        and isinstance(d.access_location, x509.UniformResourceIdentifier)
+    ]
+
+
+def _crl_urls(certificate: x509.Certificate) -> list[str]:
+    urls: list[str] = []
+    for oid in (ExtensionOID.CRL_DISTRIBUTION_POINTS, ExtensionOID.FRESHEST_CRL):
+        points = _extension(certificate, oid)
+        if not isinstance(points, x509.CRLDistributionPoints | x509.FreshestCRL):
+            continue
+        for point in points:
+            for name in point.full_name or ():
+                if isinstance(name, x509.UniformResourceIdentifier):
+                    urls.append(name.value)
+    return urls
+
+
+def _freshest_urls(crl_der: bytes) -> list[str]:
+    try:
+        crl = x509.load_der_x509_crl(crl_der)
+        points = crl.extensions.get_extension_for_class(x509.FreshestCRL).value
+    except (ValueError, x509.ExtensionNotFound):
+        return []
+    return [
+        name.value
+        for point in points
+        for name in point.full_name or ()
+        if isinstance(name, x509.UniformResourceIdentifier)
+    ]
+
+
+def _is_ca(certificate: x509.Certificate) -> bool:
+    constraints = _extension(certificate, ExtensionOID.BASIC_CONSTRAINTS)
+    # Version 1 certificates (no extensions) are CAs only as trust anchors; PKITS has none
+    # in intermediate positions that must pass.
+    return isinstance(constraints, x509.BasicConstraints) and constraints.ca
+
+
+def _key_ids(certificate: x509.Certificate) -> tuple[bytes | None, bytes | None]:
+    """(subject key identifier, authority key identifier) where present."""
+    ski = _extension(certificate, ExtensionOID.SUBJECT_KEY_IDENTIFIER)
+    aki = _extension(certificate, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
+    return (
+        ski.digest if isinstance(ski, x509.SubjectKeyIdentifier) else None,
+        aki.key_identifier if isinstance(aki, x509.AuthorityKeyIdentifier) else None,
+    )
+
+
+def _policies(certificate: x509.Certificate) -> frozenset[x509.ObjectIdentifier]:
+    value = _extension(certificate, ExtensionOID.CERTIFICATE_POLICIES)
+    if not isinstance(value, x509.CertificatePolicies):
+        return frozenset()
+    return frozenset(p.policy_identifier for p in value)
+
+
+class CertificatePool:
+    """An unordered set of certificates, indexed by subject name; duplicates are ignored."""
+
+    def __init__(self, certificates: Iterable[x509.Certificate] = ()) -> None:
+        self._by_subject: dict[object, list[x509.Certificate]] = collections.defaultdict(list)
+        self._seen: set[bytes] = set()
+        for certificate in certificates:
+            self.add(certificate)
+
+    def add(self, certificate: x509.Certificate) -> bool:
+        der = certificate.public_bytes(Encoding.DER)
+        if der in self._seen:
+            return False
+        self._seen.add(der)
+        self._by_subject[_name_key(certificate.subject)].append(certificate)
+        return True
+
+    def extend(self, certificates: Iterable[x509.Certificate]) -> int:
+        return sum(self.add(c) for c in certificates)
+
+    def issuers_named(self, name: x509.Name) -> list[x509.Certificate]:
+        return list(self._by_subject.get(_name_key(name), ()))
+
+    def all(self) -> list[x509.Certificate]:
+        return [c for group in self._by_subject.values() for c in group]
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+@dataclass
+class _Search:
+    """The counters of one search, checked against the limits."""
+
+    limits: SearchLimits
+    certificates: int = 0
+    fetches: int = 0
+    paths: int = 0
+    limit_hit: str | None = None
+
+
+@dataclass
+class PathBuilder:
+    """Finds and validates paths from a certificate to one of ``anchors``.
+
+    One builder may serve many searches: fetched bundles and signature checks are kept (a
+    relying party's warm cache); counters and limits apply per search.
+    """
+
+    anchors: Sequence[x509.Certificate]
+    pool: CertificatePool = field(default_factory=CertificatePool)
+    fetcher: Fetcher | None = None
+    limits: SearchLimits = field(default_factory=SearchLimits)
+    #: Validates one candidate path (anchor first); ``other_certificates`` may sign
+    #: revocation information (a CA's CRL signed with its rolled-over key, say).
+    validate: Callable[..., ValidatedPath] = validate_chain
+    _fetched: dict[str, bytes | FetchError] = field(default_factory=dict, repr=False)
+    _signed_by: dict[tuple[bytes, bytes], bool] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._anchors_by_subject: dict[object, list[x509.Certificate]] = collections.defaultdict(
+            list
+        )
+        for anchor in self.anchors:
+            self._anchors_by_subject[_name_key(anchor.subject)].append(anchor)
+
+    # -- fetching --------------------------------------------------------------------------
+
+    def _fetch(self, url: str, search: _Search) -> bytes | None:
+        cached = self._fetched.get(url)
+        if cached is None:
+            if self.fetcher is None:
+                return None
+            if search.fetches >= search.limits.max_fetches:
+                search.limit_hit = search.limit_hit or f"max_fetches={search.limits.max_fetches}"
+                return None
+            search.fetches += 1
+            try:
+                cached = self.fetcher.fetch(url)
+            except FetchError as exc:
+                cached = exc
+            self._fetched[url] = cached
+        return None if isinstance(cached, FetchError) else cached
+
+    def _discover_issuers(self, certificate: x509.Certificate, search: _Search) -> None:
+        aia = _extension(certificate, ExtensionOID.AUTHORITY_INFORMATION_ACCESS)
+        for url in _urls(aia, AuthorityInformationAccessOID.CA_ISSUERS):
+            data = self._fetch(url, search)
+            if data:
+                self.pool.extend(read_certificates(data))
+
+    # -- issuers ---------------------------------------------------------------------------
+
+    def _signed(self, subject: x509.Certificate, issuer: x509.Certificate) -> bool:
+        key = (subject.fingerprint(_SHA256), issuer.fingerprint(_SHA256))
+        known = self._signed_by.get(key)
+        if known is None:
+            try:
+                subject.verify_directly_issued_by(issuer)
+                known = True
+            except (InvalidSignature, ValueError, TypeError):
+                known = False
+            except UnsupportedAlgorithm:
+                # DSA and other algorithms cryptography does not verify here: leave the
+                # decision to full path validation.
+                known = True
+            self._signed_by[key] = known
+        return known
+
+    def _issuers(
+        self, certificate: x509.Certificate, search: _Search, at_order: Callable[..., int]
+    ) -> list[x509.Certificate]:
+        if self.fetcher is not None:
+            # Always: the AIA bundle may hold other issuers (cross-certificates) than the pool.
+            self._discover_issuers(certificate, search)
+        found = self.pool.issuers_named(certificate.issuer)
+        _, aki = _key_ids(certificate)
+        wanted = _policies(certificate)
+
+        def preference(candidate: x509.Certificate) -> tuple[int, int, int]:
+            ski, _ = _key_ids(candidate)
+            key_match = 0 if aki is None or ski is None or ski == aki else 1
+            offered = _policies(candidate)
+            policy_fit = 0 if not wanted or ANY_POLICY in offered or offered & wanted else 1
+            return key_match, at_order(candidate), policy_fit
+
+        return sorted(found, key=preference)
+
+    # -- search ----------------------------------------------------------------------------
+
+    def candidates(
+        self, leaf: x509.Certificate, *, params: ValidationParams, search: _Search | None = None
+    ) -> Iterator[tuple[x509.Certificate, ...]]:
+        """Candidate paths, trust anchor first, shortest first; each at most once."""
+        search = search or _Search(self.limits)
+        limits = search.limits
+        at = params.at
+
+        def at_order(candidate: x509.Certificate) -> int:
+            return 0 if candidate.not_valid_before_utc <= at <= candidate.not_valid_after_utc else 1
+
+        queue: collections.deque[tuple[x509.Certificate, ...]] = collections.deque([(leaf,)])
+        emitted: set[tuple[bytes, ...]] = set()
+        while queue:
+            partial = queue.popleft()
+            last = partial[-1]
+            # Complete the path where an anchor issued the last certificate.
+            for anchor in self._anchors_by_subject.get(_name_key(last.issuer), ()):
+                if _identity(anchor) in {_identity(c) for c in partial}:
+                    continue
+                if not self._signed(last, anchor):
+                    continue
+                path = (anchor, *reversed(partial))
+                key = tuple(c.fingerprint(_SHA256) for c in path)
+                if key not in emitted:
+                    emitted.add(key)
+                    yield path
+            if len(partial) + 1 >= limits.max_length:
+                continue
+            seen = {_identity(c) for c in partial}
+            for issuer in self._issuers(last, search, at_order):
+                search.certificates += 1
+                if search.certificates > limits.max_certificates:
+                    search.limit_hit = f"max_certificates={limits.max_certificates}"
+                    return
+                if _identity(issuer) in seen or not _is_ca(issuer):
+                    continue
+                if issuer.subject == issuer.issuer and _spki(issuer) == _spki(last):
+                    continue
+                if not self._signed(last, issuer):
+                    continue
+                queue.append((*partial, issuer))
+
+    def revocation_info(
+        self,
+        path: Sequence[x509.Certificate],
+        search: _Search,
+        others: Sequence[x509.Certificate] = (),
+    ) -> list[bytes]:
+        """CRLs (full and delta) the path's certificates name, and those of ``others`` (the
+        certificates that may sign the path's CRLs need theirs), fetched through the fetcher."""
+        crls: list[bytes] = []
+        urls = dict.fromkeys(url for c in [*path[1:], *others] for url in _crl_urls(c))
+        pending = list(urls)
+        seen = set(pending)
+        while pending:
+            data = self._fetch(pending.pop(0), search)
+            if not data:
+                continue
+            crls.append(data)
+            # A full CRL names its delta CRLs (FreshestCRL); a validator needs them too.
+            for url in _freshest_urls(data):
+                if url not in seen:
+                    seen.add(url)
+                    pending.append(url)
+        return crls
+
+    def _namesakes(self, path: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+        """Certificates of the path's CAs outside the path: they may sign its CRLs."""
+        names = {c.subject for c in path[:-1]}
+        inside = {c.fingerprint(_SHA256) for c in path}
+        found = [c for name in names for c in self.pool.issuers_named(name)]
+        return [c for c in found if c.fingerprint(_SHA256) not in inside]
+
+    def _discover_issued(self, search: _Search) -> int:
+        """Forward discovery: fetch the SIA bundles of every CA known so far (once each)."""
+        added = 0
+        for certificate in [*self.anchors, *self.pool.all()]:
+            sia = _extension(certificate, ExtensionOID.SUBJECT_INFORMATION_ACCESS)
+            if not isinstance(sia, x509.SubjectInformationAccess):
+                continue
+            for description in sia:
+                location = description.access_location
+                if description.access_method != SubjectInformationAccessOID.CA_REPOSITORY:
+                    continue
+                if not isinstance(location, x509.UniformResourceIdentifier):
+                    continue
+                if location.value in self._fetched:
+                    continue
+                data = self._fetch(location.value, search)
+                if data:
+                    added += self.pool.extend(read_certificates(data))
+        return added
+
+    def build(self, leaf: x509.Certificate, params: ValidationParams) -> ValidatedPath:
+        """The first candidate path that validates; raise :class:`PathSearchError` otherwise.
+
+        Backward search first (pool and AIA); where that finds no valid path and a fetcher is
+        at hand, the SIA bundles of the CAs found so far are fetched (forward discovery) and the
+        search runs again over what they added.
+        """
+        search = _Search(self.limits)
+        failures: list[tuple[tuple[x509.Certificate, ...], ValidationError]] = []
+        tried: set[tuple[bytes, ...]] = set()
+        while True:
+            for path in self.candidates(leaf, params=params, search=search):
+                key = tuple(c.fingerprint(_SHA256) for c in path)
+                if key in tried:
+                    continue
+                tried.add(key)
+                if search.paths >= self.limits.max_paths:
+                    search.limit_hit = f"max_paths={self.limits.max_paths}"
+                    break
+                search.paths += 1
+                others = self._namesakes(path)
+                crls = self.revocation_info(path, search, others) if self.fetcher else []
+                attempt = replace(params, crls=(*params.crls, *crls)) if crls else params
+                try:
+                    return self.validate(path, attempt, other_certificates=others)
+                except ValidationError as exc:
+                    failures.append((path, exc))
+            if search.limit_hit or self.fetcher is None or not self._discover_issued(search):
+                break
+            # New certificates may sign revocation information the paths tried so far lacked:
+            # they are tried again (the path limit still counts them).
+            tried.clear()
+        subject = leaf.subject.rfc4514_string()
+        counts = (
+            f"{search.paths} path(s) validated, {search.certificates} certificate(s) examined, "
+            f"{search.fetches} fetch(es)"
+        )
+        if failures:
+            path, first = failures[0]
+            message = f"no valid path for {subject}: {first.message} ({counts})"
+        else:
+            message = f"no path from {subject} to a trust anchor ({counts})"
+        if search.limit_hit:
+            message += f"; the search stopped at {search.limit_hit}"
+        raise PathSearchError(
+            message,
+            hint="add the missing CA or cross-certificates (--untrusted), or check the anchors",
+            limit=search.limit_hit,
+            failures=failures,
+        )
+
+
+@dataclass
+class HttpFetcher:
+    """Fetches ``http``/``https`` URLs with a timeout and a size limit."""
+
+    timeout: float = 5.0
+    max_bytes: int = 4 * 1024 * 1024
+    _client: httpx.Client = field(default_factory=lambda: httpx.Client(follow_redirects=False))
+
+    def fetch(self, url: str) -> bytes:
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise FetchError(f"not fetching {url}: only http and https URLs are followed")
+        try:
+            with self._client.stream("GET", url, timeout=self.timeout) as response:
+                if response.status_code != 200:
+                    raise FetchError(f"{url} answered HTTP {response.status_code}")
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > self.max_bytes:
+                        raise FetchError(f"{url} is larger than {self.max_bytes} bytes")
+                return bytes(body)
+        except httpx.HTTPError as exc:
+            raise FetchError(f"cannot fetch {url}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class MirrorFetcher:
+    """Serves URLs from a folder mirror: ``http://host:port/path`` is ``root/host/port/path``."""
+
+    root: Path
+
+    def fetch(self, url: str) -> bytes:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise FetchError(f"the mirror holds http URLs only, not {url}")
+        port = str(parts.port or 80)
+        path = (self.root / parts.hostname / port / parts.path.lstrip("/")).resolve()
+        if self.root.resolve() not in path.parents:
+            raise FetchError(f"{url} points outside the mirror")
+        try:
+            return path.read_bytes()
+        except OSError:
+            raise FetchError(f"{url} is not in the mirror") from None

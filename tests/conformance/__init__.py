@@ -1,0 +1,1 @@
+"""Conformance suites that nobody on this project wrote, read from ``../shared/conformance``."""
