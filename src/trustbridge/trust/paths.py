@@ -45,6 +45,7 @@ __all__ = [
     "CertificatePool",
     "FetchError",
     "Fetcher",
+    "FoundPath",
     "HttpFetcher",
     "MirrorFetcher",
     "PathBuilder",
@@ -229,6 +230,14 @@ class CertificatePool:
 
     def __len__(self) -> int:
         return len(self._seen)
+
+
+@dataclass(frozen=True)
+class FoundPath:
+    """A validated path and the CRLs (DER) it was validated with."""
+
+    path: ValidatedPath
+    crls: tuple[bytes, ...]
 
 
 @dataclass
@@ -426,7 +435,11 @@ class PathBuilder:
         return added
 
     def build(self, leaf: x509.Certificate, params: ValidationParams) -> ValidatedPath:
-        """The first candidate path that validates; raise :class:`PathSearchError` otherwise.
+        """The first candidate path that validates; raise :class:`PathSearchError` otherwise."""
+        return self.find(leaf, params).path
+
+    def find(self, leaf: x509.Certificate, params: ValidationParams) -> FoundPath:
+        """:meth:`build`, also returning the revocation information the path validated with.
 
         Backward search first (pool and AIA); where that finds no valid path and a fetcher is
         at hand, the SIA bundles of the CAs found so far are fetched (forward discovery) and the
@@ -449,7 +462,8 @@ class PathBuilder:
                 crls = self.revocation_info(path, search, others) if self.fetcher else []
                 attempt = replace(params, crls=(*params.crls, *crls)) if crls else params
                 try:
-                    return self.validate(path, attempt, other_certificates=others)
+                    validated = self.validate(path, attempt, other_certificates=others)
+                    return FoundPath(validated, attempt.crls)
                 except ValidationError as exc:
                     failures.append((path, exc))
             if search.limit_hit or self.fetcher is None or not self._discover_issued(search):

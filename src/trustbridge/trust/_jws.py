@@ -1,0 +1,220 @@
+"""JWS compact serialization (RFC 7515) for signed lists: signing through a :class:`Signer`.
+
+Only what signed trust lists need: one signature, a protected header with ``alg``, ``typ`` and
+``x5c``, and verification against keys the caller already trusts. The algorithm follows from
+the key type (RFC 7518 3.1, RFC 8037 3.1), never from the header, so a header cannot choose
+how it is checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from trustbridge.errors import InputError
+from trustbridge.pki.keys import KeyType, hash_for
+from trustbridge.pki.signers import Signer, sign_bytes
+
+__all__ = [
+    "CompactJws",
+    "JwsFormatError",
+    "algorithm_for",
+    "canonical_json",
+    "parse_json",
+    "sign_compact",
+    "spki_der",
+    "verifies",
+]
+
+#: JOSE ``alg`` per key type: ES256/ES384 (RFC 7518 3.4), RS256 (3.3), EdDSA (RFC 8037 3.1).
+_ALGORITHMS = {
+    KeyType.P256: "ES256",
+    KeyType.P384: "ES384",
+    KeyType.ED25519: "EdDSA",
+    KeyType.RSA2048: "RS256",
+    KeyType.RSA3072: "RS256",
+}
+_COORDINATE_BYTES = {KeyType.P256: 32, KeyType.P384: 48}
+_BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class JwsFormatError(ValueError):
+    """Input that is not a well-formed JWS compact serialization or JSON text."""
+
+
+def algorithm_for(key_type: KeyType) -> str:
+    """The JOSE ``alg`` a key of this type signs with."""
+    return _ALGORITHMS[key_type]
+
+
+def canonical_json(value: Any) -> bytes:
+    """UTF-8 JSON with sorted keys and no whitespace.
+
+    For the values our lists hold (strings, integers, arrays, objects with ASCII keys) this is
+    the JSON Canonicalization Scheme of RFC 8785.
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise JwsFormatError(f"duplicate member {key!r}")
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JwsFormatError(f"{name} is not JSON")
+
+
+def parse_json(data: bytes) -> Any:
+    """Strict JSON: UTF-8, no duplicate member names, no NaN or Infinity."""
+    try:
+        return json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_refuse_duplicates,
+            parse_constant=_refuse_constant,
+        )
+    except UnicodeDecodeError as exc:
+        raise JwsFormatError("not UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise JwsFormatError(f"not JSON ({exc.msg} at character {exc.pos})") from exc
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Decode unpadded base64url, refusing any other spelling of the same bytes."""
+    if not _BASE64URL.match(text):
+        raise JwsFormatError("not base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except binascii.Error as exc:
+        raise JwsFormatError("not base64url") from exc
+    if b64url_encode(data) != text:
+        raise JwsFormatError("not canonical base64url")
+    return data
+
+
+def spki_der(certificate: x509.Certificate) -> bytes:
+    """The DER SubjectPublicKeyInfo of a certificate."""
+    return certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+@dataclass(frozen=True)
+class CompactJws:
+    """The three parts of a JWS compact serialization, as received."""
+
+    header: str
+    payload: str
+    signature: str
+
+    @classmethod
+    def parse(cls, data: bytes) -> CompactJws:
+        """Split ``data`` into its parts; raises :class:`JwsFormatError` if it is no JWS."""
+        try:
+            text = data.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise JwsFormatError("not ASCII") from exc
+        parts = text.strip().split(".")
+        if len(parts) != 3:
+            raise JwsFormatError(f"{len(parts)} dot-separated parts instead of 3")
+        if not all(_BASE64URL.match(part) for part in parts):
+            raise JwsFormatError("a part is empty or not base64url")
+        return cls(*parts)
+
+    @property
+    def signing_input(self) -> bytes:
+        """RFC 7515 5.2 step 8: ASCII(header || '.' || payload), exactly as received."""
+        return f"{self.header}.{self.payload}".encode("ascii")
+
+    def header_json(self) -> Any:
+        return parse_json(b64url_decode(self.header))
+
+    def payload_bytes(self) -> bytes:
+        return b64url_decode(self.payload)
+
+    def signature_bytes(self) -> bytes:
+        return b64url_decode(self.signature)
+
+
+def sign_compact(
+    payload: bytes, *, signer: Signer, chain: Sequence[x509.Certificate], typ: str
+) -> bytes:
+    """Sign ``payload`` as a JWS with header ``alg``, ``typ`` and ``x5c`` (``chain``, leaf first).
+
+    The leaf must certify the signer's key; the signature is checked before it is returned, so
+    that a misbehaving token cannot publish a list nobody can verify.
+    """
+    if not chain:
+        raise InputError(f"signing a {typ} needs the signer's certificate chain, leaf first")
+    leaf = chain[0]
+    if leaf.public_key() != signer.public_key:
+        raise InputError(
+            f"the first certificate of the chain ({leaf.subject.rfc4514_string()}) does not "
+            f"certify the key of {signer.description}"
+        )
+    key_type = signer.key_type
+    header = {
+        "alg": algorithm_for(key_type),
+        "typ": typ,
+        "x5c": [base64.b64encode(c.public_bytes(Encoding.DER)).decode("ascii") for c in chain],
+    }
+    signing_input = f"{b64url_encode(canonical_json(header))}.{b64url_encode(payload)}"
+    signature = sign_bytes(signer, signing_input.encode("ascii"))
+    if key_type.is_ec:
+        # RFC 7518 3.4: R and S as fixed-length big-endian octets, concatenated
+        r, s = decode_dss_signature(signature)
+        size = _COORDINATE_BYTES[key_type]
+        signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    if not verifies(leaf, signing_input.encode("ascii"), signature):
+        raise InputError(f"{signer.description} produced a signature its certificate rejects")
+    return f"{signing_input}.{b64url_encode(signature)}".encode("ascii")
+
+
+def verifies(certificate: x509.Certificate, signing_input: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` over ``signing_input`` verifies under the certificate's key.
+
+    The algorithm is the one :func:`algorithm_for` gives the key's type.
+    """
+    key = certificate.public_key()
+    key_type = KeyType.of(key)
+    algorithm = hash_for(key_type)
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            assert algorithm is not None
+            size = _COORDINATE_BYTES[key_type]
+            if len(signature) != 2 * size:
+                return False
+            der = encode_dss_signature(
+                int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+            )
+            key.verify(der, signing_input, ec.ECDSA(algorithm))
+        elif isinstance(key, rsa.RSAPublicKey):
+            assert algorithm is not None
+            key.verify(signature, signing_input, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, signing_input)
+        else:  # pragma: no cover - KeyType.of refuses every other key
+            return False
+    except InvalidSignature:
+        return False
+    return True
