@@ -115,8 +115,8 @@ def build_linked(path: Path, *, jp_levels: Sequence[str] = DOWN["jp"]) -> Linked
     import os
 
     os.environ[PASSPHRASE_ENV] = PASSPHRASE
-    de = _home(path, "de-tsp", 18101, [GERMANY, ITG])
-    jp = _home(path, "jp-tsp", 18102, [JAPAN, ITG])
+    de = _home(path, "de-tsp", 18101, [GERMANY, ITG, JAPAN])
+    jp = _home(path, "jp-tsp", 18102, [JAPAN, ITG, GERMANY])
     bridge = _home(path, "bridge", 18103, [ITG, GERMANY, JAPAN])
     de_person = _national(de, "de", "DE", "Rheintal")
     jp_person = _national(jp, "jp", "JP", "Sakura")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -11,13 +14,54 @@ from cryptography import x509
 from rich.console import Console
 
 from trustbridge.errors import InputError
+from trustbridge.home import Home
 from trustbridge.pki.keys import load_private_key_pem
 from trustbridge.pki.signers import FileSigner
 
-__all__ = ["_holder_signer", "_load_cert", "_load_certs", "_prompt", "_read", "console", "err"]
+__all__ = [
+    "_holder_signer",
+    "_home",
+    "_load_cert",
+    "_load_certs",
+    "_parse_time",
+    "_prompt",
+    "_read",
+    "console",
+    "err",
+    "state",
+]
 
 console = Console()
 err = Console(stderr=True)
+
+
+class _State:
+    home_path: Path = Path(".trustbridge")
+
+
+#: Set by the command's callback (``--home``).
+state = _State()
+
+
+@contextmanager
+def _home() -> Iterator[Home]:
+    home = Home.open(state.home_path, prompt=_prompt)
+    try:
+        yield home
+    finally:
+        home.close()
+
+
+def _parse_time(text: str, what: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{what} {text!r} is not an ISO 8601 time", hint="for example 2026-11-20T08:00:00Z"
+        ) from None
+    if value.tzinfo is None:
+        raise InputError(f"{what} {text!r} needs a time zone", hint="append Z for UTC")
+    return value
 
 
 def _prompt(question: str) -> str:

@@ -6,8 +6,6 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,14 +20,17 @@ from trustbridge import __version__
 from trustbridge.cli import _export
 from trustbridge.cli._common import (
     _holder_signer,
+    _home,
     _load_cert,
     _load_certs,
-    _prompt,
+    _parse_time,
     _read,
     console,
     err,
+    state,
 )
 from trustbridge.cli.remote import remote_app
+from trustbridge.cli.trust import bridge_app, lotl_app, trustlist_app, verify
 from trustbridge.errors import InputError, TrustbridgeError
 from trustbridge.home import Home
 from trustbridge.home.config import SecretSource
@@ -101,13 +102,10 @@ app.add_typer(key_app, name="key")
 app.add_typer(crl_app, name="crl")
 app.add_typer(ocsp_app, name="ocsp")
 app.add_typer(remote_app, name="remote")
-
-
-class _State:
-    home_path: Path = Path(".trustbridge")
-
-
-state = _State()
+app.add_typer(bridge_app, name="bridge")
+app.add_typer(trustlist_app, name="trustlist")
+app.add_typer(lotl_app, name="lotl")
+app.command("verify")(verify)
 
 
 def _version(value: bool) -> None:
@@ -128,15 +126,6 @@ def main(
 ) -> None:
     """trustbridge: secure digital identities and linked trust schemes for Industrie 4.0."""
     state.home_path = home
-
-
-@contextmanager
-def _home() -> Iterator[Home]:
-    home = Home.open(state.home_path, prompt=_prompt)
-    try:
-        yield home
-    finally:
-        home.close()
 
 
 # -- shared option types ---------------------------------------------------------------------
@@ -1307,18 +1296,6 @@ def key_create(
 # -- revocation --------------------------------------------------------------------------------
 
 _REASONS = ", ".join(r.value for r in Reason if r is not Reason.CERTIFICATE_HOLD)
-
-
-def _parse_time(text: str, what: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(
-            f"{what} {text!r} is not an ISO 8601 time", hint="for example 2026-11-20T08:00:00Z"
-        ) from None
-    if value.tzinfo is None:
-        raise InputError(f"{what} {text!r} needs a time zone", hint="append Z for UTC")
-    return value
 
 
 def _status_line(c: CertificateInfo) -> None:

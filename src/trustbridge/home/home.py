@@ -51,6 +51,7 @@ from trustbridge.home.records import (
 )
 from trustbridge.home.secrets import Prompt, resolve_secret
 from trustbridge.home.status import StatusService
+from trustbridge.home.trust import TrustStore
 from trustbridge.pki import pkcs11
 from trustbridge.pki.ca import (
     CaLimits,
@@ -312,6 +313,11 @@ class Home:
     def bridge(self) -> BridgeService:
         """Cross-certification of this home's CAs with other domains (bridge construction)."""
         return BridgeService(self)
+
+    @cached_property
+    def trust(self) -> TrustStore:
+        """This home as a relying party: own roots, pinned LOTL signer, accepted lists."""
+        return TrustStore(self)
 
     @cached_property
     def status(self) -> StatusService:

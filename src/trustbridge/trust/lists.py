@@ -85,6 +85,11 @@ __all__ = [
     "StatusChange",
     "TamperedListError",
     "TrustList",
+    "lotl_from_json",
+    "lotl_to_json",
+    "payload_of",
+    "trust_list_from_json",
+    "trust_list_to_json",
     "TrustListError",
     "UnauthorizedSignerError",
     "read_lotl",
@@ -658,6 +663,55 @@ def _lotl_from(data: dict[str, Any]) -> Lotl:
 
 
 @functools.cache
+def _document(data: bytes, document: str, what: str, source: str) -> dict[str, Any]:
+    try:
+        parsed = parse_json(data)
+    except JwsFormatError as exc:
+        raise MalformedListError(f"{what} {source}", str(exc)) from None
+    if not isinstance(parsed, dict):
+        raise MalformedListError(f"{what} {source}", "is not a JSON object")
+    _check_against_schema(f"{what} {source}", document, parsed)
+    return parsed
+
+
+def trust_list_from_json(data: bytes, *, source: str = "") -> TrustList:
+    """An unsigned trust list (the JSON a scheme operator drafts), checked against the schema."""
+    try:
+        return _trust_list_from(_document(data, "trust-list", "trust list", source))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedListError(f"trust list {source}", f"has an invalid value: {exc}") from None
+
+
+def lotl_from_json(data: bytes, *, source: str = "") -> Lotl:
+    """An unsigned LOTL (the JSON the group operator drafts), checked against the schema."""
+    try:
+        return _lotl_from(_document(data, "lotl", "LOTL", source))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedListError(f"LOTL {source}", f"has an invalid value: {exc}") from None
+
+
+def trust_list_to_json(trust_list: TrustList) -> bytes:
+    """The canonical JSON of a trust list (what its JWS signs)."""
+    return canonical_json(_trust_list_json(trust_list))
+
+
+def lotl_to_json(lotl: Lotl) -> bytes:
+    """The canonical JSON of a LOTL (what its JWS signs)."""
+    return canonical_json(_lotl_json(lotl))
+
+
+def payload_of(data: bytes) -> dict[str, Any]:
+    """The JSON payload of a signed list, WITHOUT verifying it: for display only."""
+    try:
+        jws = CompactJws.parse(data)
+        parsed = parse_json(jws.payload_bytes())
+    except JwsFormatError as exc:
+        raise MalformedListError("list", str(exc)) from None
+    if not isinstance(parsed, dict):
+        raise MalformedListError("list", "its payload is not a JSON object")
+    return parsed
+
+
 def _validator(document: str) -> jsonschema.Draft202012Validator:
     """The validator of ``trust-list`` or ``lotl``; the LOTL schema refers to the other one."""
     folder = resources.files("trustbridge.trust") / "schemas"

@@ -39,7 +39,12 @@ from cryptography.x509.oid import (
 )
 
 from trustbridge.errors import TrustbridgeError, ValidationError
-from trustbridge.trust.validation import ValidatedPath, ValidationParams, validate_chain
+from trustbridge.trust.validation import (
+    RevocationMode,
+    ValidatedPath,
+    ValidationParams,
+    validate_chain,
+)
 
 __all__ = [
     "CertificatePool",
@@ -56,6 +61,7 @@ __all__ = [
 
 ANY_POLICY = x509.ObjectIdentifier("2.5.29.32.0")
 _SHA256 = hashes.SHA256()
+_NO_REVOCATION = RevocationMode.UNSAFE_SOFT_FAIL
 
 
 class FetchError(TrustbridgeError):
@@ -459,7 +465,8 @@ class PathBuilder:
                     break
                 search.paths += 1
                 others = self._namesakes(path)
-                crls = self.revocation_info(path, search, others) if self.fetcher else []
+                wanted = self.fetcher is not None and params.revocation is not _NO_REVOCATION
+                crls = self.revocation_info(path, search, others) if wanted else []
                 attempt = replace(params, crls=(*params.crls, *crls)) if crls else params
                 try:
                     validated = self.validate(path, attempt, other_certificates=others)

@@ -283,12 +283,10 @@ class TrustResolver:
         found = self._builder(self.config.anchors, extra).find(leaf, params)
         best = self._best_policy(found.path.policies)
         own_level = self._level(best.user_domain)
-        holder = self._level(best.issuer_domain)
-        if holder is None:
-            raise ValidationError(
-                f"the certificate's policy {best.issuer_domain} is no level of a known scheme",
-                hint="record the holder's scheme (trustbridge scheme add) or use the trust list",
-            )
+        # A foreign scheme the relying party has no definition of: the level is its OID.
+        holder = self._level(best.issuer_domain) or Level(
+            "?", best.issuer_domain, best.issuer_domain, 0
+        )
         mapped = any(policy_mappings_of(c) for c in found.path.certificates[1:])
         route = Route.BRIDGE if mapped or holder.scheme != own.code else Route.OWN_SCHEME
         reference = self._reference_along(found.path.certificates, best.user_domain)

@@ -1,0 +1,192 @@
+"""What a home trusts as a relying party: its own roots, a pinned LOTL signer, accepted lists.
+
+Files under ``HOME/trust/``:
+
+- ``lotl-signers.pem``: the LOTL signer certificates pinned by the operator (out of band);
+- ``lotl.jws`` and ``lists/<id>.jws``: the LOTL and trust lists last accepted, as signed;
+- ``state.json``: the highest sequence seen per list, its digest and the LOTL signers announced
+  (:class:`~trustbridge.trust.lists.FileListState`): a rollback stays refused after a restart.
+
+Accepting a list verifies it in full (signature, signer, schema, rollback, freshness) before it
+replaces the previous one. :meth:`TrustStore.config` reads the accepted lists again at the time
+asked, so a list past its next update drops out of the configuration (and says why).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from trustbridge.errors import InputError, NotFoundError
+from trustbridge.home.delivery import write_private
+from trustbridge.trust.lists import (
+    FileListState,
+    Lotl,
+    MemoryListState,
+    TrustList,
+    TrustListError,
+    read_lotl,
+    read_trust_list,
+)
+from trustbridge.trust.paths import Fetcher, HttpFetcher, SearchLimits
+from trustbridge.trust.reference import ITG
+from trustbridge.trust.resolver import TrustConfig, TrustResolver
+from trustbridge.trust.schemes import TrustScheme
+from trustbridge.trust.validation import RevocationMode
+
+if TYPE_CHECKING:
+    from trustbridge.home.home import Home
+
+__all__ = ["TrustSnapshot", "TrustStore"]
+
+
+@dataclass(frozen=True)
+class TrustSnapshot:
+    """The home's trust configuration at one time, and what was left out of it and why."""
+
+    config: TrustConfig
+    problems: tuple[str, ...]
+
+
+class TrustStore:
+    """The home's trust as a relying party (see the module docstring)."""
+
+    def __init__(self, home: Home) -> None:
+        self.home = home
+        self.folder = home.path / "trust"
+
+    @property
+    def state(self) -> FileListState:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return FileListState(self.folder / "state.json")
+
+    # -- pins ----------------------------------------------------------------------------------
+
+    def pin_lotl_signers(self, certificates: list[x509.Certificate]) -> None:
+        if not certificates:
+            raise InputError("pin at least one LOTL signer certificate")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        pem = b"".join(c.public_bytes(Encoding.PEM) for c in certificates)
+        (self.folder / "lotl-signers.pem").write_bytes(pem)
+
+    def lotl_signers(self) -> list[x509.Certificate]:
+        path = self.folder / "lotl-signers.pem"
+        if not path.exists():
+            return []
+        return list(x509.load_pem_x509_certificates(path.read_bytes()))
+
+    # -- accepting -----------------------------------------------------------------------------
+
+    def accept_lotl(self, data: bytes, *, source: str = "") -> Lotl:
+        """Verify a LOTL against the pins and the state; keep it as the current one."""
+        pins = self.lotl_signers()
+        if not pins and not self.state.lotl_signers():
+            raise NotFoundError(
+                "no LOTL signer is pinned in this home",
+                hint="trustbridge lotl pin SIGNER.pem (the group operator's certificate)",
+            )
+        lotl = read_lotl(
+            data, trusted_signers=pins, at=self.home.now(), state=self.state, source=source
+        )
+        write_private(self.folder / "lotl.jws", data)
+        return lotl
+
+    def accept_trust_list(self, data: bytes, *, source: str = "") -> TrustList:
+        """Verify a trust list against the current LOTL and the state; keep it."""
+        lotl = self.current_lotl()
+        if lotl is None:
+            raise NotFoundError(
+                "this home has accepted no LOTL yet", hint="trustbridge lotl accept LOTL.jws"
+            )
+        trust_list = read_trust_list(
+            data, lotl=lotl, at=self.home.now(), state=self.state, source=source
+        )
+        (self.folder / "lists").mkdir(parents=True, exist_ok=True)
+        write_private(self.folder / "lists" / f"{trust_list.id}.jws", data)
+        return trust_list
+
+    # -- reading back --------------------------------------------------------------------------
+
+    def current_lotl(self, at: datetime | None = None) -> Lotl | None:
+        path = self.folder / "lotl.jws"
+        if not path.exists():
+            return None
+        # Re-read with a scratch state (the signers the real one accepted, pins included):
+        # the signature and staleness at ``at`` are checked again; the real state is untouched.
+        return read_lotl(
+            path.read_bytes(),
+            trusted_signers=[*self.lotl_signers(), *self.state.lotl_signers()],
+            at=at or self.home.now(),
+            state=MemoryListState(),
+            source=str(path),
+        )
+
+    def snapshot(self, at: datetime | None = None) -> TrustSnapshot:
+        """The trust configuration at ``at``: own roots, the LOTL and the lists still fresh."""
+        home = self.home
+        at = at or home.now()
+        problems: list[str] = []
+        lotl: Lotl | None = None
+        try:
+            lotl = self.current_lotl(at)
+        except TrustListError as exc:
+            problems.append(exc.message)
+        lists: list[TrustList] = []
+        folder = self.folder / "lists"
+        if lotl is not None and folder.is_dir():
+            for path in sorted(folder.glob("*.jws")):
+                try:
+                    lists.append(
+                        read_trust_list(
+                            path.read_bytes(),
+                            lotl=lotl,
+                            at=at,
+                            state=MemoryListState(),
+                            source=str(path),
+                        )
+                    )
+                except TrustListError as exc:
+                    problems.append(exc.message)
+        schemes = home.schemes()
+        own = _own_scheme(home)
+        config = TrustConfig(
+            scheme=own,
+            anchors=tuple(home.anchors()),
+            lotl=lotl,
+            trust_lists=tuple(lists),
+            reference=lotl.group if lotl is not None else ITG,
+            known_schemes=tuple(s for s in schemes if s.code != own.code),
+        )
+        return TrustSnapshot(config, tuple(problems))
+
+    def resolver(
+        self,
+        *,
+        at: datetime | None = None,
+        fetcher: Fetcher | None = None,
+        pool: list[x509.Certificate] | None = None,
+        revocation: RevocationMode = RevocationMode.REQUIRE,
+        limits: SearchLimits | None = None,
+    ) -> TrustResolver:
+        return TrustResolver(
+            self.snapshot(at).config,
+            fetcher=fetcher if fetcher is not None else HttpFetcher(),
+            pool=pool or [],
+            revocation=revocation,
+            limits=limits or SearchLimits(),
+        )
+
+
+def _own_scheme(home: Home) -> TrustScheme:
+    """The scheme of the home's first root CA; its first scheme where it has no CA."""
+    schemes = home.schemes()
+    if not schemes:
+        raise NotFoundError("this home has no trust scheme", hint="trustbridge scheme add")
+    for info in home.cas():
+        if info.is_root:
+            return home.scheme(info.scheme)
+    return schemes[0]
