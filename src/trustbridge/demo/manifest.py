@@ -24,6 +24,8 @@ __all__ = [
     "NodeEntry",
     "OcspEntry",
     "RevocationEntry",
+    "ResolutionEntry",
+    "BridgeEntry",
     "SchemeEntry",
     "StepEntry",
     "StepStatus",
@@ -150,6 +152,29 @@ class TsaEntry(TypedDict):
     data: NotRequired[str]
 
 
+class BridgeEntry(TypedDict):
+    """The bridge CA and the cross-certificates between it and the national roots."""
+
+    node: str
+    certificate: str
+    cross_certificates: list[str]
+
+
+class ResolutionEntry(TypedDict):
+    """A foreign identity resolved by a relying party through one route."""
+
+    holder: str
+    relying_party: str
+    #: ``bridge`` or ``trust-list``.
+    route: str
+    #: Trust anchor first, the identity last: each a PEM file.
+    path: list[str]
+    holder_level: str
+    relying_level: str
+    reference_level: str
+    reasons: list[str]
+
+
 class Manifest(TypedDict):
     version: int
     generated_at: str
@@ -164,6 +189,9 @@ class Manifest(TypedDict):
     crls: NotRequired[list[CrlEntry]]
     ocsp: NotRequired[list[OcspEntry]]
     tsa: NotRequired[list[TsaEntry]]
+    bridge: NotRequired[BridgeEntry]
+    lotl: NotRequired[str]
+    resolutions: NotRequired[list[ResolutionEntry]]
 
 
 def write_manifest(out: Path, data: Manifest) -> Path:

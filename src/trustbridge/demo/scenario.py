@@ -36,16 +36,19 @@ from rich.markup import escape
 from rich.table import Table
 
 from trustbridge.clock import Clock, SystemClock
+from trustbridge.demo import linking
 from trustbridge.demo.manifest import (
     MANIFEST_FILE,
     MANIFEST_VERSION,
     REFERENCE_LEVELS,
+    BridgeEntry,
     CaEntry,
     CrlEntry,
     IdentityEntry,
     Manifest,
     NodeEntry,
     OcspEntry,
+    ResolutionEntry,
     RevocationEntry,
     SchemeEntry,
     StepEntry,
@@ -270,27 +273,29 @@ JAPAN = _Country(
 )
 
 _COUNTRIES = (GERMANY, JAPAN)
-#: In the order the demo creates them (scheme operators first), which gives their ports.
-_NODES = (GERMANY.operator, JAPAN.operator, GERMANY.tsp, JAPAN.tsp)
+_GROUP = _Node("itg-group", "Industrial Trust Group", "group operator")
+_BRIDGE = _Node("dejp-bridge", "DE-JP Industrial Bridge", "bridge CA")
+#: In the order their ports were given (the first four before the group and the bridge came).
+_NODES = (GERMANY.operator, JAPAN.operator, GERMANY.tsp, JAPAN.tsp, _GROUP, _BRIDGE)
 
 #: DEMO.md's story, step by step: (title, what is not built yet; None where nothing is missing).
 _STORY: tuple[tuple[str, StepStatus, str | None], ...] = (
-    (
-        "Schemes",
-        "partial",
-        "roots and assurance levels are done; the DE-JP bridge CA, its cross-certificates and "
-        "the mapping of the levels onto itg-loa1..3 are not available yet",
-    ),
+    ("Schemes", "done", None),
     (
         "Trust service providers",
         "partial",
-        "issuing CAs, OCSP responders, CRLs and timestamp authorities are done (served by the "
-        "nodes from step 3 on); conformity assessment bodies, the trust lists and the LOTL are "
-        "not available yet",
+        "issuing CAs, OCSP responders, CRLs, timestamp authorities, the trust lists and the LOTL "
+        "are done; the conformity assessment bodies (and their listing) are not available yet",
     ),
     ("Identities", "done", None),
     ("Trust profiles", "not-available", "signed trust-profile credentials are not built yet"),
-    ("First contact", "not-available", "node discovery and mutual resolution are not built yet"),
+    (
+        "First contact",
+        "partial",
+        "each company resolves the other's organization identity over the nodes' HTTP "
+        "interfaces, by the bridge and by the trust lists; discovery, mutual authentication, "
+        "the exchange of trust profiles and the assessment are not available yet",
+    ),
     ("Contract", "not-available", "signed, timestamped contracts are not built yet"),
     ("Data exchange", "not-available", "secure messages and access policies are not built yet"),
     ("Provenance", "not-available", "the transparency log is not built yet"),
@@ -337,6 +342,11 @@ class _Run:
     identities: list[IdentityEntry] = field(default_factory=list)
     steps: list[StepEntry] = field(default_factory=list)
     served: dict[str, NodeProcess] = field(default_factory=dict)
+    countries: tuple[_Country, ...] = _COUNTRIES
+    bridge_entry: BridgeEntry | None = None
+    lotl_file: str | None = None
+    lotl_signer: x509.Certificate | None = None
+    resolutions: list[ResolutionEntry] = field(default_factory=list)
     #: Each country's registration officer (key and certificate), by scheme code.
     officers: dict[str, _Holder] = field(default_factory=dict)
     revocations: list[RevocationEntry] = field(default_factory=list)
@@ -892,14 +902,19 @@ def run_demo(
         with run.step(1):
             for c in _COUNTRIES:
                 run.scheme(c, stack)
+            linking.bridge_schemes(run, _COUNTRIES, stack, group_node=_GROUP, bridge_node=_BRIDGE)
         with run.step(2):
             for c in _COUNTRIES:
                 run.tsp(c, stack)
+            linking.publish_lists(run, _COUNTRIES, group_node=_GROUP)
         with run.step(3):
             for c in _COUNTRIES:
                 run.issue_identities(c)
             run.serve_nodes(stack)
-        for number in range(4, 9):
+        run.unavailable(4)
+        with run.step(5):
+            linking.resolve_partners(run, _COUNTRIES, group_node=_GROUP)
+        for number in range(6, 9):
             run.unavailable(number)
         with run.step(9):
             run.fault(JAPAN)
@@ -919,7 +934,11 @@ def run_demo(
         crls=run.crls,
         ocsp=run.ocsp,
         tsa=run.tsa,
+        lotl=run.lotl_file or "",
+        resolutions=run.resolutions,
     )
+    if run.bridge_entry is not None:
+        manifest["bridge"] = run.bridge_entry
     write_manifest(out, manifest)
     console.print()
     run.summary()

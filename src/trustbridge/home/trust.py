@@ -14,8 +14,10 @@ asked, so a list past its next update drops out of the configuration (and says w
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography import x509
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
     from trustbridge.home.home import Home
 
 __all__ = ["TrustSnapshot", "TrustStore"]
+
+_PUBLISHED = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\.jws$")
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,18 @@ class TrustStore:
         if not path.exists():
             return []
         return list(x509.load_pem_x509_certificates(path.read_bytes()))
+
+    # -- publishing (scheme and group operators) -------------------------------------------------
+
+    def publish(self, name: str, data: bytes) -> Path:
+        """Keep a signed list where the node serves it: ``/trust/<name>`` (``de.jws``, say)."""
+        if not _PUBLISHED.match(name):
+            raise InputError(f"{name!r} is no list file name (lowercase, ending in .jws)")
+        folder = self.folder / "published"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        path.write_bytes(data)
+        return path
 
     # -- accepting -----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
@@ -40,6 +41,8 @@ OCSP_RESPONSE = "application/ocsp-response"
 PKIX_CRL = "application/pkix-crl"
 PKCS7_MIME = "application/pkcs7-mime"
 PKIX_CERT = "application/pkix-cert"
+JOSE = "application/jose"
+_LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\.jws$")
 #: Largest OCSP request body accepted (a single-certificate request is about 100 bytes).
 MAX_OCSP_REQUEST = 8 * 1024
 #: Largest time-stamp request accepted (a SHA-512 imprint with a nonce is about 100 bytes).
@@ -203,6 +206,17 @@ def public_app(state: NodeState) -> FastAPI:
     async def tsa_certificate(slug: str) -> Response:
         certificate = status.tsa(_ca_slug(state, slug)).certificate
         return Response(certificate.public_bytes(Encoding.DER), media_type=PKIX_CERT)
+
+    @app.get("/trust/{name}", summary="A signed trust list or LOTL this node publishes (JWS)")
+    async def published_list(name: str) -> Response:
+        if not _LIST_NAME.match(name):
+            raise HTTPException(404, f"no published list {name!r}")
+        path = state.home.path / "trust" / "published" / name
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise HTTPException(404, f"this node publishes no list {name!r}") from None
+        return Response(data, media_type=JOSE)
 
     _error_handlers(app)
     return app

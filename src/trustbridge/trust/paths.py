@@ -389,6 +389,34 @@ class PathBuilder:
                     continue
                 queue.append((*partial, issuer))
 
+    def chain_up(self, certificate: x509.Certificate) -> tuple[x509.Certificate, ...]:
+        """``certificate`` and its issuers up to a self-signed one, through pool and AIA.
+
+        At each step the first issuer whose signature verifies is taken (no search): enough to
+        find the root above a CA that a trust list names. Stops at the length limit, at a loop
+        or where no issuer is found; the last element is then not self-signed.
+        """
+        search = _Search(self.limits)
+        chain = [certificate]
+        seen = {_identity(certificate)}
+        while len(chain) < self.limits.max_length:
+            last = chain[-1]
+            if last.subject == last.issuer and self._signed(last, last):
+                break
+            issuer = next(
+                (
+                    c
+                    for c in self._issuers(last, search, lambda _c: 0)
+                    if _identity(c) not in seen and self._signed(last, c)
+                ),
+                None,
+            )
+            if issuer is None:
+                break
+            chain.append(issuer)
+            seen.add(_identity(issuer))
+        return tuple(chain)
+
     def revocation_info(
         self,
         path: Sequence[x509.Certificate],

@@ -351,25 +351,40 @@ class TrustResolver:
         lists = [t for t in self.config.trust_lists if lotl.pointer(t.scheme.code) is not None]
         if not lists:
             raise ValidationError(f"no accepted trust list is one {lotl.name} points to")
-        anchors: list[x509.Certificate] = []
+        services: list[x509.Certificate] = []
         for trust_list in lists:
             for provider in trust_list.providers:
                 for service in provider.services:
                     if service.kind is ServiceKind.CA:
-                        anchors += [
+                        services += [
                             c
                             for c in service.certificates
                             if recognized(trust_list, c, kind=ServiceKind.CA, at=at)
                         ]
-        if not anchors:
+        if not services:
             raise ValidationError("no CA service is granted in the accepted trust lists")
-        found = self._builder(anchors, extra).find(leaf, self._params(at, (), crls))
-        anchor = found.path.certificates[0]
-        trust_list, match = next(
-            (t, m)
+        # The path is validated from the self-signed root above each listed CA (found through
+        # AIA), so that the CA's own CRLs can be checked; the list must name a CA on the path.
+        builder = self._builder(services, extra)
+        anchors: dict[bytes, x509.Certificate] = {}
+        for service_certificate in services:
+            top = builder.chain_up(service_certificate)[-1]
+            anchor = top if top.subject == top.issuer else service_certificate
+            anchors[anchor.fingerprint(_SHA256)] = anchor
+        found = self._builder(list(anchors.values()), extra).find(leaf, self._params(at, (), crls))
+        listed = [
+            (t, m, c)
+            for c in found.path.certificates[:-1]
             for t in lists
-            if (m := recognized(t, anchor, kind=ServiceKind.CA, at=at)) is not None
-        )
+            if (m := recognized(t, c, kind=ServiceKind.CA, at=at)) is not None
+        ]
+        if not listed:
+            raise ValidationError(
+                f"the path from {found.path.certificates[0].subject.rfc4514_string()} passes "
+                "no CA that an accepted trust list grants"
+            )
+        # The listed CA nearest to the identity is the one that vouches for its level.
+        trust_list, match, _ = listed[-1]
         offered = {lv.oid.dotted_string: lv for lv in match.service.levels}
         candidates = [
             offered[p.issuer_domain] for p in found.path.policies if p.issuer_domain in offered
