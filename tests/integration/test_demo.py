@@ -42,7 +42,7 @@ from .conftest import demo_port_base
 
 LEVEL_OIDS = {level.name: level.oid for scheme in REFERENCE_SCHEMES for level in scheme.levels}
 KINDS = ("organization", "person", "machine", "software")
-NOT_BUILT_YET = ("trust_list", "bridge", "lotl", "resolutions", "credentials", "contract")
+NOT_BUILT_YET = ("credentials", "contract", "assessments", "messages", "logs", "provenance")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_manifest_names_what_exists_and_only_that(demo_out: Path, manifest: Mani
     assert manifest["schemes"][1]["levels"] == ["jp-level1", "jp-level2", "jp-level3"]
     for scheme in manifest["schemes"]:
         assert scheme["root"] == f"artifacts/{scheme['code']}/root.pem"
-        assert "trust_list" not in scheme
+        assert scheme["trust_list"] == f"artifacts/{scheme['code']}/trust-list.jws"
         root = _certificate(demo_out, scheme["root"])
         assert root.subject == root.issuer
     for key in NOT_BUILT_YET:
@@ -117,24 +117,33 @@ def test_manifest_names_what_exists_and_only_that(demo_out: Path, manifest: Mani
 def test_steps_say_what_is_built(manifest: Manifest) -> None:
     status = {s["step"]: s["status"] for s in manifest["steps"]}
     assert status == {
-        1: "partial",
+        1: "done",
         2: "partial",
         3: "done",
-        **dict.fromkeys(range(4, 9), "not-available"),
+        4: "not-available",
+        5: "partial",
+        **dict.fromkeys(range(6, 9), "not-available"),
         9: "partial",
         10: "partial",
     }
     for step in manifest["steps"]:
         assert step["seconds"] >= 0
         assert step["status"] == "done" or step.get("note")
-    assert "bridge" in manifest["steps"][0]["note"]
+    assert "conformity assessment" in manifest["steps"][1]["note"]
 
 
 def test_nodes_have_distinct_ports(manifest: Manifest) -> None:
     nodes = {n["node"]: n for n in manifest["nodes"]}
-    assert set(nodes) == {"de-scheme", "rheintal", "jp-scheme", "sakura"}
+    assert set(nodes) == {
+        "de-scheme",
+        "rheintal",
+        "jp-scheme",
+        "sakura",
+        "itg-group",
+        "dejp-bridge",
+    }
     urls = [n["http_url"] for n in nodes.values()] + [n["https_url"] for n in nodes.values()]
-    assert len(set(urls)) == 8
+    assert len(set(urls)) == 12
     assert all(u.startswith(("http://127.0.0.1:", "https://127.0.0.1:")) for u in urls)
 
 
@@ -343,7 +352,8 @@ def test_the_revoked_sensor_is_on_its_crl_and_openssl_refuses_it(
 
 def test_every_ca_has_its_crl_and_ocsp_url(demo_out: Path, manifest: Manifest) -> None:
     assert {c["issuer"] for c in manifest["crls"]} == {c["issuer"] for c in manifest["ocsp"]}
-    assert len(manifest["crls"]) == 2 + len(manifest["cas"])  # two roots and the CAs below
+    # Two national roots, the group CA, the bridge CA, and the CAs below the roots.
+    assert len(manifest["crls"]) == 4 + len(manifest["cas"])
     nodes = {n["node"]: n["http_url"] for n in manifest["nodes"]}
     for entry in [*manifest["crls"], *manifest["ocsp"]]:
         assert entry["url"].startswith(nodes[entry["node"]] + "/pki/")

@@ -440,6 +440,9 @@ class _Run:
             country=c.country,
             organization=c.operator.organization,
             key=self.ca_key(KeyType.P384),
+            # No pathLenConstraint: paths through the bridge are longer than the scheme's own
+            # (and some validators, openssl among them, enforce the anchor's constraint).
+            path_length=None,
         )
         assert root.certificate is not None  # an active root has its certificate
         root_file = self.write(self.artifact(c.code, "root.pem"), _pem([root.certificate]))
