@@ -26,6 +26,7 @@ import hashlib
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 
 from cryptography import x509
@@ -105,9 +106,9 @@ class TrustConfig:
     #: scheme, the reference scheme and the lists' schemes are known anyway.
     known_schemes: tuple[TrustScheme, ...] = ()
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        """Changes whenever anything the resolver decides on changes."""
+        """Changes whenever anything the resolver decides on changes (computed once)."""
         digest = hashlib.sha256()
         digest.update(repr(self.scheme).encode())
         for anchor in self.anchors:
