@@ -29,6 +29,7 @@ bench: bench-setup
 	$(PY) -m bench.issuance
 	$(PY) -m bench.ocsp
 	$(PY) -m bench.crl
+	$(PY) -m bench.resolve
 
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache

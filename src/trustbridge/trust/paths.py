@@ -120,6 +120,11 @@ def read_certificates(data: bytes) -> list[x509.Certificate]:
         return []
 
 
+@functools.lru_cache(maxsize=8192)
+def _fingerprint(certificate: x509.Certificate) -> bytes:
+    return certificate.fingerprint(_SHA256)
+
+
 def _spki(certificate: x509.Certificate) -> bytes:
     return certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
@@ -199,6 +204,12 @@ def _key_ids(certificate: x509.Certificate) -> tuple[bytes | None, bytes | None]
         ski.digest if isinstance(ski, x509.SubjectKeyIdentifier) else None,
         aki.key_identifier if isinstance(aki, x509.AuthorityKeyIdentifier) else None,
     )
+
+
+def _self_signed_hint(certificate: x509.Certificate) -> bool:
+    """Self-issued, and its key identifiers name no other key (not a rollover link)."""
+    ski, aki = _key_ids(certificate)
+    return aki is None or ski is None or ski == aki
 
 
 def _policies(certificate: x509.Certificate) -> frozenset[x509.ObjectIdentifier]:
@@ -310,7 +321,7 @@ class PathBuilder:
     # -- issuers ---------------------------------------------------------------------------
 
     def _signed(self, subject: x509.Certificate, issuer: x509.Certificate) -> bool:
-        key = (subject.fingerprint(_SHA256), issuer.fingerprint(_SHA256))
+        key = (_fingerprint(subject), _fingerprint(issuer))
         known = self._signed_by.get(key)
         if known is None:
             try:
@@ -363,20 +374,22 @@ class PathBuilder:
             partial = queue.popleft()
             last = partial[-1]
             # Complete the path where an anchor issued the last certificate.
-            for anchor in self._anchors_by_subject.get(_name_key(last.issuer), ()):
+            named = self._anchors_by_subject.get(_name_key(last.issuer), ())
+            for anchor in named:
                 if _identity(anchor) in {_identity(c) for c in partial}:
                     continue
-                if not self._signed(last, anchor):
+                if len(named) > 1 and not self._signed(last, anchor):
                     continue
                 path = (anchor, *reversed(partial))
-                key = tuple(c.fingerprint(_SHA256) for c in path)
+                key = tuple(_fingerprint(c) for c in path)
                 if key not in emitted:
                     emitted.add(key)
                     yield path
             if len(partial) + 1 >= limits.max_length:
                 continue
             seen = {_identity(c) for c in partial}
-            for issuer in self._issuers(last, search, at_order):
+            issuers = self._issuers(last, search, at_order)
+            for issuer in issuers:
                 search.certificates += 1
                 if search.certificates > limits.max_certificates:
                     search.limit_hit = f"max_certificates={limits.max_certificates}"
@@ -385,7 +398,7 @@ class PathBuilder:
                     continue
                 if issuer.subject == issuer.issuer and _spki(issuer) == _spki(last):
                     continue
-                if not self._signed(last, issuer):
+                if len(issuers) > 1 and not self._signed(last, issuer):
                     continue
                 queue.append((*partial, issuer))
 
@@ -401,7 +414,7 @@ class PathBuilder:
         seen = {_identity(certificate)}
         while len(chain) < self.limits.max_length:
             last = chain[-1]
-            if last.subject == last.issuer and self._signed(last, last):
+            if last.subject == last.issuer and _self_signed_hint(last):
                 break
             issuer = next(
                 (
@@ -444,9 +457,9 @@ class PathBuilder:
     def _namesakes(self, path: Sequence[x509.Certificate]) -> list[x509.Certificate]:
         """Certificates of the path's CAs outside the path: they may sign its CRLs."""
         names = {c.subject for c in path[:-1]}
-        inside = {c.fingerprint(_SHA256) for c in path}
+        inside = {_fingerprint(c) for c in path}
         found = [c for name in names for c in self.pool.issuers_named(name)]
-        return [c for c in found if c.fingerprint(_SHA256) not in inside]
+        return [c for c in found if _fingerprint(c) not in inside]
 
     def _discover_issued(self, search: _Search) -> int:
         """Forward discovery: fetch the SIA bundles of every CA known so far (once each)."""
@@ -484,7 +497,7 @@ class PathBuilder:
         tried: set[tuple[bytes, ...]] = set()
         while True:
             for path in self.candidates(leaf, params=params, search=search):
-                key = tuple(c.fingerprint(_SHA256) for c in path)
+                key = tuple(_fingerprint(c) for c in path)
                 if key in tried:
                     continue
                 tried.add(key)

@@ -26,8 +26,8 @@ import hashlib
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -435,19 +435,22 @@ class TrustResolver:
         """Resolve ``certificate``; raise :class:`UntrustedError` or
         :class:`InsufficientLevelError` (``min_level``: a reference level name, a minimum)."""
         at = ensure_utc(at)
-        key = (
-            self.config.fingerprint,
-            certificate.fingerprint(_SHA256).hex(),
-            *sorted(c.fingerprint(_SHA256).hex() for c in extra),
-            *sorted(hashlib.sha256(c).hexdigest() for c in crls),
-            self.revocation.value,
-        )
-        resolution = self._cached(key, at) if self.cache else None
-        if resolution is None:
+        if not self.cache:
             resolution = self._resolve(certificate, at, extra, crls)
-            if self.cache:
+        else:
+            key = (
+                self.config.fingerprint,
+                certificate.fingerprint(_SHA256).hex(),
+                *sorted(c.fingerprint(_SHA256).hex() for c in extra),
+                *sorted(hashlib.sha256(c).hexdigest() for c in crls),
+                self.revocation.value,
+            )
+            cached = self._cached(key, at)
+            if cached is None:
+                cached = self._resolve(certificate, at, extra, crls)
                 with self._lock:
-                    self._cache[key] = resolution
+                    self._cache[key] = cached
+            resolution = cached
         if min_level is not None:
             self._check_minimum(resolution, min_level)
         return resolution

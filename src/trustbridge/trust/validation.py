@@ -341,7 +341,7 @@ async def validate_chain_async(
         raise PathValidationError(
             f"a certificate given for validation is not DER: {exc}", kind=FailureKind.PATH
         ) from None
-    context = _context(params, anchors=[anchor], others=[*issued, *others])
+    context = _context(params, anchors=[anchor], others=[*issued[:-1], *others])
     candidate = ValidationPath(
         trust_anchor=CertTrustAnchor(anchor), interm=issued[:-1], leaf=issued[-1]
     )
