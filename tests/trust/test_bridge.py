@@ -41,6 +41,13 @@ def test_cross_certificates_carry_the_mappings_and_are_published(linked: Linked)
     assert mappings and all(isinstance(m, PolicyMapping) for m in mappings)
     ext = issued.certificate.extensions.get_extension_for_oid(x509.oid.ExtensionOID.POLICY_MAPPINGS)
     assert ext.critical
+    # Roots name where they publish what they issued (SIA caRepository, forward discovery).
+    sia = linked.root(linked.bridge).extensions.get_extension_for_class(
+        x509.SubjectInformationAccess
+    )
+    assert [d.access_location.value for d in sia.value] == [
+        f"{linked.bridge.config.base_url.rstrip('/')}/pki/root/issued.p7c"
+    ]
     # The bridge's AIA bundle holds what the German root issued to it.
     bundle = linked.bridge.bridge.issuers_bundle("root")
     assert any(c.issuer == linked.root(linked.de).subject for c in bundle)

@@ -126,6 +126,8 @@ def bridge_schemes(
                 ),
                 # The bridge vouches for the scheme only at its levels: no anyPolicy below it.
                 inhibit_any_policy=0,
+                subject_repository_url=f"{operator.config.base_url}/pki/"
+                f"{_root_slug(operator)}/issued.p7c",
             ),
         )
         operator.bridge.import_cross_certificate(down.certificate)
@@ -137,6 +139,7 @@ def bridge_schemes(
                     [f"{a}={b}" for a, b in zip(national, ref, strict=True)]
                 ),
                 inhibit_any_policy=0,
+                subject_repository_url=f"{home.config.base_url}/pki/{bridge.slug}/issued.p7c",
             ),
         )
         home.bridge.import_cross_certificate(up.certificate)

@@ -530,7 +530,12 @@ class Home:
         signer, store, ref = self._new_key(slug, key)
         try:
             certificate = build_root_certificate(
-                signer=signer, name=subject, limits=limits, at=self.now(), lifetime=lifetime
+                signer=signer,
+                name=subject,
+                limits=limits,
+                at=self.now(),
+                lifetime=lifetime,
+                repository_url=Endpoints.for_ca(self.config.base_url, slug).repository_url,
             )
             with self._tx() as conn:
                 self._insert_ca(

@@ -96,6 +96,9 @@ class Endpoints:
     ca_issuers_url: str
     #: Where delta CRLs are published (named in the full CRLs' FreshestCRL extension).
     delta_crl_url: str | None = None
+    #: Where the CA publishes the CA certificates it issued (SIA caRepository of its own
+    #: certificate): subordinates and cross-certificates, for forward path discovery.
+    repository_url: str | None = None
 
     @classmethod
     def for_ca(cls, base_url: str, slug: str) -> Endpoints:
@@ -106,6 +109,7 @@ class Endpoints:
             ocsp_url=f"{base}/pki/{slug}/ocsp",
             ca_issuers_url=f"{base}/pki/{slug}/issuers.p7c",
             delta_crl_url=f"{base}/pki/{slug}/delta-crl",
+            repository_url=f"{base}/pki/{slug}/issued.p7c",
         )
 
     def extensions(self) -> list[x509.ExtensionType]:
@@ -335,8 +339,13 @@ def build_root_certificate(
     at: datetime,
     lifetime: timedelta,
     serial: int | None = None,
+    repository_url: str | None = None,
 ) -> x509.Certificate:
-    """A self-signed root CA certificate carrying the scheme's level policies."""
+    """A self-signed root CA certificate carrying the scheme's level policies.
+
+    ``repository_url``: the SIA caRepository where the root publishes what it issued
+    (subordinates, cross-certificates), for relying parties that discover paths forward.
+    """
     at = ensure_utc(at)
     ski = x509.SubjectKeyIdentifier.from_public_key(signer.public_key)
     builder = (
@@ -357,6 +366,18 @@ def build_root_certificate(
     kinds = limits.kinds_extension()
     if kinds is not None:
         builder = builder.add_extension(kinds, critical=False)
+    if repository_url:
+        builder = builder.add_extension(
+            x509.SubjectInformationAccess(
+                [
+                    x509.AccessDescription(
+                        x509.oid.SubjectInformationAccessOID.CA_REPOSITORY,
+                        x509.UniformResourceIdentifier(repository_url),
+                    )
+                ]
+            ),
+            critical=False,
+        )
     return builder.sign(signer.private_key, hash_for(signer.key_type))
 
 
