@@ -11,9 +11,12 @@ Benchmarks are not pass/fail: a missed goal is printed, not an exit code.
 
 from __future__ import annotations
 
+import cProfile
+import io
 import json
 import os
 import platform
+import pstats
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -293,3 +296,17 @@ def write_results(name: str, records: Sequence[Record], directory: Path = RESULT
     tmp.write_text(json.dumps([r.to_json() for r in records], indent=2) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def profile(title: str, fn: Callable[[], object], top: int) -> None:
+    """Run ``fn`` under cProfile and print the ``top`` functions by cumulative and own time."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    fn()
+    profiler.disable()
+    for order in ("cumulative", "tottime"):
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).strip_dirs().sort_stats(order).print_stats(top)
+        print(f"\n--- profile: {title}, by {order} ---")
+        body = text.getvalue()
+        print(body[body.find("   ncalls") :].rstrip())

@@ -28,19 +28,15 @@ Run from the project root: ``python -m bench.issuance`` (or ``python bench/issua
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import os
-import pstats
 import random
 import secrets
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 if __package__ in (None, ""):  # run as a script: python bench/issuance.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -56,6 +52,7 @@ from bench._common import (
     Timing,
     machine_summary,
     print_table,
+    profile,
     rate_record,
     stopwatch,
     time_calls,
@@ -468,26 +465,13 @@ def run_batch_issuance(sc: Scenario, size: int, chunk_size: int, work_dir: Path)
 # -- profiling (not used for the figures) ------------------------------------------------------
 
 
-def _profile(title: str, fn: Callable[[], Any], top: int) -> None:
-    profiler = cProfile.Profile()
-    profiler.enable()
-    fn()
-    profiler.disable()
-    for order in ("cumulative", "tottime"):
-        text = io.StringIO()
-        pstats.Stats(profiler, stream=text).strip_dirs().sort_stats(order).print_stats(top)
-        print(f"\n--- profile: {title}, by {order} ---")
-        body = text.getvalue()
-        print(body[body.find("   ncalls") :].rstrip())
-
-
 def profile_paths(sc: Scenario, work_dir: Path, chunk_size: int, top: int) -> None:
     work = make_csr_work(sc, 300, "P")
-    _profile("submit_request x300 (csr-issuance)", lambda: submit_all(sc, work), top)
+    profile("submit_request x300 (csr-issuance)", lambda: submit_all(sc, work), top)
     serials = [f"PR{i:06d}" for i in range(1, 2001)]
     batch = production_batch(serials)
     proof = batch_proof(sc, batch)
-    _profile(
+    profile(
         "issue_machine_batch x2000 + PEM files (batch-issuance)",
         lambda: enrol_batch(sc, batch, proof, work_dir / "profile-batch", chunk_size),
         top,

@@ -59,13 +59,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import io
 import itertools
 import json
 import logging
 import math
-import pstats
 import signal
 import statistics
 import subprocess
@@ -101,6 +98,7 @@ from bench._common import (
     limit_record,
     machine_summary,
     print_table,
+    profile,
     rate_record,
     stopwatch,
     time_record,
@@ -851,19 +849,6 @@ def run_warm(world: Linked, seconds: float) -> list[Record]:
 # -- profile ------------------------------------------------------------------------------------
 
 
-def _profile(title: str, fn: Callable[[], object], top: int) -> None:
-    profiler = cProfile.Profile()
-    profiler.enable()
-    fn()
-    profiler.disable()
-    for order in ("cumulative", "tottime"):
-        text = io.StringIO()
-        pstats.Stats(profiler, stream=text).strip_dirs().sort_stats(order).print_stats(top)
-        print(f"\n--- profile: {title}, by {order} ---")
-        body = text.getvalue()
-        print(body[body.find("   ncalls") :].rstrip())
-
-
 def profile_resolver(world: Linked, top: int) -> None:
     leaf = world.jp_person
     bridge = cold_cases(world)[0]
@@ -873,7 +858,7 @@ def profile_resolver(world: Linked, top: int) -> None:
         for fresh in leaves:
             bridge.ours(fresh)
 
-    _profile("cold resolution x200 (bridge, a new leaf each)", cold, top)
+    profile("cold resolution x200 (bridge, a new leaf each)", cold, top)
     resolver = TrustResolver(german_config(world), fetcher=HomesFetcher(world.homes))
     resolver.resolve(leaf, at=NOW)
 
@@ -881,7 +866,7 @@ def profile_resolver(world: Linked, top: int) -> None:
         for _ in range(20_000):
             resolver.resolve(leaf, at=NOW)
 
-    _profile("warm resolution x20000 (fetcher)", warm, top)
+    profile("warm resolution x20000 (fetcher)", warm, top)
 
 
 # -- main ---------------------------------------------------------------------------------------

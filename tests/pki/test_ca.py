@@ -396,6 +396,7 @@ def test_endpoints_for_ca_strip_a_trailing_slash() -> None:
         ocsp_url="https://tsp.example:8443/pki/jp-root/ocsp",
         ca_issuers_url="https://tsp.example:8443/pki/jp-root/issuers.p7c",
         delta_crl_url="https://tsp.example:8443/pki/jp-root/delta-crl",
+        repository_url="https://tsp.example:8443/pki/jp-root/issued.p7c",
     )
 
 

@@ -25,6 +25,7 @@ from cryptography.x509.oid import ExtensionOID
 from trustbridge.clock import ensure_utc
 from trustbridge.errors import InputError, LimitError
 from trustbridge.pki.ca import (
+    _CA_KEY_USAGE,
     CertificateAuthority,
     NameConstraintsSpec,
     random_serial,
@@ -42,18 +43,6 @@ __all__ = [
 ]
 
 ANY_POLICY = x509.ObjectIdentifier("2.5.29.32.0")
-
-_CA_KEY_USAGE = x509.KeyUsage(
-    digital_signature=False,
-    content_commitment=False,
-    key_encipherment=False,
-    data_encipherment=False,
-    key_agreement=False,
-    key_cert_sign=True,
-    crl_sign=True,
-    encipher_only=False,
-    decipher_only=False,
-)
 
 
 @dataclass(frozen=True)
