@@ -72,7 +72,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +87,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator import errors as pv_errors
 from pyhanko_certvalidator.policy_decl import PKIXValidationParams
+from tests.conformance.pdts import PDTS, Pdts
+from tests.conformance.pdts import verdict as pdts_verdict
 from tests.homes import NOW
 from tests.trust.linked import HomesFetcher, Linked, build_linked
 from tests.trust.test_resolver import german_config
@@ -104,20 +105,17 @@ from bench._common import (
     time_record,
     write_results,
 )
-from trustbridge.errors import ValidationError
 from trustbridge.trust.paths import (
     CertificatePool,
     FoundPath,
     MirrorFetcher,
     PathBuilder,
-    read_certificates,
 )
 from trustbridge.trust.reference import GERMANY
 from trustbridge.trust.resolver import Resolution, Route, TrustConfig, TrustResolver
 from trustbridge.trust.validation import RevocationMode, ValidationParams
 
 NAME = "resolve"
-PDTS = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "pdts"
 #: Goals of the issue.
 GOAL_PDTS_S = 2.0
 GOAL_COLD = 0.8
@@ -222,59 +220,6 @@ class Paired:
 # -- NIST PDTS -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Pdts:
-    """The suite as its ``cases.json`` describes it, loaded once."""
-
-    root: Path
-    anchor_der: bytes
-    at: datetime
-    explicit_policy: bool
-    cases: tuple[dict[str, Any], ...]
-    #: Every certificate of every ``.p7c`` bundle of the mirror, DER (with duplicates).
-    pool: tuple[bytes, ...]
-    crls: tuple[bytes, ...]
-
-    @classmethod
-    def load(cls, root: Path = PDTS) -> Pdts:
-        suite: dict[str, Any] = json.loads((root / "cases.json").read_text())
-        settings = suite["settings"]
-        if settings["user_initial_policy_set"] != ["2.5.29.32.0"]:
-            raise RuntimeError("PDTS: expected anyPolicy as the initial policy set")
-        if settings["revocation"] != "require":
-            raise RuntimeError("PDTS: expected revocation checking to be required")
-        pool: list[bytes] = []
-        crls: list[bytes] = []
-        for path in sorted((root / "Hosts").rglob("*")):
-            if path.suffix == ".p7c":
-                pool += [c.public_bytes(Encoding.DER) for c in read_certificates(path.read_bytes())]
-            elif path.suffix == ".crl":
-                crls.append(path.read_bytes())
-        return cls(
-            root=root,
-            anchor_der=(root / suite["trust_anchor"]).read_bytes(),
-            at=datetime.fromisoformat(suite["validation_time"].replace("Z", "+00:00")),
-            explicit_policy=bool(settings["initial_explicit_policy"]),
-            cases=tuple(suite["cases"]),
-            pool=tuple(pool),
-            crls=tuple(crls),
-        )
-
-    def leaf_der(self, case: dict[str, Any]) -> bytes:
-        return (self.root / str(case["certificate"])).read_bytes()
-
-    def case(self, name: str) -> dict[str, Any]:
-        return next(c for c in self.cases if c["name"] == name)
-
-
-def _pdts_verdict(builder: PathBuilder, leaf: x509.Certificate, params: ValidationParams) -> str:
-    try:
-        builder.build(leaf, params)
-    except ValidationError:
-        return "invalid"
-    return "valid"
-
-
 def run_pdts_ours(suite: Pdts, runs: int) -> dict[str, dict[str, float]]:
     """{case: {mode: worst seconds}}; raises where a verdict is not the expected one."""
     anchor = x509.load_der_x509_certificate(suite.anchor_der)
@@ -295,13 +240,13 @@ def run_pdts_ours(suite: Pdts, runs: int) -> dict[str, dict[str, float]]:
                 with stopwatch() as sw:
                     if mode == "pool":
                         builder = PathBuilder(anchors=[anchor], pool=CertificatePool(certificates))
-                        verdict = _pdts_verdict(builder, leaf, pooled)
+                        outcome = pdts_verdict(builder, leaf, pooled)
                     else:
                         builder = PathBuilder(anchors=[anchor], fetcher=mirror)
-                        verdict = _pdts_verdict(builder, leaf, base)
-                if verdict != case["expected"]:
+                        outcome = pdts_verdict(builder, leaf, base)
+                if outcome != case["expected"]:
                     raise RuntimeError(
-                        f"PDTS {case['name']} ({mode}): {verdict}, expected {case['expected']}"
+                        f"PDTS {case['name']} ({mode}): {outcome}, expected {case['expected']}"
                     )
                 worst[mode] = max(worst[mode], sw.seconds)
         times[case["name"]] = worst

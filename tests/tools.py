@@ -24,6 +24,24 @@ def openssl(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
     )
 
 
+def openssl_verify_policy(
+    *,
+    anchor: Path,
+    untrusted: list[Path],
+    leaf: Path,
+    policy: str,
+    work: Path,
+    extra: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
+    """``openssl verify`` with RFC 5280 policy processing (mapping included) for ``policy``."""
+    bundle = work / "untrusted.pem"
+    bundle.write_bytes(b"".join(p.read_bytes() for p in untrusted))
+    return openssl(
+        "verify", "-x509_strict", "-policy_check", "-explicit_policy", "-policy", policy,
+        *extra, "-CAfile", anchor, "-untrusted", bundle, leaf,
+    )  # fmt: skip
+
+
 def run_cli(
     *args: str, cwd: Path, env: Mapping[str, str], ok: bool = True
 ) -> subprocess.CompletedProcess[str]:

@@ -156,23 +156,21 @@ def submit_and_approve(cli: Cli, name: str, *args: str) -> Path:
     return only(cli.workdir / name)
 
 
-def test_organization_identity_verifies_with_openssl(cli: Cli) -> None:
-    leaf = submit_and_approve(
+def muster(cli: Cli) -> Path:
+    """Muster's organization identity, submitted and approved once per CLI home."""
+    if (cli.workdir / "org").exists():
+        return only(cli.workdir / "org")
+    return submit_and_approve(
         cli,
         "org",
-        "--ca",
-        "ids",
-        "--kind",
-        "organization",
-        "--level",
-        "de-high",
-        "--organization",
-        "Muster Maschinenbau GmbH",
-        "--country",
-        "DE",
-        "--org-id",
-        "VATDE-123456789",
-    )
+        "--ca", "ids", "--kind", "organization", "--level", "de-high",
+        "--organization", "Muster Maschinenbau GmbH", "--country", "DE",
+        "--org-id", "VATDE-123456789",
+    )  # fmt: skip
+
+
+def test_organization_identity_verifies_with_openssl(cli: Cli) -> None:
+    leaf = muster(cli)
     result = openssl(
         "verify", "-CAfile", "root.pem", "-untrusted", "ids-chain.pem", str(leaf), cwd=cli.workdir
     )
@@ -234,26 +232,7 @@ def test_person_signatory_and_pkcs12_export(cli: Cli) -> None:
 
 
 def test_machine_released_by_enrolment_credential_and_batch(cli: Cli) -> None:
-    org = (
-        only(cli.workdir / "org")
-        if (cli.workdir / "org").exists()
-        else submit_and_approve(
-            cli,
-            "org",
-            "--ca",
-            "ids",
-            "--kind",
-            "organization",
-            "--level",
-            "de-high",
-            "--organization",
-            "Muster Maschinenbau GmbH",
-            "--country",
-            "DE",
-            "--org-id",
-            "VATDE-123456789",
-        )
-    )
+    org = muster(cli)
     cli("key", "create", "--out", "m.key", "--csr", "m.csr", "--key-type", "rsa2048")
     cli(
         "request",

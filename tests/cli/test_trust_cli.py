@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
@@ -18,7 +17,9 @@ from tests.homes import NOW
 from tests.tools import run_cli
 from tests.trust.linked import Linked, build_linked
 from tests.trust.test_resolver import lotl, national_list
+from trustbridge.pki.ca import self_signed_certificate
 from trustbridge.pki.keys import private_key_pem
+from trustbridge.pki.signers import FileSigner
 from trustbridge.trust.lists import lotl_to_json, trust_list_to_json
 from trustbridge.trust.reference import JAPAN
 
@@ -90,15 +91,11 @@ def _signer(work: Path, name: str) -> x509.Certificate:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
     now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .sign(key, hashes.SHA256())
+    cert = self_signed_certificate(
+        FileSigner(key),
+        subject,
+        not_before=now - timedelta(days=1),
+        not_after=now + timedelta(days=365),
     )
     (work / f"{name}.pem").write_bytes(cert.public_bytes(Encoding.PEM))
     (work / f"{name}.key").write_bytes(private_key_pem(key))

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from rich.console import Console
 
-from tests.tools import openssl
+from tests.tools import openssl, openssl_verify_policy
 from trustbridge import oids
 from trustbridge.demo.manifest import (
     REFERENCE_LEVELS,
@@ -60,25 +60,12 @@ def _identities(manifest: Manifest) -> Iterator[IdentityEntry]:
 
 def _openssl_verify(out: Path, identity: IdentityEntry, policy: str, bundle: Path) -> str:
     """``openssl verify`` with RFC 5280 policy processing; returns its combined output."""
-    bundle.write_bytes(b"".join((out / p).read_bytes() for p in identity["chain"]))
-    result = subprocess.run(
-        [
-            "openssl",
-            "verify",
-            "-x509_strict",
-            "-policy_check",
-            "-explicit_policy",
-            "-policy",
-            policy,
-            "-CAfile",
-            str(out / identity["anchor"]),
-            "-untrusted",
-            str(bundle),
-            str(out / identity["certificate"]),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    result = openssl_verify_policy(
+        anchor=out / identity["anchor"],
+        untrusted=[out / p for p in identity["chain"]],
+        leaf=out / identity["certificate"],
+        policy=policy,
+        work=bundle.parent,
     )
     return result.stdout + result.stderr
 

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtensionOID
 from joserfc import jwk, jws
 
+from tests.tools import openssl_verify_policy
 from trustbridge import oids
 from trustbridge.demo.manifest import Manifest, ResolutionEntry, read_manifest
 from trustbridge.pki.cross import policy_mappings_of
@@ -36,30 +37,15 @@ def _certificate(out: Path, path: str) -> x509.Certificate:
 
 
 def _openssl_verify(
-    out: Path, entry: ResolutionEntry, *extra: str
+    out: Path, work: Path, entry: ResolutionEntry, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    untrusted = out / "untrusted.pem"
-    untrusted.write_bytes(b"".join((out / p).read_bytes() for p in entry["path"][1:-1]))
-    return subprocess.run(
-        [
-            "openssl",
-            "verify",
-            "-x509_strict",
-            "-policy_check",
-            "-explicit_policy",
-            "-policy",
-            LEVELS[entry["relying_level"]],
-            "-policy_print",
-            *extra,
-            "-CAfile",
-            str(out / entry["path"][0]),
-            "-untrusted",
-            str(untrusted),
-            str(out / entry["path"][-1]),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    return openssl_verify_policy(
+        anchor=out / entry["path"][0],
+        untrusted=[out / p for p in entry["path"][1:-1]],
+        leaf=out / entry["path"][-1],
+        policy=LEVELS[entry["relying_level"]],
+        work=work,
+        extra=("-policy_print", *extra),
     )
 
 
@@ -109,19 +95,19 @@ def test_both_companies_resolve_each_other_by_both_routes(manifest: Manifest) ->
 
 
 def test_openssl_validates_each_bridge_path_only_with_the_mapping(
-    demo_out: Path, manifest: Manifest
+    demo_out: Path, manifest: Manifest, tmp_path: Path
 ) -> None:
     bridged = [r for r in manifest["resolutions"] if r["route"] == "bridge"]
     for entry in bridged:
         assert len(entry["path"]) == 5
         names = [_certificate(demo_out, p).subject.rfc4514_string() for p in entry["path"]]
         assert "DE-JP Industrial Bridge CA" in names[1]
-        result = _openssl_verify(demo_out, entry, "-partial_chain", "-no_check_time")
+        result = _openssl_verify(demo_out, tmp_path, entry, "-partial_chain", "-no_check_time")
         assert result.returncode == 0, result.stdout + result.stderr
         assert ": OK" in result.stdout
         # Without policy mapping the relying party's level is not reached.
         refused = _openssl_verify(
-            demo_out, entry, "-partial_chain", "-no_check_time", "-inhibit_map"
+            demo_out, tmp_path, entry, "-partial_chain", "-no_check_time", "-inhibit_map"
         )
         assert refused.returncode != 0, refused.stdout
 

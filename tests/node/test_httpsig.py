@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from http_message_signatures import HTTPMessageVerifier, algorithms
@@ -21,6 +20,7 @@ from trustbridge.node.httpsig import (
     sign_request,
     verify_request,
 )
+from trustbridge.pki.ca import self_signed_certificate
 from trustbridge.pki.signers import FileSigner
 
 AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -30,16 +30,11 @@ BODY = b'{"reason": "key-compromise"}'
 
 def self_signed(key: CertificateIssuerPrivateKeyTypes, name: str = "caller") -> x509.Certificate:
     subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
-    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(AT - timedelta(days=1))
-        .not_valid_after(AT + timedelta(days=1))
-        .sign(key, algorithm)
+    return self_signed_certificate(
+        FileSigner(key),
+        subject,
+        not_before=AT - timedelta(days=1),
+        not_after=AT + timedelta(days=1),
     )
 
 

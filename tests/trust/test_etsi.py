@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from trustbridge.errors import InputError, ValidationError
+from trustbridge.pki.ca import self_signed_certificate
+from trustbridge.pki.signers import FileSigner
 from trustbridge.trust.etsi import (
     GRANTED_STATUSES,
     MAX_LIST_SIZE,
@@ -295,15 +296,8 @@ def test_signer_not_valid_at_issue_time_is_rejected(lu_data: bytes) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name.from_rfc4514_string("CN=Expired TL signer,C=LU")
     start = datetime(2010, 1, 1, tzinfo=UTC)
-    expired = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=365))
-        .sign(key, hashes.SHA256())
+    expired = self_signed_certificate(
+        FileSigner(key), name, not_before=start, not_after=start + timedelta(days=365)
     )
     swapped = _swap_keyinfo_certificate(lu_data, expired)
     with pytest.raises(EtsiSignerError, match=r"not valid at the list's issue time 2019-08-07"):

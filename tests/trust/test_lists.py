@@ -25,7 +25,8 @@ from joserfc.errors import BadSignatureError
 from tests.softhsm import SoftHsmToken
 from trustbridge import oids
 from trustbridge.errors import InputError
-from trustbridge.pki.keys import KeyType, generate_private_key, hash_for
+from trustbridge.pki.ca import self_signed_certificate
+from trustbridge.pki.keys import KeyType, generate_private_key
 from trustbridge.pki.pkcs11 import Pkcs11KeyRef, generate_key
 from trustbridge.pki.profiles import SubjectKind
 from trustbridge.pki.signers import FileSigner, Signer
@@ -96,16 +97,13 @@ def _certificate(
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(signer.public_key)
-        .serial_number(serial or x509.random_serial_number())
-        .not_valid_before(AT - 365 * DAY)
-        .not_valid_after(AT + 5 * 365 * DAY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(signer.private_key, hash_for(signer.key_type))
+    return self_signed_certificate(
+        signer,
+        name,
+        not_before=AT - 365 * DAY,
+        not_after=AT + 5 * 365 * DAY,
+        ca=True,
+        serial=serial,
     )
 
 

@@ -76,16 +76,6 @@ def empty_crls(pki: ScenarioPki, *, at: datetime = CHECK_AT) -> tuple[bytes, ...
 
 
 @pytest.fixture(scope="module")
-def pki() -> ScenarioPki:
-    return build_scenario_pki()
-
-
-@pytest.fixture(scope="module")
-def leaf(pki: ScenarioPki) -> IssuedIdentity:
-    return issue_identity(pki.people, organization_subject(), level=oids.DE_HIGH)
-
-
-@pytest.fixture(scope="module")
 def basic_leaf(pki: ScenarioPki) -> IssuedIdentity:
     return issue_identity(pki.people, organization_subject(), level=oids.DE_BASIC)
 

@@ -15,7 +15,6 @@ from tests.pki.pkifactory import (
     IssuedIdentity,
     ScenarioPki,
     build_root,
-    build_scenario_pki,
     certify_issuing_ca,
     issue_identity,
     organization_subject,
@@ -40,16 +39,6 @@ from trustbridge.trust.validation import (
 
 HIGH = oids.DE_HIGH.dotted_string
 JP3 = oids.JP_LEVEL3.dotted_string
-
-
-@pytest.fixture(scope="module")
-def pki() -> ScenarioPki:
-    return build_scenario_pki()
-
-
-@pytest.fixture(scope="module")
-def leaf(pki: ScenarioPki) -> IssuedIdentity:
-    return issue_identity(pki.people, organization_subject(), level=oids.DE_HIGH)
 
 
 def _path(pki: ScenarioPki, leaf: IssuedIdentity) -> list[x509.Certificate]:

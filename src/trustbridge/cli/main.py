@@ -1329,9 +1329,7 @@ def suspend(
     ca: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Put a certificate on hold (certificateHold); `trustbridge resume` lifts it."""
-    with _home() as home:
-        info = home.status.suspend(serial, ca=ca)
-    _status_line(info)
+    _hold(serial, ca, lift=False)
 
 
 @app.command()
@@ -1340,8 +1338,13 @@ def resume(
     ca: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Lift a hold: the certificate is good again."""
+    _hold(serial, ca, lift=True)
+
+
+def _hold(serial: str, ca: str | None, *, lift: bool) -> None:
     with _home() as home:
-        info = home.status.resume(serial, ca=ca)
+        change = home.status.resume if lift else home.status.suspend
+        info = change(serial, ca=ca)
     _status_line(info)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -350,21 +351,37 @@ def _show(data: dict[str, Any]) -> None:
     console.print_json(json.dumps(data, ensure_ascii=False))
 
 
+ListKeyOpt = Annotated[Path, typer.Option("--key", help="The signer's private key.")]
+ListOutOpt = Annotated[Path, typer.Option("--out", help="Where to write the signed list (JWS).")]
+ListPassOpt = Annotated[
+    str | None, typer.Option("--key-passphrase-env", help="Env variable with its passphrase.")
+]
+
+
+def _sign_to(
+    sign: Callable[..., bytes],
+    document: TrustList | Lotl,
+    cert: Path,
+    key: Path,
+    passphrase_env: str | None,
+    out: Path,
+) -> None:
+    jws = sign(document, _holder_signer(key, passphrase_env), chain=_load_certs(cert))
+    out.write_bytes(jws)
+    console.print(f"signed {document.name} -> {out}")
+
+
 @trustlist_app.command("publish")
 def trustlist_publish(
     source: Annotated[Path, typer.Argument(help="The unsigned trust list (JSON, see schema).")],
     cert: Annotated[Path, typer.Option(help="The scheme operator's signer certificate (chain).")],
-    key: Annotated[Path, typer.Option(help="Its private key.")],
-    out: Annotated[Path, typer.Option(help="Where to write the signed list (JWS).")],
-    key_passphrase_env: Annotated[str | None, typer.Option()] = None,
+    key: ListKeyOpt,
+    out: ListOutOpt,
+    key_passphrase_env: ListPassOpt = None,
 ) -> None:
     """Sign a trust list as JWS (schema-checked first)."""
-    trust_list: TrustList = trust_list_from_json(_read(source, "trust list"), source=str(source))
-    jws = sign_trust_list(
-        trust_list, _holder_signer(key, key_passphrase_env), chain=_load_certs(cert)
-    )
-    out.write_bytes(jws)
-    console.print(f"signed {trust_list.name} -> {out}")
+    trust_list = trust_list_from_json(_read(source, "trust list"), source=str(source))
+    _sign_to(sign_trust_list, trust_list, cert, key, key_passphrase_env, out)
 
 
 @trustlist_app.command("show")
@@ -374,32 +391,25 @@ def trustlist_show(file: Annotated[Path, typer.Argument()]) -> None:
 
 
 @trustlist_app.command("accept")
+@trustlist_app.command("verify")
 def trustlist_accept(file: Annotated[Path, typer.Argument()]) -> None:
-    """Verify a trust list against the accepted LOTL and keep it in this home's trust."""
+    """Verify a trust list against the accepted LOTL and keep it (accept and verify are one)."""
     with _home() as home:
         trust_list = home.trust.accept_trust_list(_read(file, "trust list"), source=str(file))
     console.print(f"accepted {trust_list.name} ({len(trust_list.providers)} provider(s))")
-
-
-@trustlist_app.command("verify")
-def trustlist_verify(file: Annotated[Path, typer.Argument()]) -> None:
-    """Verify and accept a trust list (same as accept: a verified list becomes the current)."""
-    trustlist_accept(file)
 
 
 @lotl_app.command("publish")
 def lotl_publish(
     source: Annotated[Path, typer.Argument(help="The unsigned LOTL (JSON, see schema).")],
     cert: Annotated[Path, typer.Option(help="The group operator's signer certificate.")],
-    key: Annotated[Path, typer.Option(help="Its private key.")],
-    out: Annotated[Path, typer.Option(help="Where to write the signed LOTL (JWS).")],
-    key_passphrase_env: Annotated[str | None, typer.Option()] = None,
+    key: ListKeyOpt,
+    out: ListOutOpt,
+    key_passphrase_env: ListPassOpt = None,
 ) -> None:
     """Sign a LOTL as JWS (schema-checked first)."""
-    lotl: Lotl = lotl_from_json(_read(source, "LOTL"), source=str(source))
-    jws = sign_lotl(lotl, _holder_signer(key, key_passphrase_env), chain=_load_certs(cert))
-    out.write_bytes(jws)
-    console.print(f"signed {lotl.name} -> {out}")
+    lotl = lotl_from_json(_read(source, "LOTL"), source=str(source))
+    _sign_to(sign_lotl, lotl, cert, key, key_passphrase_env, out)
 
 
 @lotl_app.command("show")
@@ -420,14 +430,9 @@ def lotl_pin(
 
 
 @lotl_app.command("accept")
+@lotl_app.command("verify")
 def lotl_accept(file: Annotated[Path, typer.Argument()]) -> None:
-    """Verify a LOTL against the pinned signers and keep it as this home's current LOTL."""
+    """Verify a LOTL against the pinned signers and keep it (accept and verify are one)."""
     with _home() as home:
         lotl = home.trust.accept_lotl(_read(file, "LOTL"), source=str(file))
     console.print(f"accepted {lotl.name} ({len(lotl.pointers)} scheme(s))")
-
-
-@lotl_app.command("verify")
-def lotl_verify(file: Annotated[Path, typer.Argument()]) -> None:
-    """Verify and accept a LOTL (same as accept)."""
-    lotl_accept(file)

@@ -16,16 +16,15 @@ from typing import TYPE_CHECKING
 
 import httpx
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from rich.markup import escape
 
 from trustbridge.demo.manifest import BridgeEntry, ResolutionEntry
 from trustbridge.errors import ReleaseError
 from trustbridge.home.home import Home
+from trustbridge.pki.ca import self_signed_certificate
 from trustbridge.pki.cross import CrossCertificateSpec
-from trustbridge.pki.keys import KeyType
+from trustbridge.pki.keys import KeyType, generate_private_key
 from trustbridge.pki.profiles import SubjectKind
 from trustbridge.pki.signers import FileSigner
 from trustbridge.trust import reference
@@ -164,7 +163,7 @@ def bridge_schemes(
 
 def _list_signer(run: _Run, home: Home, name: str) -> tuple[FileSigner, x509.Certificate]:
     """A list-signing key and its self-signed certificate (pinned by relying parties)."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    signer = FileSigner(generate_private_key(KeyType.P256), f"{home.config.node_name} list signer")
     now = home.now()
     subject = x509.Name(
         [
@@ -172,18 +171,13 @@ def _list_signer(run: _Run, home: Home, name: str) -> tuple[FileSigner, x509.Cer
             x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, name.rsplit(" ", 2)[0]),
         ]
     )
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=3 * 365))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    certificate = self_signed_certificate(
+        signer,
+        subject,
+        not_before=now - timedelta(minutes=5),
+        not_after=now + timedelta(days=3 * 365),
     )
-    return FileSigner(key, f"{home.config.node_name} list signer"), certificate
+    return signer, certificate
 
 
 def _services(run: _Run, c: _Country, tsp: Home, since: object) -> tuple[Service, ...]:

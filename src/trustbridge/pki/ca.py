@@ -47,6 +47,7 @@ __all__ = [
     "ServiceKind",
     "build_root_certificate",
     "certificate_fingerprint",
+    "self_signed_certificate",
     "key_fingerprint",
     "random_serial",
     "url_distribution_point",
@@ -379,6 +380,30 @@ def build_root_certificate(
             critical=False,
         )
     return builder.sign(signer.private_key, hash_for(signer.key_type))
+
+
+def self_signed_certificate(
+    signer: Signer,
+    name: x509.Name,
+    *,
+    not_before: datetime,
+    not_after: datetime,
+    ca: bool = False,
+    serial: int | None = None,
+) -> x509.Certificate:
+    """A bare self-signed certificate over ``signer``'s key: a key that relying parties pin
+    (a list signer, say) rather than validate through a path. Signed through the signer."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(signer.public_key)
+        .serial_number(serial or random_serial())
+        .not_valid_before(ensure_utc(not_before))
+        .not_valid_after(ensure_utc(not_after))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(signer.private_key, hash_for(signer.key_type))
+    )
 
 
 _CA_KEY_USAGE = x509.KeyUsage(
