@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
-from tests.homes import NOW, PASSPHRASE, PASSPHRASE_ENV, issued, new_holder
+from tests.homes import NOW, PASSPHRASE, PASSPHRASE_ENV, Holder, issued, new_holder
 from trustbridge.clock import FixedClock
 from trustbridge.errors import NotFoundError
 from trustbridge.home import Home, KeySpec
@@ -44,6 +44,9 @@ class Linked:
     #: Person identities at the highest level of each scheme.
     de_person: x509.Certificate
     jp_person: x509.Certificate
+    #: The registration officers (the persons above, with their keys).
+    de_officer: Holder
+    jp_officer: Holder
 
     @property
     def homes(self) -> tuple[Home, ...]:
@@ -64,7 +67,7 @@ def _home(path: Path, name: str, port: int, schemes: Sequence[TrustScheme]) -> H
     return home
 
 
-def _national(home: Home, scheme: str, country: str, name: str) -> x509.Certificate:
+def _national(home: Home, scheme: str, country: str, name: str) -> Holder:
     home.create_root_ca(
         scheme=scheme, name=f"{name} Root CA", slug="root", country=country, key=SPEC
     )
@@ -76,6 +79,7 @@ def _national(home: Home, scheme: str, country: str, name: str) -> x509.Certific
         roles=[Role.REGISTRATION_OFFICER],
         key=SPEC,
     )
+    officer = new_holder()
     person = home.bootstrap_officer(
         ca="ids",
         subject=PersonSubject(
@@ -86,9 +90,10 @@ def _national(home: Home, scheme: str, country: str, name: str) -> x509.Certific
             roles=frozenset({Role.REGISTRATION_OFFICER}),
         ),
         level=DOWN[scheme][-1],
-        csr_data=new_holder().csr(),
+        csr_data=officer.csr(),
     )
-    return issued(person)
+    officer.certificate = issued(person)
+    return officer
 
 
 def mappings(home: Home, issuer: Sequence[str], subject: Sequence[str]) -> CrossCertificateSpec:
@@ -118,8 +123,8 @@ def build_linked(path: Path, *, jp_levels: Sequence[str] = DOWN["jp"]) -> Linked
     de = _home(path, "de-tsp", 18101, [GERMANY, ITG, JAPAN])
     jp = _home(path, "jp-tsp", 18102, [JAPAN, ITG, GERMANY])
     bridge = _home(path, "bridge", 18103, [ITG, GERMANY, JAPAN])
-    de_person = _national(de, "de", "DE", "Rheintal")
-    jp_person = _national(jp, "jp", "JP", "Sakura")
+    de_officer = _national(de, "de", "DE", "Rheintal")
+    jp_officer = _national(jp, "jp", "JP", "Sakura")
     bridge.create_root_ca(
         scheme="itg", name="ITG Bridge CA", slug="root", country="DE", key=SPEC, path_length=None
     )
@@ -131,7 +136,10 @@ def build_linked(path: Path, *, jp_levels: Sequence[str] = DOWN["jp"]) -> Linked
     for home in (de, jp, bridge):
         for info in home.cas():
             home.status.issue_crls(info.slug)
-    return Linked(de, jp, bridge, de_person, jp_person)
+    assert de_officer.certificate is not None and jp_officer.certificate is not None
+    return Linked(
+        de, jp, bridge, de_officer.certificate, jp_officer.certificate, de_officer, jp_officer
+    )
 
 
 @dataclass

@@ -30,6 +30,7 @@ from trustbridge.cli._common import (
     state,
 )
 from trustbridge.cli.remote import remote_app
+from trustbridge.cli.credential import credential_app, profile_app
 from trustbridge.cli.trust import bridge_app, lotl_app, trustlist_app, verify
 from trustbridge.errors import InputError, TrustbridgeError
 from trustbridge.home import Home
@@ -105,6 +106,8 @@ app.add_typer(remote_app, name="remote")
 app.add_typer(bridge_app, name="bridge")
 app.add_typer(trustlist_app, name="trustlist")
 app.add_typer(lotl_app, name="lotl")
+app.add_typer(credential_app, name="credential")
+app.add_typer(profile_app, name="profile")
 app.command("verify")(verify)
 
 

@@ -41,6 +41,7 @@ from trustbridge.errors import (
 )
 from trustbridge.home.bridge import BridgeService
 from trustbridge.home.config import HomeConfig, SecretSource
+from trustbridge.home.credentials import CredentialService
 from trustbridge.home.records import (
     AuditEvent,
     CaInfo,
@@ -318,6 +319,11 @@ class Home:
     def trust(self) -> TrustStore:
         """This home as a relying party: own roots, pinned LOTL signer, accepted lists."""
         return TrustStore(self)
+
+    @cached_property
+    def credentials(self) -> CredentialService:
+        """This home as credential issuer (status lists) and holder (wallet)."""
+        return CredentialService(self)
 
     @cached_property
     def status(self) -> StatusService:

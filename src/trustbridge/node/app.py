@@ -29,6 +29,7 @@ from trustbridge.errors import (
     TrustbridgeError,
 )
 from trustbridge.home import Home
+from trustbridge.home.credentials import LIST_TTL, STATUS_PATH
 from trustbridge.node._http import limited_body
 from trustbridge.node.admin import ACCEPT_SIGNATURE, admin_router
 from trustbridge.node.est import est_router
@@ -43,6 +44,7 @@ PKCS7_MIME = "application/pkcs7-mime"
 PKIX_CERT = "application/pkix-cert"
 JOSE = "application/jose"
 _LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\.jws$")
+_STATUS_NAME = re.compile(r"^(revocation|suspension)-[0-9]{1,6}$")
 #: Largest OCSP request body accepted (a single-certificate request is about 100 bytes).
 MAX_OCSP_REQUEST = 8 * 1024
 #: Largest time-stamp request accepted (a SHA-512 imprint with a nonce is about 100 bytes).
@@ -217,6 +219,23 @@ def public_app(state: NodeState) -> FastAPI:
         except OSError:
             raise HTTPException(404, f"this node publishes no list {name!r}") from None
         return Response(data, media_type=JOSE)
+
+    @app.get(
+        f"{STATUS_PATH}/{{name}}",
+        summary="A W3C Bitstring Status List this node publishes as credential issuer (vc+jwt)",
+    )
+    async def status_list(name: str) -> Response:
+        if not _STATUS_NAME.match(name):
+            raise HTTPException(404, f"no status list {name!r}")
+        try:
+            token = state.home.credentials.signed_status_list(name)
+        except NotFoundError:
+            raise HTTPException(404, f"this node publishes no status list {name!r}") from None
+        return Response(
+            token,
+            media_type="application/vc+jwt",
+            headers={"Cache-Control": f"max-age={int(LIST_TTL.total_seconds())}, public"},
+        )
 
     _error_handlers(app)
     return app

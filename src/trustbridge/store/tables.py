@@ -276,3 +276,60 @@ cross_certificates = Table(
     Column("created_by", String(200), nullable=False),
     Index("ix_cross_certificates_ca", "ca_id", "direction"),
 )
+
+#: Bitstring status lists this home publishes as a credential issuer (one per purpose and
+#: number), with the last signed list credential served at ``/credentials/status/<name>``.
+status_lists = Table(
+    "status_lists",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("purpose", String(16), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("bits", LargeBinary, nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False),
+    Column("signed", Text, nullable=True),
+    Column("signed_at", UtcDateTime, nullable=True),
+    Column("signed_until", UtcDateTime, nullable=True),
+)
+
+#: Credentials this home issued, with their status list positions.
+issued_credentials = Table(
+    "issued_credentials",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("format", String(16), nullable=False),
+    Column("subject_id", Text, nullable=False),
+    Column("subject_name", Text, nullable=False),
+    Column("holder", Text, nullable=False),
+    Column("criteria", JSON, nullable=False),
+    Column("evidence", String(20), nullable=False),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("valid_until", UtcDateTime, nullable=False),
+    Column("revocation_list", String(64), nullable=False),
+    Column("revocation_index", Integer, nullable=False),
+    Column("suspension_list", String(64), nullable=False),
+    Column("suspension_index", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("changed_at", UtcDateTime, nullable=True),
+    Column("token", Text, nullable=False),
+    UniqueConstraint("revocation_list", "revocation_index"),
+    UniqueConstraint("suspension_list", "suspension_index"),
+)
+
+#: Credentials this home holds (its wallet): verified when stored, presented to partners.
+held_credentials = Table(
+    "held_credentials",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("format", String(16), nullable=False),
+    Column("issuer_id", Text, nullable=False),
+    Column("issuer_name", Text, nullable=False),
+    Column("subject_id", Text, nullable=False),
+    Column("criteria", JSON, nullable=False),
+    Column("evidence", String(20), nullable=False),
+    Column("valid_until", UtcDateTime, nullable=False),
+    Column("stored_at", UtcDateTime, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("token", Text, nullable=False),
+)

@@ -1,0 +1,338 @@
+"""JOSE plumbing for credentials: JWKs, compact JWS with a chosen header, ``x5c`` chains.
+
+Built on :mod:`trustbridge.trust._jws`. As there, the algorithm follows from the key type
+(RFC 7518 3.1, RFC 8037 3.1) and never from the header: a header whose ``alg`` is not the one
+the key implies is refused, ``none`` included.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPublicKeyTypes,
+    CertificatePublicKeyTypes,
+)
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from trustbridge.credentials.errors import MalformedCredentialError, TamperedCredentialError
+from trustbridge.errors import InputError
+from trustbridge.pki.keys import KeyType, hash_for
+from trustbridge.pki.signers import Signer, sign_bytes
+from trustbridge.trust._jws import (
+    CompactJws,
+    JwsFormatError,
+    algorithm_for,
+    b64url_decode,
+    b64url_encode,
+    canonical_json,
+    parse_json,
+)
+
+__all__ = [
+    "PublicKey",
+    "decode_jwt",
+    "jwk_thumbprint",
+    "key_from_jwk",
+    "public_jwk",
+    "sign_jws",
+    "verify_jws",
+    "x5c_of",
+]
+
+#: The public keys trustbridge signs and verifies with.
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
+
+#: RFC 7518 6.2.1.1 curve names and their coordinate lengths (6.2.1.2, 6.2.1.3).
+_CURVES: dict[str, tuple[ec.EllipticCurve, int]] = {
+    "P-256": (ec.SECP256R1(), 32),
+    "P-384": (ec.SECP384R1(), 48),
+}
+_CURVE_NAMES = {KeyType.P256: "P-256", KeyType.P384: "P-384"}
+#: Members that carry private key material: RFC 7518 6.2.2, 6.3.2, 6.4.1; RFC 8037 2.
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+#: RFC 7638 3.2: the required members each key type's thumbprint covers.
+_THUMBPRINT_MEMBERS = {
+    "EC": ("crv", "kty", "x", "y"),
+    "OKP": ("crv", "kty", "x"),
+    "RSA": ("e", "kty", "n"),
+}
+_MAX_CHAIN = 10
+
+
+def public_jwk(key: CertificateIssuerPublicKeyTypes) -> dict[str, str]:
+    """The public JWK of ``key``: EC (P-256, P-384), OKP (Ed25519) or RSA."""
+    key_type = KeyType.of(key)
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        size = _CURVES[_CURVE_NAMES[key_type]][1]
+        numbers = key.public_numbers()
+        return {
+            "kty": "EC",
+            "crv": _CURVE_NAMES[key_type],
+            # RFC 7518 6.2.1.2/6.2.1.3: full coordinate length, leading zeros kept
+            "x": b64url_encode(numbers.x.to_bytes(size, "big")),
+            "y": b64url_encode(numbers.y.to_bytes(size, "big")),
+        }
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
+    if isinstance(key, rsa.RSAPublicKey):
+        rsa_numbers = key.public_numbers()
+        return {"kty": "RSA", "n": _uint(rsa_numbers.n), "e": _uint(rsa_numbers.e)}
+    raise InputError(f"key algorithm {type(key).__name__} is not supported")  # pragma: no cover
+
+
+def _uint(value: int) -> str:
+    """RFC 7518 2 Base64urlUInt: the minimal big-endian octets of a positive integer."""
+    return b64url_encode(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+
+
+def _member(jwk: Mapping[str, Any], name: str, *, size: int | None = None) -> bytes:
+    value = jwk.get(name)
+    if not isinstance(value, str):
+        raise MalformedCredentialError(f"JWK member {name!r} is missing or not a string")
+    try:
+        data = b64url_decode(value)
+    except JwsFormatError as exc:
+        raise MalformedCredentialError(f"JWK member {name!r} is {exc}") from None
+    if size is not None and len(data) != size:
+        raise MalformedCredentialError(
+            f"JWK member {name!r} has {len(data)} octets instead of {size}"
+        )
+    return data
+
+
+def _positive_uint(jwk: Mapping[str, Any], name: str) -> int:
+    data = _member(jwk, name)
+    # RFC 7518 6.3.1.1: minimal octets, so that one key has one JWK (and one thumbprint)
+    if not data or data[0] == 0:
+        raise MalformedCredentialError(f"JWK member {name!r} is not a minimal positive integer")
+    return int.from_bytes(data, "big")
+
+
+def key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
+    """The public key a JWK describes; raises :class:`MalformedCredentialError` naming the problem.
+
+    Refuses private key members, key types and curves trustbridge does not use, coordinates of
+    the wrong length and points that are not on the curve.
+    """
+    if not isinstance(jwk, Mapping):
+        raise MalformedCredentialError("a JWK must be a JSON object")
+    private = sorted(_PRIVATE_MEMBERS & set(jwk))
+    if private:
+        raise MalformedCredentialError(
+            f"JWK carries private key members {', '.join(private)}; only public keys belong here"
+        )
+    kty = jwk.get("kty")
+    crv = jwk.get("crv")
+    key: PublicKey
+    if kty == "EC":
+        if not isinstance(crv, str) or crv not in _CURVES:
+            raise MalformedCredentialError(f"JWK curve {crv!r} is not supported (P-256, P-384)")
+        curve, size = _CURVES[crv]
+        point = b"\x04" + _member(jwk, "x", size=size) + _member(jwk, "y", size=size)
+        try:
+            key = ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
+        except ValueError:
+            raise MalformedCredentialError(f"JWK point is not on curve {crv}") from None
+    elif kty == "OKP":
+        if crv != "Ed25519":
+            raise MalformedCredentialError(f"JWK OKP curve {crv!r} is not supported (Ed25519)")
+        try:
+            key = ed25519.Ed25519PublicKey.from_public_bytes(_member(jwk, "x", size=32))
+        except ValueError:
+            raise MalformedCredentialError("JWK member 'x' is not an Ed25519 public key") from None
+    elif kty == "RSA":
+        numbers = rsa.RSAPublicNumbers(_positive_uint(jwk, "e"), _positive_uint(jwk, "n"))
+        try:
+            key = numbers.public_key()
+        except ValueError as exc:
+            raise MalformedCredentialError(f"JWK is not an RSA public key: {exc}") from None
+    else:
+        raise MalformedCredentialError(f"JWK key type {kty!r} is not supported (EC, OKP, RSA)")
+    try:
+        key_type = KeyType.of(key)
+    except InputError as exc:
+        raise MalformedCredentialError(f"JWK: {exc.message}") from None
+    alg = jwk.get("alg")
+    if alg is not None and alg != algorithm_for(key_type):
+        raise MalformedCredentialError(
+            f"JWK says alg {alg!r} but a {key_type.value} key signs with {algorithm_for(key_type)}"
+        )
+    return key
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of a public JWK, base64url."""
+    normalized = public_jwk(key_from_jwk(jwk))
+    # RFC 7638 3.2/3.3: the required members only, sorted, no whitespace
+    members = {name: normalized[name] for name in _THUMBPRINT_MEMBERS[normalized["kty"]]}
+    return b64url_encode(hashlib.sha256(canonical_json(members)).digest())
+
+
+def _raw_signature(signer: Signer, data: bytes) -> bytes:
+    signature = sign_bytes(signer, data)
+    key_type = signer.key_type
+    if key_type.is_ec:
+        # RFC 7518 3.4: R and S as fixed-length big-endian octets, concatenated
+        r, s = decode_dss_signature(signature)
+        size = _CURVES[_CURVE_NAMES[key_type]][1]
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    return signature
+
+
+def _signature_valid(key: PublicKey, data: bytes, signature: bytes) -> bool:
+    """Whether a JWS signature (raw r||s for ECDSA) verifies under ``key``."""
+    key_type = KeyType.of(key)
+    algorithm = hash_for(key_type)
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            assert algorithm is not None
+            size = _CURVES[_CURVE_NAMES[key_type]][1]
+            if len(signature) != 2 * size:
+                return False
+            r = int.from_bytes(signature[:size], "big")
+            s = int.from_bytes(signature[size:], "big")
+            key.verify(encode_dss_signature(r, s), data, ec.ECDSA(algorithm))
+        elif isinstance(key, rsa.RSAPublicKey):
+            assert algorithm is not None
+            key.verify(signature, data, padding.PKCS1v15(), algorithm)
+        else:
+            key.verify(signature, data)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _supported(key: CertificatePublicKeyTypes) -> PublicKey:
+    if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
+        raise InputError(f"key algorithm {type(key).__name__} is not supported")
+    KeyType.of(key)
+    return key
+
+
+def sign_jws(header: Mapping[str, Any], payload: bytes, signer: Signer) -> str:
+    """A compact JWS of ``payload`` under ``header`` plus the ``alg`` of the signer's key.
+
+    A header ``alg`` other than the key's, or an ``x5c`` whose leaf does not certify the
+    signer's key, is refused; the signature is checked before it is returned.
+    """
+    key = _supported(signer.public_key)
+    alg = algorithm_for(signer.key_type)
+    if header.get("alg", alg) != alg:
+        raise InputError(f"header alg {header['alg']!r} differs from {alg} of {signer.description}")
+    if "x5c" in header:
+        leaf = x5c_of(header)[0]
+        if leaf.public_key() != key:
+            raise InputError(
+                f"the first x5c certificate ({leaf.subject.rfc4514_string()}) does not certify "
+                f"the key of {signer.description}"
+            )
+    full = {**header, "alg": alg}
+    signing_input = f"{b64url_encode(canonical_json(full))}.{b64url_encode(payload)}"
+    signature = _raw_signature(signer, signing_input.encode("ascii"))
+    if not _signature_valid(key, signing_input.encode("ascii"), signature):
+        raise InputError(f"{signer.description} produced a signature its own key rejects")
+    return f"{signing_input}.{b64url_encode(signature)}"
+
+
+def verify_jws(jws: CompactJws, key: CertificatePublicKeyTypes, *, source: str = "") -> None:
+    """Raise :class:`TamperedCredentialError` unless ``jws`` is signed by ``key``.
+
+    The key decides the algorithm: a header ``alg`` other than the one its type implies is
+    refused before any signature check.
+    """
+    try:
+        verifying_key = _supported(key)
+        expected = algorithm_for(KeyType.of(verifying_key))
+    except InputError as exc:
+        raise TamperedCredentialError(
+            f"cannot verify with this key: {exc.message}", source=source
+        ) from None
+    try:
+        header = jws.header_json()
+        signature = jws.signature_bytes()
+    except JwsFormatError as exc:
+        raise MalformedCredentialError(f"JWS is malformed: {exc}", source=source) from None
+    if not isinstance(header, dict):
+        raise MalformedCredentialError("JWS header is not a JSON object", source=source)
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg.lower() == "none":
+        raise TamperedCredentialError(f"JWS alg {alg!r} is refused", source=source)
+    if alg != expected:
+        raise TamperedCredentialError(
+            f"JWS alg {alg!r} is not {expected}, the algorithm of the verifying key",
+            source=source,
+        )
+    if "crit" in header:
+        # RFC 7515 4.1.11: extensions we do not understand must not be ignored
+        raise MalformedCredentialError(
+            f"JWS header names critical extensions {header['crit']!r}", source=source
+        )
+    if not _signature_valid(verifying_key, jws.signing_input, signature):
+        raise TamperedCredentialError("the JWS signature does not verify", source=source)
+
+
+@functools.lru_cache(maxsize=1024)
+def _certificate(text: str) -> x509.Certificate:
+    """One ``x5c`` entry, parsed; cached by its base64 text (RFC 7515 4.1.6)."""
+    try:
+        der = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedCredentialError("an x5c entry is not standard base64") from None
+    if base64.b64encode(der).decode("ascii") != text:
+        raise MalformedCredentialError("an x5c entry is not canonical base64")
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise MalformedCredentialError(f"an x5c entry is not a DER certificate: {exc}") from None
+
+
+def x5c_of(header: Mapping[str, Any], *, source: str = "") -> tuple[x509.Certificate, ...]:
+    """The certificates of the header's ``x5c`` member, leaf first (at most ten)."""
+    chain = header.get("x5c")
+    if not isinstance(chain, list) or not chain:
+        raise MalformedCredentialError("header has no x5c certificate chain", source=source)
+    if len(chain) > _MAX_CHAIN:
+        raise MalformedCredentialError(
+            f"x5c holds {len(chain)} certificates; at most {_MAX_CHAIN} are accepted",
+            source=source,
+        )
+    certificates = []
+    for index, entry in enumerate(chain):
+        if not isinstance(entry, str):
+            raise MalformedCredentialError(f"x5c entry {index} is not a string", source=source)
+        try:
+            certificates.append(_certificate(entry))
+        except MalformedCredentialError as exc:
+            raise MalformedCredentialError(
+                f"x5c entry {index}: {exc.message}", source=source
+            ) from None
+    return tuple(certificates)
+
+
+def decode_jwt(text: str, *, source: str) -> tuple[CompactJws, dict[str, Any], dict[str, Any]]:
+    """Split a compact JWT and parse its header and payload as strict JSON objects."""
+    try:
+        jws = CompactJws.parse(text.encode("utf-8"))
+        header = jws.header_json()
+        payload = parse_json(jws.payload_bytes())
+    except JwsFormatError as exc:
+        raise MalformedCredentialError(f"not a JWT: {exc}", source=source) from None
+    if not isinstance(header, dict):
+        raise MalformedCredentialError("JWT header is not a JSON object", source=source)
+    if not isinstance(payload, dict):
+        raise MalformedCredentialError("JWT payload is not a JSON object", source=source)
+    return jws, header, payload

@@ -1,0 +1,544 @@
+"""Verifying trustworthiness credentials and presentations, fail closed, in a fixed order.
+
+1. signature (the ``x5c`` leaf's key; for SD-JWT also every disclosure);
+2. ``typ``, and ``@context`` (``vc+jwt``) or ``vct`` (``dc+sd-jwt``);
+3. time: ``iat``, ``nbf``, ``exp``, ``validFrom``, ``validUntil`` and each claim's period,
+   with a small clock skew;
+4. the issuer's identity through the trust resolver, at the time of issuance and now, and that
+   the identity is the issuer the credential names;
+5. the issuer's authority: the criterion is in the catalogue, the value fits its type, the
+   evidence kind is admitted; a certificate's issuer is a conformity assessment body, an audit's
+   an auditor, that an accepted trust list lists for exactly this criterion, granted at the
+   time of issuance; a self-declaration is signed by the subject's own organization identity;
+6. status: every ``credentialStatus`` entry, through the issuer's published status lists;
+7. holder binding, for a presentation: the key-binding JWT (``dc+sd-jwt``) or the ``vp+jwt``
+   is signed by the key in ``cnf`` and names the expected audience and nonce.
+
+Each failure raises its own :class:`~trustbridge.credentials.errors.CredentialError`; success
+returns a :class:`~trustbridge.credentials.model.Verdict` with every reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from cryptography import x509
+
+from trustbridge.clock import ensure_utc
+from trustbridge.credentials import sdjwt
+from trustbridge.credentials._jose import decode_jwt, key_from_jwk, verify_jws, x5c_of
+from trustbridge.credentials.criteria import Catalogue, EvidenceKind
+from trustbridge.credentials.errors import (
+    CredentialError,
+    ExpiredCredentialError,
+    HolderBindingError,
+    MalformedCredentialError,
+    NotAccreditedError,
+    NotYetValidCredentialError,
+    ReplayedPresentationError,
+    StatusUnavailableError,
+    UntrustedIssuerError,
+    WrongTypeError,
+)
+from trustbridge.credentials.formats import ENVELOPED_PREFIX, Format, Token, path_text, token_kind
+from trustbridge.credentials.model import VCT, TrustCredential, Verdict, issuer_id_for
+from trustbridge.credentials.status import (
+    StatusListCache,
+    StatusListSnapshot,
+    StatusPurpose,
+    check_status,
+    read_status_list,
+)
+from trustbridge.errors import ValidationError
+from trustbridge.oids import ID_AT_ORGANIZATION_IDENTIFIER
+from trustbridge.pki.profiles import SubjectKind, subject_kind_of
+from trustbridge.trust.lists import ServiceKind, TrustList, recognized
+from trustbridge.trust.resolver import Resolution
+
+__all__ = [
+    "CredentialVerifier",
+    "IssuerResolver",
+    "VerificationParams",
+    "status_list_reader",
+]
+
+_AUTHORITY = {EvidenceKind.CERTIFICATE: ServiceKind.CAB, EvidenceKind.AUDIT: ServiceKind.AUDITOR}
+STATUS_LIST_TYPE = "vc+jwt"
+
+
+class IssuerResolver(Protocol):
+    """The part of :class:`~trustbridge.trust.resolver.TrustResolver` verification needs."""
+
+    def resolve(
+        self,
+        certificate: x509.Certificate,
+        *,
+        at: datetime,
+        extra: Sequence[x509.Certificate] = (),
+        crls: Sequence[bytes] = (),
+        min_level: str | None = None,
+    ) -> Resolution: ...
+
+
+@dataclass(frozen=True)
+class VerificationParams:
+    """How strict verification is; the defaults are the production ones."""
+
+    #: Tolerance for clocks that disagree (issuer, holder, verifier).
+    skew: timedelta = timedelta(minutes=1)
+    #: How old a presentation's key-binding proof may be.
+    max_presentation_age: timedelta = timedelta(minutes=5)
+    #: The lowest reference level (``itg-loa2``) an issuer's identity must resolve to.
+    min_issuer_level: str | None = None
+
+
+def organization_identifier_of(certificate: x509.Certificate) -> str | None:
+    values = certificate.subject.get_attributes_for_oid(ID_AT_ORGANIZATION_IDENTIFIER)
+    return str(values[0].value) if values else None
+
+
+def _time(payload: Mapping[str, Any], name: str, source: str) -> datetime | None:
+    value = payload.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MalformedCredentialError(f"JWT claim {name} is not a NumericDate", source=source)
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise MalformedCredentialError(f"JWT claim {name} is out of range", source=source) from exc
+
+
+@dataclass(frozen=True)
+class _Signed:
+    """Step 1's result: what the issuer signed, and how the holder may be bound."""
+
+    format: Format
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    chain: tuple[x509.Certificate, ...]
+    disclosed: tuple[str, ...]
+    #: The presentation still to check in step 7 (None: a bare credential).
+    presentation: Callable[[], None] | None
+
+
+class CredentialVerifier:
+    """Verifies credentials and presentations against a relying party's trust configuration.
+
+    ``trust_lists`` are the lists the relying party accepted (their CAB and auditor services
+    decide authority); ``status`` fetches and caches the issuers' status lists.
+    """
+
+    def __init__(
+        self,
+        resolver: IssuerResolver,
+        *,
+        trust_lists: Sequence[TrustList],
+        status: StatusListCache,
+        catalogue: Catalogue | None = None,
+        params: VerificationParams | None = None,
+    ) -> None:
+        self.resolver = resolver
+        self.trust_lists = tuple(trust_lists)
+        self.status = status
+        self.catalogue = catalogue or Catalogue.default()
+        self.params = params or VerificationParams()
+
+    # -- the steps -----------------------------------------------------------------------------
+
+    def verify(
+        self,
+        token: str | bytes,
+        *,
+        at: datetime,
+        audience: str | None = None,
+        nonce: str | None = None,
+        source: str = "",
+    ) -> Verdict:
+        """Verify a credential, or (with ``audience`` and ``nonce``) a holder's presentation."""
+        at = ensure_utc(at)
+        text = token.decode("ascii", "replace") if isinstance(token, bytes) else token
+        text = text.strip()
+        if (audience is None) != (nonce is None):
+            raise ReplayedPresentationError(
+                "a presentation is checked against both an audience and a nonce", source=source
+            )
+        expect_presentation = audience is not None
+        signed = self._signature(text, at, audience, nonce, expect_presentation, source)
+        credential = self._types(signed, source)
+        self._times(signed.payload, credential, at, source)
+        now_resolution = self._issuer(signed, credential, at, source)
+        accreditation = self._authority(signed, credential, source)
+        self._status(signed, credential, at, source)
+        if signed.presentation is not None:
+            signed.presentation()
+        reasons = [
+            f"signature of {signed.chain[0].subject.rfc4514_string()} verified ({signed.format})",
+            f"issuer identity trusted by the {now_resolution.route} route"
+            + (f" at {now_resolution.reference_level}" if now_resolution.reference_level else ""),
+            accreditation
+            or f"self-declaration signed by the organization identity of {credential.subject.name}",
+            "status: not revoked, not suspended"
+            if credential.status
+            else "no status list (none declared)",
+        ]
+        if signed.presentation is not None:
+            reasons.append(f"presented by the holder to {audience} with the expected nonce")
+        return Verdict(
+            credential=credential,
+            format=signed.format.value,
+            issuer_identity=signed.chain[0].subject.rfc4514_string(),
+            issuer_route=str(now_resolution.route),
+            issuer_level=str(now_resolution.reference_level)
+            if now_resolution.reference_level
+            else None,
+            accredited_by=accreditation,
+            disclosed=signed.disclosed,
+            holder_bound=signed.presentation is not None,
+            reasons=tuple(reasons),
+            verified_at=at,
+        )
+
+    def _signature(
+        self,
+        text: str,
+        at: datetime,
+        audience: str | None,
+        nonce: str | None,
+        expect_presentation: bool,
+        source: str,
+    ) -> _Signed:
+        kind = token_kind(text, source=source)
+        if kind is Token.SD_JWT:
+            return self._sd_jwt(text, at, audience, nonce, expect_presentation, source)
+        if kind is Token.VP_JWT:
+            if not expect_presentation:
+                raise ReplayedPresentationError(
+                    "a presentation needs the audience and nonce it was made for", source=source
+                )
+            return self._vp_jwt(text, at, audience or "", nonce or "", source)
+        if expect_presentation:
+            raise HolderBindingError(
+                "a bare vc+jwt proves nothing about its holder; present it in a vp+jwt",
+                source=source,
+            )
+        jws, header, payload = decode_jwt(text, source=source)
+        chain = x5c_of(header, source=source)
+        verify_jws(jws, chain[0].public_key(), source=source)
+        return _Signed(Format.VC_JWT, header, payload, chain, (), None)
+
+    def _sd_jwt(
+        self,
+        text: str,
+        at: datetime,
+        audience: str | None,
+        nonce: str | None,
+        expect_presentation: bool,
+        source: str,
+    ) -> _Signed:
+        parts = sdjwt.parse_sd_jwt(text, source=source)
+        header = parts.issuer_jwt.header_json()
+        if not isinstance(header, dict):
+            raise MalformedCredentialError("the JOSE header is not an object", source=source)
+        chain = x5c_of(header, source=source)
+        issuer_key = chain[0].public_key()
+        if parts.kb_jwt is not None and not expect_presentation:
+            raise ReplayedPresentationError(
+                "a presentation needs the audience and nonce it was made for", source=source
+            )
+        # Step 1 checks the issuer's signature and the disclosures only; the key binding is
+        # step 7, so that a presentation of a revoked credential says "revoked".
+        bare = text if parts.kb_jwt is None else text[: text.rindex("~") + 1]
+        verified = sdjwt.verify_sd_jwt(
+            bare,
+            issuer_key=issuer_key,
+            at=at,
+            audience=None,
+            nonce=None,
+            require_key_binding=False,
+            source=source,
+        )
+
+        def bind() -> None:
+            if parts.kb_jwt is None:
+                raise HolderBindingError("the presentation has no key-binding JWT", source=source)
+            sdjwt.verify_sd_jwt(
+                text,
+                issuer_key=issuer_key,
+                at=at,
+                audience=audience,
+                nonce=nonce,
+                require_key_binding=True,
+                max_kb_age=self.params.max_presentation_age,
+                skew=self.params.skew,
+                source=source,
+            )
+
+        return _Signed(
+            Format.SD_JWT,
+            header,
+            verified.payload,
+            chain,
+            tuple(path_text(p) for p in verified.disclosed),
+            bind if expect_presentation else None,
+        )
+
+    def _vp_jwt(self, text: str, at: datetime, audience: str, nonce: str, source: str) -> _Signed:
+        vp, vp_header, vp_payload = decode_jwt(text, source=source)
+        envelopes = vp_payload.get("verifiableCredential")
+        if not isinstance(envelopes, list) or len(envelopes) != 1:
+            raise MalformedCredentialError(
+                "a vp+jwt here carries exactly one enveloped credential", source=source
+            )
+        envelope = envelopes[0]
+        inner = envelope.get("id") if isinstance(envelope, dict) else None
+        if not isinstance(inner, str) or not inner.startswith(ENVELOPED_PREFIX):
+            raise MalformedCredentialError(
+                "the presentation's credential is not an enveloped vc+jwt", source=source
+            )
+        signed = self._signature(inner[len(ENVELOPED_PREFIX) :], at, None, None, False, source)
+
+        def bind() -> None:
+            holder = _holder_key(signed.payload, source)
+            if vp_header.get("typ") != Token.VP_JWT:
+                raise WrongTypeError("the presentation's typ is not vp+jwt", source=source)
+            try:
+                verify_jws(vp, holder, source=source)
+            except CredentialError as exc:
+                raise HolderBindingError(
+                    "the presentation is not signed by the key the credential binds",
+                    source=source,
+                ) from exc
+            _check_binding(vp_payload, audience, nonce, at, self.params, source)
+
+        return _Signed(signed.format, signed.header, signed.payload, signed.chain, (), bind)
+
+    def _types(self, signed: _Signed, source: str) -> TrustCredential:
+        typ = signed.header.get("typ")
+        if typ != signed.format.value:
+            raise WrongTypeError(f"typ is {typ!r}, expected {signed.format.value}", source=source)
+        payload = signed.payload
+        if signed.format is Format.SD_JWT:
+            if payload.get("vct") != VCT:
+                raise WrongTypeError(
+                    f"vct is {payload.get('vct')!r}, expected {VCT}", source=source
+                )
+            if "@context" in payload:
+                raise WrongTypeError("an SD-JWT VC carries vct, not @context", source=source)
+        document = {k: v for k, v in payload.items() if k not in _JWT_CLAIMS}
+        credential = TrustCredential.from_vc(
+            document, source=source, require_context=signed.format is Format.VC_JWT
+        )
+        if payload.get("iss") != credential.issuer.id or payload.get("jti") != credential.id:
+            raise MalformedCredentialError(
+                "the JWT claims iss/jti disagree with the credential's issuer/id", source=source
+            )
+        if payload.get("sub") != credential.subject.id:
+            raise MalformedCredentialError(
+                "the JWT claim sub disagrees with the credential subject", source=source
+            )
+        return credential
+
+    def _times(
+        self, payload: Mapping[str, Any], credential: TrustCredential, at: datetime, source: str
+    ) -> None:
+        skew = self.params.skew
+        issued = _time(payload, "iat", source)
+        if issued is None:
+            raise MalformedCredentialError("the credential has no iat", source=source)
+        if issued > at + skew:
+            raise NotYetValidCredentialError(
+                f"issued in the future ({issued:%Y-%m-%dT%H:%M:%SZ})", source=source
+            )
+        starts = [t for t in (_time(payload, "nbf", source), credential.valid_from) if t]
+        ends = [t for t in (_time(payload, "exp", source), credential.valid_until) if t]
+        for start in starts:
+            if at + skew < start:
+                raise NotYetValidCredentialError(
+                    f"not valid before {start:%Y-%m-%dT%H:%M:%SZ}", source=source
+                )
+        for end in ends:
+            if at - skew >= end:
+                raise ExpiredCredentialError(f"expired at {end:%Y-%m-%dT%H:%M:%SZ}", source=source)
+        for claim in credential.claims:
+            if claim.valid_from and at + skew < claim.valid_from:
+                raise NotYetValidCredentialError(
+                    f"claim {claim.criterion} is not valid before "
+                    f"{claim.valid_from:%Y-%m-%dT%H:%M:%SZ}",
+                    source=source,
+                )
+            if claim.valid_until and at - skew >= claim.valid_until:
+                raise ExpiredCredentialError(
+                    f"claim {claim.criterion} expired at {claim.valid_until:%Y-%m-%dT%H:%M:%SZ}",
+                    source=source,
+                )
+
+    def _issuer(
+        self, signed: _Signed, credential: TrustCredential, at: datetime, source: str
+    ) -> Resolution:
+        leaf, extra = signed.chain[0], signed.chain[1:]
+        issued = _time(signed.payload, "iat", source)
+        assert issued is not None  # step 3 refused a credential without iat
+        resolutions = []
+        for when, moment in (("at issuance", min(issued, at)), ("now", at)):
+            try:
+                resolutions.append(
+                    self.resolver.resolve(
+                        leaf, at=moment, extra=extra, min_level=self.params.min_issuer_level
+                    )
+                )
+            except ValidationError as exc:
+                raise UntrustedIssuerError(
+                    f"issuer identity {leaf.subject.rfc4514_string()} is not trusted {when}: "
+                    f"{exc.message}",
+                    source=source,
+                ) from exc
+        organization = organization_identifier_of(leaf)
+        if organization is None or issuer_id_for(organization) != credential.issuer.id:
+            raise UntrustedIssuerError(
+                f"the credential names issuer {credential.issuer.id} but is signed by "
+                f"{leaf.subject.rfc4514_string()}",
+                source=source,
+            )
+        return resolutions[-1]
+
+    def _authority(self, signed: _Signed, credential: TrustCredential, source: str) -> str | None:
+        kind = credential.evidence.kind
+        for claim in credential.claims:
+            criterion = self.catalogue.get(claim.criterion)
+            criterion.check_value(claim.value)
+            criterion.check_evidence(kind)
+            criterion.check_element(credential.subject.element)
+            if claim.characteristic is not criterion.characteristic:
+                raise MalformedCredentialError(
+                    f"claim {claim.criterion} names characteristic {claim.characteristic}, "
+                    f"the catalogue says {criterion.characteristic}",
+                    source=source,
+                )
+        leaf = signed.chain[0]
+        if kind is EvidenceKind.SELF_DECLARATION:
+            if (
+                organization_identifier_of(leaf) != credential.subject.organization
+                or subject_kind_of(leaf) is not SubjectKind.ORGANIZATION
+            ):
+                raise NotAccreditedError(
+                    f"a self-declaration about {credential.subject.name} must be signed by the "
+                    f"organization identity of {credential.subject.organization}, not by "
+                    f"{leaf.subject.rfc4514_string()}",
+                    source=source,
+                )
+            return None
+        issued = _time(signed.payload, "iat", source)
+        assert issued is not None
+        service_kind = _AUTHORITY[kind]
+        names = []
+        for claim in credential.claims:
+            scope = self.catalogue.get(claim.criterion).accreditation
+            match = next(
+                (
+                    (trust_list, found)
+                    for trust_list in self.trust_lists
+                    if (found := recognized(trust_list, leaf, kind=service_kind, at=issued))
+                    is not None
+                    and scope in found.service.scope
+                ),
+                None,
+            )
+            if match is None:
+                raise NotAccreditedError(
+                    f"{leaf.subject.rfc4514_string()} is not listed as a granted "
+                    f"{service_kind.value} for {scope} at {issued:%Y-%m-%dT%H:%M:%SZ} by any "
+                    f"accepted trust list",
+                    source=source,
+                    hint="a conformity assessment body vouches only for the criteria of its "
+                    "accreditation scope",
+                )
+            trust_list, found = match
+            names.append(
+                f"{found.provider.name} accredited for {scope} ({service_kind.value}) by "
+                f"{trust_list.name}"
+            )
+        return "; ".join(names)
+
+    def _status(
+        self, signed: _Signed, credential: TrustCredential, at: datetime, source: str
+    ) -> None:
+        if not credential.status:
+            return
+        try:
+            check_status(credential.status, self.status, at)
+        except StatusUnavailableError as exc:
+            raise StatusUnavailableError(exc.message, source=source) from exc
+        for entry in credential.status:
+            snapshot = self.status.get(entry.list_url, entry.purpose, at)
+            if snapshot.issuer != credential.issuer.id:
+                raise StatusUnavailableError(
+                    f"status list {entry.list_url} is issued by {snapshot.issuer}, not by "
+                    f"{credential.issuer.id}",
+                    source=source,
+                )
+
+
+_JWT_CLAIMS = frozenset({"iss", "sub", "jti", "iat", "nbf", "exp", "cnf", "vct", "aud"})
+
+
+def _holder_key(payload: Mapping[str, Any], source: str) -> Any:
+    cnf = payload.get("cnf")
+    jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
+    if not isinstance(jwk, dict):
+        raise HolderBindingError("the credential binds no holder key (cnf.jwk)", source=source)
+    return key_from_jwk(jwk)
+
+
+def _check_binding(
+    payload: Mapping[str, Any],
+    audience: str,
+    nonce: str,
+    at: datetime,
+    params: VerificationParams,
+    source: str,
+) -> None:
+    if payload.get("aud") != audience:
+        raise ReplayedPresentationError(
+            f"the presentation is for audience {payload.get('aud')!r}, not {audience!r}",
+            source=source,
+        )
+    if payload.get("nonce") != nonce:
+        raise ReplayedPresentationError("the presentation's nonce is not ours", source=source)
+    issued = _time(payload, "iat", source)
+    if issued is None or not at - params.max_presentation_age <= issued <= at + params.skew:
+        raise ReplayedPresentationError(
+            "the presentation is too old or from the future", source=source
+        )
+
+
+def status_list_reader(
+    resolver: IssuerResolver, *, skew: timedelta = timedelta(minutes=1)
+) -> Callable[[bytes, str, StatusPurpose, datetime], StatusListSnapshot]:
+    """Reads a fetched status list ``vc+jwt``: signature by its ``x5c`` leaf, that leaf's
+    identity through the resolver, the list's issuer is that identity, then the list itself."""
+
+    def read(data: bytes, url: str, purpose: StatusPurpose, at: datetime) -> StatusListSnapshot:
+        text = data.decode("ascii", "replace").strip()
+        jws, header, payload = decode_jwt(text, source=url)
+        if header.get("typ") != STATUS_LIST_TYPE:
+            raise WrongTypeError(f"typ is {header.get('typ')!r}, expected vc+jwt", source=url)
+        chain = x5c_of(header, source=url)
+        verify_jws(jws, chain[0].public_key(), source=url)
+        try:
+            resolver.resolve(chain[0], at=at, extra=chain[1:])
+        except ValidationError as exc:
+            raise UntrustedIssuerError(
+                f"the status list's signer is not trusted: {exc.message}", source=url
+            ) from exc
+        organization = organization_identifier_of(chain[0])
+        if organization is None or payload.get("iss") != issuer_id_for(organization):
+            raise UntrustedIssuerError(
+                "the status list is not signed by the issuer it names", source=url
+            )
+        return read_status_list(payload, url=url, purpose=purpose, at=at, skew=skew)
+
+    return read
