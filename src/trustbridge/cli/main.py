@@ -29,8 +29,8 @@ from trustbridge.cli._common import (
     err,
     state,
 )
-from trustbridge.cli.remote import remote_app
 from trustbridge.cli.credential import credential_app, profile_app
+from trustbridge.cli.remote import remote_app
 from trustbridge.cli.trust import bridge_app, lotl_app, trustlist_app, verify
 from trustbridge.errors import InputError, TrustbridgeError
 from trustbridge.home import Home
@@ -1468,11 +1468,17 @@ def serve(
             log_level=log_level,
         )
 
+        has_ca = any(c.state == "active" for c in home.cas()) or tls_ca is not None
+
         def ready() -> None:
+            api = (
+                f"https://{options.host}:{options.https_port} (API, /docs)"
+                if has_ca
+                else "no HTTPS API (this home has no CA to certify it)"
+            )
             console.print(
                 f"node {config.node_name} ready: http://{options.host}:{options.http_port} "
-                f"(CRL, OCSP, CA certificates), https://{options.host}:{options.https_port} "
-                "(API, /docs)",
+                f"(CRL, OCSP, CA certificates, status lists, trust lists), {api}",
                 highlight=False,
             )
 

@@ -429,6 +429,17 @@ def lotl_pin(
     console.print(f"pinned {len(certificates)} LOTL signer certificate(s)")
 
 
+@bridge_app.command("pin-anchor")
+def pin_anchor(
+    roots: Annotated[list[Path], typer.Argument(help="Root certificate(s) to trust.")],
+) -> None:
+    """Trust your own scheme's root(s) in a home without a CA (a company node)."""
+    certificates = [c for path in roots for c in _load_certs_any(path)]
+    with _home() as home:
+        home.trust.pin_anchors(certificates)
+    console.print(f"pinned {len(certificates)} trust anchor(s)")
+
+
 @lotl_app.command("accept")
 @lotl_app.command("verify")
 def lotl_accept(file: Annotated[Path, typer.Argument()]) -> None:

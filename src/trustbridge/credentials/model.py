@@ -167,9 +167,9 @@ class Evidence(_Model):
     @model_validator(mode="after")
     def _complete(self) -> Evidence:
         if self.kind is EvidenceKind.AUDIT:
-            missing = [
-                n for n in ("auditor", "date", "scope", "verdict") if getattr(self, n) is None
-            ]
+            # The auditor and scope may be withheld in a presentation (SD-JWT); an issuer
+            # names them (see requests.credential_from_request).
+            missing = [n for n in ("date", "verdict") if getattr(self, n) is None]
             if missing:
                 raise ValueError(f"audit evidence needs {', '.join(missing)}")
         elif self.findings or self.verdict:

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from trustbridge.credentials.criteria import Catalogue, ElementKind
+from trustbridge.credentials.criteria import Catalogue, ElementKind, EvidenceKind
 from trustbridge.credentials.model import (
     Claim,
     Evidence,
@@ -141,6 +141,11 @@ def credential_from_request(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InputError(f"{source}: {where + ': ' if where else ''}{first['msg']}") from None
+    evidence_model = draft.evidence
+    if evidence_model.kind is EvidenceKind.AUDIT:
+        missing = [n for n in ("auditor", "scope") if getattr(evidence_model, n) is None]
+        if missing:
+            raise InputError(f"{source}: audit evidence needs {', '.join(missing)}")
     for claim in draft.claims:
         criterion = catalogue.get(claim.criterion)
         criterion.check_evidence(draft.evidence.kind)

@@ -209,9 +209,10 @@ def _gunzip(data: bytes, *, max_bytes: int, source: str) -> bytearray:
         raise ValueError(f"max_bytes must be positive, not {max_bytes}")
     out = bytearray()
     rest = data
+    first = True
     while True:
         if not rest.startswith(_GZIP_MAGIC):
-            what = "is not GZIP data" if not out else "has trailing bytes after its GZIP data"
+            what = "is not GZIP data" if first else "has trailing bytes after its GZIP data"
             raise MalformedCredentialError(
                 f"encodedList {what} (RFC 1952: no ID1 ID2 magic)", source=source
             )
@@ -236,7 +237,7 @@ def _gunzip(data: bytes, *, max_bytes: int, source: str) -> bytearray:
             raise MalformedCredentialError(
                 f"encodedList is not valid GZIP data ({exc})", source=source
             ) from exc
-        rest = inflater.unused_data
+        rest, first = inflater.unused_data, False
         if not rest:
             return out
 

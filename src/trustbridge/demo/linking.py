@@ -11,7 +11,7 @@ real HTTP interfaces, once through the bridge and once through the trust lists.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import httpx
@@ -207,8 +207,29 @@ def _services(run: _Run, c: _Country, tsp: Home, since: object) -> tuple[Service
     return tuple(services)
 
 
+def _body(run: _Run, c: _Country, since: datetime) -> Provider:
+    """The scheme's conformity assessment body, accredited for the criteria of its scope."""
+    certificate = run.bodies[c.code].certificate
+    return Provider(
+        name=c.body.organization,
+        country=c.country,
+        organization_identifier=c.body_subject.identifier,
+        services=tuple(
+            Service(
+                name=f"{c.body.organization} ({kind.value})",
+                kind=kind,
+                certificates=(certificate,),
+                status_history=(StatusChange(ServiceStatus.GRANTED, since),),
+                scope=scope,
+            )
+            for kind, scope in c.body_services
+        ),
+    )
+
+
 def publish_lists(run: _Run, countries: tuple[_Country, ...], *, group_node: _Node) -> None:
-    """Each scheme operator signs a trust list of its TSP; the group signs the LOTL."""
+    """Each scheme operator signs a trust list of its TSP and its accredited conformity
+    assessment body; the group signs the LOTL."""
     GROUP = group_node  # noqa: N806
     group = run.homes[GROUP.name]
     now = group.now().replace(microsecond=0)
@@ -232,6 +253,7 @@ def publish_lists(run: _Run, countries: tuple[_Country, ...], *, group_node: _No
                     organization_identifier=c.officer.organization_identifier or "",
                     services=_services(run, c, tsp, now - timedelta(minutes=1)),
                 ),
+                _body(run, c, now - timedelta(minutes=1)),
             ),
         )
         jws = sign_trust_list(trust_list, signer, chain=[certificate])
@@ -244,9 +266,11 @@ def publish_lists(run: _Run, countries: tuple[_Country, ...], *, group_node: _No
         pointers.append(Pointer(c.code, c.country, location, (certificate,)))
         for level, ref in zip(c.scheme.levels, _REFERENCE.levels, strict=True):
             equivalences.append(LevelEquivalence(c.code, level.oid, ref.oid))
+        accredited = "; ".join(f"{k.value} for {', '.join(scope)}" for k, scope in c.body_services)
         run.say(
             f"trust list [bold]{c.code}[/]: {c.tsp.organization} "
-            f"({len(trust_list.providers[0].services)} services, granted) signed by "
+            f"({len(trust_list.providers[0].services)} services, granted), "
+            f"{c.body.organization} ({accredited}); signed by "
             f"{c.operator.organization} -> {file}; served at {location}"
         )
     signer, certificate = _list_signer(run, group, "Industrial Trust Group LOTL signer")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Literal, NotRequired, TypedDict, cast
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from trustbridge.errors import InputError
 
@@ -61,7 +61,8 @@ class NodeEntry(TypedDict):
     role: str
     home: str
     http_url: str
-    https_url: str
+    #: Absent for a node without a CA of its own (HTTP only, until it has a TLS identity).
+    https_url: NotRequired[str]
 
 
 class SchemeEntry(TypedDict):
@@ -175,6 +176,28 @@ class ResolutionEntry(TypedDict):
     reasons: list[str]
 
 
+class CredentialEntry(TypedDict):
+    """A trustworthiness credential, as issued, and how the customer verified it."""
+
+    id: str
+    holder: str
+    issuer: str
+    subject: str
+    criterion: str
+    characteristic: str
+    value: Any
+    evidence: str
+    format: str
+    file: str
+    #: The issuer's revocation status list (W3C Bitstring Status List, vc+jwt).
+    status: str
+    issuer_node: str
+    #: The customer's verification of the supplier's presentation.
+    verified_by: str
+    route: str
+    disclosed: list[str]
+
+
 class Manifest(TypedDict):
     version: int
     generated_at: str
@@ -192,6 +215,7 @@ class Manifest(TypedDict):
     bridge: NotRequired[BridgeEntry]
     lotl: NotRequired[str]
     resolutions: NotRequired[list[ResolutionEntry]]
+    credentials: NotRequired[list[CredentialEntry]]
 
 
 def write_manifest(out: Path, data: Manifest) -> Path:

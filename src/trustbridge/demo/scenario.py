@@ -36,13 +36,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from trustbridge.clock import Clock, SystemClock
-from trustbridge.demo import linking
+from trustbridge.demo import linking, profiles
 from trustbridge.demo.manifest import (
     MANIFEST_FILE,
     MANIFEST_VERSION,
     REFERENCE_LEVELS,
     BridgeEntry,
     CaEntry,
+    CredentialEntry,
     CrlEntry,
     IdentityEntry,
     Manifest,
@@ -87,6 +88,7 @@ from trustbridge.pki.release import Decision, sign_statement
 from trustbridge.pki.revocation import Reason
 from trustbridge.pki.signers import FileSigner
 from trustbridge.trust import reference
+from trustbridge.trust.lists import ServiceKind
 from trustbridge.trust.schemes import TrustScheme
 
 __all__ = ["HTTP_PORT_BASE", "HTTPS_PORT_BASE", "PASSPHRASE_FILE", "REPORT_FILE", "run_demo"]
@@ -110,6 +112,9 @@ class _Node:
     name: str
     organization: str
     role: str
+    #: Whether the node has a CA of its own, to certify its HTTPS API (companies and
+    #: conformity assessment bodies publish over HTTP only, until they get a TLS identity).
+    api: bool = True
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,12 @@ class _Country:
     high_level: str
     #: Level of machines and software.
     device_level: str
+    #: The conformity assessment body the scheme accredits, and what for.
+    body: _Node
+    body_subject: OrganizationSubject
+    body_services: tuple[tuple[ServiceKind, tuple[str, ...]], ...]
+    #: The company's own node (its wallet, its self-declarations, its verifier).
+    company_node: _Node
     machine: MachineSubject | None = None
     machine_key: KeyType = KeyType.RSA2048
     batch: _Batch | None = None
@@ -223,6 +234,18 @@ GERMANY = _Country(
     ),
     high_level="de-high",
     device_level="de-substantial",
+    body=_Node("nordsee", "Nordsee Certification GmbH", "conformity assessment body", api=False),
+    body_subject=OrganizationSubject(
+        name="Nordsee Certification GmbH",
+        country="DE",
+        identifier="VATDE-555444333",
+        locality="Hamburg",
+    ),
+    body_services=(
+        (ServiceKind.CAB, ("iso-iec-27001", "iso-9001", "iso-22301")),
+        (ServiceKind.AUDITOR, ("iec-62443-3-3", "iec-62443-2-4", "iso-iec-27001")),
+    ),
+    company_node=_Node("muster", "Muster Maschinenbau GmbH", "customer", api=False),
 )
 
 JAPAN = _Country(
@@ -270,25 +293,45 @@ JAPAN = _Country(
     ),
     high_level="jp-level3",
     device_level="jp-level2",
+    body=_Node("fuji", "Fuji Conformity Assessment Co.", "conformity assessment body", api=False),
+    body_subject=OrganizationSubject(
+        name="Fuji Conformity Assessment Co.",
+        country="JP",
+        identifier="NTRJP-5010001077777",
+        locality="Tokyo",
+    ),
+    body_services=(
+        (
+            ServiceKind.CAB,
+            ("iso-iec-27001", "iec-62443-4-1", "iec-62443-4-2", "iec-61508", "iso-9001"),
+        ),
+    ),
+    company_node=_Node("hayabusa", "Hayabusa Sensor Components K.K.", "supplier", api=False),
 )
 
 _COUNTRIES = (GERMANY, JAPAN)
 _GROUP = _Node("itg-group", "Industrial Trust Group", "group operator")
 _BRIDGE = _Node("dejp-bridge", "DE-JP Industrial Bridge", "bridge CA")
 #: In the order their ports were given (the first four before the group and the bridge came).
-_NODES = (GERMANY.operator, JAPAN.operator, GERMANY.tsp, JAPAN.tsp, _GROUP, _BRIDGE)
+_NODES = (
+    GERMANY.operator,
+    JAPAN.operator,
+    GERMANY.tsp,
+    JAPAN.tsp,
+    _GROUP,
+    _BRIDGE,
+    GERMANY.body,
+    JAPAN.body,
+    GERMANY.company_node,
+    JAPAN.company_node,
+)
 
 #: DEMO.md's story, step by step: (title, what is not built yet; None where nothing is missing).
 _STORY: tuple[tuple[str, StepStatus, str | None], ...] = (
     ("Schemes", "done", None),
-    (
-        "Trust service providers",
-        "partial",
-        "issuing CAs, OCSP responders, CRLs, timestamp authorities, the trust lists and the LOTL "
-        "are done; the conformity assessment bodies (and their listing) are not available yet",
-    ),
+    ("Trust service providers", "done", None),
     ("Identities", "done", None),
-    ("Trust profiles", "not-available", "signed trust-profile credentials are not built yet"),
+    ("Trust profiles", "done", None),
     (
         "First contact",
         "partial",
@@ -353,6 +396,10 @@ class _Run:
     crls: list[CrlEntry] = field(default_factory=list)
     ocsp: list[OcspEntry] = field(default_factory=list)
     tsa: list[TsaEntry] = field(default_factory=list)
+    #: Each country's conformity assessment body and company (key and certificate).
+    bodies: dict[str, _Holder] = field(default_factory=dict)
+    companies: dict[str, _Holder] = field(default_factory=dict)
+    credentials: list[CredentialEntry] = field(default_factory=list)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -410,19 +457,19 @@ class _Run:
         write_secret_file(path / PASSPHRASE_FILE, secrets.token_urlsafe(32))
         self.homes[node.name] = home
         config = home.config
-        self.nodes.append(
-            NodeEntry(
-                node=node.name,
-                organization=node.organization,
-                role=node.role,
-                home=self.rel(path),
-                http_url=config.base_url,
-                https_url=f"https://{config.host}:{config.https_port}",
-            )
+        entry = NodeEntry(
+            node=node.name,
+            organization=node.organization,
+            role=node.role,
+            home=self.rel(path),
+            http_url=config.base_url,
         )
+        if node.api:
+            entry["https_url"] = f"https://{config.host}:{config.https_port}"
+        self.nodes.append(entry)
         self.say(
             f"node [bold]{node.name}[/] ({node.organization}) at {config.base_url}; "
-            f"CA key passphrase in {self.rel(path)}/{PASSPHRASE_FILE} (a demo convenience)"
+            f"key passphrase in {self.rel(path)}/{PASSPHRASE_FILE} (a demo convenience)"
         )
         return home
 
@@ -506,10 +553,10 @@ class _Run:
 
     # -- step 3: identities ---------------------------------------------------------------
 
-    def issue_identities(self, c: _Country) -> None:
+    def appoint_officer(self, c: _Country) -> _Holder:
+        """The TSP's registration officer: the first identity, bootstrapped by the operator."""
         home = self.homes[c.tsp.name]
-        ids, devices = c.identity_ca.slug, c.device_ca.slug
-
+        ids = c.identity_ca.slug
         key = generate_private_key(KeyType.P256)
         issued = home.bootstrap_officer(
             ca=ids,
@@ -521,8 +568,48 @@ class _Run:
         officer = _Holder(key, _certificate(issued))
         self.officers[c.code] = officer
         self.record(c, c.officer, ca=ids, level=c.high_level, holder=officer, note="bootstrapped")
+        return officer
 
+    def assessment_body(self, c: _Country, stack: ExitStack) -> None:
+        """The scheme's conformity assessment body: its node, its organization identity (it
+        signs its certificates and audit reports with it) and its status lists."""
+        home = self.node(c.body, stack)
+        home.create_scheme(c.scheme)
+        officer = self.officers.get(c.code) or self.appoint_officer(c)
+        holder = self.approved(
+            c, c.body_subject, ca=c.identity_ca.slug, level=c.high_level, officer=officer
+        )
+        self.bodies[c.code] = holder
+        self.credential_issuer(c, home, holder)
+
+    def credential_issuer(self, c: _Country, home: Home, holder: _Holder) -> None:
+        chain = (holder.certificate, *self.homes[c.tsp.name].chain_of(c.identity_ca.slug)[:-1])
+        home.credentials.set_issuer(
+            private_key_pem(holder.key), chain, secret=SecretSource(file=PASSPHRASE_FILE)
+        )
+
+    def company_home(self, c: _Country, stack: ExitStack) -> None:
+        """The company's node: trusts its own root, the group's LOTL and the lists it names;
+        issues its self-declarations; holds its credentials."""
+        home = self.node(c.company_node, stack)
+        for scheme in (c.scheme, *(x.scheme for x in self.countries if x is not c)):
+            home.create_scheme(scheme)
+        operator = self.homes[c.operator.name]
+        home.trust.pin_anchors([operator.chain_of(slugify(c.root_name))[-1]])
+        assert self.lotl_signer is not None and self.lotl_file is not None  # step 2
+        home.trust.pin_lotl_signers([self.lotl_signer])
+        home.trust.accept_lotl((self.out / self.lotl_file).read_bytes(), source=self.lotl_file)
+        for scheme in self.schemes:
+            if "trust_list" in scheme:
+                path = scheme["trust_list"]
+                home.trust.accept_trust_list((self.out / path).read_bytes(), source=path)
+        self.credential_issuer(c, home, self.companies[c.code])
+
+    def issue_identities(self, c: _Country) -> None:
+        ids, devices = c.identity_ca.slug, c.device_ca.slug
+        officer = self.officers.get(c.code) or self.appoint_officer(c)
         company = self.approved(c, c.company, ca=ids, level=c.high_level, officer=officer)
+        self.companies[c.code] = company
         self.approved(
             c,
             c.company,
@@ -717,7 +804,7 @@ class _Run:
                     self.out / entry["home"],
                     name=name,
                     http_url=entry["http_url"],
-                    https_url=entry["https_url"],
+                    https_url=entry.get("https_url", ""),
                     log=self.out / "logs" / f"{name}.log",
                 )
                 starting.callback(stop_node, node)
@@ -909,12 +996,15 @@ def run_demo(
         with run.step(2):
             for c in _COUNTRIES:
                 run.tsp(c, stack)
+                run.assessment_body(c, stack)
             linking.publish_lists(run, _COUNTRIES, group_node=_GROUP)
         with run.step(3):
             for c in _COUNTRIES:
                 run.issue_identities(c)
+                run.company_home(c, stack)
             run.serve_nodes(stack)
-        run.unavailable(4)
+        with run.step(4):
+            profiles.issue_profiles(run, supplier=JAPAN, customer=GERMANY)
         with run.step(5):
             linking.resolve_partners(run, _COUNTRIES, group_node=_GROUP)
         for number in range(6, 9):
@@ -939,6 +1029,7 @@ def run_demo(
         tsa=run.tsa,
         lotl=run.lotl_file or "",
         resolutions=run.resolutions,
+        credentials=run.credentials,
     )
     if run.bridge_entry is not None:
         manifest["bridge"] = run.bridge_entry

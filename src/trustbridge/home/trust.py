@@ -83,6 +83,26 @@ class TrustStore:
             return []
         return list(x509.load_pem_x509_certificates(path.read_bytes()))
 
+    def pin_anchors(self, certificates: list[x509.Certificate]) -> None:
+        """Trust these roots (a company's own scheme root): for homes without a CA."""
+        if not certificates:
+            raise InputError("pin at least one trust anchor certificate")
+        for certificate in certificates:
+            constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+            if not constraints.value.ca or certificate.issuer != certificate.subject:
+                raise InputError(
+                    f"{certificate.subject.rfc4514_string()} is not a self-signed CA certificate"
+                )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        pem = b"".join(c.public_bytes(Encoding.PEM) for c in certificates)
+        (self.folder / "anchors.pem").write_bytes(pem)
+
+    def pinned_anchors(self) -> list[x509.Certificate]:
+        path = self.folder / "anchors.pem"
+        if not path.exists():
+            return []
+        return list(x509.load_pem_x509_certificates(path.read_bytes()))
+
     # -- publishing (scheme and group operators) -------------------------------------------------
 
     def publish(self, name: str, data: bytes) -> Path:
@@ -171,7 +191,7 @@ class TrustStore:
         own = _own_scheme(home)
         config = TrustConfig(
             scheme=own,
-            anchors=tuple(home.anchors()),
+            anchors=tuple(home.anchors()) + tuple(self.pinned_anchors()),
             lotl=lotl,
             trust_lists=tuple(lists),
             reference=lotl.group if lotl is not None else ITG,

@@ -134,7 +134,12 @@ def serve(home: Home, options: ServeOptions, *, on_ready: Callable[[], None] | N
     state = NodeState(home)
     # Everything a client may ask for first exists before the listeners open.
     home.status.refresh()
-    tls = tls_files(home, options.host, options.tls_ca)
+    # A home without a CA of its own (a company, a conformity assessment body) publishes its
+    # artifacts (status lists, published lists) over HTTP; its HTTPS API needs a TLS identity.
+    has_ca = any(c.state == "active" for c in home.cas())
+    tls = tls_files(home, options.host, options.tls_ca) if has_ca or options.tls_ca else None
+    if tls is None:
+        log.warning("no CA in this home: serving the public HTTP listener only")
     state.ready = True
 
     def listener(app: Any, port: int, **settings: Any) -> _Listener:
@@ -150,47 +155,48 @@ def serve(home: Home, options: ServeOptions, *, on_ready: Callable[[], None] | N
         return _Listener(config)
 
     http = listener(public_app(state), options.http_port)
-    https = listener(
-        api_app(state),
-        options.https_port,
-        ssl_certfile=str(tls.chain),
-        ssl_keyfile=str(tls.key),
-        ssl_keyfile_password=tls.key_password,
-        # A client certificate is optional (EST re-enrolment presents one); the TLS layer
-        # accepts those that chain to an anchor of this home, the application decides.
-        ssl_cert_reqs=ssl.CERT_OPTIONAL,
-        ssl_ca_certs=str(tls.client_anchors),
-        http=_PeerCertificateProtocol,
-        ssl_version=ssl.PROTOCOL_TLS_SERVER,
-    )
+    servers = [http]
+    if tls is not None:
+        servers.append(
+            listener(
+                api_app(state),
+                options.https_port,
+                ssl_certfile=str(tls.chain),
+                ssl_keyfile=str(tls.key),
+                ssl_keyfile_password=tls.key_password,
+                # A client certificate is optional (EST re-enrolment presents one); the TLS
+                # layer accepts those that chain to an anchor of this home, the app decides.
+                ssl_cert_reqs=ssl.CERT_OPTIONAL,
+                ssl_ca_certs=str(tls.client_anchors),
+                http=_PeerCertificateProtocol,
+                ssl_version=ssl.PROTOCOL_TLS_SERVER,
+            )
+        )
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        tasks = [
-            asyncio.create_task(http.serve()),
-            asyncio.create_task(https.serve()),
-        ]
+        tasks = [asyncio.create_task(server.serve()) for server in servers]
         refresher = asyncio.create_task(_refresher(state, options.refresh_interval))
-        while not (http.started and https.started):
+        while not all(server.started for server in servers):
             if any(t.done() for t in tasks):
                 break
             await asyncio.sleep(0.02)
-        if http.started and https.started and on_ready is not None:
+        if all(server.started for server in servers) and on_ready is not None:
             on_ready()
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        http.should_exit = True
-        https.should_exit = True
+        for server in servers:
+            server.should_exit = True
         refresher.cancel()
         waiter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await refresher
         results = await asyncio.gather(*tasks, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
-        if failed or not (http.started and https.started):
+        if failed or not all(server.started for server in servers):
             raise ConfigError(
                 f"the node could not listen on {options.host}:{options.http_port} (HTTP) and "
                 f"{options.host}:{options.https_port} (HTTPS)",
