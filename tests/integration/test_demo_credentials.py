@@ -1,0 +1,200 @@
+"""Step 4 of the demonstrator: the supplier's credentials, checked with independent tools and,
+on a copy of the demo's nodes served again, revoked and refused through the CLI."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from jwcrypto import jwk, jws
+from sd_jwt.verifier import SDJWTVerifier
+
+from tests.tools import run_cli
+from trustbridge.credentials.aas import from_json as aas_from_json
+from trustbridge.demo.manifest import CredentialEntry, Manifest, read_manifest
+from trustbridge.node.launcher import start_node, stop_node, wait_ready
+
+
+@pytest.fixture(scope="module")
+def manifest(demo_out: Path) -> Manifest:
+    return read_manifest(demo_out)
+
+
+def _credentials(manifest: Manifest) -> list[CredentialEntry]:
+    return manifest["credentials"]
+
+
+def _leaf_key(token: str) -> jwk.JWK:
+    header = json.loads(base64.urlsafe_b64decode(token.split(".", maxsplit=1)[0] + "=="))
+    leaf = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+    pem = leaf.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    return jwk.JWK.from_pem(pem)
+
+
+def test_the_story_s_credentials_are_all_there(demo_out: Path, manifest: Manifest) -> None:
+    entries = _credentials(manifest)
+    by_criterion = {e["criterion"]: e for e in entries}
+    assert set(by_criterion) >= {
+        "iso-iec-27001",
+        "iec-62443-4-1",
+        "iec-61508",
+        "iec-62443-3-3",
+        "appi-processing",
+        "mtbf",
+        "incident-response",
+        "business-continuity",
+    }
+    assert by_criterion["iec-61508"]["issuer"] == "Fuji Conformity Assessment Co."
+    assert by_criterion["iec-61508"]["evidence"] == "certificate"
+    assert by_criterion["iec-62443-3-3"]["issuer"] == "Nordsee Certification GmbH"
+    assert by_criterion["iec-62443-3-3"]["evidence"] == "audit"
+    assert by_criterion["appi-processing"]["evidence"] == "self-declaration"
+    characteristics = {e["characteristic"] for e in entries}
+    assert characteristics == {"security", "safety", "privacy", "reliability", "resilience"}
+    assert {e["format"] for e in entries} == {"vc+jwt", "dc+sd-jwt"}
+    nodes = {n["node"]: n for n in manifest["nodes"]}
+    for entry in entries:
+        assert (demo_out / entry["file"]).is_file()
+        assert entry["holder"] == "Hayabusa Sensor Components K.K."
+        assert entry["verified_by"] == "Muster Maschinenbau GmbH"
+        assert entry["status"].startswith(nodes[entry["issuer_node"]]["http_url"])
+        # Fuji and Hayabusa are Japanese: Muster reaches them over the bridge.
+        expected = "own-scheme" if entry["issuer_node"] == "nordsee" else "bridge"
+        assert entry["route"] == expected
+
+
+def test_vc_jwt_credentials_verify_with_jwcrypto(demo_out: Path, manifest: Manifest) -> None:
+    checked = 0
+    for entry in _credentials(manifest):
+        token = (demo_out / entry["file"]).read_text().strip()
+        issuer_jwt = token.split("~")[0]
+        verified = jws.JWS()
+        verified.deserialize(issuer_jwt)
+        verified.verify(_leaf_key(issuer_jwt), alg="ES256")
+        payload = json.loads(verified.payload)
+        assert payload["jti"] == entry["id"]
+        checked += 1
+    assert checked == len(_credentials(manifest))
+
+
+def test_sd_jwt_credentials_verify_with_the_reference_implementation(
+    demo_out: Path, manifest: Manifest
+) -> None:
+    sd = [e for e in _credentials(manifest) if e["format"] == "dc+sd-jwt"]
+    assert sd
+    for entry in sd:
+        token = (demo_out / entry["file"]).read_text().strip()
+        key = _leaf_key(token)
+        verifier = SDJWTVerifier(token, lambda _iss, _header, key=key: key)
+        payload = verifier.get_verified_payload()
+        claims = payload["credentialSubject"]["claims"]
+        assert [c["criterion"] for c in claims] == [entry["criterion"]]
+        assert payload["vct"] == "https://w3id.org/trustbridge/vct/trustworthiness/v1"
+
+
+def test_the_presented_audit_withholds_its_findings(demo_out: Path, manifest: Manifest) -> None:
+    audit = next(e for e in _credentials(manifest) if e["evidence"] == "audit")
+    assert "evidence[0].scope" not in audit["disclosed"]
+    presented = demo_out / audit["file"].replace("credentials/", "credentials/presented/")
+    text = presented.read_text()
+    disclosed = [
+        json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        for part in text.strip().split("~")[1:-1]
+    ]
+    names = {d[1] for d in disclosed if len(d) == 3}
+    assert "findings" not in names
+    full = (demo_out / audit["file"]).read_text()
+    assert len(full.split("~")) > len(text.split("~")) - 1  # the issued token holds more
+
+
+def test_the_profile_exports_as_an_aas_submodel(demo_out: Path) -> None:
+    folder = demo_out / "artifacts" / "credentials"
+    profile = json.loads(next(folder.glob("*-profile.json")).read_text())
+    assert profile["subject"]["id"] == "urn:trustbridge:org:NTRJP-3180001012345"
+    exported = aas_from_json(next(folder.glob("*-profile.aas.json")).read_text())
+    assert exported.subject.id == profile["subject"]["id"]
+    assert {c.criterion for c in exported.claims} >= {"iso-iec-27001", "iec-62443-4-1"}
+
+
+# -- on the nodes, served again from a copy ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served_copy(
+    demo_out: Path, manifest: Manifest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    copy = tmp_path_factory.mktemp("demo-copy") / "demo-out"
+    shutil.copytree(demo_out, copy)
+    with ExitStack() as stack:
+        nodes = []
+        for entry in manifest["nodes"]:
+            node = start_node(
+                copy / entry["home"],
+                name=entry["node"],
+                http_url=entry["http_url"],
+                https_url=entry.get("https_url", ""),
+                log=copy / "logs" / f"{entry['node']}-again.log",
+            )
+            stack.callback(stop_node, node)
+            nodes.append(node)
+        for node in nodes:
+            wait_ready(node)
+        yield copy
+
+
+def test_a_revoked_credential_is_refused_by_the_customer(
+    served_copy: Path, manifest: Manifest
+) -> None:
+    env = dict(os.environ)
+    entry = next(e for e in _credentials(manifest) if e["criterion"] == "iec-61508")
+    muster = ("--home", str(served_copy / "nodes" / "muster"))
+    file = str(served_copy / entry["file"])
+    ok = run_cli(*muster, "credential", "verify", file, cwd=served_copy, env=env)
+    assert "valid" in ok.stdout and "iec-61508" in ok.stdout
+    fuji = ("--home", str(served_copy / "nodes" / "fuji"))
+    run_cli(
+        *fuji,
+        "credential",
+        "revoke",
+        entry["id"],
+        "--reason",
+        "withdrawn",
+        cwd=served_copy,
+        env=env,
+    )
+    refused = run_cli(*muster, "credential", "verify", file, cwd=served_copy, env=env, ok=False)
+    assert refused.returncode == 3
+    assert "revocation" in refused.stderr and "error" in refused.stderr
+
+
+def test_a_presentation_with_the_wrong_nonce_is_refused_by_the_cli(
+    served_copy: Path, manifest: Manifest
+) -> None:
+    env = dict(os.environ)
+    entry = next(e for e in _credentials(manifest) if e["criterion"] == "mtbf")
+    presented = served_copy / entry["file"].replace("credentials/", "credentials/presented/")
+    audience = next(n["http_url"] for n in manifest["nodes"] if n["node"] == "muster")
+    refused = run_cli(
+        "--home",
+        str(served_copy / "nodes" / "muster"),
+        "credential",
+        "verify",
+        str(presented),
+        "--audience",
+        audience,
+        "--nonce",
+        "not-the-nonce",
+        cwd=served_copy,
+        env=env,
+        ok=False,
+    )
+    assert refused.returncode == 3
+    assert "nonce" in refused.stderr
