@@ -198,3 +198,149 @@ def test_a_presentation_with_the_wrong_nonce_is_refused_by_the_cli(
     )
     assert refused.returncode == 3
     assert "nonce" in refused.stderr
+
+
+def test_issue_present_verify_suspend_and_profile_through_the_cli(
+    served_copy: Path, manifest: Manifest, tmp_path: Path
+) -> None:
+    env = dict(os.environ)
+    fuji = ("--home", str(served_copy / "nodes" / "fuji"))
+    muster = ("--home", str(served_copy / "nodes" / "muster"))
+    hayabusa = ("--home", str(served_copy / "nodes" / "hayabusa"))
+    holder = next(
+        i
+        for i in manifest["identities"]
+        if i["holder"] == "Hayabusa Sensor Components K.K."
+        and i["kind"] == "organization"
+        and i["purpose"] == "identity"
+    )
+    request = tmp_path / "component.yaml"
+    request.write_text(
+        "subject:\n"
+        "  element: product\n"
+        "  name: HPS-200 pressure sensor\n"
+        "  organization: NTRJP-3180001012345\n"
+        "  partNumber: HPS-200\n"
+        "  globalAssetId: https://hayabusa-sensors.example/aas/HPS-200\n"
+        "claims:\n"
+        "  - criterion: iec-62443-4-2\n"
+        "    value: SL-C2\n"
+        "    scope: HPS-200 firmware 2.1\n"
+        "evidence:\n"
+        "  kind: certificate\n"
+        "  reference: FCA-CSL-2026-0009\n"
+    )
+    token = tmp_path / "component.sd-jwt"
+    run_cli(
+        *fuji,
+        "credential",
+        "issue",
+        str(request),
+        "--holder",
+        str(served_copy / holder["certificate"]),
+        "--format",
+        "dc+sd-jwt",
+        "--out",
+        str(token),
+        cwd=served_copy,
+        env=env,
+    )
+    listed = run_cli(*fuji, "credential", "list", "--json", cwd=served_copy, env=env)
+    issued = [c for c in json.loads(listed.stdout) if c["criteria"] == ["iec-62443-4-2"]]
+    assert len(issued) == 1 and issued[0]["state"] == "valid"
+    presentation = tmp_path / "component.presented"
+    run_cli(
+        "credential",
+        "present",
+        str(token),
+        "--key",
+        str(served_copy / holder["key"]),
+        "--audience",
+        "https://muster.example",
+        "--nonce",
+        "n-42",
+        "--disclose",
+        "credentialSubject.claims[0]",
+        "--out",
+        str(presentation),
+        cwd=served_copy,
+        env=env,
+    )
+    ok = run_cli(
+        *muster,
+        "credential",
+        "verify",
+        str(presentation),
+        "--audience",
+        "https://muster.example",
+        "--nonce",
+        "n-42",
+        "--json",
+        cwd=served_copy,
+        env=env,
+    )
+    verdict = json.loads(ok.stdout)
+    assert verdict["holder_bound"] is True
+    assert verdict["disclosed"] == ["credentialSubject.claims[0]"]
+    assert verdict["credential"]["claims"][0]["value"] == "SL-C2"
+    run_cli(*fuji, "credential", "suspend", issued[0]["id"], cwd=served_copy, env=env)
+    suspended = run_cli(
+        *muster, "credential", "verify", str(token), cwd=served_copy, env=env, ok=False
+    )
+    assert suspended.returncode == 3 and "suspension" in suspended.stderr
+    run_cli(*fuji, "credential", "resume", issued[0]["id"], cwd=served_copy, env=env)
+    run_cli(*muster, "credential", "verify", str(token), cwd=served_copy, env=env)
+    run_cli(*hayabusa, "credential", "store", str(token), cwd=served_copy, env=env)
+    shown = run_cli(
+        *hayabusa, "profile", "show", "NTRJP-3180001012345", "--json", cwd=served_copy, env=env
+    )
+    profile = json.loads(shown.stdout)
+    assert profile["subject"]["id"] == "urn:trustbridge:org:NTRJP-3180001012345"
+    security = {c["criterion"] for c in profile["characteristics"]["security"]}
+    assert {"iso-iec-27001", "iec-62443-4-1"} <= security
+    sensor = "https://hayabusa-sensors.example/aas/HPS-200"
+    shown = run_cli(*hayabusa, "profile", "show", sensor, "--json", cwd=served_copy, env=env)
+    profile = json.loads(shown.stdout)
+    assert "iec-62443-4-2" in {c["criterion"] for c in profile["characteristics"]["security"]}
+    assert "mtbf" in {c["criterion"] for c in profile["characteristics"]["reliability"]}
+    # Once revoked, the component's credential is left out of the profile, with its reason.
+    run_cli(*fuji, "credential", "revoke", issued[0]["id"], cwd=served_copy, env=env)
+    shown = run_cli(*hayabusa, "profile", "show", sensor, "--json", cwd=served_copy, env=env)
+    profile = json.loads(shown.stdout)
+    assert "iec-62443-4-2" not in {c["criterion"] for c in profile["characteristics"]["security"]}
+    refused = [r for r in profile["refused"] if issued[0]["id"] in r["source"]]
+    assert [r["error"] for r in refused] == ["RevokedCredentialError"]
+
+
+def test_bad_input_gets_a_clear_error(served_copy: Path, tmp_path: Path) -> None:
+    env = dict(os.environ)
+    fuji = ("--home", str(served_copy / "nodes" / "fuji"))
+    muster = ("--home", str(served_copy / "nodes" / "muster"))
+    request = tmp_path / "wrong.yaml"
+    request.write_text(
+        "subject: {element: product, name: X, organization: NTRJP-3180001012345}\n"
+        "claims: [{criterion: iec-61509, value: SIL2}]\n"
+        "evidence: {kind: certificate}\n"
+    )
+    holder = next(served_copy.glob("artifacts/jp/identities/hayabusa-sensor-components-k-k.pem"))
+    wrong = run_cli(
+        *fuji,
+        "credential",
+        "issue",
+        str(request),
+        "--holder",
+        str(holder),
+        "--out",
+        str(tmp_path / "x.jwt"),
+        cwd=served_copy,
+        env=env,
+        ok=False,
+    )
+    assert wrong.returncode == 2 and "iec-61509" in wrong.stderr and "iec-61508" in wrong.stderr
+    assert not (tmp_path / "x.jwt").exists()
+    garbage = tmp_path / "garbage.jwt"
+    garbage.write_text("eyJhbGciOiJFUzI1NiJ9.e30.AAAA\n")
+    refused = run_cli(
+        *muster, "credential", "verify", str(garbage), cwd=served_copy, env=env, ok=False
+    )
+    assert refused.returncode == 3 and "garbage.jwt" in refused.stderr

@@ -18,7 +18,9 @@ from trustbridge.cli._common import (
     _load_certs,
     _read,
     console,
+    err,
 )
+from trustbridge.credentials.errors import CredentialError
 from trustbridge.errors import InputError
 
 __all__ = ["credential_app", "profile_app"]
@@ -289,13 +291,25 @@ def show(
             tokens = [(f"wallet:{h.id}", h.token) for h in home.credentials.held_list()]
         verifier = home.credentials.verifier()
         at = home.now()
-        verdicts = [verifier.verify(token, at=at, source=source) for source, token in tokens]
+        verdicts = []
+        refused: list[dict[str, str]] = []
+        for source, token in tokens:
+            # A credential that fails (revoked, expired, issuer no longer trusted) is left out
+            # of the profile and reported, never counted.
+            try:
+                verdicts.append(verifier.verify(token, at=at, source=source))
+            except CredentialError as exc:
+                refused.append(
+                    {"source": source, "error": type(exc).__name__, "reason": exc.message}
+                )
     profile = TrustProfile.from_verdicts(subject_id, verdicts, at=at)
     if aas is not None:
         _write(aas, aas_json(profile))
     if as_json:
-        console.print_json(json.dumps(profile.to_json()))
+        console.print_json(json.dumps({**profile.to_json(), "refused": refused}))
         return
+    for item in refused:
+        err.print(f"[yellow]left out[/] {escape(item['reason'])}")
     console.print(f"[bold]{escape(profile.subject.name)}[/] ({profile.subject.id})")
     for characteristic, claims in profile.by_characteristic().items():
         if not claims:

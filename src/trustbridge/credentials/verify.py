@@ -470,8 +470,10 @@ class CredentialVerifier:
             return
         try:
             check_status(credential.status, self.status, at)
-        except StatusUnavailableError as exc:
-            raise StatusUnavailableError(exc.message, source=source) from exc
+        except CredentialError as exc:
+            if exc.source or not source:
+                raise
+            raise type(exc)(exc.message, source=source, hint=exc.hint) from exc
         for entry in credential.status:
             snapshot = self.status.get(entry.list_url, entry.purpose, at)
             if snapshot.issuer != credential.issuer.id:
