@@ -262,7 +262,7 @@ def verify_jws(jws: CompactJws, key: CertificatePublicKeyTypes, *, source: str =
             f"cannot verify with this key: {exc.message}", source=source
         ) from None
     try:
-        header = jws.header_json()
+        header = _header(jws.header)
         signature = jws.signature_bytes()
     except JwsFormatError as exc:
         raise MalformedCredentialError(f"JWS is malformed: {exc}", source=source) from None
@@ -323,11 +323,18 @@ def x5c_of(header: Mapping[str, Any], *, source: str = "") -> tuple[x509.Certifi
     return tuple(certificates)
 
 
+@functools.lru_cache(maxsize=256)
+def _header(segment: str) -> Any:
+    """A protected header, parsed once: an issuer's header (with its ``x5c``) is the same in
+    every token it signs. Callers get a shallow copy and must not change nested values."""
+    return parse_json(b64url_decode(segment))
+
+
 def decode_jwt(text: str, *, source: str) -> tuple[CompactJws, dict[str, Any], dict[str, Any]]:
     """Split a compact JWT and parse its header and payload as strict JSON objects."""
     try:
         jws = CompactJws.parse(text.encode("utf-8"))
-        header = jws.header_json()
+        header = dict(_header(jws.header))
         payload = parse_json(jws.payload_bytes())
     except JwsFormatError as exc:
         raise MalformedCredentialError(f"not a JWT: {exc}", source=source) from None

@@ -13,10 +13,10 @@ and the verifier, not here.
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-import datetime as _dt
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -185,6 +185,13 @@ class Evidence(_Model):
 
     @classmethod
     def from_vc(cls, data: Mapping[str, Any]) -> Evidence:
+        return cls.model_validate(cls.vc_fields(data))
+
+    @staticmethod
+    def vc_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+        """The model's fields from a VCDM ``evidence`` entry (its type names the kind)."""
+        if not isinstance(data, Mapping):
+            raise ValueError("an evidence entry must be an object")
         types = data.get("type")
         if not isinstance(types, list) or "Evidence" not in types:
             raise ValueError("evidence type must list 'Evidence'")
@@ -192,7 +199,7 @@ class Evidence(_Model):
         if len(kinds) != 1:
             raise ValueError(f"evidence must be one of {sorted(_KIND_OF_TYPE)}")
         body = {k: v for k, v in data.items() if k != "type"}
-        return cls.model_validate({"kind": kinds[0], **body})
+        return {"kind": kinds[0], **body}
 
 
 class Issuer(_Model):
@@ -282,15 +289,18 @@ class TrustCredential(_Model):
             if not isinstance(evidence, list) or len(evidence) != 1:
                 raise ValueError("a trustworthiness credential has exactly one evidence entry")
             status_json = document.get("credentialStatus")
-            return cls(
-                id=document["id"],
-                issuer=Issuer.model_validate(document["issuer"]),
-                subject=ProfileSubject.model_validate(subject),
-                claims=tuple(Claim.model_validate(c) for c in claims),
-                evidence=Evidence.from_vc(evidence[0]),
-                valid_from=_parse_time(document["validFrom"]),
-                valid_until=_parse_time(document["validUntil"]),
-                status=entries_from_json(status_json) if status_json is not None else (),
+            # One validation pass over the whole document (pydantic-core, not per part).
+            return cls.model_validate(
+                {
+                    "id": document["id"],
+                    "issuer": document["issuer"],
+                    "subject": subject,
+                    "claims": claims,
+                    "evidence": Evidence.vc_fields(evidence[0]),
+                    "valid_from": _parse_time(document["validFrom"]),
+                    "valid_until": _parse_time(document["validUntil"]),
+                    "status": entries_from_json(status_json) if status_json is not None else (),
+                }
             )
         except MalformedCredentialError:
             raise

@@ -14,6 +14,7 @@ purposes are ``revocation`` and ``suspension``; anything else is refused.
 from __future__ import annotations
 
 import enum
+import functools
 import gzip
 import re
 import threading
@@ -242,6 +243,8 @@ def _gunzip(data: bytes, *, max_bytes: int, source: str) -> bytearray:
             return out
 
 
+_PURPOSES = {p.value: p for p in StatusPurpose}
+
 # -- credentialStatus entries ---------------------------------------------------------------
 
 
@@ -249,6 +252,12 @@ def _url_problem(url: object) -> str | None:
     """Why ``url`` is not an absolute http(s) URL without a fragment, or None."""
     if not isinstance(url, str):
         return f"is a {type(url).__name__}, not a string"
+    return _str_url_problem(url)
+
+
+@functools.lru_cache(maxsize=1024)
+def _str_url_problem(url: str) -> str | None:
+    # Cached: a verifier sees the same few list URLs in every credential of an issuer.
     if not url.isascii() or any(c.isspace() or not c.isprintable() for c in url):
         return f"{url!r} contains spaces, control or non-ASCII characters"
     if "#" in url:
@@ -310,7 +319,7 @@ class StatusEntry:
         purpose = obj.get("statusPurpose")
         if not isinstance(purpose, str):
             raise refuse(f"statusPurpose {purpose!r} is not a string")
-        if purpose not in {p.value for p in StatusPurpose}:
+        if purpose not in _PURPOSES:
             raise refuse(
                 f"statusPurpose {purpose!r} is not supported (only "
                 f"{', '.join(StatusPurpose)}); the credential's status cannot be checked"
@@ -330,7 +339,7 @@ class StatusEntry:
         size = obj.get("statusSize", 1)
         if isinstance(size, bool) or size != 1:
             raise refuse(f"statusSize {size!r} is not supported (only 1)")
-        entry = cls(list_url=url, index=int(index), purpose=StatusPurpose(purpose))
+        entry = cls(list_url=url, index=int(index), purpose=_PURPOSES[purpose])
         if "id" in obj and obj["id"] != entry.id:
             raise refuse(f"id {obj['id']!r} is not {entry.id!r} (list URL and index)")
         return entry

@@ -20,6 +20,8 @@ returns a :class:`~trustbridge.credentials.model.Verdict` with every reason.
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,7 +45,7 @@ from trustbridge.credentials.errors import (
     UntrustedIssuerError,
     WrongTypeError,
 )
-from trustbridge.credentials.formats import ENVELOPED_PREFIX, Format, Token, path_text, token_kind
+from trustbridge.credentials.formats import ENVELOPED_PREFIX, Format, Token, path_text
 from trustbridge.credentials.model import VCT, TrustCredential, Verdict, issuer_id_for
 from trustbridge.credentials.status import (
     StatusListCache,
@@ -65,6 +67,7 @@ __all__ = [
     "status_list_reader",
 ]
 
+_CACHE_LIMIT = 4096
 _AUTHORITY = {EvidenceKind.CERTIFICATE: ServiceKind.CAB, EvidenceKind.AUDIT: ServiceKind.AUDITOR}
 STATUS_LIST_TYPE = "vc+jwt"
 
@@ -146,6 +149,11 @@ class CredentialVerifier:
         self.status = status
         self.catalogue = catalogue or Catalogue.default()
         self.params = params or VerificationParams()
+        # Issuer chains seen before: their resolutions (until the resolver says they expire)
+        # and the accreditations found for them. A verifier sees few issuers, many credentials.
+        self._resolutions: dict[tuple[str, ...], list[Resolution]] = {}
+        self._accreditations: dict[tuple[str, str, ServiceKind, datetime], str | None] = {}
+        self._lock = threading.Lock()
 
     # -- the steps -----------------------------------------------------------------------------
 
@@ -175,8 +183,9 @@ class CredentialVerifier:
         self._status(signed, credential, at, source)
         if signed.presentation is not None:
             signed.presentation()
+        identity = _subject_text(signed.header["x5c"][0], signed.chain[0])
         reasons = [
-            f"signature of {signed.chain[0].subject.rfc4514_string()} verified ({signed.format})",
+            f"signature of {identity} verified ({signed.format})",
             f"issuer identity trusted by the {now_resolution.route} route"
             + (f" at {now_resolution.reference_level}" if now_resolution.reference_level else ""),
             accreditation
@@ -190,7 +199,7 @@ class CredentialVerifier:
         return Verdict(
             credential=credential,
             format=signed.format.value,
-            issuer_identity=signed.chain[0].subject.rfc4514_string(),
+            issuer_identity=identity,
             issuer_route=str(now_resolution.route),
             issuer_level=str(now_resolution.reference_level)
             if now_resolution.reference_level
@@ -211,21 +220,21 @@ class CredentialVerifier:
         expect_presentation: bool,
         source: str,
     ) -> _Signed:
-        kind = token_kind(text, source=source)
-        if kind is Token.SD_JWT:
+        if "~" in text:
             return self._sd_jwt(text, at, audience, nonce, expect_presentation, source)
+        jws, header, payload = decode_jwt(text, source=source)
+        kind = _kind(header, source)
         if kind is Token.VP_JWT:
             if not expect_presentation:
                 raise ReplayedPresentationError(
                     "a presentation needs the audience and nonce it was made for", source=source
                 )
-            return self._vp_jwt(text, at, audience or "", nonce or "", source)
+            return self._vp_jwt(jws, header, payload, at, audience or "", nonce or "", source)
         if expect_presentation:
             raise HolderBindingError(
                 "a bare vc+jwt proves nothing about its holder; present it in a vp+jwt",
                 source=source,
             )
-        jws, header, payload = decode_jwt(text, source=source)
         chain = x5c_of(header, source=source)
         verify_jws(jws, chain[0].public_key(), source=source)
         return _Signed(Format.VC_JWT, header, payload, chain, (), None)
@@ -383,13 +392,10 @@ class CredentialVerifier:
         issued = _time(signed.payload, "iat", source)
         assert issued is not None  # step 3 refused a credential without iat
         resolutions = []
+        key = tuple(signed.header["x5c"])
         for when, moment in (("at issuance", min(issued, at)), ("now", at)):
             try:
-                resolutions.append(
-                    self.resolver.resolve(
-                        leaf, at=moment, extra=extra, min_level=self.params.min_issuer_level
-                    )
-                )
+                resolutions.append(self._resolve(key, leaf, extra, moment))
             except ValidationError as exc:
                 raise UntrustedIssuerError(
                     f"issuer identity {leaf.subject.rfc4514_string()} is not trusted {when}: "
@@ -404,6 +410,52 @@ class CredentialVerifier:
                 source=source,
             )
         return resolutions[-1]
+
+    def _resolve(
+        self,
+        key: tuple[str, ...],
+        leaf: x509.Certificate,
+        extra: Sequence[x509.Certificate],
+        at: datetime,
+    ) -> Resolution:
+        """The resolver's answer for this chain at ``at``, from the cache while it holds."""
+        with self._lock:
+            cached = self._resolutions.get(key, [])
+        for resolution in cached:
+            if resolution.validated_at <= at < resolution.valid_until:
+                return resolution
+        resolution = self.resolver.resolve(
+            leaf, at=at, extra=extra, min_level=self.params.min_issuer_level
+        )
+        with self._lock:
+            if len(self._resolutions) > _CACHE_LIMIT:
+                self._resolutions.clear()
+            kept = [r for r in self._resolutions.get(key, []) if r.valid_until > at]
+            self._resolutions[key] = [*kept[-7:], resolution]
+        return resolution
+
+    def _accredited(
+        self, leaf_b64: str, leaf: x509.Certificate, scope: str, kind: ServiceKind, at: datetime
+    ) -> str | None:
+        """Which accepted trust list grants ``leaf`` a ``kind`` service for ``scope`` at ``at``."""
+        key = (leaf_b64, scope, kind, at)
+        with self._lock:
+            if key in self._accreditations:
+                return self._accreditations[key]
+        found = None
+        for trust_list in self.trust_lists:
+            match = recognized(trust_list, leaf, kind=kind, at=at)
+            if match is not None and scope in match.service.scope:
+                found = (
+                    f"{match.provider.name} accredited for {scope} ({kind.value}) by "
+                    f"{trust_list.name}"
+                )
+                break
+        with self._lock:
+            if len(self._accreditations) > _CACHE_LIMIT:
+                self._accreditations.clear()
+            self._accreditations[key] = found
+        return found
 
     def _authority(self, signed: _Signed, credential: TrustCredential, source: str) -> str | None:
         kind = credential.evidence.kind
@@ -437,16 +489,7 @@ class CredentialVerifier:
         names = []
         for claim in credential.claims:
             scope = self.catalogue.get(claim.criterion).accreditation
-            match = next(
-                (
-                    (trust_list, found)
-                    for trust_list in self.trust_lists
-                    if (found := recognized(trust_list, leaf, kind=service_kind, at=issued))
-                    is not None
-                    and scope in found.service.scope
-                ),
-                None,
-            )
+            match = self._accredited(signed.header["x5c"][0], leaf, scope, service_kind, issued)
             if match is None:
                 raise NotAccreditedError(
                     f"{leaf.subject.rfc4514_string()} is not listed as a granted "
@@ -456,11 +499,7 @@ class CredentialVerifier:
                     hint="a conformity assessment body vouches only for the criteria of its "
                     "accreditation scope",
                 )
-            trust_list, found = match
-            names.append(
-                f"{found.provider.name} accredited for {scope} ({service_kind.value}) by "
-                f"{trust_list.name}"
-            )
+            names.append(match)
         return "; ".join(names)
 
     def _status(
@@ -482,6 +521,21 @@ class CredentialVerifier:
                     f"{credential.issuer.id}",
                     source=source,
                 )
+
+
+@functools.lru_cache(maxsize=1024)
+def _subject_text(leaf_b64: str, leaf: x509.Certificate) -> str:
+    """RFC 4514 text of the ``x5c`` leaf's subject (keyed on the leaf's base64 text)."""
+    return leaf.subject.rfc4514_string()
+
+
+def _kind(header: Mapping[str, Any], source: str) -> Token:
+    typ = header.get("typ")
+    if typ == Token.VC_JWT or typ == Token.VP_JWT:
+        return Token(typ)
+    raise MalformedCredentialError(
+        f"JOSE typ {typ!r} is none of vc+jwt, vp+jwt, dc+sd-jwt", source=source
+    )
 
 
 _JWT_CLAIMS = frozenset({"iss", "sub", "jti", "iat", "nbf", "exp", "cnf", "vct", "aud"})
