@@ -30,6 +30,7 @@ bench: bench-setup
 	$(PY) -m bench.ocsp
 	$(PY) -m bench.crl
 	$(PY) -m bench.resolve
+	$(PY) -m bench.credentials
 
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -15,8 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
-from jwcrypto.jwk import JWK  # type: ignore[import-untyped]
-from jwcrypto.jws import JWS  # type: ignore[import-untyped]
+from jwcrypto.jwk import JWK
+from jwcrypto.jws import JWS
 
 from trustbridge.credentials._jose import (
     decode_jwt,

@@ -22,12 +22,12 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jwcrypto.jwk import JWK  # type: ignore[import-untyped]
-from jwcrypto.jws import JWS  # type: ignore[import-untyped]
-from sd_jwt.common import SDObj  # type: ignore[import-untyped]
-from sd_jwt.holder import SDJWTHolder  # type: ignore[import-untyped]
-from sd_jwt.issuer import SDJWTIssuer  # type: ignore[import-untyped]
-from sd_jwt.verifier import SDJWTVerifier  # type: ignore[import-untyped]
+from jwcrypto.jwk import JWK
+from jwcrypto.jws import JWS
+from sd_jwt.common import SDObj
+from sd_jwt.holder import SDJWTHolder
+from sd_jwt.issuer import SDJWTIssuer
+from sd_jwt.verifier import SDJWTVerifier
 
 from tests.credentials.test_jose import jwcrypto_key, make_signer, self_signed, x5c_entry
 from trustbridge.credentials._jose import public_jwk, sign_jws, x5c_of

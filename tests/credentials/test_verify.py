@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from jwcrypto import jwk, jws
 
 from tests.credentials.world import (
-    NOW,
     World,
     accreditation_lists,
     at,
@@ -24,6 +23,7 @@ from tests.credentials.world import (
     self_declaration,
     sensor_safety,
 )
+from tests.homes import NOW
 from trustbridge.credentials._jose import sign_jws
 from trustbridge.credentials.criteria import EvidenceKind
 from trustbridge.credentials.errors import (
@@ -391,7 +391,7 @@ def test_a_revoked_credential_never_verifies(
     home.credentials.change_status(home.credentials.issued_list()[-1].id, "revoke")
     verifier = world.verifier()
     if present_it:
-        chosen = None if disclose_all or format is Format.VC_JWT else []
+        chosen: list[str] | None = None if disclose_all or format is Format.VC_JWT else []
         presentation = present(
             token,
             holder=world.hayabusa.holder.signer,

@@ -308,8 +308,8 @@ def show(
     if as_json:
         console.print_json(json.dumps({**profile.to_json(), "refused": refused}))
         return
-    for item in refused:
-        err.print(f"[yellow]left out[/] {escape(item['reason'])}")
+    for left_out in refused:
+        err.print(f"[yellow]left out[/] {escape(left_out['reason'])}")
     console.print(f"[bold]{escape(profile.subject.name)}[/] ({profile.subject.id})")
     for characteristic, claims in profile.by_characteristic().items():
         if not claims:

@@ -334,7 +334,7 @@ def decode_jwt(text: str, *, source: str) -> tuple[CompactJws, dict[str, Any], d
     """Split a compact JWT and parse its header and payload as strict JSON objects."""
     try:
         jws = CompactJws.parse(text.encode("utf-8"))
-        header = dict(_header(jws.header))
+        header = _header(jws.header)
         payload = parse_json(jws.payload_bytes())
     except JwsFormatError as exc:
         raise MalformedCredentialError(f"not a JWT: {exc}", source=source) from None
@@ -342,4 +342,4 @@ def decode_jwt(text: str, *, source: str) -> tuple[CompactJws, dict[str, Any], d
         raise MalformedCredentialError("JWT header is not a JSON object", source=source)
     if not isinstance(payload, dict):
         raise MalformedCredentialError("JWT payload is not a JSON object", source=source)
-    return jws, header, payload
+    return jws, dict(header), payload

@@ -152,7 +152,7 @@ def token_kind(token: str, *, source: str = "") -> Token:
     if "~" in text:
         return Token.SD_JWT
     try:
-        return Token(typ)
+        return Token(str(typ))
     except ValueError:
         raise MalformedCredentialError(
             f"JOSE typ {typ!r} is none of vc+jwt, vp+jwt, dc+sd-jwt", source=source

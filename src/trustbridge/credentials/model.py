@@ -118,12 +118,14 @@ class ProfileSubject(_Model):
     def organization_of(
         cls, organization_identifier: str, name: str, *, location: str | None = None
     ) -> ProfileSubject:
-        return cls(
-            id=issuer_id_for(organization_identifier),
-            element=ElementKind.ORGANIZATION,
-            name=name,
-            organization=organization_identifier,
-            location=location,
+        return cls.model_validate(
+            {
+                "id": issuer_id_for(organization_identifier),
+                "element": ElementKind.ORGANIZATION,
+                "name": name,
+                "organization": organization_identifier,
+                "location": location,
+            }
         )
 
 

@@ -61,6 +61,7 @@ __all__ = [
     "issue_sd_jwt",
     "parse_sd_jwt",
     "present",
+    "verify_key_binding",
     "verify_sd_jwt",
 ]
 
@@ -608,6 +609,32 @@ def verify_sd_jwt(
             source=source,
         )
     return VerifiedSdJwt(header, reconstructed, tuple(walk.paths), holder_jwk, key_binding)
+
+
+def verify_key_binding(
+    text: str,
+    holder_jwk: dict[str, Any] | None,
+    *,
+    at: datetime,
+    audience: str,
+    nonce: str,
+    max_kb_age: timedelta = timedelta(minutes=5),
+    skew: timedelta = timedelta(minutes=1),
+    source: str = "",
+) -> dict[str, Any]:
+    """Only the key binding of a presentation whose issuer part :func:`verify_sd_jwt` verified
+    already (``holder_jwk``: its ``cnf.jwk``); returns the key-binding JWT's payload."""
+    return _verify_key_binding(
+        parse_sd_jwt(text, source=source),
+        holder_jwk,
+        at=ensure_utc(at),
+        audience=audience,
+        nonce=nonce,
+        required=True,
+        max_age=max_kb_age,
+        skew=skew,
+        source=source,
+    )
 
 
 def _verify_key_binding(

@@ -57,6 +57,7 @@ from trustbridge.credentials.status import (
 from trustbridge.errors import ValidationError
 from trustbridge.oids import ID_AT_ORGANIZATION_IDENTIFIER
 from trustbridge.pki.profiles import SubjectKind, subject_kind_of
+from trustbridge.trust._jws import CompactJws
 from trustbridge.trust.lists import ServiceKind, TrustList, recognized
 from trustbridge.trust.resolver import Resolution
 
@@ -274,13 +275,12 @@ class CredentialVerifier:
         def bind() -> None:
             if parts.kb_jwt is None:
                 raise HolderBindingError("the presentation has no key-binding JWT", source=source)
-            sdjwt.verify_sd_jwt(
+            sdjwt.verify_key_binding(
                 text,
-                issuer_key=issuer_key,
+                verified.holder_jwk,
                 at=at,
-                audience=audience,
-                nonce=nonce,
-                require_key_binding=True,
+                audience=audience or "",
+                nonce=nonce or "",
                 max_kb_age=self.params.max_presentation_age,
                 skew=self.params.skew,
                 source=source,
@@ -295,8 +295,16 @@ class CredentialVerifier:
             bind if expect_presentation else None,
         )
 
-    def _vp_jwt(self, text: str, at: datetime, audience: str, nonce: str, source: str) -> _Signed:
-        vp, vp_header, vp_payload = decode_jwt(text, source=source)
+    def _vp_jwt(
+        self,
+        vp: CompactJws,
+        vp_header: dict[str, Any],
+        vp_payload: dict[str, Any],
+        at: datetime,
+        audience: str,
+        nonce: str,
+        source: str,
+    ) -> _Signed:
         envelopes = vp_payload.get("verifiableCredential")
         if not isinstance(envelopes, list) or len(envelopes) != 1:
             raise MalformedCredentialError(
@@ -531,7 +539,7 @@ def _subject_text(leaf_b64: str, leaf: x509.Certificate) -> str:
 
 def _kind(header: Mapping[str, Any], source: str) -> Token:
     typ = header.get("typ")
-    if typ == Token.VC_JWT or typ == Token.VP_JWT:
+    if typ in (Token.VC_JWT, Token.VP_JWT):
         return Token(typ)
     raise MalformedCredentialError(
         f"JOSE typ {typ!r} is none of vc+jwt, vp+jwt, dc+sd-jwt", source=source

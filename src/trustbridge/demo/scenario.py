@@ -599,9 +599,9 @@ class _Run:
         assert self.lotl_signer is not None and self.lotl_file is not None  # step 2
         home.trust.pin_lotl_signers([self.lotl_signer])
         home.trust.accept_lotl((self.out / self.lotl_file).read_bytes(), source=self.lotl_file)
-        for scheme in self.schemes:
-            if "trust_list" in scheme:
-                path = scheme["trust_list"]
+        for entry in self.schemes:
+            if "trust_list" in entry:
+                path = entry["trust_list"]
                 home.trust.accept_trust_list((self.out / path).read_bytes(), source=path)
         self.credential_issuer(c, home, self.companies[c.code])
 
