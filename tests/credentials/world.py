@@ -12,7 +12,7 @@ PKI URLs (CRLs, ``.p7c``) as the nodes would, and can be told to fail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.homes import NOW, PASSPHRASE, PASSPHRASE_ENV, Holder, decide, issued, new_holder
 from tests.trust.linked import HomesFetcher, Linked, build_linked
-from tests.trust.test_resolver import lotl
+from tests.trust.test_resolver import SINCE, lotl, national_list
 from trustbridge.clock import FixedClock
 from trustbridge.credentials.formats import Format
 from trustbridge.credentials.requests import credential_from_request
@@ -35,9 +35,8 @@ from trustbridge.credentials.verify import (
 from trustbridge.home import Home
 from trustbridge.home.config import SecretSource
 from trustbridge.home.credentials import STATUS_PATH
-from trustbridge.pki.profiles import OrganizationSubject, SubjectKind
+from trustbridge.pki.profiles import OrganizationSubject
 from trustbridge.trust.lists import (
-    Operator,
     Provider,
     Service,
     ServiceKind,
@@ -50,7 +49,6 @@ from trustbridge.trust.reference import GERMANY, ITG, JAPAN
 from trustbridge.trust.resolver import TrustConfig, TrustResolver
 from trustbridge.trust.schemes import TrustScheme
 
-SINCE = NOW - timedelta(days=30)
 HAYABUSA_ID = "NTRJP-3180001012345"
 MUSTER_ID = "VATDE-123456789"
 FUJI_SCOPE = ("iso-iec-27001", "iec-62443-4-1", "iec-61508")
@@ -185,49 +183,26 @@ def _list(
     tsp: Home,
     providers: list[tuple[Organization, ServiceKind, tuple[str, ...], ServiceStatus]],
 ) -> TrustList:
-    root = tsp.chain_of("root")[-1]
-    return TrustList(
-        id=scheme.code,
-        scheme=scheme,
-        operator=Operator(f"{scheme.name} operator", scheme.code.upper()),
-        sequence=1,
-        issued_at=NOW - timedelta(days=1),
-        next_update=NOW + timedelta(days=30),
-        providers=(
-            Provider(
-                name=f"{tsp.config.node_name} TSP",
-                country=scheme.code.upper(),
-                organization_identifier=f"VAT{scheme.code.upper()}-123456",
-                services=(
-                    Service(
-                        name="root",
-                        kind=ServiceKind.CA,
-                        certificates=(root,),
-                        status_history=(StatusChange(ServiceStatus.GRANTED, SINCE),),
-                        subject_kinds=tuple(SubjectKind),
-                        levels=scheme.levels,
-                    ),
+    """The scheme's list of its TSP (as the resolver tests build it) and the bodies."""
+    national = national_list(tsp, scheme)
+    bodies = tuple(
+        Provider(
+            name=org.name,
+            country=scheme.code.upper(),
+            organization_identifier=org.identifier,
+            services=(
+                Service(
+                    name=f"{org.name} {kind.value}",
+                    kind=kind,
+                    certificates=(org.certificate,),
+                    status_history=(StatusChange(status, SINCE),),
+                    scope=scope,
                 ),
             ),
-            *(
-                Provider(
-                    name=org.name,
-                    country=scheme.code.upper(),
-                    organization_identifier=org.identifier,
-                    services=(
-                        Service(
-                            name=f"{org.name} {kind.value}",
-                            kind=kind,
-                            certificates=(org.certificate,),
-                            status_history=(StatusChange(status, SINCE),),
-                            scope=scope,
-                        ),
-                    ),
-                )
-                for org, kind, scope, status in providers
-            ),
-        ),
+        )
+        for org, kind, scope, status in providers
     )
+    return replace(national, providers=national.providers + bodies)
 
 
 def accreditation_lists(
