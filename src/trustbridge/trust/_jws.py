@@ -155,9 +155,9 @@ class CompactJws:
                 data.decode("ascii")
             except UnicodeDecodeError as exc:
                 raise JwsFormatError("not ASCII") from exc
-            parts = data.split(b".")
-            if len(parts) != 3:
-                raise JwsFormatError(f"{len(parts)} dot-separated parts instead of 3")
+            pieces = data.count(b".") + 1
+            if pieces != 3:
+                raise JwsFormatError(f"{pieces} dot-separated parts instead of 3")
             raise JwsFormatError("a part is empty or not base64url")
         parts = data.decode("ascii").split(".")
         if len(parts) != 3:
