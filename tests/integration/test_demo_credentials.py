@@ -345,3 +345,12 @@ def test_bad_input_gets_a_clear_error(served_copy: Path, tmp_path: Path) -> None
         *muster, "credential", "verify", str(garbage), cwd=served_copy, env=env, ok=False
     )
     assert refused.returncode == 3 and "garbage.jwt" in refused.stderr.replace("\n", "")
+
+
+def test_the_report_shows_the_verified_profile(demo_out: Path, manifest: Manifest) -> None:
+    page = (demo_out / "report.html").read_text()
+    assert "Trust profile of the supplier" in page
+    for entry in _credentials(manifest):
+        assert entry["id"] in page
+    # self-contained: nothing loaded from elsewhere
+    assert "<script src" not in page and "<link" not in page and "<img src" not in page

@@ -950,7 +950,7 @@ class _Run:
         path = self.out / REPORT_FILE
         # The report lists its own step too, while it is being written.
         steps = [*self.steps, _step_entry(10, 0.0)]
-        page = _report_html(steps, self.identities, generated_at=self.clock.now())
+        page = _report_html(steps, self.identities, self.credentials, generated_at=self.clock.now())
         path.write_text(page, encoding="utf-8")
         self.say(f"report -> {REPORT_FILE}")
         return REPORT_FILE
@@ -1140,9 +1140,13 @@ def _seconds(step: StepEntry) -> str:
 
 
 def _report_html(
-    steps: Sequence[StepEntry], identities: Sequence[IdentityEntry], *, generated_at: datetime
+    steps: Sequence[StepEntry],
+    identities: Sequence[IdentityEntry],
+    credentials: Sequence[CredentialEntry],
+    *,
+    generated_at: datetime,
 ) -> str:
-    """A self-contained page (no external resources): the steps and the identities."""
+    """A self-contained page (no external resources): the steps, identities and credentials."""
 
     def cell(value: Any) -> str:
         return f"<td>{html.escape(str(value))}</td>"
@@ -1157,6 +1161,13 @@ def _report_html(
         f"{cell(i['level'])}{cell(i['node'])}{cell(', '.join(i.get('roles', [])))}"
         f'<td><a href="{html.escape(i["certificate"])}">{html.escape(i["serial"])}</a></td></tr>'
         for i in identities
+    )
+    credential_rows = "\n".join(
+        f"<tr>{cell(c['characteristic'])}{cell(c['criterion'])}{cell(c['value'])}"
+        f"{cell(c['evidence'])}{cell(c['issuer'])}{cell(c['route'])}{cell(c['format'])}"
+        f"{cell(', '.join(c['disclosed']) or 'all (vc+jwt)')}"
+        f'<td><a href="{html.escape(c["file"])}">{html.escape(c["id"])}</a></td></tr>'
+        for c in credentials
     )
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -1189,6 +1200,12 @@ the steps that produce them. Every artifact is listed in <a href="manifest.json"
 <tr><th>holder</th><th>kind</th><th>purpose</th><th>scheme</th><th>level</th>
 <th>issuing node</th><th>roles</th><th>certificate</th></tr>
 {identity_rows}
+</table>
+<h2>Trust profile of the supplier, as the customer verified it</h2>
+<table>
+<tr><th>characteristic</th><th>criterion</th><th>value</th><th>evidence</th><th>issuer</th>
+<th>issuer route</th><th>format</th><th>disclosed to the customer</th><th>credential</th></tr>
+{credential_rows}
 </table>
 </body>
 </html>
