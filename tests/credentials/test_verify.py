@@ -66,6 +66,18 @@ def _flip_payload(token: str, change: dict[str, object]) -> str:
     return f"{header}.{encoded}.{signature}"
 
 
+def _present(world: World, token: str, *, disclose: list[str] | None = None) -> str:
+    """Hayabusa presents ``token`` to audience "a" with nonce "n"."""
+    return present(
+        token,
+        holder=world.hayabusa.holder.signer,
+        audience="a",
+        nonce="n",
+        issued_at=NOW,
+        disclose=disclose,
+    )
+
+
 # -- what verifies -------------------------------------------------------------------------------
 
 
@@ -219,19 +231,10 @@ def test_selective_disclosure_reveals_only_what_is_chosen(world: World) -> None:
 def test_disclosing_fewer_claims_never_invalidates_a_presentation(
     world: World, data: st.DataObject
 ) -> None:
-    token = world.__dict__.setdefault(
-        "_declared_sd", world.issue(world.hayabusa, self_declaration(), format=Format.SD_JWT)
-    )
+    token = world.issue(world.hayabusa, self_declaration(), format=Format.SD_JWT)
     paths = disclosable_paths(token)
     chosen = data.draw(st.lists(st.sampled_from(paths), unique=True))
-    presentation = present(
-        token,
-        holder=world.hayabusa.holder.signer,
-        audience="a",
-        nonce="n",
-        issued_at=NOW,
-        disclose=chosen,
-    )
+    presentation = _present(world, token, disclose=chosen)
     verdict = world.verifier().verify(presentation, at=NOW, audience="a", nonce="n")
     assert set(verdict.disclosed) == set(chosen)
     shown = sum(1 for p in chosen if p.startswith("credentialSubject.claims["))
@@ -392,14 +395,7 @@ def test_a_revoked_credential_never_verifies(
     verifier = world.verifier()
     if present_it:
         chosen: list[str] | None = None if disclose_all or format is Format.VC_JWT else []
-        presentation = present(
-            token,
-            holder=world.hayabusa.holder.signer,
-            audience="a",
-            nonce="n",
-            issued_at=NOW,
-            disclose=chosen,
-        )
+        presentation = _present(world, token, disclose=chosen)
         with pytest.raises(RevokedCredentialError):
             verifier.verify(presentation, at=NOW, audience="a", nonce="n")
     else:
