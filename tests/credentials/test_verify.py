@@ -401,3 +401,76 @@ def test_a_revoked_credential_never_verifies(
     else:
         with pytest.raises(RevokedCredentialError):
             verifier.verify(token, at=NOW)
+
+
+# -- what a holder or a forger might try (from the security review) ----------------------------
+
+
+def test_a_presentation_disclosing_no_claim_still_needs_an_accredited_issuer(
+    world: World,
+) -> None:
+    genuine = world.issue(world.fuji, sensor_safety(), format=Format.SD_JWT)
+    verdict = world.verifier().verify(
+        _present(world, genuine, disclose=[]), at=NOW, audience="a", nonce="n"
+    )
+    assert verdict.credential.claims == ()
+    assert verdict.accredited_by is not None and "no claim disclosed" in verdict.accredited_by
+    # Hayabusa is no conformity assessment body: its "certificate" proves nothing, even empty.
+    forged = world.issue(world.hayabusa, sensor_safety(), format=Format.SD_JWT)
+    with pytest.raises(NotAccreditedError, match="not a granted cab"):
+        world.verifier().verify(
+            _present(world, forged, disclose=[]), at=NOW, audience="a", nonce="n"
+        )
+
+
+def test_a_vc_jwt_without_claims_is_refused(world: World) -> None:
+    from trustbridge.credentials.model import TrustCredential
+
+    home = world.fuji.home
+    assert home is not None
+    token = world.issue(world.fuji, sensor_safety())
+    header, payload, _ = token.split(".")
+    data = json.loads(b64url_decode(payload))
+    data["credentialSubject"]["claims"] = []
+    resigned = sign_jws(
+        json.loads(b64url_decode(header)),
+        json.dumps(data).encode(),
+        world.fuji.holder.signer,
+    )
+    with pytest.raises(MalformedCredentialError, match="no claim"):
+        world.verifier().verify(resigned, at=NOW)
+    del data["credentialSubject"]["claims"]
+    with pytest.raises(MalformedCredentialError, match="claims"):
+        TrustCredential.from_vc({k: v for k, v in data.items() if k != "cnf"})
+
+
+def test_a_withheld_status_list_is_refused(world: World) -> None:
+    from trustbridge.credentials import sdjwt
+
+    token = world.issue(world.fuji, sensor_safety(), format=Format.SD_JWT)
+    verified = world.verifier().verify(token, at=NOW)
+    assert verified.credential.status
+    # An issuer's software that makes credentialStatus disclosable lets the holder hide it.
+    payload = json.loads(b64url_decode(world.issue(world.fuji, sensor_safety()).split(".")[1]))
+    payload.pop("@context")
+    payload["vct"] = "https://w3id.org/trustbridge/vct/trustworthiness/v1"
+    header = {"typ": "dc+sd-jwt", "x5c": json.loads(b64url_decode(token.split(".")[0]))["x5c"]}
+    layout = sdjwt.issue_sd_jwt(
+        payload,
+        disclosable=[("credentialStatus",), ("credentialSubject", "claims", 0)],
+        signer=world.fuji.holder.signer,
+        header=header,
+    )
+    hidden = _present(world, layout, disclose=["credentialSubject.claims[0]"])
+    with pytest.raises(MalformedCredentialError, match="selectively disclosable"):
+        world.verifier().verify(hidden, at=NOW, audience="a", nonce="n")
+
+
+def test_a_cached_header_cannot_be_changed(world: World) -> None:
+    from trustbridge.credentials._jose import decode_jwt
+
+    token = world.issue(world.fuji, sensor_safety())
+    _, header, _ = decode_jwt(token, source="t")
+    with pytest.raises(TypeError):
+        header["x5c"][0] = "POISON"  # type: ignore[index]
+    assert decode_jwt(token, source="t")[1]["x5c"][0] != "POISON"

@@ -11,6 +11,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -266,7 +267,7 @@ def verify_jws(jws: CompactJws, key: CertificatePublicKeyTypes, *, source: str =
         signature = jws.signature_bytes()
     except JwsFormatError as exc:
         raise MalformedCredentialError(f"JWS is malformed: {exc}", source=source) from None
-    if not isinstance(header, dict):
+    if not isinstance(header, Mapping):
         raise MalformedCredentialError("JWS header is not a JSON object", source=source)
     alg = header.get("alg")
     if not isinstance(alg, str) or alg.lower() == "none":
@@ -303,7 +304,7 @@ def _certificate(text: str) -> x509.Certificate:
 def x5c_of(header: Mapping[str, Any], *, source: str = "") -> tuple[x509.Certificate, ...]:
     """The certificates of the header's ``x5c`` member, leaf first (at most ten)."""
     chain = header.get("x5c")
-    if not isinstance(chain, list) or not chain:
+    if not isinstance(chain, list | tuple) or not chain:
         raise MalformedCredentialError("header has no x5c certificate chain", source=source)
     if len(chain) > _MAX_CHAIN:
         raise MalformedCredentialError(
@@ -327,7 +328,16 @@ def x5c_of(header: Mapping[str, Any], *, source: str = "") -> tuple[x509.Certifi
 def _header(segment: str) -> Any:
     """A protected header, parsed once: an issuer's header (with its ``x5c``) is the same in
     every token it signs. Callers get a shallow copy and must not change nested values."""
-    return parse_json(b64url_decode(segment))
+    return _frozen(parse_json(b64url_decode(segment)))
+
+
+def _frozen(value: Any) -> Any:
+    """Lists as tuples, objects as read-only mappings: a cached header cannot be changed."""
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return types.MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    return value
 
 
 def decode_jwt(text: str, *, source: str) -> tuple[CompactJws, dict[str, Any], dict[str, Any]]:
@@ -338,7 +348,7 @@ def decode_jwt(text: str, *, source: str) -> tuple[CompactJws, dict[str, Any], d
         payload = parse_json(jws.payload_bytes())
     except JwsFormatError as exc:
         raise MalformedCredentialError(f"not a JWT: {exc}", source=source) from None
-    if not isinstance(header, dict):
+    if not isinstance(header, Mapping):
         raise MalformedCredentialError("JWT header is not a JSON object", source=source)
     if not isinstance(payload, dict):
         raise MalformedCredentialError("JWT payload is not a JSON object", source=source)

@@ -37,6 +37,8 @@ from trustbridge.trust._jws import (
 
 __all__ = [
     "ENVELOPED_PREFIX",
+    "EVIDENCE_DETAILS",
+    "SUBJECT_DETAILS",
     "Format",
     "Token",
     "disclosable_paths",
@@ -49,8 +51,9 @@ __all__ = [
 
 #: How a ``vp+jwt`` envelopes a ``vc+jwt`` (VC-JOSE-COSE, EnvelopedVerifiableCredential).
 ENVELOPED_PREFIX = "data:application/vc+jwt,"
-_SUBJECT_DETAILS = ("partNumber", "serialNumber", "globalAssetId", "location")
-_EVIDENCE_DETAILS = ("reference", "statement", "auditor", "scope", "findings")
+#: What a dc+sd-jwt makes selectively disclosable besides the claims (verify.py insists).
+SUBJECT_DETAILS = ("partNumber", "serialNumber", "globalAssetId", "location")
+EVIDENCE_DETAILS = ("reference", "statement", "auditor", "scope", "findings")
 
 
 class Format(enum.StrEnum):
@@ -134,9 +137,9 @@ def _disclosable(document: Mapping[str, Any]) -> list[sdjwt.Path]:
     paths: list[sdjwt.Path] = [
         ("credentialSubject", "claims", index) for index in range(len(subject["claims"]))
     ]
-    paths += [("credentialSubject", name) for name in _SUBJECT_DETAILS if name in subject]
+    paths += [("credentialSubject", name) for name in SUBJECT_DETAILS if name in subject]
     evidence = document["evidence"][0]
-    paths += [("evidence", 0, name) for name in _EVIDENCE_DETAILS if name in evidence]
+    paths += [("evidence", 0, name) for name in EVIDENCE_DETAILS if name in evidence]
     return paths
 
 

@@ -285,7 +285,7 @@ class TrustCredential(_Model):
             )
         try:
             subject = dict(document["credentialSubject"])
-            claims = subject.pop("claims", [])
+            claims = subject.pop("claims")
             subject["element"] = subject.pop("type", None)
             evidence = document["evidence"]
             if not isinstance(evidence, list) or len(evidence) != 1:

@@ -766,7 +766,13 @@ class StatusListCache:
                     del self._entries[key]
 
 
-def check_status(entries: Sequence[StatusEntry], cache: StatusListCache, at: datetime) -> None:
+def check_status(
+    entries: Sequence[StatusEntry],
+    cache: StatusListCache,
+    at: datetime,
+    *,
+    issuer: str | None = None,
+) -> None:
     """Return if no entry's bit is set at ``at``; raise otherwise.
 
     :class:`RevokedCredentialError` or :class:`SuspendedCredentialError` for a set bit
@@ -787,7 +793,13 @@ def check_status(entries: Sequence[StatusEntry], cache: StatusListCache, at: dat
             )
     ordered = sorted(entries, key=lambda entry: entry.purpose is not StatusPurpose.REVOCATION)
     for entry in ordered:
-        if not cache.get(entry.list_url, entry.purpose, at).status_of(entry):
+        snapshot = cache.get(entry.list_url, entry.purpose, at)
+        # The list whose bits are read is the one whose issuer is compared.
+        if issuer is not None and snapshot.issuer != issuer:
+            raise StatusUnavailableError(
+                f"status list {entry.list_url} is issued by {snapshot.issuer}, not by {issuer}"
+            )
+        if not snapshot.status_of(entry):
             continue
         if entry.purpose is StatusPurpose.REVOCATION:
             raise RevokedCredentialError(

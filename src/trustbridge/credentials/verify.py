@@ -45,7 +45,14 @@ from trustbridge.credentials.errors import (
     UntrustedIssuerError,
     WrongTypeError,
 )
-from trustbridge.credentials.formats import ENVELOPED_PREFIX, Format, Token, path_text
+from trustbridge.credentials.formats import (
+    ENVELOPED_PREFIX,
+    EVIDENCE_DETAILS,
+    SUBJECT_DETAILS,
+    Format,
+    Token,
+    path_text,
+)
 from trustbridge.credentials.model import VCT, TrustCredential, Verdict, issuer_id_for
 from trustbridge.credentials.status import (
     StatusListCache,
@@ -57,7 +64,7 @@ from trustbridge.credentials.status import (
 from trustbridge.errors import ValidationError
 from trustbridge.oids import ID_AT_ORGANIZATION_IDENTIFIER
 from trustbridge.pki.profiles import SubjectKind, subject_kind_of
-from trustbridge.trust._jws import CompactJws
+from trustbridge.trust._jws import CompactJws, parse_json
 from trustbridge.trust.lists import ServiceKind, TrustList, recognized
 from trustbridge.trust.resolver import Resolution
 
@@ -190,10 +197,10 @@ class CredentialVerifier:
             f"issuer identity trusted by the {now_resolution.route} route"
             + (f" at {now_resolution.reference_level}" if now_resolution.reference_level else ""),
             accreditation
-            or f"self-declaration signed by the organization identity of {credential.subject.name}",
-            "status: not revoked, not suspended"
-            if credential.status
-            else "no status list (none declared)",
+            if accreditation is not None
+            else "self-declaration signed by the organization identity of "
+            f"{credential.subject.organization}",
+            "status: not revoked, not suspended",
         ]
         if signed.presentation is not None:
             reasons.append(f"presented by the holder to {audience} with the expected nonce")
@@ -271,6 +278,8 @@ class CredentialVerifier:
             require_key_binding=False,
             source=source,
         )
+
+        _check_layout(parts.issuer_jwt, verified.disclosed, source)
 
         def bind() -> None:
             if parts.kb_jwt is None:
@@ -479,6 +488,8 @@ class CredentialVerifier:
                     source=source,
                 )
         leaf = signed.chain[0]
+        if not credential.claims and signed.format is Format.VC_JWT:
+            raise MalformedCredentialError("the credential makes no claim", source=source)
         if kind is EvidenceKind.SELF_DECLARATION:
             if (
                 organization_identifier_of(leaf) != credential.subject.organization
@@ -494,6 +505,21 @@ class CredentialVerifier:
         issued = _time(signed.payload, "iat", source)
         assert issued is not None
         service_kind = _AUTHORITY[kind]
+        if not credential.claims:
+            # A presentation that discloses no claim: the issuer must still be a granted
+            # body of the evidence's kind, for some scope.
+            granted = [
+                service
+                for trust_list in self.trust_lists
+                if (service := recognized(trust_list, leaf, kind=service_kind, at=issued))
+            ]
+            if not granted:
+                raise NotAccreditedError(
+                    f"{leaf.subject.rfc4514_string()} is not a granted {service_kind.value} "
+                    "on any accepted trust list",
+                    source=source,
+                )
+            return f"{granted[0].provider.name} ({service_kind.value}; no claim disclosed)"
         names = []
         for claim in credential.claims:
             scope = self.catalogue.get(claim.criterion).accreditation
@@ -513,22 +539,58 @@ class CredentialVerifier:
     def _status(
         self, signed: _Signed, credential: TrustCredential, at: datetime, source: str
     ) -> None:
-        if not credential.status:
-            return
+        if not any(e.purpose is StatusPurpose.REVOCATION for e in credential.status):
+            # Fail closed: a credential nobody can revoke is not one we rely on.
+            raise StatusUnavailableError(
+                "the credential declares no revocation status list", source=source
+            )
         try:
-            check_status(credential.status, self.status, at)
+            check_status(credential.status, self.status, at, issuer=credential.issuer.id)
         except CredentialError as exc:
             if exc.source or not source:
                 raise
             raise type(exc)(exc.message, source=source, hint=exc.hint) from exc
-        for entry in credential.status:
-            snapshot = self.status.get(entry.list_url, entry.purpose, at)
-            if snapshot.issuer != credential.issuer.id:
-                raise StatusUnavailableError(
-                    f"status list {entry.list_url} is issued by {snapshot.issuer}, not by "
-                    f"{credential.issuer.id}",
-                    source=source,
-                )
+
+
+def _check_layout(issuer_jwt: CompactJws, disclosed: Sequence[sdjwt.Path], source: str) -> None:
+    """Only what a trustworthiness SD-JWT VC may withhold is selectively disclosable: the
+    claims (array elements of ``credentialSubject.claims``), the subject's product and system
+    details and the evidence details. Anything else withheld (the status, a claim's validity,
+    the issuer) would let a holder hide what the verifier must check."""
+    payload = parse_json(issuer_jwt.payload_bytes())
+
+    def refuse(where: str) -> MalformedCredentialError:
+        return MalformedCredentialError(
+            f"the issuer made {where} selectively disclosable; only the claims, "
+            f"{', '.join(SUBJECT_DETAILS)} and {', '.join(EVIDENCE_DETAILS)} may be",
+            source=source,
+        )
+
+    def walk(value: Any, path: tuple[str | int, ...]) -> None:
+        if isinstance(value, dict):
+            if "_sd" in value and path not in _SD_OBJECTS:
+                raise refuse(path_text(path) or "a top-level member")
+            for name, inner in value.items():
+                walk(inner, (*path, name))
+        elif isinstance(value, list):
+            for index, inner in enumerate(value):
+                if isinstance(inner, dict) and "..." in inner and path != _SD_ARRAY:
+                    raise refuse(path_text((*path, index)))
+                walk(inner, (*path, index))
+
+    walk(payload, ())
+    for path in disclosed:
+        if path[:2] == _SD_ARRAY and len(path) == 3 and isinstance(path[2], int):
+            continue
+        if path[:1] == ("credentialSubject",) and len(path) == 2 and path[1] in SUBJECT_DETAILS:
+            continue
+        if path[:2] == ("evidence", 0) and len(path) == 3 and path[2] in EVIDENCE_DETAILS:
+            continue
+        raise refuse(path_text(path))
+
+
+_SD_OBJECTS = frozenset({("credentialSubject",), ("evidence", 0)})
+_SD_ARRAY = ("credentialSubject", "claims")
 
 
 @functools.lru_cache(maxsize=1024)
