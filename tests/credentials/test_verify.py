@@ -472,5 +472,5 @@ def test_a_cached_header_cannot_be_changed(world: World) -> None:
     token = world.issue(world.fuji, sensor_safety())
     _, header, _ = decode_jwt(token, source="t")
     with pytest.raises(TypeError):
-        header["x5c"][0] = "POISON"  # type: ignore[index]
+        header["x5c"][0] = "POISON"
     assert decode_jwt(token, source="t")[1]["x5c"][0] != "POISON"
