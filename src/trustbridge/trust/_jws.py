@@ -72,11 +72,13 @@ def canonical_json(value: Any) -> bytes:
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise JwsFormatError(f"duplicate member {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):  # a name given twice (built in C; the loop only on error)
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JwsFormatError(f"duplicate member {key!r}")
+            seen.add(key)
     return result
 
 
