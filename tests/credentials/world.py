@@ -270,6 +270,14 @@ def pem(certificates: tuple[x509.Certificate, ...]) -> bytes:
 # -- requests -----------------------------------------------------------------------------------
 
 
+#: Hayabusa itself as the subject of a credential.
+HAYABUSA = {
+    "element": "organization",
+    "name": "Hayabusa Sensor Components K.K.",
+    "organization": HAYABUSA_ID,
+}
+
+
 def sensor_safety(value: str = "SIL2") -> dict[str, Any]:
     return {
         "subject": {
@@ -286,11 +294,7 @@ def sensor_safety(value: str = "SIL2") -> dict[str, Any]:
 
 def isms_certificate() -> dict[str, Any]:
     return {
-        "subject": {
-            "element": "organization",
-            "name": "Hayabusa Sensor Components K.K.",
-            "organization": HAYABUSA_ID,
-        },
+        "subject": dict(HAYABUSA),
         "claims": [
             {"criterion": "iso-iec-27001", "value": True, "scope": "design and production, Nagoya"},
         ],
@@ -321,11 +325,7 @@ def plant_audit() -> dict[str, Any]:
 
 def self_declaration() -> dict[str, Any]:
     return {
-        "subject": {
-            "element": "organization",
-            "name": "Hayabusa Sensor Components K.K.",
-            "organization": HAYABUSA_ID,
-        },
+        "subject": dict(HAYABUSA),
         "claims": [
             {"criterion": "appi-processing", "value": True, "scope": "customer data"},
             {"criterion": "incident-response", "value": 24, "scope": "security incidents"},

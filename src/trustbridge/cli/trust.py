@@ -423,10 +423,7 @@ def lotl_pin(
     signers: Annotated[list[Path], typer.Argument(help="LOTL signer certificate(s).")],
 ) -> None:
     """Pin the group operator's LOTL signer certificate(s) in this home (out of band)."""
-    certificates = [c for path in signers for c in _load_certs_any(path)]
-    with _home() as home:
-        home.trust.pin_lotl_signers(certificates)
-    console.print(f"pinned {len(certificates)} LOTL signer certificate(s)")
+    _pin(signers, lambda home: home.trust.pin_lotl_signers, "LOTL signer certificate(s)")
 
 
 @bridge_app.command("pin-anchor")
@@ -434,10 +431,19 @@ def pin_anchor(
     roots: Annotated[list[Path], typer.Argument(help="Root certificate(s) to trust.")],
 ) -> None:
     """Trust your own scheme's root(s) in a home without a CA (a company node)."""
-    certificates = [c for path in roots for c in _load_certs_any(path)]
+    _pin(roots, lambda home: home.trust.pin_anchors, "trust anchor(s)")
+
+
+def _pin(
+    paths: list[Path],
+    method: Callable[[Home], Callable[[list[x509.Certificate]], None]],
+    what: str,
+) -> None:
+    """Read certificates (PEM, DER, .p7c) and pin them with ``method`` of the home."""
+    certificates = [c for path in paths for c in _load_certs_any(path)]
     with _home() as home:
-        home.trust.pin_anchors(certificates)
-    console.print(f"pinned {len(certificates)} trust anchor(s)")
+        method(home)(certificates)
+    console.print(f"pinned {len(certificates)} {what}")
 
 
 @lotl_app.command("accept")

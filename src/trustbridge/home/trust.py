@@ -70,38 +70,37 @@ class TrustStore:
 
     # -- pins ----------------------------------------------------------------------------------
 
-    def pin_lotl_signers(self, certificates: list[x509.Certificate]) -> None:
+    def _pin(self, name: str, certificates: list[x509.Certificate], what: str) -> None:
         if not certificates:
-            raise InputError("pin at least one LOTL signer certificate")
+            raise InputError(f"pin at least one {what} certificate")
         self.folder.mkdir(parents=True, exist_ok=True)
         pem = b"".join(c.public_bytes(Encoding.PEM) for c in certificates)
-        (self.folder / "lotl-signers.pem").write_bytes(pem)
+        (self.folder / name).write_bytes(pem)
 
-    def lotl_signers(self) -> list[x509.Certificate]:
-        path = self.folder / "lotl-signers.pem"
+    def _pinned(self, name: str) -> list[x509.Certificate]:
+        path = self.folder / name
         if not path.exists():
             return []
         return list(x509.load_pem_x509_certificates(path.read_bytes()))
 
+    def pin_lotl_signers(self, certificates: list[x509.Certificate]) -> None:
+        self._pin("lotl-signers.pem", certificates, "LOTL signer")
+
+    def lotl_signers(self) -> list[x509.Certificate]:
+        return self._pinned("lotl-signers.pem")
+
     def pin_anchors(self, certificates: list[x509.Certificate]) -> None:
         """Trust these roots (a company's own scheme root): for homes without a CA."""
-        if not certificates:
-            raise InputError("pin at least one trust anchor certificate")
         for certificate in certificates:
             constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
             if not constraints.value.ca or certificate.issuer != certificate.subject:
                 raise InputError(
                     f"{certificate.subject.rfc4514_string()} is not a self-signed CA certificate"
                 )
-        self.folder.mkdir(parents=True, exist_ok=True)
-        pem = b"".join(c.public_bytes(Encoding.PEM) for c in certificates)
-        (self.folder / "anchors.pem").write_bytes(pem)
+        self._pin("anchors.pem", certificates, "trust anchor")
 
     def pinned_anchors(self) -> list[x509.Certificate]:
-        path = self.folder / "anchors.pem"
-        if not path.exists():
-            return []
-        return list(x509.load_pem_x509_certificates(path.read_bytes()))
+        return self._pinned("anchors.pem")
 
     # -- publishing (scheme and group operators) -------------------------------------------------
 
