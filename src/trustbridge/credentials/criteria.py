@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
 import jsonschema
-import yaml
 
+from trustbridge._yamldoc import DocumentError, line_of, load, read_text
 from trustbridge.credentials.errors import (
     CriterionError,
     EvidenceNotAllowedError,
@@ -491,35 +491,10 @@ def _matches_id(text: str) -> bool:
 # -- the catalogue ----------------------------------------------------------------------------
 
 
-class CatalogueFileError(CriterionError):
+class CatalogueFileError(CriterionError, DocumentError):
     """A catalogue file that cannot be read, is not YAML, or violates the criteria schema."""
 
-    def __init__(
-        self,
-        source: str,
-        problem: str,
-        *,
-        json_path: str | None = None,
-        line: int | None = None,
-        column: int | None = None,
-        hint: str | None = None,
-    ) -> None:
-        where = source
-        if json_path is not None:
-            where += f": {json_path}"
-            if line is not None:
-                where += f" (line {line})"
-        elif line is not None:
-            where += f": line {line}" + (f", column {column}" if column is not None else "")
-        super().__init__(f"{where}: {problem}", hint=hint)
-        #: The file (or resource) the catalogue came from.
-        self.source = source
-        #: JSON path of the offending node (``$.criteria[2].value``), when there is one.
-        self.json_path = json_path
-        #: 1-based line in the file, when known.
-        self.line = line
-        #: 1-based column of a YAML syntax error, when known.
-        self.column = column
+    __init__ = DocumentError.__init__
 
 
 _SHIPPED_SOURCE = "trustbridge/credentials/criteria.yaml (the shipped catalogue)"
@@ -638,45 +613,12 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 
 def _read_file(path: Path, source: str) -> list[Criterion]:
-    try:
-        with path.open("rb") as stream:
-            raw = stream.read(MAX_CATALOGUE_BYTES + 1)
-    except OSError as exc:
-        raise CatalogueFileError(source, f"cannot read the file: {exc.strerror}") from None
-    if len(raw) > MAX_CATALOGUE_BYTES:
-        raise CatalogueFileError(source, f"larger than {MAX_CATALOGUE_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CatalogueFileError(source, f"not UTF-8 text (byte {exc.start})") from None
-    return _parse(text, source)
+    return _parse(read_text(path, source, MAX_CATALOGUE_BYTES, CatalogueFileError), source)
 
 
 def _parse(text: str, source: str) -> list[Criterion]:
     """The criteria of catalogue YAML ``text``, checked against the schema."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = "; ".join(part for part in (exc.context, exc.problem) if part)
-        raise CatalogueFileError(
-            source,
-            f"not valid YAML: {problem or 'syntax error'}",
-            line=mark.line + 1 if mark is not None else None,
-            column=mark.column + 1 if mark is not None else None,
-        ) from None
-    except yaml.YAMLError as exc:
-        raise CatalogueFileError(source, f"not valid YAML: {exc}") from None
-    violation: jsonschema.ValidationError | None = jsonschema.exceptions.best_match(
-        _validator().iter_errors(data)
-    )
-    if violation is not None:
-        raise CatalogueFileError(
-            source,
-            f"violates the criteria schema: {violation.message}",
-            json_path=violation.json_path,
-            line=_line_of(text, violation.absolute_path),
-        )
+    data = load(text, source, _validator(), CatalogueFileError, what="criteria")
     criteria = []
     for index, entry in enumerate(data["criteria"]):
         try:
@@ -686,7 +628,7 @@ def _parse(text: str, source: str) -> list[Criterion]:
                 source,
                 exc.message,
                 json_path=f"$.criteria[{index}]",
-                line=_line_of(text, ["criteria", index]),
+                line=line_of(text, ["criteria", index]),
                 hint=exc.hint,
             ) from None
     return criteria
@@ -721,23 +663,3 @@ def _value_spec(data: Mapping[str, Any]) -> ValueSpec:
             return NumberSpec(data.get("min"), data.get("max"), data.get("unit"), better)
         case _:
             return ChoiceSpec(tuple(data["choices"]))
-
-
-def _line_of(text: str, path: Iterable[str | int]) -> int | None:
-    """The 1-based line of the YAML node at ``path``, as far down as the path exists."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-    if node is None:
-        return None
-    for step in path:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == step), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
-            child = node.value[step] if 0 <= step < len(node.value) else None
-        if child is None:
-            break
-        node = child
-    return int(node.start_mark.line) + 1

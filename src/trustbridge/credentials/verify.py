@@ -338,7 +338,7 @@ class CredentialVerifier:
                     "the presentation is not signed by the key the credential binds",
                     source=source,
                 ) from exc
-            _check_binding(vp_payload, audience, nonce, at, self.params, source)
+            check_binding(vp_payload, audience, nonce, at, self.params, source)
 
         return _Signed(signed.format, signed.header, signed.payload, signed.chain, (), bind)
 
@@ -619,7 +619,7 @@ def _holder_key(payload: Mapping[str, Any], source: str) -> Any:
     return key_from_jwk(jwk)
 
 
-def _check_binding(
+def check_binding(
     payload: Mapping[str, Any],
     audience: str,
     nonce: str,
