@@ -85,6 +85,11 @@ def _level_rank(level: str | None) -> int:
     return next((lv.rank for lv in ITG.levels if lv.name == name), 0)
 
 
+def _level_name(level: str | None) -> str | None:
+    """``itg-loa3`` for ``itg/itg-loa3`` (how the resolver names a level with its scheme)."""
+    return None if level is None else level.rsplit("/", 1)[-1]
+
+
 def _rfc3339(value: datetime) -> str:
     return f"{ensure_utc(value):%Y-%m-%dT%H:%M:%SZ}"
 
@@ -148,7 +153,7 @@ class PartnerEvidence:
                 name=opened.name,
                 identity=opened.identity.subject.rfc4514_string(),
                 route=opened.route,
-                reference_level=opened.reference_level,
+                reference_level=_level_name(opened.reference_level),
             ),
             verdicts=opened.verdicts,
             refused=tuple(Refusal(r.source, r.reason, r.credential) for r in opened.refused),
@@ -361,7 +366,7 @@ def _judge(
         )
     if age > max_age:
         shortfalls.append(f"{int(age)} days old, more than the {max_age} allowed")
-    level = (candidate.verdict.issuer_level or "no reference level").rsplit("/", 1)[-1]
+    level = _level_name(candidate.verdict.issuer_level) or "no reference level"
     what = f"{ARTICLE[candidate.evidence]} from {issuer} ({level}), {int(age)} days old"
     if shortfalls:
         return PARTIAL_CREDIT, q, f"partly met by {what}: " + "; ".join(shortfalls)
@@ -400,7 +405,7 @@ def _requirement(
         value=chosen.claim.value,
         evidence=chosen.evidence,
         issuer=chosen.verdict.credential.issuer.name,
-        issuer_level=chosen.verdict.issuer_level,
+        issuer_level=_level_name(chosen.verdict.issuer_level),
         age_days=int(age),
         confidence=q,
         source=chosen.source,

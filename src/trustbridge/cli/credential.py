@@ -248,6 +248,41 @@ def present(
     console.print(f"presentation for {escape(audience)} -> {out}")
 
 
+@credential_app.command("package")
+def package(
+    audience: Annotated[str, typer.Option("--audience", help="The verifier's audience.")],
+    nonce: Annotated[str, typer.Option("--nonce", help="The verifier's nonce.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the package.")],
+    credential_ids: Annotated[
+        list[str] | None,
+        typer.Option("--credential", help="A wallet credential id to present (default: all)."),
+    ] = None,
+    suppliers: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--supplier",
+            help="A package one of our suppliers made for the same audience and nonce (tier 2).",
+        ),
+    ] = None,
+) -> None:
+    """Present the wallet's credentials to a verifier in one package signed by this home's
+    organization identity (what `trustbridge assess` reads)."""
+    supplier_tokens = [_token(path) for path in suppliers or []]
+    with _home() as home:
+        token = home.credentials.package(
+            audience=audience,
+            nonce=nonce,
+            credential_ids=credential_ids,
+            suppliers=supplier_tokens,
+        )
+        count = len(credential_ids) if credential_ids else len(home.credentials.held_list())
+    _write(out, token)
+    console.print(
+        f"package of {count} presentation(s) and {len(supplier_tokens)} supplier package(s) "
+        f"for {escape(audience)} -> {out}"
+    )
+
+
 @credential_app.command("store")
 def store(
     file: Annotated[Path, typer.Argument(help="A credential about this home's organization.")],

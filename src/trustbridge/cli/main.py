@@ -29,6 +29,7 @@ from trustbridge.cli._common import (
     err,
     state,
 )
+from trustbridge.cli.assess import assess
 from trustbridge.cli.credential import credential_app, profile_app
 from trustbridge.cli.remote import remote_app
 from trustbridge.cli.trust import bridge_app, lotl_app, trustlist_app, verify
@@ -109,6 +110,7 @@ app.add_typer(lotl_app, name="lotl")
 app.add_typer(credential_app, name="credential")
 app.add_typer(profile_app, name="profile")
 app.command("verify")(verify)
+app.command("assess")(assess)
 
 
 def _version(value: bool) -> None:

@@ -198,6 +198,28 @@ class CredentialEntry(TypedDict):
     disclosed: list[str]
 
 
+class AssessmentEntry(TypedDict):
+    """One company's assessment of the other (step 5), and what it rested on."""
+
+    assessor: str
+    subject: str
+    #: The requirement policy applied (YAML, copied into the output folder).
+    policy: str
+    decision: str
+    #: The assessment (JSON) and its HTML page.
+    file: str
+    html: str
+    score: float
+    confidence: float
+    #: How the subject's organization identity resolved for the assessor.
+    route: str
+    reference_level: str | None
+    #: The subject's presentation package, and how many credentials counted or were refused.
+    package: str
+    credentials: int
+    refused: int
+
+
 class Manifest(TypedDict):
     version: int
     generated_at: str
@@ -216,6 +238,7 @@ class Manifest(TypedDict):
     lotl: NotRequired[str]
     resolutions: NotRequired[list[ResolutionEntry]]
     credentials: NotRequired[list[CredentialEntry]]
+    assessments: NotRequired[list[AssessmentEntry]]
 
 
 def write_manifest(out: Path, data: Manifest) -> Path:

@@ -34,7 +34,7 @@ from trustbridge.pki.signers import FileSigner
 if TYPE_CHECKING:
     from trustbridge.demo.scenario import _Country, _Run
 
-__all__ = ["issue_profiles"]
+__all__ = ["issue_customer_profile", "issue_profiles"]
 
 _SENSOR = {
     "element": "product",
@@ -291,3 +291,95 @@ def issue_profiles(run: _Run, *, supplier: _Country, customer: _Country) -> None
         f"{len(profile.claims)} verified claims -> {profile_file}, AAS submodel -> {aas_file}; "
         f"status lists served at {lists}"
     )
+
+
+def issue_customer_profile(run: _Run, *, customer: _Country, supplier: _Country) -> None:
+    """The customer's side, which the supplier will assess in step 5: Nordsee certifies
+    Muster's information security management, Muster declares its GDPR processing and its
+    vulnerability disclosure policy itself. Muster verifies and keeps both in its wallet."""
+    holder_home = run.homes[customer.company_node.name]
+    holder = run.companies[customer.code]
+    wallet = holder_home.credentials.verifier()
+    reader = run.homes[supplier.company_node.name].credentials.verifier()
+    organization = customer.company.identifier
+    company = {"element": "organization", "name": customer.company.name}
+    company["organization"] = organization
+    folder = run.out / "artifacts" / "credentials"
+    requests: list[tuple[str, dict[str, Any]]] = [
+        (
+            customer.body.name,
+            {
+                "subject": company,
+                "claims": [
+                    {
+                        "criterion": "iso-iec-27001",
+                        "value": True,
+                        "scope": "engineering, production and after-sales, Stuttgart",
+                    }
+                ],
+                "evidence": {"kind": "certificate", "reference": "NC-ISMS-2026-0311"},
+            },
+        ),
+        *(
+            (
+                customer.company_node.name,
+                {
+                    "subject": company,
+                    "claims": [claim],
+                    "evidence": {
+                        "kind": "self-declaration",
+                        "statement": f"Declared by the management of {customer.company.name}.",
+                    },
+                },
+            )
+            for claim in (
+                {"criterion": "gdpr-processing", "value": True, "scope": "supplier data"},
+                {
+                    "criterion": "vulnerability-disclosure",
+                    "value": True,
+                    "scope": "machines and their software",
+                },
+            )
+        ),
+    ]
+    for node, request in requests:
+        home = run.homes[node]
+        draft = credential_from_request(
+            request, issuer=home.credentials.issuer(), at=home.now(), source=f"{node} request"
+        )
+        token = home.credentials.issue(draft, format=Format.VC_JWT, holder=holder.certificate)
+        criterion = draft.claims[0].criterion
+        file = run.write(folder / f"{node}-{criterion}.jwt", token.encode() + b"\n")
+        holder_home.credentials.store(
+            token,
+            lambda t, file=file: wallet.verify(t, at=holder_home.now(), source=file),  # type: ignore[misc]
+            source=file,
+        )
+        # What the supplier will see of it (step 5 presents it in a package).
+        verdict = reader.verify(token, at=run.homes[supplier.company_node.name].now(), source=file)
+        credential = verdict.credential
+        claim = credential.claims[0]
+        run.credentials.append(
+            CredentialEntry(
+                id=credential.id,
+                holder=customer.company.name,
+                issuer=credential.issuer.name,
+                subject=credential.subject.id,
+                criterion=claim.criterion,
+                characteristic=claim.characteristic.value,
+                value=claim.value,
+                evidence=credential.evidence.kind.value,
+                format=Format.VC_JWT.value,
+                file=file,
+                status=next(e.list_url for e in credential.status if e.purpose == "revocation"),
+                issuer_node=node,
+                verified_by=supplier.company.name,
+                route=verdict.issuer_route,
+                disclosed=[],
+            )
+        )
+        run.say(
+            f"{escape(credential.issuer.name)}: [bold]{claim.criterion}[/] = {claim.value!r} "
+            f"({credential.evidence.kind}) about {escape(customer.company.name)}, kept in its "
+            f"wallet -> {file}"
+        )

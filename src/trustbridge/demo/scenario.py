@@ -11,6 +11,7 @@ reported as such, never faked.
 from __future__ import annotations
 
 import html
+import json
 import secrets
 import shutil
 import time
@@ -35,12 +36,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from trustbridge.assessment.html import render_svg_chart
 from trustbridge.clock import Clock, SystemClock
-from trustbridge.demo import linking, profiles
+from trustbridge.demo import assessments, linking, profiles
 from trustbridge.demo.manifest import (
     MANIFEST_FILE,
     MANIFEST_VERSION,
     REFERENCE_LEVELS,
+    AssessmentEntry,
     BridgeEntry,
     CaEntry,
     CredentialEntry,
@@ -336,8 +339,10 @@ _STORY: tuple[tuple[str, StepStatus, str | None], ...] = (
         "First contact",
         "partial",
         "each company resolves the other's organization identity over the nodes' HTTP "
-        "interfaces, by the bridge and by the trust lists; discovery, mutual authentication, "
-        "the exchange of trust profiles and the assessment are not available yet",
+        "interfaces, by the bridge and by the trust lists, and assesses the other's signed "
+        "presentation package against its own requirement policy; discovery, mutual "
+        "authentication and the exchange over the wire between the two nodes are not "
+        "available yet",
     ),
     ("Contract", "not-available", "signed, timestamped contracts are not built yet"),
     ("Data exchange", "not-available", "secure messages and access policies are not built yet"),
@@ -352,8 +357,8 @@ _STORY: tuple[tuple[str, StepStatus, str | None], ...] = (
     (
         "Report",
         "partial",
-        "a minimal report (steps and identities); trust-path pictures, assessment charts, "
-        "signatures and the provenance timeline come with their steps",
+        "a minimal report (steps, identities, credentials, the assessments with their charts); "
+        "trust-path pictures, signatures and the provenance timeline come with their steps",
     ),
 )
 
@@ -400,6 +405,7 @@ class _Run:
     bodies: dict[str, _Holder] = field(default_factory=dict)
     companies: dict[str, _Holder] = field(default_factory=dict)
     credentials: list[CredentialEntry] = field(default_factory=list)
+    assessments: list[AssessmentEntry] = field(default_factory=list)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -950,7 +956,14 @@ class _Run:
         path = self.out / REPORT_FILE
         # The report lists its own step too, while it is being written.
         steps = [*self.steps, _step_entry(10, 0.0)]
-        page = _report_html(steps, self.identities, self.credentials, generated_at=self.clock.now())
+        page = _report_html(
+            steps,
+            self.identities,
+            self.credentials,
+            self.assessments,
+            out=self.out,
+            generated_at=self.clock.now(),
+        )
         path.write_text(page, encoding="utf-8")
         self.say(f"report -> {REPORT_FILE}")
         return REPORT_FILE
@@ -1005,8 +1018,10 @@ def run_demo(
             run.serve_nodes(stack)
         with run.step(4):
             profiles.issue_profiles(run, supplier=JAPAN, customer=GERMANY)
+            profiles.issue_customer_profile(run, customer=GERMANY, supplier=JAPAN)
         with run.step(5):
             linking.resolve_partners(run, _COUNTRIES, group_node=_GROUP)
+            assessments.assess_partners(run, supplier=JAPAN, customer=GERMANY)
         for number in range(6, 9):
             run.unavailable(number)
         with run.step(9):
@@ -1030,6 +1045,7 @@ def run_demo(
         lotl=run.lotl_file or "",
         resolutions=run.resolutions,
         credentials=run.credentials,
+        assessments=run.assessments,
     )
     if run.bridge_entry is not None:
         manifest["bridge"] = run.bridge_entry
@@ -1143,10 +1159,13 @@ def _report_html(
     steps: Sequence[StepEntry],
     identities: Sequence[IdentityEntry],
     credentials: Sequence[CredentialEntry],
+    assessments: Sequence[AssessmentEntry],
     *,
+    out: Path,
     generated_at: datetime,
 ) -> str:
-    """A self-contained page (no external resources): the steps, identities and credentials."""
+    """A self-contained page (no external resources): the steps, identities, credentials and
+    assessments (with their charts)."""
 
     def cell(value: Any) -> str:
         return f"<td>{html.escape(str(value))}</td>"
@@ -1169,6 +1188,31 @@ def _report_html(
         f'<td><a href="{html.escape(c["file"])}">{html.escape(c["id"])}</a></td></tr>'
         for c in credentials
     )
+    assessment_parts = []
+    for a in assessments:
+        document = json.loads((out / a["file"]).read_text(encoding="utf-8"))
+        chart = render_svg_chart(
+            document["characteristics"],
+            document["thresholds"],
+            overall=(document["score"], document["confidence"]),
+            label=f"{a['assessor']} assesses {a['subject']}",
+        )
+        reasons = "".join(
+            f"<li>{html.escape(r['text'])}</li>"
+            for r in document["reasons"]
+            if r["kind"] in ("identity", "characteristic", "supplier", "decision", "refused")
+        )
+        assessment_parts.append(
+            f"<h3>{html.escape(a['assessor'])} assesses {html.escape(a['subject'])}: "
+            f'<span class="decision {html.escape(a["decision"])}">'
+            f"{html.escape(a['decision'])}</span></h3>"
+            f'<p>policy <a href="{html.escape(a["policy"])}">{html.escape(a["policy"])}</a>; '
+            f"score {a['score']}, confidence {a['confidence']}; identity by the "
+            f"{html.escape(a['route'])} route at {html.escape(str(a['reference_level']))}; "
+            f'<a href="{html.escape(a["html"])}">the full assessment</a></p>'
+            f'<div class="chart">{chart}</div><ul>{reasons}</ul>'
+        )
+    assessment_html = "\n".join(assessment_parts)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -1182,12 +1226,16 @@ th {{ background: #f6f8fa; }}
 tr.done td:nth-child(3) {{ color: #1a7f37; }}
 tr.partial td:nth-child(3) {{ color: #9a6700; }}
 tr.not-available td {{ color: #6e7781; }}
+.decision.accept {{ color: #1a7f37; }}
+.decision.accept-with-conditions {{ color: #9a6700; }}
+.decision.reject {{ color: #cf222e; }}
+.chart svg {{ max-width: 52rem; height: auto; }}
 </style>
 </head>
 <body>
 <h1>The joint DE-JP demonstrator</h1>
 <p>Generated {generated_at:%Y-%m-%d %H:%M} UTC.
-A minimal report: the full report (trust paths, assessments, contract, provenance) comes with
+A minimal report: the full report (trust paths, contract, provenance) comes with
 the steps that produce them. Every artifact is listed in <a href="manifest.json">manifest.json</a>.
 </p>
 <h2>Steps</h2>
@@ -1207,6 +1255,8 @@ the steps that produce them. Every artifact is listed in <a href="manifest.json"
 <th>issuer route</th><th>format</th><th>disclosed to the customer</th><th>credential</th></tr>
 {credential_rows}
 </table>
+<h2>Assessments, both ways</h2>
+{assessment_html}
 </body>
 </html>
 """

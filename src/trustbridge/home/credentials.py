@@ -27,8 +27,9 @@ from sqlalchemy.exc import IntegrityError
 
 from trustbridge.credentials._jose import sign_jws
 from trustbridge.credentials.criteria import Catalogue, EvidenceKind
-from trustbridge.credentials.formats import Format, issue_credential, unverified_payload
+from trustbridge.credentials.formats import Format, issue_credential, present, unverified_payload
 from trustbridge.credentials.model import Issuer, TrustCredential, Verdict, issuer_id_for
+from trustbridge.credentials.package import make_package
 from trustbridge.credentials.status import (
     MIN_LIST_BITS,
     BitstringStatusList,
@@ -497,6 +498,57 @@ class CredentialService:
                 source=source,
             )
         return self.held(credential.id)
+
+    def package(
+        self,
+        *,
+        audience: str,
+        nonce: str,
+        credential_ids: Sequence[str] | None = None,
+        suppliers: Sequence[str] = (),
+        disclose: dict[str, Sequence[str]] | None = None,
+    ) -> str:
+        """Present the wallet's credentials (all, or ``credential_ids``) to ``audience`` with its
+        ``nonce``, in one package signed with this home's organization identity.
+
+        ``suppliers`` are the packages this organization's own suppliers made for the same
+        challenge; ``disclose`` names, per credential id, what an SD-JWT reveals (all else).
+        """
+        held = self.held_list()
+        if credential_ids is not None:
+            known = {h.id: h for h in held}
+            missing = [c for c in credential_ids if c not in known]
+            if missing:
+                raise NotFoundError(f"no credential {missing[0]} in this home's wallet")
+            held = [known[c] for c in credential_ids]
+        if not held and not suppliers:
+            raise InputError(
+                "the wallet holds no credentials to present",
+                hint="trustbridge credential store FILE",
+            )
+        signer, chain = self._signer()
+        at = self.home.now()
+        chosen = disclose or {}
+        presentations = [
+            present(
+                h.token,
+                holder=signer,
+                audience=audience,
+                nonce=nonce,
+                issued_at=at,
+                disclose=chosen.get(h.id),
+            )
+            for h in held
+        ]
+        return make_package(
+            presentations,
+            signer=signer,
+            chain=chain,
+            audience=audience,
+            nonce=nonce,
+            issued_at=at,
+            suppliers=suppliers,
+        )
 
     def held(self, credential_id: str) -> HeldCredential:
         with self.home._tx() as conn:
