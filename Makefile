@@ -31,6 +31,7 @@ bench: bench-setup
 	$(PY) -m bench.crl
 	$(PY) -m bench.resolve
 	$(PY) -m bench.credentials
+	$(PY) -m bench.assess
 
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from tests.homes import NOW
 from trustbridge.assessment import PartnerEvidence, RequirementPolicy, assess, shipped_policy
 from trustbridge.credentials._jose import sign_jws
 from trustbridge.credentials.errors import (
+    MalformedCredentialError,
     ReplayedPresentationError,
     TamperedCredentialError,
     UntrustedIssuerError,
@@ -43,7 +45,7 @@ def tokens(world: World) -> list[str]:
     return hayabusa_tokens(world)
 
 
-def opened(world: World, token: str, **options: Any) -> OpenedPackage:
+def opened(world: World, token: str | dict[str, Any], **options: Any) -> OpenedPackage:
     """Muster opens ``token`` with its own trust (the German root, bridge, trust lists)."""
     return open_package(
         token,
@@ -96,18 +98,29 @@ def test_a_package_for_another_challenge_is_refused(
 
 
 def test_a_tampered_package_is_refused(world: World, tokens: list[str]) -> None:
-    token = package(world, tokens[:1])
-    head, body, signature = token.split(".")
+    document = json.loads(package(world, tokens[:2]))
+    head, body, signature = document["proof"].split(".")
     flipped = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")
     with pytest.raises(TamperedCredentialError):
-        opened(world, f"{head}.{body}.{flipped}")
-    with pytest.raises(WrongTypeError, match="expected tb-presentations"):
+        opened(world, {**document, "proof": f"{head}.{body}.{flipped}"})
+    swapped = {**document, "presentations": document["presentations"][::-1]}
+    with pytest.raises(TamperedCredentialError, match="not the ones the proof signs"):
+        opened(world, swapped)
+    dropped = {**document, "presentations": document["presentations"][:1]}
+    with pytest.raises(TamperedCredentialError, match="not the ones the proof signs"):
+        opened(world, dropped)
+    with pytest.raises(WrongTypeError, match="not a presentation package"):
+        opened(world, json.dumps({**document, "type": "something-else"}))
+    with pytest.raises(MalformedCredentialError, match="not a presentation package"):
         opened(world, tokens[0])
+    with pytest.raises(MalformedCredentialError, match="exactly the members"):
+        opened(world, {**document, "extra": 1})
 
 
 def test_a_package_naming_another_issuer_is_refused(world: World) -> None:
     holder = world.hayabusa
     header = {"typ": "tb-presentations+jwt", "x5c": _x5c(holder.chain)}
+    # A proof without digests, naming Muster: signed by Hayabusa all the same.
     payload = {
         "iss": f"urn:trustbridge:org:{MUSTER_ID}",
         "aud": AUDIENCE,
@@ -115,9 +128,10 @@ def test_a_package_naming_another_issuer_is_refused(world: World) -> None:
         "iat": int(NOW.timestamp()),
         "presentations": [],
     }
-    token = sign_jws(header, canonical_json(payload), holder.holder.signer)
+    proof = sign_jws(header, canonical_json(payload), holder.holder.signer)
+    document = {"type": "tb-presentations", "proof": proof, "presentations": [], "suppliers": []}
     with pytest.raises(UntrustedIssuerError, match="names the issuer"):
-        opened(world, token)
+        opened(world, document)
 
 
 def test_presentations_that_fail_do_not_count_and_are_reported(
@@ -126,7 +140,7 @@ def test_presentations_that_fail_do_not_count_and_are_reported(
     holder = world.hayabusa.holder.signer
     stale = present(tokens[0], holder=holder, audience=AUDIENCE, nonce="old", issued_at=NOW)
     # Muster's own credential, presented with Muster's key, slipped into Hayabusa's package.
-    foreign_token = world.issue(world.nordsee, isms_certificate(), holder=world.muster)
+    foreign_token = world.issue(world.fuji, isms_certificate(), holder=world.muster)
     foreign = present(
         foreign_token,
         holder=world.muster.holder.signer,

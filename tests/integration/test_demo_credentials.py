@@ -6,9 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -17,10 +15,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwcrypto import jwk, jws
 from sd_jwt.verifier import SDJWTVerifier
 
+from tests.integration.conftest import served_copy_of
 from tests.tools import run_cli
 from trustbridge.credentials.aas import from_json as aas_from_json
 from trustbridge.demo.manifest import CredentialEntry, Manifest, read_manifest
-from trustbridge.node.launcher import start_node, stop_node, wait_ready
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +27,8 @@ def manifest(demo_out: Path) -> Manifest:
 
 
 def _credentials(manifest: Manifest) -> list[CredentialEntry]:
-    return manifest["credentials"]
+    """The supplier's credentials (the customer's own, for step 5, are checked apart)."""
+    return [e for e in manifest["credentials"] if e["holder"] == "Hayabusa Sensor Components K.K."]
 
 
 def _leaf_key(token: str) -> jwk.JWK:
@@ -128,25 +127,8 @@ def test_the_profile_exports_as_an_aas_submodel(demo_out: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def served_copy(
-    demo_out: Path, manifest: Manifest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Path]:
-    copy = tmp_path_factory.mktemp("demo-copy") / "demo-out"
-    shutil.copytree(demo_out, copy)
-    with ExitStack() as stack:
-        nodes = []
-        for entry in manifest["nodes"]:
-            node = start_node(
-                copy / entry["home"],
-                name=entry["node"],
-                http_url=entry["http_url"],
-                https_url=entry.get("https_url", ""),
-                log=copy / "logs" / f"{entry['node']}-again.log",
-            )
-            stack.callback(stop_node, node)
-            nodes.append(node)
-        for node in nodes:
-            wait_ready(node)
+def served_copy(demo_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with served_copy_of(demo_out, tmp_path_factory.mktemp("demo-copy")) as copy:
         yield copy
 
 

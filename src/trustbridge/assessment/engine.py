@@ -376,12 +376,11 @@ def _judge(
 def _requirement(
     requirement: Requirement, candidates: Sequence[_Candidate], at: datetime
 ) -> RequirementResult:
+    """The result for ``requirement`` from the candidate claims on its criterion."""
     best: tuple[float, float, str, _Candidate] | None = None
     best_q = 0.0
     ignored: list[str] = []
     for candidate in candidates:
-        if candidate.claim.criterion != requirement.id:
-            continue
         if requirement.element is not None and candidate.element is not requirement.element:
             continue
         credit, q, reason = _judge(requirement, candidate, at)
@@ -505,8 +504,13 @@ def assess(
             continue
         candidates.append(candidate)
 
+    by_criterion: dict[str, list[_Candidate]] = {}
+    for candidate in candidates:
+        by_criterion.setdefault(candidate.claim.criterion, []).append(candidate)
     characteristics = tuple(
-        _characteristic(c, [_requirement(r, candidates, at) for r in c.requirements])
+        _characteristic(
+            c, [_requirement(r, by_criterion.get(r.id, ()), at) for r in c.requirements]
+        )
         for c in policy.characteristics
     )
     for characteristic in characteristics:

@@ -47,7 +47,7 @@ def assess(
     presentation: Annotated[
         Path,
         typer.Option(
-            "--presentation", help="The partner's presentation package (tb-presentations+jwt)."
+            "--presentation", help="The partner's presentation package (JSON, tb-presentations)."
         ),
     ],
     nonce: Annotated[str, typer.Option("--nonce", help="The nonce we gave the partner.")],

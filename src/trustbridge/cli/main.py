@@ -31,6 +31,7 @@ from trustbridge.cli._common import (
 )
 from trustbridge.cli.assess import assess
 from trustbridge.cli.credential import credential_app, profile_app
+from trustbridge.cli.policy import policy_app
 from trustbridge.cli.remote import remote_app
 from trustbridge.cli.trust import bridge_app, lotl_app, trustlist_app, verify
 from trustbridge.errors import InputError, TrustbridgeError
@@ -109,6 +110,7 @@ app.add_typer(trustlist_app, name="trustlist")
 app.add_typer(lotl_app, name="lotl")
 app.add_typer(credential_app, name="credential")
 app.add_typer(profile_app, name="profile")
+app.add_typer(policy_app, name="policy")
 app.command("verify")(verify)
 app.command("assess")(assess)
 
@@ -1566,7 +1568,10 @@ def demo(
 def run() -> None:
     """Entry point: run the app, turning trustbridge errors into messages and exit codes."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a typer.Exit's code instead of raising it.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except TrustbridgeError as exc:
         err.print(f"[bold red]error:[/] {exc.diagnostics()}", highlight=False)
         sys.exit(exc.exit_code)

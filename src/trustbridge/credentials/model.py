@@ -329,6 +329,9 @@ class Verdict(BaseModel):
     #: Paths the presentation disclosed (SD-JWT); empty for ``vc+jwt``.
     disclosed: tuple[str, ...] = ()
     holder_bound: bool
+    #: The public JWK (``cnf.jwk``) the presentation proved possession of; None for a bare
+    #: credential.
+    holder_jwk: dict[str, Any] | None = None
     reasons: tuple[str, ...]
     verified_at: datetime
 

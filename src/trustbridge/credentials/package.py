@@ -1,12 +1,18 @@
 """Presentation packages: a holder's presentations to one verifier, signed as a whole.
 
 A partner being assessed presents several credentials at once, and perhaps its own suppliers'
-presentations (tier 2). The package is a compact JWS (``typ`` ``tb-presentations+jwt``) signed by
-the holder's organization identity, with that identity's chain in ``x5c``::
+packages (tier 2). A package is a JSON object::
 
-    {"iss": "urn:trustbridge:org:NTRJP-...", "aud": "<verifier>", "nonce": "<verifier's>",
-     "iat": 1764000000, "presentations": ["<vp+jwt or SD-JWT+KB>", ...],
-     "suppliers": ["<a supplier's package>", ...]}
+    {"type": "tb-presentations",
+     "proof": "<compact JWS, typ tb-presentations+jwt, x5c: the holder's organization identity>",
+     "presentations": ["<vp+jwt or SD-JWT+KB>", ...],
+     "suppliers": [{<a supplier's package>}, ...]}
+
+The proof signs ``{"iss": "urn:trustbridge:org:NTRJP-...", "aud": "<verifier>", "nonce":
+"<verifier's>", "iat": 1764000000, "presentations": [<SHA-256 of each presentation>, ...],
+"suppliers": [<SHA-256 of each supplier package's canonical JSON>, ...]}`` (base64url digests,
+in order): the presentations travel beside the signature instead of inside it, so they are not
+base64-encoded a second time, and the proof stays small.
 
 Opening it proves who the partner is (its organization identity, resolved by the verifier's
 trust resolver at a reference level) and that every presentation and every supplier package
@@ -19,7 +25,8 @@ verification, does not count and is reported; the package itself failing is an e
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,7 +37,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from trustbridge.clock import ensure_utc
 from trustbridge.credentials._jose import (
     decode_jwt,
-    jwk_thumbprint,
     public_jwk,
     sign_jws,
     verify_jws,
@@ -38,12 +44,11 @@ from trustbridge.credentials._jose import (
 )
 from trustbridge.credentials.errors import (
     CredentialError,
-    HolderBindingError,
     MalformedCredentialError,
+    TamperedCredentialError,
     UntrustedIssuerError,
     WrongTypeError,
 )
-from trustbridge.credentials.formats import ENVELOPED_PREFIX, unverified_payload
 from trustbridge.credentials.model import Verdict, issuer_id_for
 from trustbridge.credentials.verify import (
     CredentialVerifier,
@@ -55,17 +60,21 @@ from trustbridge.credentials.verify import (
 from trustbridge.errors import InputError, ValidationError
 from trustbridge.pki.profiles import SubjectKind, subject_kind_of
 from trustbridge.pki.signers import Signer
-from trustbridge.trust._jws import canonical_json
+from trustbridge.trust._jws import JwsFormatError, b64url_encode, canonical_json, parse_json
 
 __all__ = [
     "PACKAGE_TYPE",
+    "PROOF_TYPE",
     "OpenedPackage",
     "PackageRefusal",
     "make_package",
     "open_package",
 ]
 
-PACKAGE_TYPE = "tb-presentations+jwt"
+PACKAGE_TYPE = "tb-presentations"
+PROOF_TYPE = "tb-presentations+jwt"
+#: The largest package read (64 presentations with x5c chains, and suppliers).
+MAX_PACKAGE_BYTES = 4 * 1024 * 1024
 #: At most this many presentations and suppliers per package (a package is read whole).
 MAX_PRESENTATIONS = 64
 MAX_SUPPLIERS = 16
@@ -73,6 +82,10 @@ MAX_SUPPLIERS = 16
 
 def _numeric(value: datetime) -> int:
     return int(ensure_utc(value).timestamp())
+
+
+def _digest(data: bytes) -> str:
+    return b64url_encode(hashlib.sha256(data).digest())
 
 
 def make_package(
@@ -85,7 +98,8 @@ def make_package(
     issued_at: datetime,
     suppliers: Sequence[str] = (),
 ) -> str:
-    """Sign ``presentations`` (and ``suppliers``' packages) for ``audience`` and ``nonce``."""
+    """Sign ``presentations`` (and ``suppliers``' packages, as text) for ``audience`` and
+    ``nonce``; returns the package as JSON text."""
     if not audience or not nonce:
         raise InputError("a presentation package needs the verifier's audience and nonce")
     if not chain:
@@ -101,19 +115,65 @@ def make_package(
             f"{chain[0].subject.rfc4514_string()} is not an organization identity",
             hint="a package is signed with the holder's organization identity",
         )
+    shown = [p.strip() for p in presentations]
+    nested = [_container(s, "a supplier package") for s in suppliers]
     payload = {
         "iss": issuer_id_for(organization),
         "aud": audience,
         "nonce": nonce,
         "iat": _numeric(issued_at),
-        "presentations": [p.strip() for p in presentations],
-        "suppliers": [s.strip() for s in suppliers],
+        "presentations": [_digest(p.encode("ascii")) for p in shown],
+        "suppliers": [_digest(canonical_json(n)) for n in nested],
     }
     header = {
-        "typ": PACKAGE_TYPE,
+        "typ": PROOF_TYPE,
         "x5c": [base64.b64encode(c.public_bytes(Encoding.DER)).decode("ascii") for c in chain],
     }
-    return sign_jws(header, canonical_json(payload), signer)
+    proof = sign_jws(header, canonical_json(payload), signer)
+    document = {
+        "type": PACKAGE_TYPE,
+        "proof": proof,
+        "presentations": shown,
+        "suppliers": nested,
+    }
+    return canonical_json(document).decode("ascii")
+
+
+def _container(package: str | Mapping[str, Any], source: str) -> dict[str, Any]:
+    """A package's JSON object, its members checked (not its proof)."""
+    if isinstance(package, str):
+        if len(package) > MAX_PACKAGE_BYTES:
+            raise MalformedCredentialError(f"larger than {MAX_PACKAGE_BYTES} bytes", source=source)
+        try:
+            data = parse_json(package.strip().encode("utf-8"))
+        except JwsFormatError as exc:
+            raise MalformedCredentialError(
+                f"not a presentation package ({exc})", source=source
+            ) from None
+    else:
+        data = dict(package)
+    if not isinstance(data, dict) or data.get("type") != PACKAGE_TYPE:
+        raise WrongTypeError(
+            f"not a presentation package (type {PACKAGE_TYPE} expected)", source=source
+        )
+    if set(data) != {"type", "proof", "presentations", "suppliers"}:
+        raise MalformedCredentialError(
+            "a package has exactly the members type, proof, presentations, suppliers",
+            source=source,
+        )
+    if not isinstance(data["proof"], str):
+        raise MalformedCredentialError("the proof must be a compact JWS", source=source)
+    presentations, suppliers = data["presentations"], data["suppliers"]
+    if not isinstance(presentations, list) or not all(isinstance(p, str) for p in presentations):
+        raise MalformedCredentialError("presentations must be a list of strings", source=source)
+    if not isinstance(suppliers, list) or not all(isinstance(p, dict) for p in suppliers):
+        raise MalformedCredentialError("suppliers must be a list of packages", source=source)
+    if len(presentations) > MAX_PRESENTATIONS or len(suppliers) > MAX_SUPPLIERS:
+        raise MalformedCredentialError(
+            f"more than {MAX_PRESENTATIONS} presentations or {MAX_SUPPLIERS} suppliers",
+            source=source,
+        )
+    return data
 
 
 @dataclass(frozen=True)
@@ -142,7 +202,7 @@ class OpenedPackage:
 
 
 def open_package(
-    token: str,
+    package: str | Mapping[str, Any],
     *,
     verifier: CredentialVerifier,
     resolver: IssuerResolver,
@@ -158,11 +218,11 @@ def open_package(
     the package itself cannot be relied on (signature, identity, challenge)."""
     at = ensure_utc(at)
     params = params or VerificationParams()
-    jws, header, payload = decode_jwt(token.strip(), source=source)
-    if header.get("typ") != PACKAGE_TYPE:
-        raise WrongTypeError(
-            f"typ is {header.get('typ')!r}, expected {PACKAGE_TYPE}", source=source
-        )
+    container = _container(package, source)
+    jws, header, payload = decode_jwt(container["proof"], source=source)
+    if header.get("typ") != PROOF_TYPE:
+        typ = header.get("typ")
+        raise WrongTypeError(f"the proof's typ is {typ!r}, expected {PROOF_TYPE}", source=source)
     chain = x5c_of(header, source=source)
     leaf = chain[0]
     verify_jws(jws, leaf.public_key(), source=source)
@@ -192,10 +252,18 @@ def open_package(
         raise MalformedCredentialError(
             f"{organization} appears twice in the supplier tree", source=source
         )
-    presentations = _strings(payload, "presentations", MAX_PRESENTATIONS, source)
-    supplier_tokens = _strings(payload, "suppliers", MAX_SUPPLIERS, source)
+    presentations: list[str] = container["presentations"]
+    supplier_packages: list[dict[str, Any]] = container["suppliers"]
+    # The proof signs the digests, in order: nothing added, dropped, reordered or changed.
+    if payload.get("presentations") != [_digest(p.encode("utf-8")) for p in presentations] or (
+        payload.get("suppliers") != [_digest(canonical_json(s)) for s in supplier_packages]
+    ):
+        raise TamperedCredentialError(
+            "the presentations or supplier packages are not the ones the proof signs",
+            source=source,
+        )
     key: Any = leaf.public_key()  # verify_jws accepted it: a supported signature key
-    holder = jwk_thumbprint(public_jwk(key))
+    holder = public_jwk(key)
 
     verdicts: list[Verdict] = []
     refused: list[PackageRefusal] = []
@@ -203,17 +271,23 @@ def open_package(
     for index, presentation in enumerate(presentations, start=1):
         where = f"{source}: presentation {index}"
         try:
-            if _bound_key(presentation, where) != holder:
-                raise HolderBindingError(
-                    "the credential is bound to another key than the partner's organization "
-                    "identity",
-                    source=where,
-                )
             verdict = verifier.verify(
                 presentation, at=at, audience=audience, nonce=nonce, source=where
             )
         except CredentialError as exc:
             refused.append(PackageRefusal(where, _without(exc.message, where)))
+            continue
+        bound = verdict.holder_jwk or {}
+        # RFC 7638's required members identify the key; the verifier proved possession of it.
+        if any(bound.get(name) != value for name, value in holder.items()):
+            refused.append(
+                PackageRefusal(
+                    where,
+                    "the credential is bound to another key than the partner's organization "
+                    "identity",
+                    verdict.credential.id,
+                )
+            )
             continue
         if verdict.credential.id in sources:
             refused.append(
@@ -224,7 +298,7 @@ def open_package(
         verdicts.append(verdict)
 
     suppliers: list[OpenedPackage] = []
-    for index, supplier in enumerate(supplier_tokens, start=1):
+    for index, supplier in enumerate(supplier_packages, start=1):
         where = f"{source}: supplier {index}"
         if max_depth < 1:
             refused.append(PackageRefusal(where, "suppliers this deep are not opened"))
@@ -260,34 +334,6 @@ def open_package(
         suppliers=tuple(suppliers),
         sources=sources,
     )
-
-
-def _strings(payload: dict[str, Any], name: str, limit: int, source: str) -> list[str]:
-    value = payload.get(name, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise MalformedCredentialError(f"{name} must be a list of strings", source=source)
-    if len(value) > limit:
-        raise MalformedCredentialError(f"more than {limit} {name}", source=source)
-    return value
-
-
-def _bound_key(presentation: str, source: str) -> str:
-    """The thumbprint of the holder key (``cnf.jwk``) the presented credential binds."""
-    payload = unverified_payload(presentation, source=source)
-    if payload.get("type") == ["VerifiablePresentation"] or "verifiableCredential" in payload:
-        envelopes = payload.get("verifiableCredential")
-        inner = envelopes[0].get("id") if isinstance(envelopes, list) and envelopes else None
-        if not isinstance(inner, str) or not inner.startswith(ENVELOPED_PREFIX):
-            raise MalformedCredentialError("not an enveloped credential", source=source)
-        payload = unverified_payload(inner[len(ENVELOPED_PREFIX) :], source=source)
-    cnf = payload.get("cnf")
-    jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
-    if not isinstance(jwk, dict):
-        raise HolderBindingError("the credential binds no holder key (cnf.jwk)", source=source)
-    try:
-        return jwk_thumbprint(jwk)
-    except (InputError, CredentialError) as exc:
-        raise HolderBindingError(f"the holder key is unusable: {exc}", source=source) from exc
 
 
 def _without(message: str, prefix: str) -> str:

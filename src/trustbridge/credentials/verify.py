@@ -132,8 +132,9 @@ class _Signed:
     payload: dict[str, Any]
     chain: tuple[x509.Certificate, ...]
     disclosed: tuple[str, ...]
-    #: The presentation still to check in step 7 (None: a bare credential).
-    presentation: Callable[[], None] | None
+    #: The presentation still to check in step 7 (None: a bare credential); it returns the
+    #: holder's public JWK (``cnf.jwk``) it checked the binding with.
+    presentation: Callable[[], dict[str, Any]] | None
 
 
 class CredentialVerifier:
@@ -189,8 +190,7 @@ class CredentialVerifier:
         now_resolution = self._issuer(signed, credential, at, source)
         accreditation = self._authority(signed, credential, source)
         self._status(signed, credential, at, source)
-        if signed.presentation is not None:
-            signed.presentation()
+        holder_jwk = signed.presentation() if signed.presentation is not None else None
         identity = _subject_text(signed.header["x5c"][0], signed.chain[0])
         reasons = [
             f"signature of {identity} verified ({signed.format})",
@@ -214,7 +214,8 @@ class CredentialVerifier:
             else None,
             accredited_by=accreditation,
             disclosed=signed.disclosed,
-            holder_bound=signed.presentation is not None,
+            holder_bound=holder_jwk is not None,
+            holder_jwk=holder_jwk,
             reasons=tuple(reasons),
             verified_at=at,
         )
@@ -281,12 +282,17 @@ class CredentialVerifier:
 
         _check_layout(parts.issuer_jwt, verified.disclosed, source)
 
-        def bind() -> None:
+        def bind() -> dict[str, Any]:
             if parts.kb_jwt is None:
                 raise HolderBindingError("the presentation has no key-binding JWT", source=source)
+            holder_jwk = verified.holder_jwk
+            if holder_jwk is None:
+                raise HolderBindingError(
+                    "the credential binds no holder key (cnf.jwk)", source=source
+                )
             sdjwt.verify_key_binding(
                 text,
-                verified.holder_jwk,
+                holder_jwk,
                 at=at,
                 audience=audience or "",
                 nonce=nonce or "",
@@ -294,6 +300,7 @@ class CredentialVerifier:
                 skew=self.params.skew,
                 source=source,
             )
+            return dict(holder_jwk)
 
         return _Signed(
             Format.SD_JWT,
@@ -327,8 +334,9 @@ class CredentialVerifier:
             )
         signed = self._signature(inner[len(ENVELOPED_PREFIX) :], at, None, None, False, source)
 
-        def bind() -> None:
-            holder = _holder_key(signed.payload, source)
+        def bind() -> dict[str, Any]:
+            holder_jwk = _holder_jwk(signed.payload, source)
+            holder = key_from_jwk(holder_jwk)
             if vp_header.get("typ") != Token.VP_JWT:
                 raise WrongTypeError("the presentation's typ is not vp+jwt", source=source)
             try:
@@ -339,6 +347,7 @@ class CredentialVerifier:
                     source=source,
                 ) from exc
             check_binding(vp_payload, audience, nonce, at, self.params, source)
+            return holder_jwk
 
         return _Signed(signed.format, signed.header, signed.payload, signed.chain, (), bind)
 
@@ -611,12 +620,12 @@ def _kind(header: Mapping[str, Any], source: str) -> Token:
 _JWT_CLAIMS = frozenset({"iss", "sub", "jti", "iat", "nbf", "exp", "cnf", "vct", "aud"})
 
 
-def _holder_key(payload: Mapping[str, Any], source: str) -> Any:
+def _holder_jwk(payload: Mapping[str, Any], source: str) -> dict[str, Any]:
     cnf = payload.get("cnf")
     jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
     if not isinstance(jwk, dict):
         raise HolderBindingError("the credential binds no holder key (cnf.jwk)", source=source)
-    return key_from_jwk(jwk)
+    return jwk
 
 
 def check_binding(

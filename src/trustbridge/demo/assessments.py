@@ -54,7 +54,7 @@ def assess_partners(run: _Run, *, supplier: _Country, customer: _Country) -> Non
         nonce = secrets.token_urlsafe(16)
         token = subject_home.credentials.package(audience=audience, nonce=nonce)
         name = f"{slugify(assessor.company.name)}-assesses-{slugify(subject.company.name)}"
-        package_file = run.write(folder / f"{name}.package.jwt", token.encode() + b"\n")
+        package_file = run.write(folder / f"{name}.package.json", token.encode() + b"\n")
         policy_path = policies / f"{POLICIES[role]}.yaml"
         policy = RequirementPolicy.load(policy_path)
         verifier = assessor_home.credentials.verifier()
