@@ -5,11 +5,11 @@ credentials (certificates from Fuji over the bridge, an audit from Nordsee, self
 ``vc+jwt`` and SD-JWT) in one package signed by its organization identity. Ours: open the
 package (its signature, the partner's identity through the resolver, the challenge, every
 presentation verified) and assess it against the shipped policy
-``safety-component-supplier-high``: ``open_package(...)`` then ``assess(...)``. Baseline, same
-run, same presentations, same warm verifier: ``CredentialVerifier.verify`` of each of the 10
-presentations alone. Warm: issuer resolutions and status lists are cached, as for a verifier
-that sees many credentials of few issuers. Goal (issue 6): at least 0.8 times its rate
-(scoring, the package and the partner's identity add at most a quarter).
+``safety-component-supplier-high``: ``assess_package(...)`` (``open_package``, ``assess``).
+Baseline, same run, same presentations, same warm verifier: ``CredentialVerifier.verify`` of
+each of the 10 presentations alone. Warm: issuer resolutions and status lists are cached, as
+for a verifier that sees many credentials of few issuers. Goal (issue 6): at least 0.8 times
+its rate (scoring, the package and the partner's identity add at most a quarter).
 
 Access half (``access_records``): Muster's quality engineer asks to read a Hayabusa sensor test
 report, shared under the contract, for one of its purposes (allowed: one permit fires, and
@@ -225,9 +225,8 @@ def assessment_records(seconds: float = 2.0) -> list[Record]:
     from tests.credentials.world import HAYABUSA, World, build_world
     from tests.homes import NOW
 
-    from trustbridge.assessment import PartnerEvidence, RequirementPolicy, assess, shipped_policy
+    from trustbridge.assessment import RequirementPolicy, assess_package, shipped_policy
     from trustbridge.credentials.formats import present
-    from trustbridge.credentials.package import open_package
 
     def declaration(criterion: str, value: Any) -> dict[str, Any]:
         return {
@@ -256,20 +255,19 @@ def assessment_records(seconds: float = 2.0) -> list[Record]:
                 for t in tokens
             ]
             verifier = world.verifier()
-            resolver = verifier.resolver
             policy = RequirementPolicy.load(shipped_policy("safety-component-supplier-high"))
 
             def ours() -> str:
-                opened = open_package(
+                _, result = assess_package(
+                    policy,
                     signed,
                     verifier=verifier,
-                    resolver=resolver,
                     at=NOW,
                     audience=AUDIENCE,
                     nonce=NONCE,
+                    assessor="Muster",
                 )
-                evidence = PartnerEvidence.from_package(opened)
-                return assess(policy, evidence, at=NOW, assessor="Muster").decision.value
+                return result.decision.value
 
             def baseline() -> int:
                 return sum(

@@ -42,7 +42,7 @@ from .conftest import demo_port_base
 
 LEVEL_OIDS = {level.name: level.oid for scheme in REFERENCE_SCHEMES for level in scheme.levels}
 KINDS = ("organization", "person", "machine", "software")
-NOT_BUILT_YET = ("contract", "assessments", "messages", "logs", "provenance")
+NOT_BUILT_YET = ("contract", "messages", "logs", "provenance")
 
 
 @pytest.fixture(scope="module")

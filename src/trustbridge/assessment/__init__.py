@@ -7,6 +7,7 @@ from trustbridge.assessment.engine import (
     PartnerEvidence,
     Refusal,
     assess,
+    assess_package,
     claim_confidence,
 )
 from trustbridge.assessment.policy import Decision, RequirementPolicy, Risk, shipped_policy
@@ -20,6 +21,7 @@ __all__ = [
     "RequirementPolicy",
     "Risk",
     "assess",
+    "assess_package",
     "claim_confidence",
     "shipped_policy",
 ]

@@ -49,7 +49,8 @@ from trustbridge.assessment.policy import (
 from trustbridge.clock import ensure_utc
 from trustbridge.credentials.criteria import ElementKind, EvidenceKind
 from trustbridge.credentials.model import Claim, Verdict
-from trustbridge.credentials.package import OpenedPackage
+from trustbridge.credentials.package import OpenedPackage, open_package
+from trustbridge.credentials.verify import CredentialVerifier
 from trustbridge.trust.reference import ITG
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "Refusal",
     "RequirementResult",
     "assess",
+    "assess_package",
     "claim_confidence",
 ]
 
@@ -587,6 +589,32 @@ def assess(
         refused=tuple(refused),
         suppliers=tuple(suppliers),
     )
+
+
+def assess_package(
+    policy: RequirementPolicy,
+    package: str | Mapping[str, Any],
+    *,
+    verifier: CredentialVerifier,
+    at: datetime,
+    audience: str,
+    nonce: str,
+    assessor: str,
+    source: str = "package",
+) -> tuple[OpenedPackage, Assessment]:
+    """Open a partner's presentation package with ``verifier`` (and its resolver), then assess
+    it against ``policy``; supplier packages are opened as deep as the policy looks."""
+    opened = open_package(
+        package,
+        verifier=verifier,
+        resolver=verifier.resolver,
+        at=at,
+        audience=audience,
+        nonce=nonce,
+        max_depth=policy.suppliers.max_depth if policy.suppliers else 0,
+        source=source,
+    )
+    return opened, assess(policy, PartnerEvidence.from_package(opened), at=at, assessor=assessor)
 
 
 def _decision_text(

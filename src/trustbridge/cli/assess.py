@@ -69,11 +69,9 @@ def assess(
 ) -> None:
     """Assess a partner: verify its presentation package with this home's trust, score it
     against a requirement policy, and explain the decision."""
-    from trustbridge.assessment import PartnerEvidence, RequirementPolicy
-    from trustbridge.assessment import assess as run_assessment
+    from trustbridge.assessment import RequirementPolicy, assess_package
     from trustbridge.assessment.html import render_html
     from trustbridge.assessment.policy import Decision
-    from trustbridge.credentials.package import open_package
 
     minimum = None
     if require is not None:
@@ -90,20 +88,16 @@ def assess(
     except UnicodeDecodeError:
         raise InputError(f"{presentation} is not a presentation package (not ASCII)") from None
     with _home() as home:
-        verifier = home.credentials.verifier()
-        at = home.now()
-        opened = open_package(
+        _, result = assess_package(
+            rules,
             token,
-            verifier=verifier,
-            resolver=verifier.resolver,
-            at=at,
+            verifier=home.credentials.verifier(),
+            at=home.now(),
             audience=audience,
             nonce=nonce,
-            max_depth=rules.suppliers.max_depth if rules.suppliers else 0,
+            assessor=_assessor(home),
             source=str(presentation),
         )
-        assessor = _assessor(home)
-    result = run_assessment(rules, PartnerEvidence.from_package(opened), at=at, assessor=assessor)
     document = result.to_json()
     if out is not None:
         _write(out, json.dumps(document, indent=2, ensure_ascii=False) + "\n")

@@ -1573,7 +1573,8 @@ def run() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except TrustbridgeError as exc:
-        err.print(f"[bold red]error:[/] {exc.diagnostics()}", highlight=False)
+        # soft_wrap: paths and URLs in a message stay whole, to be copied.
+        err.print(f"[bold red]error:[/] {exc.diagnostics()}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

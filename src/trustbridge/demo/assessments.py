@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
-from trustbridge.assessment import PartnerEvidence, RequirementPolicy, assess, shipped_policy
+from trustbridge.assessment import RequirementPolicy, assess_package, shipped_policy
 from trustbridge.assessment.html import render_html
-from trustbridge.credentials.package import open_package
 from trustbridge.demo.manifest import AssessmentEntry
 from trustbridge.home.home import slugify
 
@@ -57,20 +56,15 @@ def assess_partners(run: _Run, *, supplier: _Country, customer: _Country) -> Non
         package_file = run.write(folder / f"{name}.package.json", token.encode() + b"\n")
         policy_path = policies / f"{POLICIES[role]}.yaml"
         policy = RequirementPolicy.load(policy_path)
-        verifier = assessor_home.credentials.verifier()
-        at = assessor_home.now()
-        opened = open_package(
+        opened, result = assess_package(
+            policy,
             token,
-            verifier=verifier,
-            resolver=verifier.resolver,
-            at=at,
+            verifier=assessor_home.credentials.verifier(),
+            at=assessor_home.now(),
             audience=audience,
             nonce=nonce,
-            max_depth=policy.suppliers.max_depth if policy.suppliers else 0,
+            assessor=assessor.company.name,
             source=package_file,
-        )
-        result = assess(
-            policy, PartnerEvidence.from_package(opened), at=at, assessor=assessor.company.name
         )
         document = result.to_json()
         document["policy"]["file"] = run.rel(policy_path)
