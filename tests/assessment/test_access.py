@@ -65,6 +65,11 @@ KNOCKOFF = 'Component::"urn:shady:ps-9:0001"'
 REPORT = 'Data::"tr-ps200-0001"'
 LATE_REPORT = 'Data::"tr-ps200-0002"'
 BOM = 'Data::"fw-bom-ps200-2.1"'
+UNDATED = 'Data::"tr-ps200-0003"'  # shared under the contract, but when?
+FUTURE = 'Data::"tr-ps200-0004"'  # says it was shared next year
+UPDATE = 'Procedure::"firmware-update"'
+OPERATOR = 'Person::"otto.weber@muster.example"'  # operator, itg-loa1 identity
+OPERATOR_HIGH = 'Person::"ute.roth@muster.example"'  # operator, itg-loa3
 CONTRACT = 'Contract::"C-2026-001"'
 
 
@@ -106,6 +111,31 @@ SCENARIO: list[dict[str, Any]] = [
     person(LENA, MUSTER, "itg-loa1", ["quality-engineer"]),
     person(KLAUS, MUSTER, "itg-loa3", ["authorized-signatory"]),
     person(PETRA, ELBE, "itg-loa3", ["quality-engineer"]),
+    person(OPERATOR, MUSTER, "itg-loa1", ["operator"]),
+    person(OPERATOR_HIGH, MUSTER, "itg-loa3", ["operator"]),
+    {
+        "type": "Procedure",
+        "id": "firmware-update",
+        "name": "Firmware update",
+        "organization": MUSTER,
+    },
+    {
+        "type": "Data",
+        "id": "tr-ps200-0003",
+        "name": "PS-200 0003 end-of-line test report",
+        "organization": HAYABUSA,
+        "category": "test-report",
+        "contract": "C-2026-001",
+    },
+    {
+        "type": "Data",
+        "id": "tr-ps200-0004",
+        "name": "PS-200 0004 end-of-line test report",
+        "organization": HAYABUSA,
+        "category": "test-report",
+        "contract": "C-2026-001",
+        "shared_at": "2027-01-01T00:00:00Z",
+    },
     {
         "type": "System",
         "id": "urn:hayabusa:test-data-service",
@@ -239,6 +269,14 @@ DECISIONS = [
     ("the signatory signs the contract", KLAUS, "sign", CONTRACT, "", AT,
      True, ["signatory-signs-contract"]),
     ("a quality engineer may not sign", ERIKA, "sign", CONTRACT, "", AT, False, []),
+    ("data under a contract without its sharing time", ERIKA, "read", UNDATED,
+     "quality-assurance", AT, False, ["shared-at-unknown"]),
+    ("data shared after the request", ERIKA, "read", FUTURE, "quality-assurance", AT,
+     False, ["shared-in-the-future"]),
+    ("an operator runs the firmware update", OPERATOR_HIGH, "execute", UPDATE, "", AT,
+     True, ["operator-executes-procedure"]),
+    ("an operator with an itg-loa1 identity may not", OPERATOR, "execute", UPDATE, "", AT,
+     False, ["identity-below-loa2"]),
     ("an accepted supplier's sensor connects", SENSOR, "connect", LINE, "", AT,
      True, ["component-connects"]),
     ("a rejected supplier's part may not", KNOCKOFF, "connect", LINE, "", AT,

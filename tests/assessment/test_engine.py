@@ -4,6 +4,7 @@ and the invariants of the issue as properties."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -181,12 +182,12 @@ CASES = [
         "mandatory requirements not met: iec-61508",
     ),
     (
-        "SIL1 instead of SIL2: partial, mandatory, so reject",
+        "SIL1 instead of SIL2: contradicts the requirement, counts for nothing",
         [*hayabusa(iec_61508={"value": "SIL1"}), ISO_9001],
         partner(),
         Decision.REJECT,
-        85.0,
-        "value 'SIL1' is below the minimum",
+        70.0,
+        "'SIL1' from Fuji is below the minimum 'SIL2'",
     ),
     (
         "ISMS only self-declared where a certificate is required",
@@ -526,3 +527,54 @@ def test_an_audit_is_as_old_as_its_date_not_its_credential() -> None:
     used = requirement(result, "iec-62443-3-3")
     assert used["status"] == "partial"
     assert used["claim"]["age_days"] == 800
+
+
+def test_a_claim_below_the_minimum_lends_no_confidence() -> None:
+    """A strong audit saying the MTBF is too low must not make a weak self-declaration that it
+    is high enough look certain (the review's "borrowed confidence")."""
+    declared = verdict("mtbf", 150000.0, evidence="self-declaration", element="product", index=80)
+    contradicting = verdict("mtbf", 5000.0, evidence="audit", element="product", index=81)
+    alone = run(SAFETY, [*hayabusa(without=("mtbf",)), ISO_9001, declared])
+    both = run(SAFETY, [*hayabusa(without=("mtbf",)), ISO_9001, declared, contradicting])
+    assert requirement(both, "mtbf")["confidence"] == requirement(alone, "mtbf")["confidence"]
+    assert requirement(both, "mtbf")["confidence"] == 0.5
+    assert "5000.0 from Fuji is below the minimum 100000.0" in requirement(both, "mtbf")["reason"]
+    assert both["score"] == alone["score"] and both["decision"] == alone["decision"]
+
+
+def test_evidence_dated_after_its_credential_does_not_count() -> None:
+    """An audit "held" next year, in a credential issued now, is not fresh: it is not evidence."""
+    future = verdict(
+        "iec-62443-3-3",
+        "SL2",
+        evidence="audit",
+        element="system",
+        issued_days_ago=10,
+        audit_days_ago=-400,
+    )
+    result = run(SAFETY, [*hayabusa(without=("iec-62443-3-3",)), ISO_9001, future])
+    used = requirement(result, "iec-62443-3-3")
+    assert used["status"] == "missing"
+    assert "dated after its credential was issued" in used["reason"]
+
+
+def test_the_same_supplier_twice_is_one_supplier() -> None:
+    kogane = "NTRJP-1111111111111"
+    supplier = PartnerEvidence(
+        partner(kogane, "itg/itg-loa2", "Kogane Metals"),
+        (
+            verdict("iso-iec-27001", True, organization=kogane, index=90),
+            verdict("iso-9001", True, organization=kogane, index=91),
+        ),
+    )
+    assert SAFETY.suppliers is not None
+    rules = replace(SAFETY.suppliers, required=2, on_failure=Decision.REJECT)
+    two = replace(SAFETY, suppliers=rules)
+    full = (*hayabusa(), ISO_9001)
+    result = assess(
+        two, PartnerEvidence(partner(), full, suppliers=(supplier, supplier)), at=NOW, assessor="M"
+    ).to_json()
+    assert result["decision"] == "reject"
+    assert any(
+        "1 supplier(s) assessed, the policy requires 2" in r["text"] for r in result["reasons"]
+    )

@@ -219,6 +219,14 @@ def test_suppliers_packages_answer_the_same_challenge(world: World, tokens: list
     looped = opened(world, package(world, tokens, suppliers=[package(world, tokens[:1])]))
     assert "appears twice in the supplier tree" in looped.refused[0].reason
 
+    twice = opened(
+        world,
+        package(world, tokens, suppliers=[supplier_package(NONCE), supplier_package(NONCE)]),
+    )
+    assert [s.organization for s in twice.suppliers] == [MUSTER_ID]
+    assert twice.refused[0].source == "package: supplier 2"
+    assert "appears twice in the supplier tree" in twice.refused[0].reason
+
     shallow = opened(
         world, package(world, tokens, suppliers=[supplier_package(NONCE)]), max_depth=0
     )

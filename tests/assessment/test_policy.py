@@ -131,6 +131,15 @@ BAD = [
         21,
     ),
     ("not YAML", "title: Test", "title: [Test", "not valid YAML", None),
+    (
+        "a NaN threshold never rejects",
+        "conditions: 60",
+        "conditions: .nan",
+        "nan is not a finite",
+        9,
+    ),
+    ("a NaN weight", "weight: 2", "weight: .nan", "nan is not a finite number", 12),
+    ("an infinite weight", "weight: 2", "weight: .inf", "inf is greater than the maximum", 12),
 ]
 
 

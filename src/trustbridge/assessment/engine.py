@@ -4,16 +4,18 @@ The model (README and docs/assessment.md show it with an example):
 
 * A claim counts for a requirement when it names the requirement's criterion, is about the
   partner (its subject's organization is the partner's), is about the required kind of element,
-  holds at the assessment time, and is not an audit whose verdict is ``fail``. Its **credit** is
-  1 when its value meets the minimum, its evidence is as strong as required and it is no older
-  than the maximum age; 0.5 when it falls short in any of these; 0 when no claim counts.
+  holds at the assessment time, its value meets the minimum, and it is not an audit whose
+  verdict is ``fail`` nor evidence dated after its credential was issued. Its **credit** is 1
+  when its evidence is as strong as required and it is no older than the maximum age; 0.5 when
+  it falls short in either; 0 when no claim counts.
 * A claim's **confidence** ``q = e * l * f``: ``e`` the evidence strength (self-declaration 0.5,
   certificate 0.85, audit 1.0); ``l`` the reference level the issuer's identity resolved to
   (itg-loa3 1.0, itg-loa2 0.85, itg-loa1 0.7, none 0.6); ``f = 1 - 0.5 * min(age / max_age, 1)``
   the freshness (1 when new, 0.5 at the maximum age and beyond). The age is counted from the
-  audit date, else the claim's ``validFrom``, else the credential's.
+  evidence's date (an audit's), else the claim's ``validFrom``, else the credential's.
 * Per requirement the best counting claim is used (highest credit, then confidence); the
-  requirement's confidence is the highest ``q`` among its counting claims.
+  requirement's confidence is the highest ``q`` among its counting claims (all of which say the
+  value is good enough: a claim below the minimum lends nothing).
 * Per characteristic ``score = 100 * sum(w_r * credit_r) / sum(w_r)`` and
   ``confidence = sum(w_r * q_r) / sum(w_r)`` over its requirements with their weights ``w_r``.
   It is **met** when its confidence reaches the policy's ``min_confidence``; an unmet
@@ -303,6 +305,8 @@ class _Candidate:
     valid_from: datetime
     valid_until: datetime
     audit_failed: bool
+    #: The evidence claims a date after the credential was issued: an audit not yet held.
+    dated_later: bool
     source: str | None
 
     @property
@@ -323,12 +327,14 @@ def _candidates(evidence: PartnerEvidence) -> list[_Candidate]:
     for verdict in sorted(evidence.verdicts, key=lambda v: v.credential.id):
         credential = verdict.credential
         kind = credential.evidence.kind
-        audit_date = credential.evidence.date
+        evidence_date = credential.evidence.date
         for claim in credential.claims:
             starts = [credential.valid_from] + ([claim.valid_from] if claim.valid_from else [])
             ends = [credential.valid_until] + ([claim.valid_until] if claim.valid_until else [])
-            if audit_date is not None:
-                dated = datetime(audit_date.year, audit_date.month, audit_date.day, tzinfo=UTC)
+            if evidence_date is not None:
+                dated = datetime(
+                    evidence_date.year, evidence_date.month, evidence_date.day, tzinfo=UTC
+                )
             else:
                 dated = claim.valid_from or credential.valid_from
             out.append(
@@ -341,6 +347,8 @@ def _candidates(evidence: PartnerEvidence) -> list[_Candidate]:
                     valid_from=max(starts),
                     valid_until=min(ends),
                     audit_failed=credential.evidence.verdict == "fail",
+                    dated_later=evidence_date is not None
+                    and evidence_date > credential.valid_from.date(),
                     source=evidence.sources.get(credential.id),
                 )
             )
@@ -356,12 +364,17 @@ def _judge(
         return 0.0, 0.0, f"the claim from {issuer} does not hold at the assessment time"
     if candidate.audit_failed:
         return 0.0, 0.0, f"the audit by {issuer} has the verdict fail"
+    if candidate.dated_later:
+        return 0.0, 0.0, f"the evidence from {issuer} is dated after its credential was issued"
+    if not requirement.accepts(candidate.claim.value):
+        # A claim that contradicts the requirement supports nothing: no credit, and none of
+        # its confidence goes to another claim's credit.
+        value = candidate.claim.value
+        return 0.0, 0.0, f"{value!r} from {issuer} is below the minimum {requirement.minimum!r}"
     age = (at - candidate.dated).total_seconds() / 86400
     max_age = requirement.max_age.days
     q = claim_confidence(candidate.evidence, candidate.verdict.issuer_level, age, max_age)
     shortfalls = []
-    if not requirement.accepts(candidate.claim.value):
-        shortfalls.append(f"value {candidate.claim.value!r} is below the minimum")
     if not candidate.evidence.at_least(requirement.evidence):
         shortfalls.append(
             f"{candidate.evidence} is weaker than the {requirement.evidence} required"
@@ -400,6 +413,8 @@ def _requirement(
             reason += " counts: " + "; ".join(ignored)
         return RequirementResult(requirement, "missing", 0.0, 0.0, None, reason)
     credit, q, reason, chosen = best
+    if ignored:
+        reason += "; not counted: " + "; ".join(ignored)
     age = (at - chosen.dated).total_seconds() / 86400
     used = ClaimUsed(
         credential=chosen.credential,
@@ -680,12 +695,14 @@ def _suppliers(
                 f"(score {result.score:.1f}) under {rules.policy.id}",
             )
         )
-    if len(results) < rules.required:
+    # Distinct organizations: the same supplier twice is still one supplier.
+    distinct = len({r.partner.organization for r in results})
+    if distinct < rules.required:
         cap = rules.on_failure
         reasons.append(
             Reason(
                 "supplier",
-                f"{len(results)} supplier(s) assessed, the policy requires {rules.required}: "
+                f"{distinct} supplier(s) assessed, the policy requires {rules.required}: "
                 f"decision at most {rules.on_failure}",
             )
         )
@@ -778,9 +795,10 @@ def _to_pass(
                 f"suppliers that reach {rules.min_decision} under {rules.policy.id} "
                 f"(now below: {', '.join(failing)})"
             )
-        if len(suppliers) < rules.required:
+        distinct = len({s.partner.organization for s in suppliers})
+        if distinct < rules.required:
             steps.append(
-                f"{rules.required - len(suppliers)} more supplier presentation(s) that pass "
+                f"{rules.required - distinct} more supplier presentation(s) that pass "
                 f"{rules.policy.id}"
             )
     if decision_of(current) is not Decision.ACCEPT:

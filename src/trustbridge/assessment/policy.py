@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -210,7 +211,9 @@ class RequirementPolicy:
     ) -> RequirementPolicy:
         """Check policy YAML ``text``; ``base`` is where supplier policy files are looked up."""
         data = load(text, source, _validator(), PolicyFileError, what="requirement policy")
-        return _Reader(text, source, base, catalogue or Catalogue.default()).policy(data, [])
+        reader = _Reader(text, source, base, catalogue or Catalogue.default())
+        reader.finite(data, [])
+        return reader.policy(data, [])
 
     @property
     def requirements(self) -> tuple[Requirement, ...]:
@@ -252,6 +255,18 @@ class _Reader:
         return PolicyFileError(
             self.source, problem, json_path=json_path, line=line_of(self.text, path), hint=hint
         )
+
+    def finite(self, data: Any, at: list[str | int]) -> None:
+        """Refuse NaN and infinities anywhere (YAML ``.nan`` passes the schema's bounds, and
+        every comparison with NaN is false: a threshold of NaN would never reject)."""
+        if isinstance(data, float) and not math.isfinite(data):
+            raise self.fail(at, f"{data} is not a finite number")
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                self.finite(value, [*at, str(key)])
+        elif isinstance(data, list):
+            for index, value in enumerate(data):
+                self.finite(value, [*at, index])
 
     def policy(self, data: Mapping[str, Any], at: list[str | int]) -> RequirementPolicy:
         name = data["identity"]["min_level"]

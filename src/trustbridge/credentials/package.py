@@ -212,12 +212,12 @@ def open_package(
     max_depth: int = 2,
     params: VerificationParams | None = None,
     source: str = "package",
-    _ancestors: tuple[str, ...] = (),
+    _tree: set[str] | None = None,
 ) -> OpenedPackage:
     """Verify a package for ``audience`` and ``nonce``; raises :class:`CredentialError` when
     the package itself cannot be relied on (signature, identity, challenge)."""
     at = ensure_utc(at)
-    params = params or VerificationParams()
+    params = params or verifier.params
     container = _container(package, source)
     jws, header, payload = decode_jwt(container["proof"], source=source)
     if header.get("typ") != PROOF_TYPE:
@@ -248,10 +248,14 @@ def open_package(
             f"trusted: {exc.message}",
             source=source,
         ) from exc
-    if organization in _ancestors:
+    # Each organization once in the whole tree: a supplier listed twice (or a loop back to
+    # an ancestor) would count twice towards the policy's required number of suppliers.
+    tree = set() if _tree is None else _tree
+    if organization in tree:
         raise MalformedCredentialError(
             f"{organization} appears twice in the supplier tree", source=source
         )
+    tree.add(organization)
     presentations: list[str] = container["presentations"]
     supplier_packages: list[dict[str, Any]] = container["suppliers"]
     # The proof signs the digests, in order: nothing added, dropped, reordered or changed.
@@ -315,7 +319,7 @@ def open_package(
                     max_depth=max_depth - 1,
                     params=params,
                     source=where,
-                    _ancestors=(*_ancestors, organization),
+                    _tree=tree,
                 )
             )
         except CredentialError as exc:
