@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.credentials.world import (
     HAYABUSA,
-    HAYABUSA_ID,
+    HPS_200,
     World,
     isms_certificate,
     plant_audit,
@@ -32,12 +32,7 @@ def secure_development(level: str = "ML3") -> dict[str, Any]:
 
 def reliability_declaration(mtbf: float = 150000.0) -> dict[str, Any]:
     return {
-        "subject": {
-            "element": "product",
-            "name": "HPS-200 pressure sensor",
-            "organization": HAYABUSA_ID,
-            "partNumber": "HPS-200",
-        },
+        "subject": dict(HPS_200),
         "claims": [{"criterion": "mtbf", "value": mtbf, "scope": "HPS-200 at 40 °C"}],
         "evidence": {"kind": "self-declaration", "statement": "From 3 years of field returns."},
     }

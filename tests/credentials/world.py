@@ -278,15 +278,19 @@ HAYABUSA = {
 }
 
 
+#: Hayabusa's pressure sensor model as the subject of a credential.
+HPS_200 = {
+    "element": "product",
+    "name": "HPS-200 pressure sensor",
+    "organization": HAYABUSA_ID,
+    "partNumber": "HPS-200",
+    "globalAssetId": "https://hayabusa.example/aas/HPS-200",
+}
+
+
 def sensor_safety(value: str = "SIL2") -> dict[str, Any]:
     return {
-        "subject": {
-            "element": "product",
-            "name": "HPS-200 pressure sensor",
-            "organization": HAYABUSA_ID,
-            "partNumber": "HPS-200",
-            "globalAssetId": "https://hayabusa.example/aas/HPS-200",
-        },
+        "subject": dict(HPS_200),
         "claims": [{"criterion": "iec-61508", "value": value, "scope": "sensor model HPS-200"}],
         "evidence": {"kind": "certificate", "reference": "FCA-61508-0042"},
     }

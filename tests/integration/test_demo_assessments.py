@@ -152,24 +152,26 @@ def test_package_and_assess_through_the_cli(
     )
     policy = served / _entry(manifest, MUSTER)["policy"]
     out, page = tmp_path / "assessment.json", tmp_path / "assessment.html"
-    shown = run_cli(
-        *muster,
-        "assess",
-        "--policy",
-        str(policy),
-        "--presentation",
-        str(package),
-        "--nonce",
-        "cli-nonce-1",
-        "--audience",
-        audience,
-        "--out",
-        str(out),
-        "--html",
-        str(page),
-        cwd=served,
-        env=ENV,
-    )
+
+    def assess(policy: str, nonce: str, *extra: str, ok: bool = True) -> Any:
+        return run_cli(
+            *muster,
+            "assess",
+            "--policy",
+            policy,
+            "--presentation",
+            str(package),
+            "--nonce",
+            nonce,
+            "--audience",
+            audience,
+            *extra,
+            cwd=served,
+            env=ENV,
+            ok=ok,
+        )
+
+    shown = assess(str(policy), "cli-nonce-1", "--out", str(out), "--html", str(page))
     assert "accept-with-conditions" in shown.stdout
     assert "reliability" in shown.stdout
     document = json.loads(out.read_text())
@@ -177,39 +179,11 @@ def test_package_and_assess_through_the_cli(
     assert document["subject"]["organization"] == "NTRJP-3180001012345"
     assert "<svg" in page.read_text()
     # The caller can insist on an outright accept: exit 1, and the reasons are still shown.
-    strict = run_cli(
-        *muster,
-        "assess",
-        "--policy",
-        "safety-component-supplier-high",
-        "--presentation",
-        str(package),
-        "--nonce",
-        "cli-nonce-1",
-        "--audience",
-        audience,
-        "--require",
-        "accept",
-        cwd=served,
-        env=ENV,
-        ok=False,
+    strict = assess(
+        "safety-component-supplier-high", "cli-nonce-1", "--require", "accept", ok=False
     )
     assert strict.returncode == 1 and "accept-with-conditions" in strict.stdout
-    replayed = run_cli(
-        *muster,
-        "assess",
-        "--policy",
-        str(policy),
-        "--presentation",
-        str(package),
-        "--nonce",
-        "another-nonce",
-        "--audience",
-        audience,
-        cwd=served,
-        env=ENV,
-        ok=False,
-    )
+    replayed = assess(str(policy), "another-nonce", ok=False)
     assert replayed.returncode == 3
     assert "nonce is not ours" in replayed.stderr and "Traceback" not in replayed.stderr
 
