@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything trustbridge needs on a fresh Debian machine, from the package registries:
-# Debian packages where missing (softhsm2, PostgreSQL server, openssl), then a virtual
+# Debian packages where missing (softhsm2, PostgreSQL server, openssl, poppler-utils, NSS tools), then a virtual
 # environment with the project and its development tools. Safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,9 @@ command -v softhsm2-util >/dev/null 2>&1 || need_apt+=(softhsm2)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
+# Independent checks of signed contracts: poppler's pdfsig, with an NSS database from certutil.
+command -v pdfsig >/dev/null 2>&1 || need_apt+=(poppler-utils)
+command -v certutil >/dev/null 2>&1 || need_apt+=(libnss3-tools)
 # The benchmarks compare our OCSP responder with nginx serving exported responses, under wrk.
 if [ "${TRUSTBRIDGE_SETUP_BENCH:-0}" = 1 ]; then
     command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
