@@ -31,6 +31,7 @@ from trustbridge.cli._common import (
 )
 from trustbridge.cli.assess import assess
 from trustbridge.cli.credential import credential_app, profile_app
+from trustbridge.cli.exchange import contract_app, exchange_app, message_app, onboard, session_app
 from trustbridge.cli.policy import policy_app
 from trustbridge.cli.remote import remote_app
 from trustbridge.cli.trust import bridge_app, lotl_app, trustlist_app, verify
@@ -111,8 +112,13 @@ app.add_typer(lotl_app, name="lotl")
 app.add_typer(credential_app, name="credential")
 app.add_typer(profile_app, name="profile")
 app.add_typer(policy_app, name="policy")
+app.add_typer(exchange_app, name="exchange")
+app.add_typer(session_app, name="session")
+app.add_typer(contract_app, name="contract")
+app.add_typer(message_app, name="message")
 app.command("verify")(verify)
 app.command("assess")(assess)
+app.command("onboard")(onboard)
 
 
 def _version(value: bool) -> None:

@@ -12,13 +12,13 @@ is written as JSON and as an HTML page, beside the policy it applied.
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from trustbridge.assessment import RequirementPolicy, assess_package, shipped_policy
+from trustbridge.assessment import shipped_policy
 from trustbridge.assessment.html import render_html
 from trustbridge.demo.manifest import AssessmentEntry
 from trustbridge.home.home import slugify
@@ -26,7 +26,7 @@ from trustbridge.home.home import slugify
 if TYPE_CHECKING:
     from trustbridge.demo.scenario import _Country, _Run
 
-__all__ = ["POLICIES", "assess_partners"]
+__all__ = ["POLICIES", "copy_policies", "record_assessment"]
 
 #: Who applies which shipped policy to the other (the customer's refers to a tier-2 policy).
 POLICIES = {
@@ -36,66 +36,59 @@ POLICIES = {
 _TIER_TWO = "component-subsupplier-medium"
 
 
-def assess_partners(run: _Run, *, supplier: _Country, customer: _Country) -> None:
-    """Both companies assess each other (see the module doc)."""
-    folder = run.out / "artifacts" / "assessments"
-    policies = folder / "policies"
+def copy_policies(run: _Run) -> Path:
+    """The shipped policies the two companies apply, copied beside the assessments."""
+    policies = run.out / "artifacts" / "assessments" / "policies"
     policies.mkdir(parents=True, exist_ok=True)
     for name in (*POLICIES.values(), _TIER_TWO):
         shutil.copyfile(shipped_policy(name), policies / f"{name}.yaml")
-    for assessor, subject, role in (
-        (customer, supplier, "customer"),
-        (supplier, customer, "supplier"),
-    ):
-        assessor_home = run.homes[assessor.company_node.name]
-        subject_home = run.homes[subject.company_node.name]
-        audience = run.served[assessor.company_node.name].http_url
-        nonce = secrets.token_urlsafe(16)
-        token = subject_home.credentials.package(audience=audience, nonce=nonce)
-        name = f"{slugify(assessor.company.name)}-assesses-{slugify(subject.company.name)}"
-        package_file = run.write(folder / f"{name}.package.json", token.encode() + b"\n")
-        policy_path = policies / f"{POLICIES[role]}.yaml"
-        policy = RequirementPolicy.load(policy_path)
-        opened, result = assess_package(
-            policy,
-            token,
-            verifier=assessor_home.credentials.verifier(),
-            at=assessor_home.now(),
-            audience=audience,
-            nonce=nonce,
+    return policies
+
+
+def record_assessment(
+    run: _Run,
+    *,
+    assessor: _Country,
+    subject: _Country,
+    role: str,
+    document: dict[str, Any],
+    package: str,
+) -> None:
+    """Write one assessment (JSON, HTML, the package it rested on) and list it."""
+    folder = run.out / "artifacts" / "assessments"
+    policy_path = copy_policies(run) / f"{POLICIES[role]}.yaml"
+    name = f"{slugify(assessor.company.name)}-assesses-{slugify(subject.company.name)}"
+    package_file = run.write(folder / f"{name}.package.json", package.encode() + b"\n")
+    document = dict(document)
+    document["policy"] = dict(document["policy"], file=run.rel(policy_path))
+    file = run.write(
+        folder / f"{name}.json",
+        (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode(),
+    )
+    page = run.write(folder / f"{name}.html", render_html(document).encode())
+    run.assessments.append(
+        AssessmentEntry(
             assessor=assessor.company.name,
-            source=package_file,
+            subject=subject.company.name,
+            policy=run.rel(policy_path),
+            decision=document["decision"],
+            file=file,
+            html=page,
+            score=document["score"],
+            confidence=document["confidence"],
+            route=document.get("route", ""),
+            reference_level=document["subject"]["reference_level"],
+            package=package_file,
+            credentials=int(document.get("credentials_counted", 0)),
+            refused=int(document.get("credentials_refused", 0)),
         )
-        document = result.to_json()
-        document["policy"]["file"] = run.rel(policy_path)
-        file = run.write(
-            folder / f"{name}.json",
-            (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode(),
-        )
-        page = run.write(folder / f"{name}.html", render_html(document).encode())
-        run.assessments.append(
-            AssessmentEntry(
-                assessor=assessor.company.name,
-                subject=subject.company.name,
-                policy=run.rel(policy_path),
-                decision=result.decision.value,
-                file=file,
-                html=page,
-                score=document["score"],
-                confidence=document["confidence"],
-                route=opened.route,
-                reference_level=document["subject"]["reference_level"],
-                package=package_file,
-                credentials=len(opened.verdicts),
-                refused=len(opened.refused),
-            )
-        )
-        weakest = [c["characteristic"] for c in document["characteristics"] if not c["met"]]
-        note = f"; unmet: {', '.join(weakest)}" if weakest else ""
-        run.say(
-            f"{escape(assessor.company.name)} assessed {escape(subject.company.name)} "
-            f"({len(opened.verdicts)} credentials, identity by the {opened.route} route at "
-            f"{document['subject']['reference_level']}) under {policy.id}: "
-            f"[bold]{result.decision}[/], score "
-            f"{document['score']}, confidence {document['confidence']}{escape(note)} -> {page}"
-        )
+    )
+    weakest = [c["characteristic"] for c in document["characteristics"] if not c["met"]]
+    note = f"; unmet: {', '.join(weakest)}" if weakest else ""
+    run.say(
+        f"{escape(assessor.company.name)} assessed {escape(subject.company.name)} "
+        f"({document.get('credentials_counted')} credentials, identity by the {document.get('route')} "
+        f"route at {document['subject']['reference_level']}) under {document['policy']['id']}: "
+        f"[bold]{document['decision']}[/], score {document['score']}, confidence "
+        f"{document['confidence']}{escape(note)} -> {page}"
+    )

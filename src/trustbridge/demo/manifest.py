@@ -17,7 +17,9 @@ __all__ = [
     "MANIFEST_FILE",
     "MANIFEST_VERSION",
     "REFERENCE_LEVELS",
+    "AccessEntry",
     "CaEntry",
+    "ContractEntry",
     "CrlEntry",
     "IdentityEntry",
     "Manifest",
@@ -25,6 +27,8 @@ __all__ = [
     "OcspEntry",
     "RevocationEntry",
     "ResolutionEntry",
+    "SessionEntry",
+    "SignatureEntry",
     "BridgeEntry",
     "SchemeEntry",
     "StepEntry",
@@ -220,6 +224,56 @@ class AssessmentEntry(TypedDict):
     refused: int
 
 
+class SessionEntry(TypedDict):
+    """A first-contact session between the two company nodes (steps 5 to 6)."""
+
+    id: str
+    initiator: str
+    responder: str
+    url: str
+    state: str
+    steps: list[str]
+    #: Selected formats per category.
+    formats: dict[str, str]
+
+
+class SignatureEntry(TypedDict):
+    field: str
+    signer: str
+    organization: str | None
+    signing_time: str | None
+    ok: bool
+    modification_level: str
+
+
+class ContractEntry(TypedDict):
+    """The contract both signatories signed online (step 6)."""
+
+    id: str
+    pdf: str
+    terms: str
+    #: Our verification report (JSON) of the final PDF.
+    report: str
+    session: str
+    archived: bool
+    signatures: list[SignatureEntry]
+    #: The signature and document timestamp tokens, for ``openssl ts -verify``.
+    timestamps: list[str]
+
+
+class AccessEntry(TypedDict):
+    """A person at the receiving company asking to read a message (step 7)."""
+
+    reader: str
+    roles: list[str]
+    message: str
+    element: str
+    purpose: str
+    allowed: bool
+    reason: str
+    policies: list[str]
+
+
 class Manifest(TypedDict):
     version: int
     generated_at: str
@@ -239,6 +293,10 @@ class Manifest(TypedDict):
     resolutions: NotRequired[list[ResolutionEntry]]
     credentials: NotRequired[list[CredentialEntry]]
     assessments: NotRequired[list[AssessmentEntry]]
+    sessions: NotRequired[list[SessionEntry]]
+    contract: NotRequired[ContractEntry]
+    messages: NotRequired[list[dict[str, object]]]
+    access: NotRequired[list[AccessEntry]]
 
 
 def write_manifest(out: Path, data: Manifest) -> Path:

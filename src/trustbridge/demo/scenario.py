@@ -36,16 +36,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from trustbridge import __version__
 from trustbridge.assessment.html import render_svg_chart
 from trustbridge.clock import Clock, SystemClock
-from trustbridge.demo import assessments, linking, profiles
+from trustbridge.demo import exchange, linking, profiles
 from trustbridge.demo.manifest import (
     MANIFEST_FILE,
     MANIFEST_VERSION,
     REFERENCE_LEVELS,
+    AccessEntry,
     AssessmentEntry,
     BridgeEntry,
     CaEntry,
+    ContractEntry,
     CredentialEntry,
     CrlEntry,
     IdentityEntry,
@@ -55,6 +58,7 @@ from trustbridge.demo.manifest import (
     ResolutionEntry,
     RevocationEntry,
     SchemeEntry,
+    SessionEntry,
     StepEntry,
     StepStatus,
     TsaEntry,
@@ -248,7 +252,7 @@ GERMANY = _Country(
         (ServiceKind.CAB, ("iso-iec-27001", "iso-9001", "iso-22301")),
         (ServiceKind.AUDITOR, ("iec-62443-3-3", "iec-62443-2-4", "iso-iec-27001")),
     ),
-    company_node=_Node("muster", "Muster Maschinenbau GmbH", "customer", api=False),
+    company_node=_Node("muster", "Muster Maschinenbau GmbH", "customer"),
 )
 
 JAPAN = _Country(
@@ -309,7 +313,7 @@ JAPAN = _Country(
             ("iso-iec-27001", "iec-62443-4-1", "iec-62443-4-2", "iec-61508", "iso-9001"),
         ),
     ),
-    company_node=_Node("hayabusa", "Hayabusa Sensor Components K.K.", "supplier", api=False),
+    company_node=_Node("hayabusa", "Hayabusa Sensor Components K.K.", "supplier"),
 )
 
 _COUNTRIES = (GERMANY, JAPAN)
@@ -335,17 +339,9 @@ _STORY: tuple[tuple[str, StepStatus, str | None], ...] = (
     ("Trust service providers", "done", None),
     ("Identities", "done", None),
     ("Trust profiles", "done", None),
-    (
-        "First contact",
-        "partial",
-        "each company resolves the other's organization identity over the nodes' HTTP "
-        "interfaces, by the bridge and by the trust lists, and assesses the other's signed "
-        "presentation package against its own requirement policy; discovery, mutual "
-        "authentication and the exchange over the wire between the two nodes are not "
-        "available yet",
-    ),
-    ("Contract", "not-available", "signed, timestamped contracts are not built yet"),
-    ("Data exchange", "not-available", "secure messages and access policies are not built yet"),
+    ("First contact", "done", None),
+    ("Contract", "done", None),
+    ("Data exchange", "done", None),
     ("Provenance", "not-available", "the transparency log is not built yet"),
     (
         "Verification and a fault",
@@ -404,6 +400,15 @@ class _Run:
     #: Each country's conformity assessment body and company (key and certificate).
     bodies: dict[str, _Holder] = field(default_factory=dict)
     companies: dict[str, _Holder] = field(default_factory=dict)
+    #: Each company's signatory, software, key-agreement and node TLS identities.
+    signatories: dict[str, _Holder] = field(default_factory=dict)
+    software: dict[str, _Holder] = field(default_factory=dict)
+    agreements: dict[str, _Holder] = field(default_factory=dict)
+    node_tls: dict[str, _Holder] = field(default_factory=dict)
+    sessions: list[SessionEntry] = field(default_factory=list)
+    contract: ContractEntry | None = None
+    messages: list[dict[str, object]] = field(default_factory=list)
+    access: list[AccessEntry] = field(default_factory=list)
     credentials: list[CredentialEntry] = field(default_factory=list)
     assessments: list[AssessmentEntry] = field(default_factory=list)
 
@@ -610,13 +615,14 @@ class _Run:
                 path = entry["trust_list"]
                 home.trust.accept_trust_list((self.out / path).read_bytes(), source=path)
         self.credential_issuer(c, home, self.companies[c.code])
+        exchange.setup_node(self, c, home)
 
     def issue_identities(self, c: _Country) -> None:
         ids, devices = c.identity_ca.slug, c.device_ca.slug
         officer = self.officers.get(c.code) or self.appoint_officer(c)
         company = self.approved(c, c.company, ca=ids, level=c.high_level, officer=officer)
         self.companies[c.code] = company
-        self.approved(
+        self.agreements[c.code] = self.approved(
             c,
             c.company,
             ca=ids,
@@ -624,10 +630,29 @@ class _Run:
             officer=officer,
             purpose=Purpose.KEY_AGREEMENT,
         )
-        self.approved(c, c.signatory, ca=ids, level=c.high_level, officer=officer)
+        self.signatories[c.code] = self.approved(
+            c, c.signatory, ca=ids, level=c.high_level, officer=officer
+        )
         if c.machine is not None:
             self.enrolled(c, c.machine, ca=devices, credential=company, key_type=c.machine_key)
-        self.enrolled(c, c.software, ca=devices, credential=company, key_type=KeyType.P256)
+        self.software[c.code] = self.enrolled(
+            c, c.software, ca=devices, credential=company, key_type=KeyType.P256
+        )
+        # The company node's own TLS identity (a software process of the company).
+        self.node_tls[c.code] = self.enrolled(
+            c,
+            SoftwareSubject(
+                name=f"{c.company_node.name} trustbridge node",
+                version=__version__,
+                organization=c.company.name,
+                organization_identifier=c.company.identifier,
+                country=c.country,
+                dns_names=("localhost",),
+            ),
+            ca=devices,
+            credential=company,
+            key_type=KeyType.P256,
+        )
         if c.batch is not None:
             self.batch(c, c.batch, ca=devices, credential=company)
 
@@ -1021,9 +1046,12 @@ def run_demo(
             profiles.issue_customer_profile(run, customer=GERMANY, supplier=JAPAN)
         with run.step(5):
             linking.resolve_partners(run, _COUNTRIES, group_node=_GROUP)
-            assessments.assess_partners(run, supplier=JAPAN, customer=GERMANY)
-        for number in range(6, 9):
-            run.unavailable(number)
+            session = exchange.first_contact(run, supplier=JAPAN, customer=GERMANY)
+        with run.step(6):
+            exchange.conclude_contract(run, session, supplier=JAPAN, customer=GERMANY)
+        with run.step(7):
+            exchange.exchange_data(run, session, supplier=JAPAN, customer=GERMANY)
+        run.unavailable(8)
         with run.step(9):
             run.fault(JAPAN)
     with run.step(10):
@@ -1046,7 +1074,12 @@ def run_demo(
         resolutions=run.resolutions,
         credentials=run.credentials,
         assessments=run.assessments,
+        sessions=run.sessions,
+        messages=run.messages,
+        access=run.access,
     )
+    if run.contract is not None:
+        manifest["contract"] = run.contract
     if run.bridge_entry is not None:
         manifest["bridge"] = run.bridge_entry
     write_manifest(out, manifest)

@@ -42,6 +42,7 @@ from trustbridge.errors import (
 from trustbridge.home.bridge import BridgeService
 from trustbridge.home.config import HomeConfig, SecretSource
 from trustbridge.home.credentials import CredentialService
+from trustbridge.home.exchange import ExchangeService
 from trustbridge.home.records import (
     AuditEvent,
     CaInfo,
@@ -324,6 +325,11 @@ class Home:
     def credentials(self) -> CredentialService:
         """This home as credential issuer (status lists) and holder (wallet)."""
         return CredentialService(self)
+
+    @cached_property
+    def exchange(self) -> ExchangeService:
+        """First-contact sessions, contracts and secure messages with partner nodes."""
+        return ExchangeService(self)
 
     @cached_property
     def status(self) -> StatusService:

@@ -28,11 +28,13 @@ from trustbridge.errors import (
     NotFoundError,
     TrustbridgeError,
 )
+from trustbridge.exchange.protocol import StepOrderError
 from trustbridge.home import Home
 from trustbridge.home.credentials import LIST_TTL, STATUS_PATH
 from trustbridge.node._http import limited_body
 from trustbridge.node.admin import ACCEPT_SIGNATURE, admin_router
 from trustbridge.node.est import est_router
+from trustbridge.node.partner import partner_router
 from trustbridge.pki.tsa import TIMESTAMP_REPLY_MEDIA_TYPE
 
 __all__ = ["OCSP_REQUEST", "OCSP_RESPONSE", "NodeState", "api_app", "public_app"]
@@ -249,6 +251,8 @@ def api_app(state: NodeState) -> FastAPI:
         description="The trustbridge node API. Public PKI artifacts are on the HTTP listener.",
     )
 
+    config = state.home.config
+
     @app.get("/health", summary="Readiness of the node")
     async def health() -> JSONResponse:
         body = state.health()
@@ -279,6 +283,9 @@ def api_app(state: NodeState) -> FastAPI:
 
     app.include_router(est_router(state.home))
     app.include_router(admin_router(state.home))
+    if state.home.exchange.configured:
+        https = f"https://{config.host}:{config.https_port}"
+        app.include_router(partner_router(state.home, https_url=https))
     _error_handlers(app)
     return app
 
@@ -293,6 +300,8 @@ def _error_handlers(app: FastAPI) -> None:
             code, headers["Accept-Signature"] = 401, ACCEPT_SIGNATURE
         elif isinstance(exc, AccessDeniedError):
             code = 403
+        elif isinstance(exc, StepOrderError):
+            code = 409
         else:
             code = 404 if isinstance(exc, NotFoundError) else 400
         return JSONResponse(

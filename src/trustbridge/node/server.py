@@ -91,6 +91,22 @@ def tls_files(home: Home, host: str, preferred_ca: str | None = None) -> TlsFile
     return TlsFiles(cert_file, key_file, password.decode(), anchor_file, clients)
 
 
+def exchange_tls_files(home: Home) -> TlsFiles:
+    """A company node's TLS identity (set up with ``trustbridge exchange setup --tls-key``).
+
+    Partners do not validate it with their TLS stack (it cannot follow bridges): they resolve it
+    with their trust resolver and pin it, through the node's signed description.
+    """
+    files = home.exchange.tls()
+    assert files is not None
+    chain, key, password = files
+    clients = home.path / "tls" / "client-anchors.pem"
+    clients.parent.mkdir(mode=0o700, exist_ok=True)
+    anchors = list(home.anchors()) + list(home.trust.pinned_anchors())
+    clients.write_bytes(b"".join(a.public_bytes(Encoding.PEM) for a in anchors))
+    return TlsFiles(chain, key, password, clients, clients)
+
+
 class _PeerCertificateProtocol(HttpToolsProtocol):
     """uvicorn's HTTP protocol, putting the TLS client's DER certificate into the ASGI scope.
 
@@ -138,6 +154,8 @@ def serve(home: Home, options: ServeOptions, *, on_ready: Callable[[], None] | N
     # artifacts (status lists, published lists) over HTTP; its HTTPS API needs a TLS identity.
     has_ca = any(c.state == "active" for c in home.cas())
     tls = tls_files(home, options.host, options.tls_ca) if has_ca or options.tls_ca else None
+    if tls is None and home.exchange.tls() is not None:
+        tls = exchange_tls_files(home)
     if tls is None:
         log.warning("no CA in this home: serving the public HTTP listener only")
     state.ready = True

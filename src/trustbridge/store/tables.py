@@ -333,3 +333,61 @@ held_credentials = Table(
     Column("source", Text, nullable=False),
     Column("token", Text, nullable=False),
 )
+
+#: First-contact sessions with partner nodes, as initiator or responder (``trustbridge.exchange``):
+#: the step reached, what each side learned (in ``data``), and the contract once there is one.
+exchange_sessions = Table(
+    "exchange_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("partner_org", String(200), nullable=True),
+    Column("partner_name", Text, nullable=True),
+    Column("partner_url", Text, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("contract_id", String(200), nullable=True),
+    Column("contract_pdf", LargeBinary, nullable=True),
+    Column("data", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_exchange_sessions_partner", "partner_org", "contract_id"),
+)
+
+#: Each completed step of a session: the request it answered and the signed answer, so that a
+#: repeated request (a retry after a crash) gets the same answer and a different one is refused.
+exchange_steps = Table(
+    "exchange_steps",
+    metadata,
+    Column("session_id", String(64), ForeignKey("exchange_sessions.id"), primary_key=True),
+    Column("step", String(32), primary_key=True),
+    Column("request_digest", String(64), nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+#: Secure messages received (``in``) or sent (``out``), accepted or refused, with receipts.
+exchange_messages = Table(
+    "exchange_messages",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("direction", String(4), primary_key=True),
+    Column("session_id", String(64), nullable=True),
+    Column("contract_id", String(200), nullable=True),
+    Column("sender_org", String(200), nullable=True),
+    Column("receiver_org", String(200), nullable=False),
+    Column("sender", Text, nullable=True),
+    Column("element", String(64), nullable=True),
+    Column("purpose", String(64), nullable=True),
+    Column("name", Text, nullable=True),
+    Column("accepted", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("policies", JSON, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("token_digest", String(64), nullable=False),
+    Column("token", Text, nullable=False),
+    Column("jws", Text, nullable=True),
+    Column("receipt", Text, nullable=True),
+    Index("ix_exchange_messages_at", "at"),
+)
