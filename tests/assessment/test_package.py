@@ -102,7 +102,9 @@ def test_a_tampered_package_is_refused(world: World, tokens: list[str]) -> None:
     head, body, signature = document["proof"].split(".")
     # flip a character in the middle: the last one carries padding bits that must stay zero
     middle = len(signature) // 2
-    flipped = signature[:middle] + ("B" if signature[middle] != "B" else "C") + signature[middle + 1 :]
+    flipped = (
+        signature[:middle] + ("B" if signature[middle] != "B" else "C") + signature[middle + 1 :]
+    )
     with pytest.raises(TamperedCredentialError):
         opened(world, {**document, "proof": f"{head}.{body}.{flipped}"})
     swapped = {**document, "presentations": document["presentations"][::-1]}

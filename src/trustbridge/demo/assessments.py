@@ -87,7 +87,8 @@ def record_assessment(
     note = f"; unmet: {', '.join(weakest)}" if weakest else ""
     run.say(
         f"{escape(assessor.company.name)} assessed {escape(subject.company.name)} "
-        f"({document.get('credentials_counted')} credentials, identity by the {document.get('route')} "
+        f"({document.get('credentials_counted')} credentials, identity by the "
+        f"{document.get('route')} "
         f"route at {document['subject']['reference_level']}) under {document['policy']['id']}: "
         f"[bold]{document['decision']}[/], score {document['score']}, confidence "
         f"{document['confidence']}{escape(note)} -> {page}"

@@ -212,7 +212,8 @@ def conclude_contract(
         timestamp=http_timestamper(tsa),
     )
     run.say(
-        f"{escape(supplier.signatory.display_name)} countersigned for {escape(supplier.company.name)} on its node"
+        f"{escape(supplier.signatory.display_name)} countersigned for "
+        f"{escape(supplier.company.name)} on its node"
     )
     result = onboard(muster, session_id=session_id, say=_say(run))
     if result.session.state != "concluded":

@@ -64,9 +64,9 @@ from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
 
 from trustbridge import _yamldoc
 from trustbridge.clock import ensure_utc
+from trustbridge.credentials.verify import organization_identifier_of
 from trustbridge.errors import InputError, ValidationError
 from trustbridge.exchange import _pdf
-from trustbridge.oids import ID_AT_ORGANIZATION_IDENTIFIER
 from trustbridge.pki.keys import KeyType, hash_for
 from trustbridge.pki.profiles import Role, SubjectKind, roles_of, subject_kind_of
 from trustbridge.pki.signers import Signer
@@ -87,6 +87,7 @@ __all__ = [
     "TermsError",
     "TimestampClient",
     "archive_contract",
+    "contract_terms",
     "render_contract",
     "sign_contract",
     "verify_archived_contract",
@@ -507,11 +508,6 @@ def contract_terms(pdf: bytes, *, source: str = "contract.pdf") -> ContractTerms
 
 
 # -- signing --------------------------------------------------------------------------------------
-
-
-def organization_identifier_of(certificate: x509.Certificate) -> str | None:
-    values = certificate.subject.get_attributes_for_oid(ID_AT_ORGANIZATION_IDENTIFIER)
-    return str(values[0].value) if values else None
 
 
 def _subject(certificate: x509.Certificate) -> str:

@@ -22,7 +22,8 @@ supplier) accepts each step only after the one before it::
 - ``presentation``: the initiator sends its own challenge; the responder presents its trust
   profile as a package bound to it. ``profile``: the initiator presents its package for the
   responder's challenge, which the responder refuses once expired.
-- ``propose``, ``countersign``, ``conclude``: the contract (see :mod:`trustbridge.exchange.contract`).
+- ``propose``, ``countersign``, ``conclude``: the contract
+  (see :mod:`trustbridge.exchange.contract`).
 
 This module knows no HTTP and no database: it builds and opens envelopes, negotiates formats
 and states the ordering rules. The node (``trustbridge.node.partner``) and the driver

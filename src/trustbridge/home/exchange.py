@@ -76,6 +76,7 @@ from trustbridge.pki.release import Principal
 from trustbridge.pki.signers import Signer
 from trustbridge.store import tables as t
 from trustbridge.trust._jws import b64url_decode, canonical_json
+from trustbridge.trust.paths import Fetcher, FetchError, HttpFetcher
 from trustbridge.trust.resolver import Resolution, TrustResolver
 
 if TYPE_CHECKING:
@@ -323,7 +324,8 @@ class ExchangeService:
         if not path.is_file():
             raise ConfigError(
                 "this home is not set up for partner exchange",
-                hint="trustbridge exchange setup --policy NAME [--agreement-key ...] [--tls-key ...]",
+                hint="trustbridge exchange setup --policy NAME [--agreement-key ...] "
+                "[--tls-key ...]",
             )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -367,7 +369,7 @@ class ExchangeService:
         if not path.is_file():
             raise ConfigError(
                 f"this home has no {what} identity for partner exchange",
-                hint=f"trustbridge exchange setup --{what.split(maxsplit=1)[0].lower()}-key KEY.pem ...",
+                hint="trustbridge exchange setup --agreement-key/--tls-key KEY.pem ...",
             )
         return tuple(x509.load_pem_x509_certificates(path.read_bytes()))
 
@@ -757,14 +759,15 @@ class ExchangeService:
         return roots, others, parties
 
     def verify_contract(self, pdf: bytes, *, allow_fetching: bool = True) -> ContractReport:
-        """Verify a contract PDF with this home's trust (see :meth:`contract_trust`)."""
+        """Verify a contract PDF with this home's trust (see :meth:`contract_trust`); the CRLs
+        of every certificate involved are fetched over HTTP unless told not to (then only the
+        validation data the document carries counts)."""
         roots, others, _ = self.contract_trust(pdf)
+        crls: list[bytes] = []
+        if allow_fetching:
+            crls = fetch_crls([*pdf_certificates(pdf), *others], HttpFetcher())
         return verify_contract(
-            pdf,
-            trust_roots=roots,
-            other_certificates=others,
-            at=self.home.now(),
-            allow_fetching=allow_fetching,
+            pdf, trust_roots=roots, other_certificates=others, at=self.home.now(), crls=crls
         )
 
     def _check_terms(self, terms: ContractTerms, partner: str) -> None:
@@ -959,7 +962,6 @@ class ExchangeService:
         at: datetime,
     ) -> AccessDecision:
         """May the sending system share this data element with us, for its purpose?"""
-        ours = self.organization()
         assessment = (session.data.get("assessment") or {}).get("decision", "unassessed")
         contract = entity_from_data(
             terms.contract_entity(), entity_type=EntityType.CONTRACT, source="contract"
@@ -976,9 +978,7 @@ class ExchangeService:
                 "assessment": assessment,
             }
         )
-        own = entity_from_data(
-            self.own_entity_data()
-        )
+        own = entity_from_data(self.own_entity_data())
         data = entity_from_data(
             {
                 "type": "Data",
@@ -1248,14 +1248,11 @@ def read_message(
         reader, kinds=frozenset({SubjectKind.PERSON}), what="the reader"
     )
     session, terms = exchange.concluded(stored["contract"], stored["from"])
-    ours = exchange.organization()
     person = entity_from_identity(reader[0], resolution, roles=roles)
     entities = [
         entity_from_data(terms.contract_entity(), entity_type=EntityType.CONTRACT),
         person,
-        entity_from_data(
-            exchange.own_entity_data()
-        ),
+        entity_from_data(exchange.own_entity_data()),
         entity_from_data(
             {
                 "type": "Organization",
@@ -1307,3 +1304,48 @@ def read_message(
     if not decision.allowed:
         return decision, None
     return decision, _content(claims, f"message {message_id}")
+
+
+def pdf_certificates(pdf: bytes) -> list[x509.Certificate]:
+    """Every certificate a PDF's signatures and timestamp tokens carry."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    found: list[x509.Certificate] = []
+
+    def add(signed_data: Any) -> None:
+        for choice in signed_data["certificates"] or []:
+            certificate = x509.load_der_x509_certificate(choice.chosen.dump())
+            if certificate not in found:
+                found.append(certificate)
+
+    for signature in reader.embedded_signatures:
+        signed = signature.signed_data
+        add(signed)
+        for info in signed["signer_infos"]:
+            for attribute in info["unsigned_attrs"] or []:
+                if attribute["type"].native == "signature_time_stamp_token":
+                    for token in attribute["values"]:
+                        add(token["content"])
+    return found
+
+
+def fetch_crls(certificates: Sequence[x509.Certificate], fetcher: Fetcher) -> list[bytes]:
+    """The CRLs the certificates name (their distribution points), each fetched once."""
+    urls: list[str] = []
+    for certificate in certificates:
+        try:
+            points = certificate.extensions.get_extension_for_class(
+                x509.CRLDistributionPoints
+            ).value
+        except x509.ExtensionNotFound:
+            continue
+        for point in points:
+            for name in point.full_name or []:
+                if isinstance(name, x509.UniformResourceIdentifier) and name.value not in urls:
+                    urls.append(name.value)
+    crls = []
+    for url in urls:
+        try:
+            crls.append(fetcher.fetch(url))
+        except FetchError as exc:
+            raise ExchangeError(f"cannot fetch the CRL {url}: {exc.message}") from None
+    return crls

@@ -27,9 +27,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from trustbridge.clock import Clock, SystemClock, ensure_utc
+from trustbridge.clock import Clock, OffsetClock, SystemClock, ensure_utc
 from trustbridge.errors import (
     ApprovalError,
+    ConfigError,
     DuplicateError,
     InputError,
     KeyStoreError,
@@ -128,6 +129,23 @@ _STATUS_BY_FINGERPRINT = select(t.certificates.c.status).where(
 _INSERT_REQUEST = insert(t.requests)
 _INSERT_CERTIFICATE = insert(t.certificates)
 _INSERT_AUDIT = insert(t.audit_events)
+
+
+#: Seconds to shift the clock of every home opened without an explicit clock (rehearsing
+#: expiry and nonce lifetimes on running nodes without waiting; never set in production).
+CLOCK_OFFSET_ENV = "TRUSTBRIDGE_CLOCK_OFFSET"
+
+
+def configured_clock() -> Clock:
+    """The system clock, shifted by ``$TRUSTBRIDGE_CLOCK_OFFSET`` seconds where that is set."""
+    text = os.environ.get(CLOCK_OFFSET_ENV, "").strip()
+    if not text:
+        return SystemClock()
+    try:
+        offset = float(text)
+    except ValueError:
+        raise ConfigError(f"{CLOCK_OFFSET_ENV}={text!r} is not a number of seconds") from None
+    return OffsetClock(timedelta(seconds=offset))
 
 
 def slugify(name: str) -> str:
@@ -298,7 +316,7 @@ class Home:
                 with suppress(OSError):
                     path.rmdir()
             raise
-        return cls(path, config, engine, clock=clock or SystemClock(), prompt=prompt)
+        return cls(path, config, engine, clock=clock or configured_clock(), prompt=prompt)
 
     @classmethod
     def open(cls, path: Path, *, clock: Clock | None = None, prompt: Prompt | None = None) -> Home:
@@ -306,7 +324,7 @@ class Home:
         config = HomeConfig.load(path)
         engine = connect(cls.database_url(path, config))
         migrate(engine)
-        return cls(path, config, engine, clock=clock or SystemClock(), prompt=prompt)
+        return cls(path, config, engine, clock=clock or configured_clock(), prompt=prompt)
 
     def close(self) -> None:
         self.engine.dispose()

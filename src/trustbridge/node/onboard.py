@@ -67,6 +67,8 @@ from trustbridge.home.exchange import (
     Party,
     SessionInfo,
     decode_pdf,
+    fetch_crls,
+    pdf_certificates,
     request_digest,
     signer_chains,
 )
@@ -75,6 +77,7 @@ from trustbridge.node.httpsig import sign_request
 from trustbridge.node.partner import JOSE, MESSAGES, SESSIONS
 from trustbridge.pki.profiles import SubjectKind
 from trustbridge.pki.signers import Signer
+from trustbridge.trust.paths import HttpFetcher
 
 __all__ = [
     "Discovery",
@@ -364,33 +367,6 @@ def http_timestamper(url: str, *, timeout: float = 30.0) -> Callable[[bytes], by
     return post
 
 
-def _crls_for(chains: Sequence[Sequence[x509.Certificate]]) -> list[bytes]:
-    """The CRLs every certificate of ``chains`` names (validation data for the archive)."""
-    urls: list[str] = []
-    for chain in chains:
-        for certificate in chain:
-            try:
-                points = certificate.extensions.get_extension_for_class(
-                    x509.CRLDistributionPoints
-                ).value
-            except x509.ExtensionNotFound:
-                continue
-            for point in points:
-                for name in point.full_name or []:
-                    if isinstance(name, x509.UniformResourceIdentifier) and name.value not in urls:
-                        urls.append(name.value)
-    crls = []
-    for url in urls:
-        try:
-            response = httpx.get(url, timeout=30)
-        except httpx.HTTPError as exc:
-            raise NodeError(f"cannot fetch the CRL {url}: {exc}") from None
-        if response.status_code != 200:
-            raise NodeError(f"the CRL {url} answered HTTP {response.status_code}")
-        crls.append(response.content)
-    return crls
-
-
 # -- the session driver -------------------------------------------------------------------------
 
 
@@ -554,7 +530,8 @@ def onboard(
                 else None,
             )
             say(
-                f"assessed {partner.name} under {document['policy']['id']}: {document['decision']}, "
+                f"assessed {partner.name} under {document['policy']['id']}: "
+                f"{document['decision']}, "
                 f"score {document['score']}, confidence {document['confidence']}"
             )
             if rejected:
@@ -586,7 +563,8 @@ def onboard(
                 else None,
             )
             say(
-                f"{partner.name} assessed us under {theirs.get('policy')}: {theirs.get('decision')}, "
+                f"{partner.name} assessed us under {theirs.get('policy')}: "
+                f"{theirs.get('decision')}, "
                 f"score {theirs.get('score')}"
             )
             if rejected:
@@ -669,11 +647,12 @@ def onboard(
                 chains = signer_chains(pdf)
                 _, others, _ = exchange.contract_trust(pdf)
                 certificates = [c for chain in chains for c in chain] + others
+                certificates += [c for c in pdf_certificates(pdf) if c not in certificates]
                 archived = archive_contract(
                     pdf,
                     timestamp=http_timestamper(settings.tsa),
                     certificates=certificates,
-                    crls=_crls_for([*chains, others]),
+                    crls=fetch_crls(certificates, HttpFetcher()),
                 )
                 return {"pdf": base64.b64encode(archived).decode("ascii")}
 
