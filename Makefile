@@ -32,6 +32,7 @@ bench: bench-setup
 	$(PY) -m bench.resolve
 	$(PY) -m bench.credentials
 	$(PY) -m bench.assess
+	$(PY) -m bench.exchange
 
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache
