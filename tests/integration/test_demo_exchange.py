@@ -416,6 +416,31 @@ def test_a_message_from_a_non_party_is_refused_with_a_receipt(cast: _Cast) -> No
     assert receipt.accepted is False
 
 
+def test_data_from_the_wrong_party_is_refused(cast: _Cast) -> None:
+    """Test reports come from the supplier under the contract: the customer cannot inject one."""
+    muster = cast.home("muster")
+    gateway, gateway_chain = cast.identity("Muster Quality Gateway 1.0.0")
+    with PartnerClient(
+        cast.url("hayabusa"), home=muster, signer=gateway, chain=gateway_chain
+    ) as client:
+        discovery = client.discover()
+        token = seal_message(
+            b'{"verdict": "fail"}',
+            media_type="application/json",
+            name="a forged test report",
+            element="test-report",
+            purpose="quality-assurance",
+            contract=cast.manifest["contract"]["id"],
+            sender=gateway,
+            sender_chain=gateway_chain,
+            recipient=discovery.agreement[0],
+            audience=HAYABUSA_ID,
+            at=muster.now(),
+        )
+        with pytest.raises(RefusedError, match="comes from the supplier"):
+            client.call("POST", MESSAGES, raw=token.encode(), content_type="application/jose")
+
+
 def test_a_revoked_partner_is_refused_in_the_middle_of_the_session(cast: _Cast) -> None:
     muster = cast.home("muster")
     result = onboard(muster, partner_url=cast.url("hayabusa"), until=Step.HELLO)

@@ -75,7 +75,7 @@ from trustbridge.pki.profiles import Purpose, SubjectKind, subject_kind_of
 from trustbridge.pki.release import Principal
 from trustbridge.pki.signers import Signer
 from trustbridge.store import tables as t
-from trustbridge.trust._jws import b64url_decode, canonical_json
+from trustbridge.trust._jws import b64url_decode
 from trustbridge.trust.paths import Fetcher, FetchError, HttpFetcher
 from trustbridge.trust.resolver import Resolution, TrustResolver
 
@@ -106,7 +106,8 @@ FINAL_STATES = frozenset({"concluded", "rejected", "failed"})
 
 def request_digest(body: Any) -> str:
     """SHA-256 (hex) of a request body's canonical JSON: what makes a retry the same request."""
-    return hashlib.sha256(canonical_json(body)).hexdigest()
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -591,7 +592,7 @@ class ExchangeService:
             )
         return done[2]
 
-    def hello(self, caller: Party, body: Any, partner_url: str) -> dict[str, Any]:
+    def hello(self, caller: Party, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise InputError("the hello body must be an object")
         session_id = body.get("session")
@@ -1021,10 +1022,12 @@ class ExchangeService:
         meta = meta or {}
         now = self.home.now()
         with self.home._tx() as conn:
+            origin = (message.organization if message else sender_org) or ""
             exists = conn.execute(
                 select(t.exchange_messages.c.id).where(
                     t.exchange_messages.c.id == message_id,
                     t.exchange_messages.c.direction == direction,
+                    t.exchange_messages.c.sender_org == origin,
                 )
             ).first()
             if exists is not None:
@@ -1035,7 +1038,7 @@ class ExchangeService:
                     direction=direction,
                     session_id=session_id,
                     contract_id=message.contract if message else meta.get("contract"),
-                    sender_org=message.organization if message else sender_org,
+                    sender_org=origin,
                     receiver_org=receiver_org,
                     sender=(message.sender.subject.rfc4514_string() if message else sender),
                     element=message.element if message else meta.get("element"),

@@ -44,6 +44,7 @@ from trustbridge.errors import (
 from trustbridge.exchange.contract import (
     ContractTerms,
     archive_contract,
+    contract_terms,
     render_contract,
     sign_contract,
 )
@@ -541,6 +542,13 @@ def onboard(
 
         if not done(Step.PROFILE):
             challenge = Challenge.from_json(data.get("their_challenge"))
+            if challenge.audience != partner.organization:
+                raise ExchangeError(
+                    f"{partner.name} asks for a presentation addressed to "
+                    f"{challenge.audience!r}, not to itself ({partner.organization})"
+                )
+            if "profile" not in data.get("requests", {}):
+                challenge.check_open(home.now())
             body = pending(
                 Step.PROFILE,
                 lambda: {
@@ -601,13 +609,20 @@ def onboard(
             body = pending(Step.PROPOSE, proposal)
             answer = client.call("POST", f"{base}/contract", body)
             reply = answer.body or {}
+            proposed = decode_pdf(body["pdf"], "our proposal")
+            ours_id = contract_terms(proposed).id
+            if reply.get("contract") != ours_id:
+                raise ExchangeError(
+                    f"{partner.name} acknowledged contract {reply.get('contract')!r}, not "
+                    f"{ours_id!r}"
+                )
             finish(
                 Step.PROPOSE,
                 answer,
                 body,
                 state="proposed",
-                contract_id=reply.get("contract"),
-                contract_pdf=decode_pdf(body["pdf"], "our proposal"),
+                contract_id=ours_id,
+                contract_pdf=proposed,
             )
             say(f"contract {reply.get('contract')} proposed, signed by our signatory")
         if stop_after(Step.PROPOSE):
@@ -717,6 +732,7 @@ def send_message(
                 f"the key-agreement certificate belongs to {recipient.organization}"
             )
         at = home.now()
+        message_id = secrets.token_urlsafe(16)
         token = seal_message(
             content,
             media_type=media_type,
@@ -730,6 +746,7 @@ def send_message(
             audience=partner,
             at=at,
             component=component,
+            message_id=message_id,
         )
         refused: TrustbridgeError | None = None
         receipt_token: str | None = None
@@ -750,7 +767,7 @@ def send_message(
         .rstrip(b"=")
         .decode()
     )
-    if receipt.digest != digest:
+    if receipt.digest != digest or receipt.message_id != message_id:
         raise ExchangeError("the receipt names another message (digest mismatch)")
     exchange.record_message(
         message_id=receipt.message_id,

@@ -157,7 +157,7 @@ def partner_router(home: Home, *, https_url: str) -> APIRouter:
 
     @router.post(SESSIONS, summary="hello: open a session, select formats, get a challenge")
     async def hello(request: Request) -> Response:
-        return await step(request, lambda p, b: exchange.hello(p, b, b.get("node", "")))
+        return await step(request, exchange.hello)
 
     @router.post(f"{SESSIONS}/{{session_id}}/presentation", summary="Present our trust profile")
     async def presentation(session_id: str, request: Request) -> Response:
@@ -223,6 +223,16 @@ def _receive(
         if element is None:
             raise AccessDeniedError(
                 f"the contract {terms.id} does not cover the data element {message.element!r}"
+            )
+        sender_party = terms.party_of(message.organization)
+        if sender_party is None or sender_party.role != element.from_role:
+            raise AccessDeniedError(
+                f"under contract {terms.id}, {message.element} comes from the "
+                f"{element.from_role}, not from {message.organization}"
+            )
+        if at < terms.valid_from:
+            raise AccessDeniedError(
+                f"the contract {terms.id} is valid from {terms.valid_from:%Y-%m-%d %H:%M}Z only"
             )
         if message.purpose not in element.purposes:
             raise AccessDeniedError(

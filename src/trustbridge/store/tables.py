@@ -373,9 +373,10 @@ exchange_messages = Table(
     metadata,
     Column("id", String(80), primary_key=True),
     Column("direction", String(4), primary_key=True),
+    #: The sending organization ("" where unknown): message ids are unique per sender only.
+    Column("sender_org", String(200), primary_key=True),
     Column("session_id", String(64), nullable=True),
     Column("contract_id", String(200), nullable=True),
-    Column("sender_org", String(200), nullable=True),
     Column("receiver_org", String(200), nullable=False),
     Column("sender", Text, nullable=True),
     Column("element", String(64), nullable=True),

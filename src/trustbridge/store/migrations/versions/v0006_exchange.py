@@ -57,7 +57,7 @@ def upgrade() -> None:
         sa.Column("direction", sa.String(length=4), nullable=False),
         sa.Column("session_id", sa.String(length=64), nullable=True),
         sa.Column("contract_id", sa.String(length=200), nullable=True),
-        sa.Column("sender_org", sa.String(length=200), nullable=True),
+        sa.Column("sender_org", sa.String(length=200), nullable=False),
         sa.Column("receiver_org", sa.String(length=200), nullable=False),
         sa.Column("sender", sa.Text(), nullable=True),
         sa.Column("element", sa.String(length=64), nullable=True),
@@ -71,7 +71,7 @@ def upgrade() -> None:
         sa.Column("token", sa.Text(), nullable=False),
         sa.Column("jws", sa.Text(), nullable=True),
         sa.Column("receipt", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("id", "direction"),
+        sa.PrimaryKeyConstraint("id", "direction", "sender_org"),
     )
     op.create_index("ix_exchange_messages_at", "exchange_messages", ["at"])
 
