@@ -353,8 +353,9 @@ _STORY: tuple[tuple[str, StepStatus, str | None], ...] = (
     (
         "Report",
         "partial",
-        "a minimal report (steps, identities, credentials, the assessments with their charts); "
-        "trust-path pictures, signatures and the provenance timeline come with their steps",
+        "a minimal report (steps, identities, credentials, the assessments with their charts, "
+        "the contract's signatures, the messages and reads); trust-path pictures and the "
+        "provenance timeline come with their steps",
     ),
 )
 
@@ -988,6 +989,9 @@ class _Run:
             self.assessments,
             out=self.out,
             generated_at=self.clock.now(),
+            contract=self.contract,
+            messages=self.messages,
+            access=self.access,
         )
         path.write_text(page, encoding="utf-8")
         self.say(f"report -> {REPORT_FILE}")
@@ -1196,6 +1200,9 @@ def _report_html(
     *,
     out: Path,
     generated_at: datetime,
+    contract: ContractEntry | None = None,
+    messages: Sequence[dict[str, object]] = (),
+    access: Sequence[AccessEntry] = (),
 ) -> str:
     """A self-contained page (no external resources): the steps, identities, credentials and
     assessments (with their charts)."""
@@ -1246,6 +1253,37 @@ def _report_html(
             f'<div class="chart">{chart}</div><ul>{reasons}</ul>'
         )
     assessment_html = "\n".join(assessment_parts)
+    contract_html = "<p>No contract yet.</p>"
+    if contract is not None:
+        signature_rows = "\n".join(
+            f"<tr>{cell(g['field'])}{cell(g['signer'])}{cell(g['organization'])}"
+            f"{cell(g['signing_time'])}{cell('valid' if g['ok'] else 'INVALID')}"
+            f"{cell(g['modification_level'])}</tr>"
+            for g in contract["signatures"]
+        )
+        contract_html = (
+            f'<p>Contract <a href="{html.escape(contract["pdf"])}">'
+            f"{html.escape(contract['id'])}</a> (terms "
+            f'<a href="{html.escape(contract["terms"])}">{html.escape(contract["terms"])}</a>, '
+            f'our <a href="{html.escape(contract["report"])}">verification</a>), '
+            f"{'archived as PAdES B-LTA' if contract['archived'] else 'not archived'}; "
+            f"{len(contract['timestamps'])} timestamp tokens.</p>"
+            "<table><tr><th>field</th><th>signatory</th><th>organization</th>"
+            "<th>signing time (timestamp)</th><th>signature</th><th>later changes</th></tr>"
+            f"{signature_rows}</table>"
+        )
+    message_rows = "\n".join(
+        f"<tr>{cell(m['from'])}{cell(m['to'])}{cell(m['element'])}{cell(m['purpose'])}"
+        f"{cell('accepted' if m['accepted'] else 'refused')}{cell(m['reason'])}"
+        f'<td><a href="{html.escape(str(m["receipt"]))}">receipt</a></td></tr>'
+        for m in messages
+    )
+    access_rows = "\n".join(
+        f"<tr>{cell(a['reader'])}{cell(', '.join(a['roles']))}{cell(a['element'])}"
+        f"{cell(a['purpose'])}{cell('allowed' if a['allowed'] else 'refused')}"
+        f"{cell(a['reason'])}</tr>"
+        for a in access
+    )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -1268,8 +1306,8 @@ tr.not-available td {{ color: #6e7781; }}
 <body>
 <h1>The joint DE-JP demonstrator</h1>
 <p>Generated {generated_at:%Y-%m-%d %H:%M} UTC.
-A minimal report: the full report (trust paths, contract, provenance) comes with
-the steps that produce them. Every artifact is listed in <a href="manifest.json">manifest.json</a>.
+A minimal report: trust-path pictures and provenance come with the steps that produce
+them. Every artifact is listed in <a href="manifest.json">manifest.json</a>.
 </p>
 <h2>Steps</h2>
 <table>
@@ -1290,6 +1328,20 @@ the steps that produce them. Every artifact is listed in <a href="manifest.json"
 </table>
 <h2>Assessments, both ways</h2>
 {assessment_html}
+<h2>The contract, signed online by both</h2>
+{contract_html}
+<h2>Secure messages</h2>
+<table>
+<tr><th>from</th><th>to</th><th>data element</th><th>purpose</th><th>decision</th>
+<th>reason</th><th>signed receipt</th></tr>
+{message_rows}
+</table>
+<h2>Who may read them</h2>
+<table>
+<tr><th>reader</th><th>roles</th><th>data element</th><th>purpose</th><th>decision</th>
+<th>reason</th></tr>
+{access_rows}
+</table>
 </body>
 </html>
 """
