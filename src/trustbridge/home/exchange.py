@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from trustbridge.assessment import RequirementPolicy
 from trustbridge.assessment.access import (
@@ -35,6 +36,7 @@ from trustbridge.assessment.access import (
     AccessPolicies,
     AccessRequest,
     Action,
+    Entity,
     EntityRef,
     EntityStore,
     EntityType,
@@ -47,6 +49,7 @@ from trustbridge.credentials._jose import decode_jwt, verify_jws, x5c_of
 from trustbridge.credentials.errors import CredentialError
 from trustbridge.credentials.verify import organization_identifier_of
 from trustbridge.errors import (
+    AuthenticationError,
     ConfigError,
     InputError,
     NotFoundError,
@@ -253,6 +256,13 @@ class ExchangeService:
         self._messages_resolver: TrustResolver | None = None
         self._access: AccessPolicies | None = None
         self._terms_cache: dict[tuple[str, datetime], ContractTerms] = {}
+        # Keys are decrypted once per process (a node answers many requests with them).
+        self._identity: tuple[Signer, tuple[x509.Certificate, ...]] | None = None
+        self._agreement: tuple[ec.EllipticCurvePrivateKey, tuple[x509.Certificate, ...]] | None = (
+            None
+        )
+        self._settings: tuple[float, ExchangeSettings] | None = None
+        self._stores: dict[tuple[str, datetime, bytes], tuple[EntityStore, Entity]] = {}
 
     # -- setup -----------------------------------------------------------------------------------
 
@@ -306,6 +316,7 @@ class ExchangeService:
         write_private(
             home.path / _SETTINGS, json.dumps(settings.to_json(), indent=2).encode() + b"\n"
         )
+        self._identity = self._agreement = self._settings = None
         with home._tx() as conn:
             home._audit(
                 conn,
@@ -322,6 +333,12 @@ class ExchangeService:
 
     def settings(self) -> ExchangeSettings:
         path = self.home.path / _SETTINGS
+        try:
+            stamp = path.stat().st_mtime
+        except OSError:
+            stamp = -1.0
+        if self._settings is not None and self._settings[0] == stamp:
+            return self._settings[1]
         if not path.is_file():
             raise ConfigError(
                 "this home is not set up for partner exchange",
@@ -332,7 +349,9 @@ class ExchangeService:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read {path}: {exc}") from None
-        return ExchangeSettings.from_json(data, str(path))
+        settings = ExchangeSettings.from_json(data, str(path))
+        self._settings = (stamp, settings)
+        return settings
 
     def _policy_of(self, text: str) -> RequirementPolicy:
         path = Path(text)
@@ -347,7 +366,9 @@ class ExchangeService:
 
     def identity(self) -> tuple[Signer, tuple[x509.Certificate, ...]]:
         """The organization identity that signs requests, answers and packages."""
-        return self.home.credentials._signer()
+        if self._identity is None:
+            self._identity = self.home.credentials._signer()
+        return self._identity
 
     def organization(self) -> str:
         return organization_identifier_of(self.home.credentials.issuer_chain()[0]) or ""
@@ -375,6 +396,11 @@ class ExchangeService:
         return tuple(x509.load_pem_x509_certificates(path.read_bytes()))
 
     def agreement(self) -> tuple[ec.EllipticCurvePrivateKey, tuple[x509.Certificate, ...]]:
+        if self._agreement is None:
+            self._agreement = self._load_agreement()
+        return self._agreement
+
+    def _load_agreement(self) -> tuple[ec.EllipticCurvePrivateKey, tuple[x509.Certificate, ...]]:
         chain = self._chain(_AGREEMENT_CHAIN, "key-agreement")
         key = load_private_key_file(
             self.home.path / _AGREEMENT_KEY, self.home._secret(_SECRET_SLUG)
@@ -922,9 +948,12 @@ class ExchangeService:
         return self._contract_pdf(session_id)
 
     def concluded(self, contract_id: str, partner: str) -> tuple[SessionInfo, ContractTerms]:
+        """The latest concluded session with ``partner`` under ``contract_id``, and its terms
+        (those embedded in the concluded PDF, which both signatures cover)."""
+        columns = [c for c in t.exchange_sessions.c if c.name != "contract_pdf"]
         with self.home._tx() as conn:
             row = conn.execute(
-                select(t.exchange_sessions)
+                select(*columns)
                 .where(
                     t.exchange_sessions.c.partner_org == partner,
                     t.exchange_sessions.c.contract_id == contract_id,
@@ -938,8 +967,8 @@ class ExchangeService:
         key = (info.id, info.updated_at)
         terms = self._terms_cache.get(key)
         if terms is None:
-            # The terms the signatures cover: those embedded in the concluded PDF.
-            terms = contract_terms(bytes(row.contract_pdf), source=f"contract {contract_id}")
+            pdf = self._contract_pdf(info.id)
+            terms = contract_terms(pdf, source=f"contract {contract_id}")
             self._terms_cache[key] = terms
         return info, terms
 
@@ -963,23 +992,12 @@ class ExchangeService:
         at: datetime,
     ) -> AccessDecision:
         """May the sending system share this data element with us, for its purpose?"""
-        assessment = (session.data.get("assessment") or {}).get("decision", "unassessed")
-        contract = entity_from_data(
-            terms.contract_entity(), entity_type=EntityType.CONTRACT, source="contract"
-        )
-        principal = entity_from_identity(sender, resolution)
-        partner = entity_from_data(
-            {
-                "type": "Organization",
-                "id": message.organization,
-                "name": session.partner_name or message.organization,
-                "country": _country(sender),
-                "reference_level": (session.data.get("partner") or {}).get("reference_level") or 0,
-                "route": (session.data.get("partner") or {}).get("route") or "none",
-                "assessment": assessment,
-            }
-        )
-        own = entity_from_data(self.own_entity_data())
+        key = (session.id, session.updated_at, sender.fingerprint(_sha256()))
+        cached = self._stores.get(key)
+        if cached is None:
+            cached = self._message_store(sender, resolution, session, terms, message.organization)
+            self._stores = {key: cached}  # one partner session at a time is the common case
+        base, principal = cached
         data = entity_from_data(
             {
                 "type": "Data",
@@ -991,7 +1009,7 @@ class ExchangeService:
                 "shared_at": at.isoformat(),
             }
         )
-        store = EntityStore([contract, principal, partner, own, data])
+        store = base.with_entities([data])
         request = AccessRequest(
             principal=principal.ref,
             action=Action.SHARE,
@@ -1000,6 +1018,34 @@ class ExchangeService:
             purpose=message.purpose,
         )
         return self.access_policies().decide(request, store)
+
+    def _message_store(
+        self,
+        sender: x509.Certificate,
+        resolution: Resolution,
+        session: SessionInfo,
+        terms: ContractTerms,
+        organization: str,
+    ) -> tuple[EntityStore, Entity]:
+        """The entities a message decision rests on, but the message's own data item."""
+        assessment = (session.data.get("assessment") or {}).get("decision", "unassessed")
+        contract = entity_from_data(
+            terms.contract_entity(), entity_type=EntityType.CONTRACT, source="contract"
+        )
+        principal = entity_from_identity(sender, resolution)
+        partner = entity_from_data(
+            {
+                "type": "Organization",
+                "id": organization,
+                "name": session.partner_name or organization,
+                "country": _country(sender),
+                "reference_level": (session.data.get("partner") or {}).get("reference_level") or 0,
+                "route": (session.data.get("partner") or {}).get("route") or "none",
+                "assessment": assessment,
+            }
+        )
+        own = entity_from_data(self.own_entity_data())
+        return EntityStore([contract, principal, partner, own]), principal
 
     def record_message(
         self,
@@ -1018,10 +1064,62 @@ class ExchangeService:
         sender_org: str | None = None,
         sender: str | None = None,
         meta: dict[str, str] | None = None,
+        nonce: tuple[str, str, datetime] | None = None,
     ) -> None:
+        """Store a message with its decision and receipt, and (``nonce``: key id, nonce,
+        expiry) the request's signature nonce, in one transaction: a replay fails both."""
         meta = meta or {}
         now = self.home.now()
+        try:
+            self._record_message(
+                message_id,
+                direction,
+                receiver_org,
+                accepted,
+                reason,
+                token,
+                token_digest,
+                policies,
+                message,
+                session_id,
+                receipt,
+                sender_org,
+                sender,
+                meta,
+                nonce,
+                now,
+            )
+        except IntegrityError:
+            raise AuthenticationError(
+                f"message {message_id} or the request that carried it was seen before (replayed)"
+            ) from None
+
+    def _record_message(
+        self,
+        message_id: str,
+        direction: str,
+        receiver_org: str,
+        accepted: bool,
+        reason: str,
+        token: str,
+        token_digest: str,
+        policies: Sequence[str],
+        message: OpenedMessage | None,
+        session_id: str | None,
+        receipt: str | None,
+        sender_org: str | None,
+        sender: str | None,
+        meta: dict[str, str],
+        nonce: tuple[str, str, datetime] | None,
+        now: datetime,
+    ) -> None:
         with self.home._tx() as conn:
+            if nonce is not None:
+                conn.execute(
+                    insert(t.seen_nonces).values(
+                        key_id=nonce[0], nonce=nonce[1][:64], expires_at=nonce[2]
+                    )
+                )
             origin = (message.organization if message else sender_org) or ""
             exists = conn.execute(
                 select(t.exchange_messages.c.id).where(

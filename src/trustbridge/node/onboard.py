@@ -167,6 +167,9 @@ class PartnerClient:
         self.partner = partner
         self._pin = _Pin(pin)
         self._http = httpx.Client(verify=_pinned_context(self._pin), timeout=timeout)
+        # One resolver per client: a fresh one for every run of a session (a revocation shows
+        # at the next run), whose answers a client reuses until the CRLs they rest on are due.
+        self._resolver = home.exchange.resolver()
 
     def close(self) -> None:
         self._http.close()
@@ -204,7 +207,9 @@ class PartnerClient:
             request=nonce,
             source=f"the description of {self.base_url}",
         )
-        party, _ = exchange.resolve_party(envelope.chain, what=f"the node at {self.base_url}")
+        party, _ = exchange.resolve_party(
+            envelope.chain, resolver=self._resolver, what=f"the node at {self.base_url}"
+        )
         body = envelope.body if isinstance(envelope.body, dict) else {}
         organization = (body.get("organization") or {}).get("identifier")
         if organization != party.organization or envelope.claims.get("iss") != organization:
@@ -231,6 +236,7 @@ class PartnerClient:
         tls_party, _ = exchange.resolve_party(
             (x509.load_der_x509_certificate(seen),),
             kinds=_TLS_KINDS,
+            resolver=self._resolver,
             what=f"the TLS certificate of {self.base_url}",
         )
         _require_server_auth(x509.load_der_x509_certificate(seen))
@@ -284,7 +290,7 @@ class PartnerClient:
             source=f"the answer of {self.base_url} to {method} {path}",
         )
         party, _ = self.home.exchange.resolve_party(
-            envelope.chain, what=f"the answer of {self.base_url}"
+            envelope.chain, resolver=self._resolver, what=f"the answer of {self.base_url}"
         )
         if party.organization != self.partner:
             raise ExchangeError(

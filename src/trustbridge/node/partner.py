@@ -118,7 +118,11 @@ def partner_router(home: Home, *, https_url: str) -> APIRouter:
         return Response(token, media_type=JOSE)
 
     def authenticate(
-        request: Request, body: bytes, kinds: frozenset[SubjectKind], cached: bool
+        request: Request,
+        body: bytes,
+        kinds: frozenset[SubjectKind],
+        cached: bool,
+        remember: bool = True,
     ) -> tuple[Party, SignedCaller]:
         signed = verify_request(
             method=request.method,
@@ -133,7 +137,8 @@ def partner_router(home: Home, *, https_url: str) -> APIRouter:
             resolver=exchange.resolver(cached=cached),
             what=f"the caller {signed.subject}",
         )
-        _remember_nonce(home, signed)
+        if remember:  # the message path remembers it with the message, in one transaction
+            _remember_nonce(home, signed)
         return party, signed
 
     async def step(request: Request, handler: Callable[[Party, Any], dict[str, Any]]) -> Response:
@@ -182,6 +187,8 @@ def partner_router(home: Home, *, https_url: str) -> APIRouter:
     @router.post(MESSAGES, summary="A secure message (JWS in JWE) under a concluded contract")
     async def message(request: Request) -> Response:
         body = await limited_body(request, MAX_PARTNER_BODY)
+        # In a worker thread: resolving an identity runs the (async) path validator in a loop
+        # of its own.
         return await asyncio.to_thread(_receive, home, request, body, authenticate, seal)
 
     return router
@@ -196,7 +203,7 @@ def _receive(
 ) -> Response:
     """Accept or refuse one message; either way store it and answer with a signed receipt."""
     exchange = home.exchange
-    party, signed = authenticate(request, body, _SENDERS, cached=True)
+    party, signed = authenticate(request, body, _SENDERS, cached=True, remember=False)
     at = home.now()
     token = body.decode("ascii", errors="replace").strip()
     key, agreement = exchange.agreement()
@@ -286,6 +293,7 @@ def _receive(
         message=message,
         session_id=session_id,
         receipt=receipt,
+        nonce=(signed.key_id, signed.nonce, signed.expires),
     )
     if not accepted:
         return JSONResponse(
