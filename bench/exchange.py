@@ -15,7 +15,8 @@ archived and verified; revocation data, status lists and timestamps come over HT
 trust service nodes in both. Goal (issue 7): the protocol takes at most 3 times as long.
 
 Message half (``message_records``): Hayabusa's test data service sends test reports to Muster's
-node under the concluded contract, one after the other over one pinned HTTPS connection: each
+node under the concluded contract from two senders at once (``--senders``), each one message
+after the other over its own pinned HTTPS connection; the rate is the sum of theirs. Each
 is sealed (JWS in JWE), sent with an RFC 9421 signature, authenticated, decrypted, checked
 against the contract and the Cedar policy, stored with a signed receipt, and the receipt comes
 back in a signed envelope. Baseline, same run: ``seal_message`` + ``open_message`` + the same
@@ -33,6 +34,7 @@ import json
 import secrets
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -224,19 +226,21 @@ def protocol_records(out: Path, manifest: dict[str, Any], rounds: int) -> list[R
     ]
 
 
-def message_records(out: Path, manifest: dict[str, Any], count: int, folder: Path) -> list[Record]:
+def message_records(
+    out: Path, manifest: dict[str, Any], count: int, folder: Path, senders: int = 2
+) -> list[Record]:
     hayabusa = Home.open(out / "nodes" / "hayabusa")
     muster_url = next(n for n in manifest["nodes"] if n["node"] == "muster")["https_url"]
     contract = manifest["contract"]["id"]
     sender, sender_chain = _identity(out, manifest, "Hayabusa Test Data Service 1.0.0")
     content = json.dumps({"type": "end-of-line-test-report", "verdict": "pass"}).encode()
     muster_id = "VATDE-123456789"
-    try:
+
+    def sender_loop(count: int, ready: threading.Barrier, rates: list[float]) -> None:
         with PartnerClient(
             muster_url, home=hayabusa, signer=sender, chain=sender_chain, partner=muster_id
         ) as client:
-            discovery = client.discover()
-            recipient = discovery.agreement[0]
+            recipient = client.discover().agreement[0]
 
             def send() -> None:
                 token = seal_message(
@@ -257,7 +261,24 @@ def message_records(out: Path, manifest: dict[str, Any], count: int, folder: Pat
                     raise SystemExit(f"a message was refused: {answer.body}")
 
             send()  # warm: the receiver's resolver cache, the connection
-            ours = _rate(send, count)
+            ready.wait()
+            rates.append(_rate(send, count))
+
+    try:
+        # Two senders, each on its own connection, as a supplier's test stations would send.
+        rates: list[float] = []
+        ready = threading.Barrier(senders)
+        threads = [
+            threading.Thread(target=sender_loop, args=(count // senders, ready, rates))
+            for _ in range(senders)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if len(rates) != senders:
+            raise SystemExit("a sender failed")
+        ours = sum(rates)
     finally:
         hayabusa.close()
     # Baseline: the same sealing, opening and database write, in one process.
@@ -308,7 +329,7 @@ def message_records(out: Path, manifest: dict[str, Any], count: int, folder: Pat
             ours=ours,
             baseline=baseline,
             baseline_name="seal_message + open_message + ExchangeService.record_message "
-            "(SQLite), one process",
+            "(SQLite), one process, one loop",
             goal=MESSAGE_GOAL,
         )
     ]
@@ -325,11 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--senders", type=int, default=2)
     args = parser.parse_args(argv)
     print(machine_summary())
     with tempfile.TemporaryDirectory() as tmp, cast(Path(tmp)) as (out, manifest):
         records = protocol_records(out, manifest, args.rounds)
-        records += message_records(out, manifest, args.messages, Path(tmp))
+        records += message_records(out, manifest, args.messages, Path(tmp), args.senders)
     print_table(records, title="exchange: first contact and secure messages")
     path = write_results("exchange", records)
     print(f"results -> {path}")

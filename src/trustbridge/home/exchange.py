@@ -1071,104 +1071,67 @@ class ExchangeService:
         meta = meta or {}
         now = self.home.now()
         try:
-            self._record_message(
-                message_id,
-                direction,
-                receiver_org,
-                accepted,
-                reason,
-                token,
-                token_digest,
-                policies,
-                message,
-                session_id,
-                receipt,
-                sender_org,
-                sender,
-                meta,
-                nonce,
-                now,
-            )
+            with self.home._tx() as conn:
+                if nonce is not None:
+                    conn.execute(
+                        insert(t.seen_nonces).values(
+                            key_id=nonce[0], nonce=nonce[1][:64], expires_at=nonce[2]
+                        )
+                    )
+                origin = (message.organization if message else sender_org) or ""
+                exists = conn.execute(
+                    select(t.exchange_messages.c.id).where(
+                        t.exchange_messages.c.id == message_id,
+                        t.exchange_messages.c.direction == direction,
+                        t.exchange_messages.c.sender_org == origin,
+                    )
+                ).first()
+                if exists is not None:
+                    raise ExchangeError(f"message {message_id} was received before (replayed)")
+                conn.execute(
+                    insert(t.exchange_messages).values(
+                        id=message_id,
+                        direction=direction,
+                        session_id=session_id,
+                        contract_id=message.contract if message else meta.get("contract"),
+                        sender_org=origin,
+                        receiver_org=receiver_org,
+                        sender=(message.sender.subject.rfc4514_string() if message else sender),
+                        element=message.element if message else meta.get("element"),
+                        purpose=message.purpose if message else meta.get("purpose"),
+                        name=message.name if message else meta.get("name"),
+                        accepted=accepted,
+                        reason=reason,
+                        policies=list(policies),
+                        at=now,
+                        token_digest=token_digest,
+                        token=token,
+                        jws=message.jws if message else None,
+                        receipt=receipt,
+                    )
+                )
+                self.home._audit(
+                    conn,
+                    local_principal()
+                    if direction == "out"
+                    else Principal(
+                        "identity",
+                        message.sender.fingerprint(_sha256()).hex() if message else "unknown",
+                        (message.sender.subject.rfc4514_string() if message else sender)
+                        or "unknown",
+                    ),
+                    "exchange.message-" + ("accepted" if accepted else "refused")
+                    if direction == "in"
+                    else "exchange.message-sent",
+                    "message",
+                    message_id,
+                    reason=reason,
+                    policies=list(policies),
+                )
         except IntegrityError:
             raise AuthenticationError(
                 f"message {message_id} or the request that carried it was seen before (replayed)"
             ) from None
-
-    def _record_message(
-        self,
-        message_id: str,
-        direction: str,
-        receiver_org: str,
-        accepted: bool,
-        reason: str,
-        token: str,
-        token_digest: str,
-        policies: Sequence[str],
-        message: OpenedMessage | None,
-        session_id: str | None,
-        receipt: str | None,
-        sender_org: str | None,
-        sender: str | None,
-        meta: dict[str, str],
-        nonce: tuple[str, str, datetime] | None,
-        now: datetime,
-    ) -> None:
-        with self.home._tx() as conn:
-            if nonce is not None:
-                conn.execute(
-                    insert(t.seen_nonces).values(
-                        key_id=nonce[0], nonce=nonce[1][:64], expires_at=nonce[2]
-                    )
-                )
-            origin = (message.organization if message else sender_org) or ""
-            exists = conn.execute(
-                select(t.exchange_messages.c.id).where(
-                    t.exchange_messages.c.id == message_id,
-                    t.exchange_messages.c.direction == direction,
-                    t.exchange_messages.c.sender_org == origin,
-                )
-            ).first()
-            if exists is not None:
-                raise ExchangeError(f"message {message_id} was received before (replayed)")
-            conn.execute(
-                insert(t.exchange_messages).values(
-                    id=message_id,
-                    direction=direction,
-                    session_id=session_id,
-                    contract_id=message.contract if message else meta.get("contract"),
-                    sender_org=origin,
-                    receiver_org=receiver_org,
-                    sender=(message.sender.subject.rfc4514_string() if message else sender),
-                    element=message.element if message else meta.get("element"),
-                    purpose=message.purpose if message else meta.get("purpose"),
-                    name=message.name if message else meta.get("name"),
-                    accepted=accepted,
-                    reason=reason,
-                    policies=list(policies),
-                    at=now,
-                    token_digest=token_digest,
-                    token=token,
-                    jws=message.jws if message else None,
-                    receipt=receipt,
-                )
-            )
-            self.home._audit(
-                conn,
-                local_principal()
-                if direction == "out"
-                else Principal(
-                    "identity",
-                    message.sender.fingerprint(_sha256()).hex() if message else "unknown",
-                    (message.sender.subject.rfc4514_string() if message else sender) or "unknown",
-                ),
-                "exchange.message-" + ("accepted" if accepted else "refused")
-                if direction == "in"
-                else "exchange.message-sent",
-                "message",
-                message_id,
-                reason=reason,
-                policies=list(policies),
-            )
 
     def messages(self, *, direction: str | None = None) -> list[dict[str, Any]]:
         query = select(t.exchange_messages).order_by(t.exchange_messages.c.at)
