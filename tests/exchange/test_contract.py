@@ -34,6 +34,7 @@ from tests.exchange.contract_world import (
     build_contract_world,
 )
 from tests.homes import NOW
+from trustbridge.demo.exchange import scenario_terms
 from trustbridge.exchange.contract import (
     ContractError,
     ContractReport,
@@ -48,48 +49,8 @@ from trustbridge.exchange.contract import (
     verify_contract,
 )
 
-TERMS: dict[str, Any] = {
-    "type": "tb-contract-terms",
-    "version": 1,
-    "id": "MM-HSC-2026-0001",
-    "title": "Supply of HPS-200 pressure sensors",
-    "parties": [
-        {
-            "role": "customer",
-            "name": "Muster Maschinenbau GmbH",
-            "organization_identifier": MUSTER_ID,
-            "country": "DE",
-        },
-        {
-            "role": "supplier",
-            "name": "Hayabusa Sensor Components K.K.",
-            "organization_identifier": HAYABUSA_ID,
-            "country": "JP",
-        },
-    ],
-    "subject": "Supply of HPS-200 pressure sensors (Nagoya plant) for the M-400 press line.",
-    "prices": [{"item": "HPS-200", "unit_price": "48.50", "currency": "EUR", "quantity": 500}],
-    "references": ["Hayabusa datasheet HPS-200 rev C"],
-    "service_levels": [{"name": "delivery", "target": "within 6 weeks of order"}],
-    "data_usage": {
-        "elements": [
-            {
-                "category": "test-report",
-                "from": "supplier",
-                "purposes": ["quality-assurance", "incoming-inspection"],
-            },
-            {
-                "category": "firmware-bom",
-                "from": "supplier",
-                "purposes": ["vulnerability-management"],
-            },
-        ],
-        "retention_days": 365,
-        "onward_sharing": False,
-    },
-    "valid_from": "2026-12-01T00:00:00Z",
-    "valid_until": "2028-11-30T23:59:59Z",
-}
+#: The reference scenario's terms, as the demonstrator proposes them (fixed validity here).
+TERMS: dict[str, Any] = scenario_terms()
 
 
 def terms_with(**changes: Any) -> dict[str, Any]:

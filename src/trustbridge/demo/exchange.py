@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ from trustbridge.pki.signers import FileSigner
 if TYPE_CHECKING:
     from trustbridge.demo.scenario import _Country, _Holder, _Run
 
-__all__ = ["conclude_contract", "exchange_data", "first_contact", "setup_node"]
+__all__ = ["conclude_contract", "exchange_data", "first_contact", "scenario_terms", "setup_node"]
 
 #: What quality engineers and security engineers at the customer may do (organization roles).
 _QUALITY = "quality-engineer"
@@ -111,55 +112,21 @@ def first_contact(run: _Run, *, supplier: _Country, customer: _Country) -> str:
     return session.id
 
 
-def _terms(customer: _Country, supplier: _Country, run: _Run) -> dict[str, Any]:
-    now = run.clock.now()
+def scenario_terms() -> dict[str, Any]:
+    """The reference scenario's contract terms (``demo/contract-terms.json``): Muster buys
+    HPS-200 sensors from Hayabusa; test reports and the firmware BOM flow under its usage policy."""
+    text = (resources.files("trustbridge.demo") / "contract-terms.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def _terms(run: _Run) -> dict[str, Any]:
+    """The scenario's terms, valid from now for two years."""
+    now = run.clock.now().replace(microsecond=0)
     return {
-        "type": "tb-contract-terms",
-        "version": 1,
-        "id": "MM-HSC-2026-0001",
-        "title": "Supply of HPS-200 pressure sensors",
-        "parties": [
-            {
-                "role": "customer",
-                "name": customer.company.name,
-                "organization_identifier": customer.company.identifier,
-                "country": customer.country,
-            },
-            {
-                "role": "supplier",
-                "name": supplier.company.name,
-                "organization_identifier": supplier.company.identifier,
-                "country": supplier.country,
-            },
-        ],
-        "subject": "Supply of HPS-200 pressure sensors for the AM-7 assembly machine, with the "
-        "end-of-line test report of every sensor and the firmware bill of materials.",
-        "prices": [{"item": "HPS-200", "unit_price": "48.50", "currency": "EUR", "quantity": 500}],
-        "references": ["Hayabusa datasheet HPS-200 rev C"],
-        "service_levels": [
-            {"name": "delivery", "target": "within 6 weeks of order"},
-            {"name": "test reports", "target": "with every shipment, before goods receipt"},
-        ],
-        "data_usage": {
-            "elements": [
-                {
-                    "category": "test-report",
-                    "from": "supplier",
-                    "purposes": ["quality-assurance", "incoming-inspection"],
-                },
-                {
-                    "category": "firmware-bom",
-                    "from": "supplier",
-                    "purposes": ["vulnerability-management"],
-                },
-            ],
-            "retention_days": 365,
-            "onward_sharing": False,
-        },
-        "valid_from": now.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        "valid_until": now.replace(year=now.year + 2, microsecond=0)
-        .isoformat()
-        .replace("+00:00", "Z"),
+        **scenario_terms(),
+        "valid_from": now.isoformat().replace("+00:00", "Z"),
+        "valid_until": now.replace(year=now.year + 2).isoformat().replace("+00:00", "Z"),
     }
 
 
@@ -184,7 +151,7 @@ def conclude_contract(
 ) -> None:
     """Step 6: propose, countersign on the other side, archive, conclude."""
     folder = run.out / "artifacts" / "contract"
-    terms_data = _terms(customer, supplier, run)
+    terms_data = _terms(run)
     terms_file = folder / "terms.json"
     run.write(terms_file, (json.dumps(terms_data, indent=2, ensure_ascii=False) + "\n").encode())
     terms = ContractTerms.load(terms_file)
