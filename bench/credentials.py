@@ -95,21 +95,23 @@ def run(world: object, args: argparse.Namespace) -> list[Record]:
     if world.fetcher.count != fetches:
         raise RuntimeError("the warm verification fetched something: not warm")
     name = f"joserfc {version('joserfc')} jws.deserialize_compact (ES256, P-256 leaf key)"
+
+    def record(pair: Paired, variant: str, goal: float | None) -> Record:
+        return rate_record(
+            "verify-warm",
+            unit="ops/s",
+            ours=round(1 / pair.ours, 1),
+            baseline=round(1 / pair.baseline, 1),
+            baseline_name=name,
+            goal=goal,
+            variant=variant,
+        )
+
     print(
         f"vc+jwt: {1 / timed.ours:,.0f} verifications/s ({timed.ours * 1e6:.1f} us); "
         f"raw ES256 JWS {1 / timed.baseline:,.0f}/s ({timed.baseline * 1e6:.1f} us)"
     )
-    records = [
-        rate_record(
-            "verify-warm",
-            unit="ops/s",
-            ours=round(1 / timed.ours, 1),
-            baseline=round(1 / timed.baseline, 1),
-            baseline_name=name,
-            goal=GOAL,
-            variant="vc+jwt",
-        )
-    ]
+    records = [record(timed, "vc+jwt", GOAL)]
     sd = world.issue(world.fuji, sensor_safety(), format=Format.SD_JWT)
     presentation = present(
         sd, holder=world.hayabusa.holder.signer, audience="a", nonce="n", issued_at=NOW
@@ -124,17 +126,7 @@ def run(world: object, args: argparse.Namespace) -> list[Record]:
         f"dc+sd-jwt presentation: {1 / timed_sd.ours:,.0f}/s ({timed_sd.ours * 1e6:.1f} us; "
         "two signatures: issuer and key binding)"
     )
-    records.append(
-        rate_record(
-            "verify-warm",
-            unit="ops/s",
-            ours=round(1 / timed_sd.ours, 1),
-            baseline=round(1 / timed_sd.baseline, 1),
-            baseline_name=name,
-            goal=None,
-            variant="dc+sd-jwt-presentation",
-        )
-    )
+    records.append(record(timed_sd, "dc+sd-jwt-presentation", None))
     return records
 
 

@@ -37,7 +37,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ from bench._common import (
     write_results,
 )
 from trustbridge.demo.manifest import read_manifest
-from trustbridge.demo.scenario import run_demo
+from trustbridge.demo.scenario import run_demo, serve_again
 from trustbridge.exchange.contract import (
     ContractTerms,
     archive_contract,
@@ -64,7 +65,6 @@ from trustbridge.exchange.messages import open_message, seal_message
 from trustbridge.exchange.protocol import Challenge, Step
 from trustbridge.home import Home
 from trustbridge.home.exchange import fetch_crls, pdf_certificates, signer_chains
-from trustbridge.node.launcher import start_node, stop_node, wait_ready
 from trustbridge.node.onboard import PartnerClient, http_timestamper, onboard
 from trustbridge.node.partner import JOSE, MESSAGES
 from trustbridge.pki.keys import load_private_key_pem
@@ -82,20 +82,7 @@ def cast(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     out = folder / "demo-out"
     run_demo(out, console=Console(file=io.StringIO()), port_base=PORT_BASE)
     manifest = read_manifest(out)
-    with ExitStack() as stack:
-        nodes = []
-        for entry in manifest["nodes"]:
-            node = start_node(
-                out / entry["home"],
-                name=entry["node"],
-                http_url=entry["http_url"],
-                https_url=entry.get("https_url", ""),
-                log=out / "logs" / f"{entry['node']}-bench.log",
-            )
-            stack.callback(stop_node, node)
-            nodes.append(node)
-        for node in nodes:
-            wait_ready(node)
+    with serve_again(out, log_suffix="bench"):
         yield out, dict(manifest)
 
 
@@ -236,6 +223,22 @@ def message_records(
     content = json.dumps({"type": "end-of-line-test-report", "verdict": "pass"}).encode()
     muster_id = "VATDE-123456789"
 
+    def seal(recipient: x509.Certificate, at: datetime) -> str:
+        """One test report, the same for ours and the baseline."""
+        return seal_message(
+            content,
+            media_type="application/json",
+            name="test report",
+            element="test-report",
+            purpose="quality-assurance",
+            contract=contract,
+            sender=sender,
+            sender_chain=sender_chain,
+            recipient=recipient,
+            audience=muster_id,
+            at=at,
+        )
+
     def sender_loop(count: int, ready: threading.Barrier, rates: list[float]) -> None:
         with PartnerClient(
             muster_url, home=hayabusa, signer=sender, chain=sender_chain, partner=muster_id
@@ -243,19 +246,7 @@ def message_records(
             recipient = client.discover().agreement[0]
 
             def send() -> None:
-                token = seal_message(
-                    content,
-                    media_type="application/json",
-                    name="test report",
-                    element="test-report",
-                    purpose="quality-assurance",
-                    contract=contract,
-                    sender=sender,
-                    sender_chain=sender_chain,
-                    recipient=recipient,
-                    audience=muster_id,
-                    at=hayabusa.now(),
-                )
+                token = seal(recipient, hayabusa.now())
                 answer = client.call("POST", MESSAGES, raw=token.encode(), content_type=JOSE)
                 if not answer.body.get("accepted"):
                     raise SystemExit(f"a message was refused: {answer.body}")
@@ -291,19 +282,7 @@ def message_records(
     at = scratch.now()
 
     def raw() -> None:
-        token = seal_message(
-            content,
-            media_type="application/json",
-            name="test report",
-            element="test-report",
-            purpose="quality-assurance",
-            contract=contract,
-            sender=sender,
-            sender_chain=sender_chain,
-            recipient=agreement[0],
-            audience=muster_id,
-            at=at,
-        )
+        token = seal(agreement[0], at)
         message = open_message(
             token, recipient_key=key, recipient_certificate=agreement[0], audience=muster_id, at=at
         )

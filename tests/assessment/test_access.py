@@ -33,11 +33,10 @@ from trustbridge.assessment.access import (
 )
 from trustbridge.cli.policy import policy_app
 from trustbridge.credentials.profile import TrustProfile
+from trustbridge.demo.scenario import JAPAN
 from trustbridge.errors import InputError
 from trustbridge.pki.profiles import (
     MachineSubject,
-    OrganizationSubject,
-    PersonSubject,
     Role,
     Subject,
     subject_kind_extension,
@@ -707,18 +706,9 @@ def resolution(cert: x509.Certificate, route: Route, reference: int | None) -> R
     )
 
 
-HAYABUSA_ORG = OrganizationSubject(
-    name="Hayabusa Sensor Components K.K.", country="JP", identifier=HAYABUSA, locality="Nagoya"
-)
-YUKI = PersonSubject(
-    given_name="Yuki",
-    surname="Tanaka",
-    country="JP",
-    organization="Hayabusa Sensor Components K.K.",
-    organization_identifier=HAYABUSA,
-    email="yuki.tanaka@hayabusa-sensors.example",
-    roles=frozenset({Role.AUTHORIZED_SIGNATORY}),
-)
+# The demonstrator's Japanese supplier and its authorized signatory.
+HAYABUSA_ORG = JAPAN.company
+YUKI = JAPAN.signatory
 SENSOR_0001 = MachineSubject(
     manufacturer="Hayabusa Sensor Components K.K.",
     model="PS-200",

@@ -268,28 +268,26 @@ def test_by_characteristic_lists_every_characteristic_in_order() -> None:
 # -- subject consistency ----------------------------------------------------------------------
 
 
-def test_differing_names_are_refused_naming_both_credentials() -> None:
+@pytest.mark.parametrize(
+    ("changed", "match"),
+    [
+        ({"name": "PS-200 sensor (renamed)"}, r"urn:uuid:first gives name .*urn:uuid:second"),
+        ({"organization": "NTRDE-HRB999999"}, r"organization .*urn:uuid:second"),
+    ],
+    ids=["name", "organization"],
+)
+def test_differing_identifying_members_are_refused_naming_both_credentials(
+    changed: dict[str, str], match: str
+) -> None:
     first = verdict(claim("sbom", True), credential_id="urn:uuid:first")
-    renamed = verdict(
+    second = verdict(
         claim("mtbf", 100000, characteristic="reliability"),
-        about=subject(name="PS-200 sensor (renamed)"),
+        about=subject(**changed),
         credential_id="urn:uuid:second",
     )
 
-    with pytest.raises(InputError, match=r"urn:uuid:first gives name .*urn:uuid:second"):
-        TrustProfile.from_verdicts(SENSOR_ID, [first, renamed], at=AT)
-
-
-def test_differing_organizations_are_refused() -> None:
-    first = verdict(claim("sbom", True), credential_id="urn:uuid:first")
-    moved = verdict(
-        claim("mtbf", 100000, characteristic="reliability"),
-        about=subject(organization="NTRDE-HRB999999"),
-        credential_id="urn:uuid:second",
-    )
-
-    with pytest.raises(InputError, match=r"organization .*urn:uuid:second"):
-        TrustProfile.from_verdicts(SENSOR_ID, [first, moved], at=AT)
+    with pytest.raises(InputError, match=match):
+        TrustProfile.from_verdicts(SENSOR_ID, [first, second], at=AT)
 
 
 def test_optional_subject_members_are_merged_but_must_agree() -> None:

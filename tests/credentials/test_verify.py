@@ -179,9 +179,7 @@ def test_a_presentation_by_someone_else_is_not_bound(world: World) -> None:
         )
     for format in Format:
         token = world.issue(world.fuji, sensor_safety(), format=format)
-        genuine = present(
-            token, holder=world.hayabusa.holder.signer, audience="a", nonce="n", issued_at=NOW
-        )
+        genuine = _present(world, token)
         if format is Format.SD_JWT:
             prefix, kb = genuine.rsplit("~", 1)
             stolen = f"{prefix}~{_resigned(kb, thief)}"
@@ -200,28 +198,14 @@ def test_a_bare_credential_is_not_a_presentation(world: World) -> None:
 def test_selective_disclosure_reveals_only_what_is_chosen(world: World) -> None:
     token = world.issue(world.fuji, sensor_safety(), format=Format.SD_JWT)
     assert "credentialSubject.globalAssetId" in disclosable_paths(token)
-    presentation = present(
-        token,
-        holder=world.hayabusa.holder.signer,
-        audience="a",
-        nonce="n",
-        issued_at=NOW,
-        disclose=["credentialSubject.claims[0]"],
-    )
+    presentation = _present(world, token, disclose=["credentialSubject.claims[0]"])
     verdict = world.verifier().verify(presentation, at=NOW, audience="a", nonce="n")
     assert verdict.disclosed == ("credentialSubject.claims[0]",)
     assert verdict.credential.subject.global_asset_id is None
     assert verdict.credential.claims[0].value == "SIL2"
     assert "FCA-61508-0042" not in json.dumps(verdict.credential.model_dump(mode="json"))
     with pytest.raises(InputError, match="not disclosable"):
-        present(
-            token,
-            holder=world.hayabusa.holder.signer,
-            audience="a",
-            nonce="n",
-            issued_at=NOW,
-            disclose=["credentialSubject.name"],
-        )
+        _present(world, token, disclose=["credentialSubject.name"])
 
 
 @settings(

@@ -618,6 +618,15 @@ def _openssl_ts_verify(
     )
 
 
+def _openssl_ts_verify_data(
+    tmp_path: Path, name: str, token: bytes, chain: list[x509.Certificate], data: bytes
+) -> subprocess.CompletedProcess[str]:
+    """``openssl ts -verify`` of ``token`` as a time stamp over ``data``."""
+    data_path = tmp_path / f"{name}.sig"
+    data_path.write_bytes(data)
+    return _openssl_ts_verify(tmp_path, name, token, chain, "-data", str(data_path))
+
+
 def test_openssl_verifies_every_timestamp_token(flow: Flow, tmp_path: Path) -> None:
     world = flow.world
     (tmp_path / "roots.pem").write_bytes(_pem(world.roots))
@@ -632,27 +641,12 @@ def test_openssl_verifies_every_timestamp_token(flow: Flow, tmp_path: Path) -> N
         (token,) = [
             a["values"][0] for a in attributes if a["type"].native == "signature_time_stamp_token"
         ]
-        signature_value = tmp_path / f"{embedded.field_name}.sig"
-        signature_value.write_bytes(embedded.signer_info["signature"].native)
-        result = _openssl_ts_verify(
-            tmp_path,
-            embedded.field_name,
-            token.dump(),
-            chains[embedded.field_name],
-            "-data",
-            str(signature_value),
-        )
+        name, chain = embedded.field_name, chains[embedded.field_name]
+        signature_value = embedded.signer_info["signature"].native
+        result = _openssl_ts_verify_data(tmp_path, name, token.dump(), chain, signature_value)
         assert result.stdout.strip() == "Verification: OK", result.stdout + result.stderr
         # a token over other data does not verify
-        signature_value.write_bytes(b"something else")
-        result = _openssl_ts_verify(
-            tmp_path,
-            embedded.field_name,
-            token.dump(),
-            chains[embedded.field_name],
-            "-data",
-            str(signature_value),
-        )
+        result = _openssl_ts_verify_data(tmp_path, name, token.dump(), chain, b"something else")
         assert "Verification: OK" not in result.stdout
         checked += 1
     (stamp,) = reader.embedded_timestamp_signatures

@@ -6,15 +6,13 @@ import io
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from trustbridge.demo.manifest import read_manifest
-from trustbridge.demo.scenario import run_demo
-from trustbridge.node.launcher import start_node, stop_node, wait_ready
+from trustbridge.demo.scenario import run_demo, serve_again
 
 
 @pytest.fixture(scope="session")
@@ -40,18 +38,5 @@ def served_copy_of(demo_out: Path, where: Path) -> Iterator[Path]:
     ports) until the block ends. Tests that change state (revoke, suspend) use a copy."""
     copy = where / "demo-out"
     shutil.copytree(demo_out, copy)
-    with ExitStack() as stack:
-        nodes = []
-        for entry in read_manifest(copy)["nodes"]:
-            node = start_node(
-                copy / entry["home"],
-                name=entry["node"],
-                http_url=entry["http_url"],
-                https_url=entry.get("https_url", ""),
-                log=copy / "logs" / f"{entry['node']}-again.log",
-            )
-            stack.callback(stop_node, node)
-            nodes.append(node)
-        for node in nodes:
-            wait_ready(node)
+    with serve_again(copy):
         yield copy

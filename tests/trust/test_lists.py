@@ -295,6 +295,18 @@ def _unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _payload(token: bytes) -> Any:
+    """The JSON payload of a signed list, parsed."""
+    return json.loads(_unb64url(_parts(token)[1]))
+
+
+def _resigned(document: dict[str, Any], key: KeyPair, typ: str) -> bytes:
+    """``document``, changed by a test, signed by ``key`` through the JWS layer alone."""
+    return _jws.sign_compact(
+        _jws.canonical_json(document), signer=key.signer, chain=[key.certificate], typ=typ
+    )
+
+
 def _accepted_lotl(world: World, state: ListState, **changes: Any) -> Lotl:
     lotl = itg_lotl(world, **changes)
     read_lotl(
@@ -364,7 +376,7 @@ def test_payload_is_canonical_json_that_follows_the_schema(world: World) -> None
         "oid": oids.ITG_LOA1.dotted_string,
     }
     assert document["issued_at"] == "2026-06-01T00:00:00Z"
-    de_payload = json.loads(_unb64url(_parts(_sign_de(de_list(world), world))[1]))
+    de_payload = _payload(_sign_de(de_list(world), world))
     devices = de_payload["providers"][0]["services"][1]
     assert devices["levels"] == ["de-substantial", "de-high"]
     assert devices["status_history"][-1] == {"status": "suspended", "since": "2026-06-11T00:00:00Z"}
@@ -498,14 +510,9 @@ def test_every_changed_character_is_refused(world: World) -> None:
 
 
 def test_a_schema_violation_is_reported_with_its_path(world: World) -> None:
-    document = json.loads(_unb64url(_parts(_sign_de(de_list(world), world))[1]))
+    document = _payload(_sign_de(de_list(world), world))
     document["providers"][1]["country"] = "de"
-    token = _jws.sign_compact(
-        _jws.canonical_json(document),
-        signer=world.de_signer.signer,
-        chain=[world.de_signer.certificate],
-        typ=TRUST_LIST_TYPE,
-    )
+    token = _resigned(document, world.de_signer, TRUST_LIST_TYPE)
     with pytest.raises(
         MalformedListError, match=r"schema at \$\.providers\[1\]\.country: 'de' does not match"
     ) as info:
@@ -514,14 +521,9 @@ def test_a_schema_violation_is_reported_with_its_path(world: World) -> None:
 
 
 def test_a_tsa_with_levels_violates_the_schema(world: World) -> None:
-    document = json.loads(_unb64url(_parts(_sign_de(de_list(world), world))[1]))
+    document = _payload(_sign_de(de_list(world), world))
     document["providers"][0]["services"][2]["levels"] = ["de-high"]
-    token = _jws.sign_compact(
-        _jws.canonical_json(document),
-        signer=world.de_signer.signer,
-        chain=[world.de_signer.certificate],
-        typ=TRUST_LIST_TYPE,
-    )
+    token = _resigned(document, world.de_signer, TRUST_LIST_TYPE)
     with pytest.raises(
         MalformedListError,
         match=r"\$\.providers\[0\]\.services\[2\]\.levels: \['de-high'\] is expected to be empty",
@@ -530,14 +532,9 @@ def test_a_tsa_with_levels_violates_the_schema(world: World) -> None:
 
 
 def test_an_impossible_date_is_malformed(world: World) -> None:
-    document = json.loads(_unb64url(_parts(_sign_lotl(itg_lotl(world), world.lotl_a))[1]))
+    document = _payload(_sign_lotl(itg_lotl(world), world.lotl_a))
     document["next_update"] = "2026-02-30T00:00:00Z"
-    token = _jws.sign_compact(
-        _jws.canonical_json(document),
-        signer=world.lotl_a.signer,
-        chain=[world.lotl_a.certificate],
-        typ=LOTL_TYPE,
-    )
+    token = _resigned(document, world.lotl_a, LOTL_TYPE)
     with pytest.raises(MalformedListError, match="LOTL: has an invalid value: day is out of"):
         read_lotl(token, trusted_signers=[world.lotl_a.certificate], at=AT, state=MemoryListState())
 

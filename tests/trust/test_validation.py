@@ -75,6 +75,18 @@ def empty_crls(pki: ScenarioPki, *, at: datetime = CHECK_AT) -> tuple[bytes, ...
     )
 
 
+def crls_revoking_people_ca(pki: ScenarioPki) -> tuple[bytes, ...]:
+    """As :func:`empty_crls`, but the root's CRL revokes the People CA."""
+    root_crl = build_crl(
+        pki.root,
+        this_update=CHECK_AT - timedelta(hours=1),
+        next_update=CHECK_AT + timedelta(days=30),
+        revoked=[pki.people.certificate.serial_number],
+    )
+    _, people_crl, devices_crl = empty_crls(pki)
+    return (root_crl, people_crl, devices_crl)
+
+
 @pytest.fixture(scope="module")
 def basic_leaf(pki: ScenarioPki) -> IssuedIdentity:
     return issue_identity(pki.people, organization_subject(), level=oids.DE_BASIC)
@@ -255,14 +267,7 @@ def test_revoked_leaf_fails(pki: ScenarioPki) -> None:
 
 
 def test_revoked_issuing_ca_fails(pki: ScenarioPki, leaf: IssuedIdentity) -> None:
-    root_crl = build_crl(
-        pki.root,
-        this_update=CHECK_AT - timedelta(hours=1),
-        next_update=CHECK_AT + timedelta(days=30),
-        revoked=[pki.people.certificate.serial_number],
-    )
-    _, people_crl, devices_crl = empty_crls(pki)
-    params = _soft(revocation=RevocationMode.REQUIRE, crls=(root_crl, people_crl, devices_crl))
+    params = _soft(revocation=RevocationMode.REQUIRE, crls=crls_revoking_people_ca(pki))
     with pytest.raises(ValidationError, match="revoked"):
         _validate(pki, leaf.certificate, params)
 

@@ -19,7 +19,7 @@ from tests.pki.pkifactory import (
     issue_identity,
     organization_subject,
 )
-from tests.trust.test_validation import CHECK_AT, build_crl, empty_crls
+from tests.trust.test_validation import CHECK_AT, build_crl, crls_revoking_people_ca, empty_crls
 from trustbridge import oids
 from trustbridge.errors import ValidationError
 from trustbridge.pki.ca import CaLimits
@@ -138,15 +138,8 @@ def test_revoked_leaf(pki: ScenarioPki) -> None:
 
 
 def test_revoked_issuing_ca(pki: ScenarioPki, leaf: IssuedIdentity) -> None:
-    root_crl = build_crl(
-        pki.root,
-        this_update=CHECK_AT - timedelta(hours=1),
-        next_update=CHECK_AT + timedelta(days=30),
-        revoked=[pki.people.certificate.serial_number],
-    )
-    _, people_crl, devices_crl = empty_crls(pki)
     with pytest.raises(PathValidationError, match=r"CA certificate .*People CA") as info:
-        validate_chain(_path(pki, leaf), _params(pki, crls=(root_crl, people_crl, devices_crl)))
+        validate_chain(_path(pki, leaf), _params(pki, crls=crls_revoking_people_ca(pki)))
     assert info.value.kind is FailureKind.REVOKED
     assert info.value.index == 1
 

@@ -12,7 +12,7 @@ import binascii
 import functools
 import hashlib
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cryptography import x509
@@ -50,6 +50,7 @@ __all__ = [
     "public_jwk",
     "sign_jws",
     "verify_jws",
+    "x5c_encode",
     "x5c_of",
 ]
 
@@ -299,6 +300,12 @@ def _certificate(text: str) -> x509.Certificate:
         return x509.load_der_x509_certificate(der)
     except ValueError as exc:
         raise MalformedCredentialError(f"an x5c entry is not a DER certificate: {exc}") from None
+
+
+def x5c_encode(chain: Iterable[x509.Certificate]) -> list[str]:
+    """The ``x5c`` member for ``chain``, leaf first: standard base64 (not base64url) of each
+    DER certificate (RFC 7515 4.1.6); :func:`x5c_of` reads it back."""
+    return [base64.b64encode(c.public_bytes(Encoding.DER)).decode("ascii") for c in chain]
 
 
 def x5c_of(header: Mapping[str, Any], *, source: str = "") -> tuple[x509.Certificate, ...]:

@@ -11,18 +11,16 @@ key-binding JWT, both bound to the verifier's audience and nonce.
 
 from __future__ import annotations
 
-import base64
 import enum
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from trustbridge.clock import ensure_utc
 from trustbridge.credentials import sdjwt
-from trustbridge.credentials._jose import jwk_thumbprint, public_jwk, sign_jws
+from trustbridge.credentials._jose import jwk_thumbprint, public_jwk, sign_jws, x5c_encode
 from trustbridge.credentials.errors import MalformedCredentialError
 from trustbridge.credentials.model import VCDM_CONTEXT, VCT, TrustCredential
 from trustbridge.errors import InputError
@@ -73,10 +71,6 @@ def _numeric(value: datetime) -> int:
     return int(ensure_utc(value).timestamp())
 
 
-def _x5c(chain: Sequence[x509.Certificate]) -> list[str]:
-    return [base64.b64encode(c.public_bytes(Encoding.DER)).decode("ascii") for c in chain]
-
-
 def _check_chain(signer: Signer, chain: Sequence[x509.Certificate]) -> None:
     if not chain:
         raise InputError("issuing a credential needs the issuer's certificate chain, leaf first")
@@ -118,7 +112,7 @@ def issue_credential(
         "cnf": {"jwk": public_jwk(holder_key)},
     }
     document = credential.to_vc()
-    header = {"typ": str(format), "x5c": _x5c(chain)}
+    header = {"typ": str(format), "x5c": x5c_encode(chain)}
     if format is Format.VC_JWT:
         payload = {**document, **jwt_claims}
         return sign_jws(header, canonical_json(payload), signer)

@@ -24,7 +24,6 @@ verification, does not count and is reported; the package itself failing is an e
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,6 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from trustbridge.clock import ensure_utc
 from trustbridge.credentials._jose import (
@@ -40,6 +38,7 @@ from trustbridge.credentials._jose import (
     public_jwk,
     sign_jws,
     verify_jws,
+    x5c_encode,
     x5c_of,
 )
 from trustbridge.credentials.errors import (
@@ -127,7 +126,7 @@ def make_package(
     }
     header = {
         "typ": PROOF_TYPE,
-        "x5c": [base64.b64encode(c.public_bytes(Encoding.DER)).decode("ascii") for c in chain],
+        "x5c": x5c_encode(chain),
     }
     proof = sign_jws(header, canonical_json(payload), signer)
     document = {

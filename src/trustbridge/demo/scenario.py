@@ -62,6 +62,7 @@ from trustbridge.demo.manifest import (
     StepEntry,
     StepStatus,
     TsaEntry,
+    read_manifest,
     write_manifest,
 )
 from trustbridge.errors import InputError, ReleaseError
@@ -1101,6 +1102,33 @@ def run_demo(
         "[dim]The nodes keep their CA key passphrases in their homes (secrets/demo-passphrase): "
         "a demo convenience, not a practice to copy.[/]"
     )
+
+
+def start_entry(out: Path, entry: NodeEntry, *, log_suffix: str) -> NodeProcess:
+    """Start the node a manifest entry names (``trustbridge serve`` on its home); see
+    :func:`~trustbridge.node.launcher.wait_ready`."""
+    return start_node(
+        out / entry["home"],
+        name=entry["node"],
+        http_url=entry["http_url"],
+        https_url=entry.get("https_url", ""),
+        log=out / "logs" / f"{entry['node']}-{log_suffix}.log",
+    )
+
+
+@contextmanager
+def serve_again(out: Path, *, log_suffix: str = "again") -> Iterator[list[NodeProcess]]:
+    """Serve every node of a demo output folder again, each as its own process on the ports its
+    certificates name, until the block ends (``DIR/logs/<node>-<log_suffix>.log``)."""
+    with ExitStack() as stack:
+        nodes = []
+        for entry in read_manifest(out)["nodes"]:
+            node = start_entry(out, entry, log_suffix=log_suffix)
+            stack.callback(stop_node, node)
+            nodes.append(node)
+        for node in nodes:
+            wait_ready(node)
+        yield nodes
 
 
 def _ocsp_status(

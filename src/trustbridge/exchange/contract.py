@@ -23,7 +23,7 @@ from decimal import Decimal
 from importlib import resources
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import jsonschema
 from asn1crypto import cms
@@ -881,6 +881,26 @@ def _material(
     return _Material([_pdf.asn1_certificate(c) for c in trust_roots], certs, crl_list, ocsp_list)
 
 
+def _prepare(
+    pdf: bytes,
+    trust_roots: Sequence[x509.Certificate],
+    other_certificates: Sequence[x509.Certificate],
+    at: datetime | None,
+    crls: Sequence[bytes],
+    ocsp_responses: Sequence[bytes],
+    source: str,
+) -> tuple[PdfFileReader, ContractTerms, _Material, datetime]:
+    """What verifying a contract starts from: the document, its terms, the validation
+    material and the validation time (default: now)."""
+    if not trust_roots:
+        raise ContractSignatureError("verifying a contract needs at least one trust root")
+    at = ensure_utc(at) if at is not None else datetime.now(UTC)
+    reader = _reader(pdf, source)
+    terms = _terms_in(reader, source)
+    material = _material(reader, trust_roots, other_certificates, crls, ocsp_responses)
+    return reader, terms, material, at
+
+
 def _context(material: _Material, at: datetime, allow_fetching: bool) -> ValidationContext:
     return ValidationContext(
         trust_roots=material.roots,
@@ -894,9 +914,21 @@ def _context(material: _Material, at: datetime, allow_fetching: bool) -> Validat
     )
 
 
+class _Signed(TypedDict):
+    """Who signed a field and whether the terms let them: a :class:`SignatureReport`'s
+    fields that need no cryptographic check."""
+
+    field: str
+    signer: str
+    organization_identifier: str | None
+    party_role: str | None
+    authorized: bool
+
+
 def _signer_facts(
     embedded: EmbeddedPdfSignature, terms: ContractTerms
-) -> tuple[str, str | None, Party | None, bool, list[str]]:
+) -> tuple[_Signed, list[str]]:
+    """The signer's facts, and the problems that make the signer unauthorized."""
     certificate = x509.load_der_x509_certificate(embedded.signer_cert.dump())
     identifier = organization_identifier_of(certificate)
     party = terms.party_of(identifier)
@@ -911,7 +943,14 @@ def _signer_facts(
         problems.append(
             f"the signer is the {party.role}'s signatory, in the {embedded.field_name} field"
         )
-    return _subject(certificate), identifier, party, not problems, problems
+    signed: _Signed = {
+        "field": embedded.field_name,
+        "signer": _subject(certificate),
+        "organization_identifier": identifier,
+        "party_role": party.role if party else None,
+        "authorized": not problems,
+    }
+    return signed, problems
 
 
 def _tst_time(status: TimestampSignatureStatus | None) -> datetime | None:
@@ -930,7 +969,7 @@ async def _verify(
     reports: list[SignatureReport] = []
     regular = reader.embedded_regular_signatures
     for embedded in regular:
-        signer, identifier, party, authorized, found = _signer_facts(embedded, terms)
+        signed, found = _signer_facts(embedded, terms)
         context = _context(material, at, allow_fetching)
         try:
             status = await async_validate_pdf_signature(
@@ -939,20 +978,16 @@ async def _verify(
         except (SignatureValidationError, PdfError, ValueError) as exc:
             reports.append(
                 SignatureReport(
-                    embedded.field_name,
-                    signer,
-                    identifier,
-                    party.role if party else None,
-                    authorized,
-                    False,
-                    False,
-                    False,
-                    False,
-                    None,
-                    False,
-                    "unknown",
-                    "unknown",
-                    (*found, f"cannot be validated: {exc}"),
+                    **signed,
+                    bottom_line=False,
+                    intact=False,
+                    valid=False,
+                    trusted=False,
+                    signing_time=None,
+                    timestamp_valid=False,
+                    modification_level="unknown",
+                    coverage="unknown",
+                    problems=(*found, f"cannot be validated: {exc}"),
                 )
             )
             continue
@@ -969,11 +1004,7 @@ async def _verify(
         tst = status.timestamp_validity
         reports.append(
             SignatureReport(
-                field=embedded.field_name,
-                signer=signer,
-                organization_identifier=identifier,
-                party_role=party.role if party else None,
-                authorized=authorized,
+                **signed,
                 bottom_line=status.bottom_line,
                 intact=status.intact,
                 valid=status.valid,
@@ -1073,12 +1104,9 @@ def verify_contract(
     ``ocsp_responses``, or the document's security store), unless ``allow_fetching``.
     Returns the report; :meth:`ContractReport.require` turns it into an exception.
     """
-    if not trust_roots:
-        raise ContractSignatureError("verifying a contract needs at least one trust root")
-    at = ensure_utc(at) if at is not None else datetime.now(UTC)
-    reader = _reader(pdf, source)
-    terms = _terms_in(reader, source)
-    material = _material(reader, trust_roots, other_certificates, crls, ocsp_responses)
+    reader, terms, material, at = _prepare(
+        pdf, trust_roots, other_certificates, at, crls, ocsp_responses, source
+    )
     return _pdf.run(_verify(reader, terms, material, at, allow_fetching, source))
 
 
@@ -1103,12 +1131,9 @@ def verify_archived_contract(
     only the newest document time stamp is checked as of ``at``, so its authority's chain
     needs revocation information current at ``at`` (``crls``, ``ocsp_responses``).
     """
-    if not trust_roots:
-        raise ContractSignatureError("verifying a contract needs at least one trust root")
-    at = ensure_utc(at) if at is not None else datetime.now(UTC)
-    reader = _reader(pdf, source)
-    terms = _terms_in(reader, source)
-    material = _material(reader, trust_roots, other_certificates, crls, ocsp_responses)
+    reader, terms, material, at = _prepare(
+        pdf, trust_roots, other_certificates, at, crls, ocsp_responses, source
+    )
     return _pdf.run(_verify_lta(reader, terms, material, at, source))
 
 
@@ -1138,7 +1163,7 @@ async def _verify_lta(
     reports: list[SignatureReport] = []
     chain_ok = True
     for embedded in reader.embedded_regular_signatures:
-        signer, identifier, party, authorized, found = _signer_facts(embedded, terms)
+        signed, found = _signer_facts(embedded, terms)
         result = await pdf_ades.ades_lta_validation(embedded, spec, timing_info=timing)
         if result.oldest_evidence_record_timestamp is None:
             chain_ok = False
@@ -1156,11 +1181,7 @@ async def _verify_lta(
         ts = result.signature_timestamp_status
         reports.append(
             SignatureReport(
-                field=embedded.field_name,
-                signer=signer,
-                organization_identifier=identifier,
-                party_role=party.role if party else None,
-                authorized=authorized,
+                **signed,
                 bottom_line=passed,
                 intact=bool(status and status.intact),
                 valid=bool(status and status.valid),

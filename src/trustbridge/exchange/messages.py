@@ -13,7 +13,6 @@ and the access policy allow the message are the caller's decisions.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
@@ -25,13 +24,19 @@ from typing import Any, TypedDict
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
 from joserfc import jwe
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from trustbridge.clock import ensure_utc
-from trustbridge.credentials._jose import decode_jwt, key_from_jwk, sign_jws, verify_jws, x5c_of
+from trustbridge.credentials._jose import (
+    decode_jwt,
+    key_from_jwk,
+    sign_jws,
+    verify_jws,
+    x5c_encode,
+    x5c_of,
+)
 from trustbridge.credentials.errors import CredentialError, TamperedCredentialError
 from trustbridge.credentials.verify import organization_identifier_of
 from trustbridge.errors import InputError, ValidationError
@@ -327,11 +332,6 @@ class Receipt:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _x5c(chain: Sequence[x509.Certificate]) -> list[str]:
-    # RFC 7515 4.1.6: standard base64 (not base64url) of each DER certificate, leaf first
-    return [base64.b64encode(c.public_bytes(Encoding.DER)).decode("ascii") for c in chain]
-
-
 def _sha256(data: bytes) -> str:
     return b64url_encode(hashlib.sha256(data).digest())
 
@@ -525,7 +525,9 @@ def seal_message(
     problems = _field_problems(claims)
     if problems:
         raise InputError(f"cannot seal the message: {'; '.join(problems)}")
-    signed = sign_jws({"typ": MESSAGE_TYPE, "x5c": _x5c(chain)}, canonical_json(claims), sender)
+    signed = sign_jws(
+        {"typ": MESSAGE_TYPE, "x5c": x5c_encode(chain)}, canonical_json(claims), sender
+    )
     header = {
         "alg": _ALG,
         "enc": _ENC,
@@ -874,7 +876,7 @@ def make_receipt(
     if sender_organization is not None:
         claims["aud"] = sender_organization
     return sign_jws(
-        {"typ": RECEIPT_TYPE, "x5c": _x5c(certificates)}, canonical_json(claims), signer
+        {"typ": RECEIPT_TYPE, "x5c": x5c_encode(certificates)}, canonical_json(claims), signer
     )
 
 

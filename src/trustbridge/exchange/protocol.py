@@ -32,7 +32,6 @@ and states the ordering rules. The node (``trustbridge.node.partner``) and the d
 
 from __future__ import annotations
 
-import base64
 import enum
 import hashlib
 import secrets
@@ -42,9 +41,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
-from trustbridge.credentials._jose import decode_jwt, sign_jws, verify_jws, x5c_of
+from trustbridge.credentials._jose import decode_jwt, sign_jws, verify_jws, x5c_encode, x5c_of
 from trustbridge.credentials.errors import CredentialError
 from trustbridge.errors import ValidationError
 from trustbridge.pki.signers import Signer
@@ -132,10 +130,6 @@ class Step(enum.StrEnum):
 def new_nonce() -> str:
     """A fresh random nonce: 128 bits, base64url."""
     return secrets.token_urlsafe(16)
-
-
-def _b64(certificate: x509.Certificate) -> str:
-    return base64.b64encode(certificate.public_bytes(Encoding.DER)).decode("ascii")
 
 
 # -- formats -------------------------------------------------------------------------------------
@@ -294,7 +288,7 @@ def seal_envelope(
         claims["aud"] = audience
     if request is not None:
         claims["req"] = request
-    header = {"typ": typ, "x5c": [_b64(c) for c in chain]}
+    header = {"typ": typ, "x5c": x5c_encode(chain)}
     return sign_jws(header, canonical_json(claims), signer)
 
 

@@ -13,7 +13,6 @@ which it presents to partners.
 
 from __future__ import annotations
 
-import base64
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from trustbridge.credentials._jose import sign_jws
+from trustbridge.credentials._jose import sign_jws, x5c_encode
 from trustbridge.credentials.criteria import Catalogue, EvidenceKind
 from trustbridge.credentials.formats import Format, issue_credential, present, unverified_payload
 from trustbridge.credentials.model import Issuer, TrustCredential, Verdict, issuer_id_for
@@ -416,7 +415,7 @@ class CredentialService:
             )
             header = {
                 "typ": "vc+jwt",
-                "x5c": [_b64(c) for c in chain],
+                "x5c": x5c_encode(chain),
             }
             token = sign_jws(header, canonical_json(payload), signer)
             conn.execute(
@@ -565,10 +564,6 @@ class CredentialService:
             query = query.where(t.held_credentials.c.subject_id == subject_id)
         with self.home._tx() as conn:
             return [_held(r) for r in conn.execute(query).all()]
-
-
-def _b64(certificate: x509.Certificate) -> str:
-    return base64.b64encode(certificate.public_bytes(Encoding.DER)).decode("ascii")
 
 
 def _issued(row: Any) -> IssuedCredential:

@@ -14,7 +14,7 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
@@ -606,6 +606,15 @@ class ExchangeService:
             )
         return info
 
+    def _begin(
+        self, caller: Party, session_id: str, step: Step, body: Any
+    ) -> tuple[SessionInfo, str, dict[str, Any] | None]:
+        """A responder step's session (checked: the caller's, in order), the request's digest,
+        and the stored answer where this very request was answered before."""
+        info = self._responder_session(session_id, caller, step)
+        digest = request_digest(body)
+        return info, digest, self._replayed(session_id, step, digest)
+
     def _replayed(self, session_id: str, step: Step, digest: str) -> dict[str, Any] | None:
         """The stored answer of a repeated step; a different request for a done step fails."""
         done = self.step_answer(session_id, step)
@@ -677,9 +686,7 @@ class ExchangeService:
         return answer
 
     def presentation(self, caller: Party, session_id: str, body: Any) -> dict[str, Any]:
-        self._responder_session(session_id, caller, Step.PRESENTATION)
-        digest = request_digest(body)
-        replay = self._replayed(session_id, Step.PRESENTATION, digest)
+        _, digest, replay = self._begin(caller, session_id, Step.PRESENTATION, body)
         if replay is not None:
             return replay
         challenge = Challenge.from_json(body.get("challenge") if isinstance(body, dict) else None)
@@ -732,9 +739,7 @@ class ExchangeService:
         return document
 
     def profile(self, caller: Party, session_id: str, body: Any) -> dict[str, Any]:
-        info = self._responder_session(session_id, caller, Step.PROFILE)
-        digest = request_digest(body)
-        replay = self._replayed(session_id, Step.PROFILE, digest)
+        info, digest, replay = self._begin(caller, session_id, Step.PROFILE, body)
         if replay is not None:
             return replay
         package = body.get("package") if isinstance(body, dict) else None
@@ -750,7 +755,9 @@ class ExchangeService:
         state = "rejected" if decision == "reject" else "assessed"
         session: dict[str, Any] = {"state": state, "data": data}
         if state == "rejected":
-            session["reason"] = f"our assessment rejected {caller.name}: {document['reasons'][0]}"
+            session["reason"] = (
+                f"our assessment rejected {caller.name}: {decision_reason(document)}"
+            )
         self.record_step(
             session_id,
             Step.PROFILE,
@@ -820,9 +827,7 @@ class ExchangeService:
             )
 
     def propose(self, caller: Party, session_id: str, body: Any) -> dict[str, Any]:
-        info = self._responder_session(session_id, caller, Step.PROPOSE)
-        digest = request_digest(body)
-        replay = self._replayed(session_id, Step.PROPOSE, digest)
+        info, digest, replay = self._begin(caller, session_id, Step.PROPOSE, body)
         if replay is not None:
             return replay
         pdf = decode_pdf(body.get("pdf") if isinstance(body, dict) else None, "the contract")
@@ -913,9 +918,7 @@ class ExchangeService:
         return answer
 
     def conclude(self, caller: Party, session_id: str, body: Any) -> dict[str, Any]:
-        info = self._responder_session(session_id, caller, Step.CONCLUDE)
-        digest = request_digest(body)
-        replay = self._replayed(session_id, Step.CONCLUDE, digest)
+        info, digest, replay = self._begin(caller, session_id, Step.CONCLUDE, body)
         if replay is not None:
             return replay
         if info.state != "countersigned":
@@ -1152,6 +1155,14 @@ class ExchangeService:
         if row is None:
             raise NotFoundError(f"no {direction}going message {message_id} in this home")
         return _message(row, full=True)
+
+
+def decision_reason(document: Mapping[str, Any]) -> str:
+    """The text of an assessment's decision reason (its first reason where none is marked)."""
+    reasons = [r for r in document.get("reasons") or [] if isinstance(r, Mapping)]
+    chosen = next((r for r in reasons if r.get("kind") == "decision"), None)
+    chosen = chosen or (reasons[0] if reasons else None)
+    return str(chosen.get("text", "")) if chosen else "no reason given"
 
 
 def _assessment_summary(document: dict[str, Any]) -> dict[str, Any]:

@@ -47,7 +47,14 @@ from trustbridge.pki.release import Decision, VerifiedIdentity
 from trustbridge.pki.revocation import Reason
 from trustbridge.store import tables as t
 
-__all__ = ["ACCEPT_SIGNATURE", "MAX_ADMIN_BODY", "Caller", "admin_router"]
+__all__ = [
+    "ACCEPT_SIGNATURE",
+    "MAX_ADMIN_BODY",
+    "Caller",
+    "admin_router",
+    "remember_nonce",
+    "signed_caller",
+]
 
 MAX_ADMIN_BODY = 64 * 1024
 #: RFC 9421 5.1: what a client must sign, sent with every 401.
@@ -69,7 +76,7 @@ class Caller:
     body: bytes
 
 
-def _remember_nonce(home: Home, signed: SignedCaller) -> None:
+def remember_nonce(home: Home, signed: SignedCaller) -> None:
     now = home.now()
     try:
         with home.engine.begin() as conn:
@@ -86,16 +93,22 @@ def _remember_nonce(home: Home, signed: SignedCaller) -> None:
         ) from None
 
 
-def _authorize(
-    home: Home, request: Request, body: bytes, roles: frozenset[Role], operation: str
-) -> Caller:
-    signed = verify_request(
+def signed_caller(home: Home, request: Request, body: bytes) -> SignedCaller:
+    """Who signed ``request`` (RFC 9421), checked at the home's time; whether that identity is
+    trusted is the caller's next check."""
+    return verify_request(
         method=request.method,
         url=str(request.url),
         headers=request.headers.items(),
         body=body,
         at=home.now(),
     )
+
+
+def _authorize(
+    home: Home, request: Request, body: bytes, roles: frozenset[Role], operation: str
+) -> Caller:
+    signed = signed_caller(home, request, body)
     try:
         identity = home.verify_identity(signed.certificate)
     except ValidationError as exc:
@@ -109,7 +122,7 @@ def _authorize(
             f"{signed.subject} may not {operation}: that needs the {needed} role",
             hint=f"the caller holds {', '.join(sorted(identity.roles)) or 'no role'}",
         )
-    _remember_nonce(home, signed)
+    remember_nonce(home, signed)
     return Caller(identity, signed, body)
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from cryptography import x509
@@ -26,7 +26,7 @@ from trustbridge.errors import (
 from trustbridge.node.httpsig import sign_request
 from trustbridge.pki.signers import Signer
 
-__all__ = ["NodeError", "SignedClient"]
+__all__ = ["ClosingClient", "NodeError", "SignedClient", "error_from_response"]
 
 
 class NodeError(TrustbridgeError):
@@ -35,7 +35,22 @@ class NodeError(TrustbridgeError):
     exit_code = 6
 
 
-class SignedClient:
+class ClosingClient:
+    """An HTTP client holder usable as a context manager (``with ... as client``)."""
+
+    _http: httpx.Client
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class SignedClient(ClosingClient):
     """Sends signed requests to one node's HTTPS API and returns the JSON answers."""
 
     def __init__(
@@ -65,15 +80,6 @@ class SignedClient:
                 raise InputError(f"cannot use {trust} as TLS trust anchors: {exc}") from None
         self._http = httpx.Client(verify=context, timeout=timeout)
 
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> SignedClient:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
     def request(
         self,
         method: str,
@@ -101,7 +107,7 @@ class SignedClient:
                 hint="is the node running (trustbridge serve), and is --trust its root?",
             ) from None
         if response.status_code >= 400:
-            raise _error(response)
+            raise error_from_response(response)
         try:
             return response.json()
         except ValueError:
@@ -110,21 +116,32 @@ class SignedClient:
             ) from None
 
 
-def _error(response: httpx.Response) -> TrustbridgeError:
+def error_from_response(
+    response: httpx.Response,
+    *,
+    prefix: str = "",
+    errors: Mapping[int, type[TrustbridgeError]] | None = None,
+    client_error: type[TrustbridgeError] = InputError,
+) -> TrustbridgeError:
+    """The error a node's refusal stands for, with its reason and hint: 401 authentication,
+    403 access denied, 404 not found (``errors`` adds or overrides codes), other 4xx
+    ``client_error``, 5xx :class:`NodeError`."""
     try:
         data = response.json()
         message = str(data.get("error") or data.get("detail") or data)
         hint = data.get("hint")
-    except ValueError:
+    except (ValueError, AttributeError):
         message, hint = response.text[:300] or response.reason_phrase, None
-    where = f"{response.request.method} {response.request.url.path}"
-    text = f"{where}: {message}"
-    if response.status_code == 401:
-        return AuthenticationError(text, hint=hint)
-    if response.status_code == 403:
-        return AccessDeniedError(text, hint=hint)
-    if response.status_code == 404:
-        return NotFoundError(text, hint=hint)
-    if response.status_code < 500:
-        return InputError(text, hint=hint)
-    return NodeError(f"{text} (HTTP {response.status_code})", hint=hint)
+    text = f"{prefix}{response.request.method} {response.request.url.path}: {message}"
+    kinds: dict[int, type[TrustbridgeError]] = {
+        401: AuthenticationError,
+        403: AccessDeniedError,
+        404: NotFoundError,
+        **(errors or {}),
+    }
+    code = response.status_code
+    if code in kinds:
+        return kinds[code](text, hint=hint)
+    if code < 500:
+        return client_error(text, hint=hint)
+    return NodeError(f"{text} (HTTP {code})", hint=hint)

@@ -36,9 +36,7 @@ from cryptography.hazmat.primitives import hashes
 from trustbridge.credentials.verify import organization_identifier_of
 from trustbridge.errors import (
     AccessDeniedError,
-    AuthenticationError,
     InputError,
-    NotFoundError,
     TrustbridgeError,
 )
 from trustbridge.exchange.contract import (
@@ -67,13 +65,14 @@ from trustbridge.home.exchange import (
     FINAL_STATES,
     Party,
     SessionInfo,
+    decision_reason,
     decode_pdf,
     fetch_crls,
     pdf_certificates,
     request_digest,
     signer_chains,
 )
-from trustbridge.node.client import NodeError
+from trustbridge.node.client import ClosingClient, NodeError, error_from_response
 from trustbridge.node.httpsig import sign_request
 from trustbridge.node.partner import JOSE, MESSAGES, SESSIONS
 from trustbridge.pki.profiles import SubjectKind
@@ -144,7 +143,7 @@ class Discovery:
     agreement: tuple[x509.Certificate, ...]
 
 
-class PartnerClient:
+class PartnerClient(ClosingClient):
     """Signed requests to one partner node, verified answers, a pinned TLS certificate."""
 
     def __init__(
@@ -170,15 +169,6 @@ class PartnerClient:
         # One resolver per client: a fresh one for every run of a session (a revocation shows
         # at the next run), whose answers a client reuses until the CRLs they rest on are due.
         self._resolver = home.exchange.resolver()
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> PartnerClient:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def _send(
         self, method: str, path: str, content: bytes, headers: dict[str, str]
@@ -331,30 +321,20 @@ class RefusedError(AccessDeniedError):
 
 
 def _error(response: httpx.Response) -> TrustbridgeError:
-    data: Any = None
-    try:
-        data = response.json()
-        message = str(data.get("error") or data.get("detail") or data)
-        hint = data.get("hint")
-    except ValueError:
-        message, hint = response.text[:300] or response.reason_phrase, None
-    text = (
-        f"the partner node refused {response.request.method} {response.request.url.path}: {message}"
+    """A partner node's refusal; a refused message's error carries the signed receipt."""
+    error = error_from_response(
+        response,
+        prefix="the partner node refused ",
+        errors={403: RefusedError, 409: StepOrderError},
+        client_error=ExchangeError,
     )
-    if response.status_code == 401:
-        return AuthenticationError(text, hint=hint)
-    if response.status_code == 403:
-        refused = RefusedError(text, hint=hint)
-        receipt = data.get("receipt") if isinstance(data, dict) else None
-        refused.receipt = receipt if isinstance(receipt, str) else None
-        return refused
-    if response.status_code == 404:
-        return NotFoundError(text, hint=hint)
-    if response.status_code == 409:
-        return StepOrderError(text, hint=hint)
-    if response.status_code < 500:
-        return ExchangeError(text, hint=hint)
-    return NodeError(f"{text} (HTTP {response.status_code})", hint=hint)
+    if isinstance(error, RefusedError):
+        try:
+            receipt = response.json().get("receipt")
+        except (ValueError, AttributeError):
+            receipt = None
+        error.receipt = receipt if isinstance(receipt, str) else None
+    return error
 
 
 def http_timestamper(url: str, *, timeout: float = 30.0) -> Callable[[bytes], bytes]:
@@ -453,6 +433,27 @@ def onboard(
             )
             result.done.append(step.value)
 
+        def decided(
+            step: Step,
+            answer: Envelope,
+            body: Any,
+            decision: Any,
+            state: str,
+            rejection: str,
+            line: str,
+        ) -> bool:
+            """Finish an assessment step; True where the decision rejected (session over)."""
+            rejected = decision == "reject"
+            finish(
+                step,
+                answer,
+                body,
+                state="rejected" if rejected else state,
+                reason=rejection if rejected else None,
+            )
+            say(line)
+            return bool(rejected)
+
         def stop_after(step: Step) -> bool:
             return until is not None and step.position >= until.position
 
@@ -526,22 +527,17 @@ def onboard(
                 source=f"package of {partner.name}",
             )
             data.update(assessment=document, package=package)
-            rejected = document["decision"] == "reject"
-            finish(
+            if decided(
                 Step.PRESENTATION,
                 answer,
                 body,
-                state="rejected" if rejected else "assessed",
-                reason=f"our assessment rejected {partner.name}: {document['reasons'][0]}"
-                if rejected
-                else None,
-            )
-            say(
+                document["decision"],
+                "assessed",
+                f"our assessment rejected {partner.name}: {decision_reason(document)}",
                 f"assessed {partner.name} under {document['policy']['id']}: "
-                f"{document['decision']}, "
-                f"score {document['score']}, confidence {document['confidence']}"
-            )
-            if rejected:
+                f"{document['decision']}, score {document['score']}, confidence "
+                f"{document['confidence']}",
+            ):
                 return OnboardResult(exchange.session(session_id), result.done)
         if stop_after(Step.PRESENTATION):
             return _stopped(result, exchange, session_id, f"stopped after {Step.PRESENTATION}")
@@ -566,22 +562,16 @@ def onboard(
             answer = client.call("POST", f"{base}/profile", body)
             theirs = answer.body or {}
             data["their_assessment"] = theirs
-            rejected = theirs.get("decision") == "reject"
-            finish(
+            if decided(
                 Step.PROFILE,
                 answer,
                 body,
-                state="rejected" if rejected else "presented",
-                reason=f"{partner.name} rejected us: {'; '.join(theirs.get('reasons', [])[:1])}"
-                if rejected
-                else None,
-            )
-            say(
+                theirs.get("decision"),
+                "presented",
+                f"{partner.name} rejected us: {decision_reason(theirs)}",
                 f"{partner.name} assessed us under {theirs.get('policy')}: "
-                f"{theirs.get('decision')}, "
-                f"score {theirs.get('score')}"
-            )
-            if rejected:
+                f"{theirs.get('decision')}, score {theirs.get('score')}",
+            ):
                 return OnboardResult(exchange.session(session_id), result.done)
         if stop_after(Step.PROFILE):
             return _stopped(result, exchange, session_id, f"stopped after {Step.PROFILE}")

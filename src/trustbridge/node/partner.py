@@ -20,17 +20,16 @@ an unsigned answer, so an error can only stop a session, never advance it.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from collections.abc import Callable
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from trustbridge.credentials._jose import x5c_encode
 from trustbridge.errors import AccessDeniedError, InputError, TrustbridgeError
 from trustbridge.exchange.messages import make_receipt, open_message
 from trustbridge.exchange.protocol import (
@@ -44,8 +43,8 @@ from trustbridge.exchange.protocol import (
 from trustbridge.home import Home
 from trustbridge.home.exchange import Party
 from trustbridge.node._http import limited_body
-from trustbridge.node.admin import _remember_nonce
-from trustbridge.node.httpsig import SignedCaller, verify_request
+from trustbridge.node.admin import remember_nonce, signed_caller
+from trustbridge.node.httpsig import SignedCaller
 from trustbridge.pki.profiles import SubjectKind
 
 __all__ = ["JOSE", "MAX_PARTNER_BODY", "SESSIONS", "MESSAGES", "partner_router"]
@@ -57,10 +56,6 @@ SESSIONS = "/api/v1/exchange/sessions"
 MESSAGES = "/api/v1/exchange/messages"
 _ORGANIZATION = frozenset({SubjectKind.ORGANIZATION})
 _SENDERS = frozenset({SubjectKind.SOFTWARE, SubjectKind.MACHINE, SubjectKind.ORGANIZATION})
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 def describe(home: Home, *, https_url: str) -> dict[str, Any]:
@@ -89,7 +84,7 @@ def describe(home: Home, *, https_url: str) -> dict[str, Any]:
             "messages": MESSAGES,
         },
         "tls": {"sha256": tls.fingerprint(hashes.SHA256()).hex() if tls else None},
-        "key_agreement": [_b64(c.public_bytes(Encoding.DER)) for c in agreement],
+        "key_agreement": x5c_encode(agreement),
         "schemes": [s.code for s in home.schemes()],
         "formats": settings.supported(),
         "policies": {
@@ -124,13 +119,7 @@ def partner_router(home: Home, *, https_url: str) -> APIRouter:
         cached: bool,
         remember: bool = True,
     ) -> tuple[Party, SignedCaller]:
-        signed = verify_request(
-            method=request.method,
-            url=str(request.url),
-            headers=request.headers.items(),
-            body=body,
-            at=home.now(),
-        )
+        signed = signed_caller(home, request, body)
         party, _ = exchange.resolve_party(
             signed.chain,
             kinds=kinds,
@@ -138,7 +127,7 @@ def partner_router(home: Home, *, https_url: str) -> APIRouter:
             what=f"the caller {signed.subject}",
         )
         if remember:  # the message path remembers it with the message, in one transaction
-            _remember_nonce(home, signed)
+            remember_nonce(home, signed)
         return party, signed
 
     async def step(request: Request, handler: Callable[[Party, Any], dict[str, Any]]) -> Response:

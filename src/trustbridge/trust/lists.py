@@ -26,12 +26,12 @@ import itertools
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, TypeVar
 
 import jsonschema
 import referencing
@@ -330,11 +330,7 @@ class TrustList:
     providers: tuple[Provider, ...]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "issued_at", _instant(self.issued_at))
-        object.__setattr__(self, "next_update", _instant(self.next_update))
-        _check_against_schema(self.name, "trust-list", _trust_list_json(self))
-        if self.next_update <= self.issued_at:
-            raise InputError(f"{self.name}: next_update must come after issued_at")
+        _settle(self, "trust-list", _trust_list_json)
         for provider in self.providers:
             for service in provider.services:
                 unknown = [lv.name for lv in service.levels if lv not in self.scheme.levels]
@@ -433,11 +429,7 @@ class Lotl:
     next_signers: tuple[x509.Certificate, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "issued_at", _instant(self.issued_at))
-        object.__setattr__(self, "next_update", _instant(self.next_update))
-        _check_against_schema(self.name, "lotl", _lotl_json(self))
-        if self.next_update <= self.issued_at:
-            raise InputError(f"{self.name}: next_update must come after issued_at")
+        _settle(self, "lotl", _lotl_json)
         schemes = [pointer.scheme for pointer in self.pointers]
         if len(set(schemes)) != len(schemes):
             raise InputError(f"{self.name}: more than one pointer per scheme in {schemes}")
@@ -486,6 +478,31 @@ class Lotl:
         return None
 
 
+# -- what both lists share ---------------------------------------------------------------------
+
+#: A trust list or a LOTL.
+_L = TypeVar("_L", TrustList, Lotl)
+
+
+class _Publication(TypedDict):
+    """The fields both lists carry: who publishes it, its sequence number and its times."""
+
+    operator: Operator
+    sequence: int
+    issued_at: datetime
+    next_update: datetime
+
+
+def _settle(signed_list: _L, document: str, to_json: Callable[[_L], dict[str, Any]]) -> None:
+    """Store a new list's times to the second, then check its JSON against the ``document``
+    schema and that its ``next_update`` comes after its ``issued_at``."""
+    object.__setattr__(signed_list, "issued_at", _instant(signed_list.issued_at))
+    object.__setattr__(signed_list, "next_update", _instant(signed_list.next_update))
+    _check_against_schema(signed_list.name, document, to_json(signed_list))
+    if signed_list.next_update <= signed_list.issued_at:
+        raise InputError(f"{signed_list.name}: next_update must come after issued_at")
+
+
 # -- JSON -------------------------------------------------------------------------------------
 
 
@@ -531,6 +548,24 @@ def _operator_json(operator: Operator) -> dict[str, Any]:
     return {"name": operator.name, "country": operator.country}
 
 
+def _publication_json(signed_list: TrustList | Lotl) -> dict[str, Any]:
+    return {
+        "operator": _operator_json(signed_list.operator),
+        "sequence": signed_list.sequence,
+        "issued_at": _time_json(signed_list.issued_at),
+        "next_update": _time_json(signed_list.next_update),
+    }
+
+
+def _publication_from(data: dict[str, Any]) -> _Publication:
+    return _Publication(
+        operator=Operator(**data["operator"]),
+        sequence=data["sequence"],
+        issued_at=_time_from(data["issued_at"]),
+        next_update=_time_from(data["next_update"]),
+    )
+
+
 def _service_json(service: Service) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": service.name,
@@ -569,10 +604,7 @@ def _trust_list_json(trust_list: TrustList) -> dict[str, Any]:
     return {
         "id": trust_list.id,
         "scheme": _scheme_json(trust_list.scheme),
-        "operator": _operator_json(trust_list.operator),
-        "sequence": trust_list.sequence,
-        "issued_at": _time_json(trust_list.issued_at),
-        "next_update": _time_json(trust_list.next_update),
+        **_publication_json(trust_list),
         "providers": [
             {
                 "name": provider.name,
@@ -590,10 +622,7 @@ def _trust_list_from(data: dict[str, Any]) -> TrustList:
     return TrustList(
         id=data["id"],
         scheme=scheme,
-        operator=Operator(**data["operator"]),
-        sequence=data["sequence"],
-        issued_at=_time_from(data["issued_at"]),
-        next_update=_time_from(data["next_update"]),
+        **_publication_from(data),
         providers=tuple(
             Provider(
                 name=provider["name"],
@@ -609,10 +638,7 @@ def _trust_list_from(data: dict[str, Any]) -> TrustList:
 def _lotl_json(lotl: Lotl) -> dict[str, Any]:
     return {
         "group": _scheme_json(lotl.group),
-        "operator": _operator_json(lotl.operator),
-        "sequence": lotl.sequence,
-        "issued_at": _time_json(lotl.issued_at),
-        "next_update": _time_json(lotl.next_update),
+        **_publication_json(lotl),
         "pointers": [
             {
                 "scheme": pointer.scheme,
@@ -637,10 +663,7 @@ def _lotl_json(lotl: Lotl) -> dict[str, Any]:
 def _lotl_from(data: dict[str, Any]) -> Lotl:
     return Lotl(
         group=_scheme_from(data["group"]),
-        operator=Operator(**data["operator"]),
-        sequence=data["sequence"],
-        issued_at=_time_from(data["issued_at"]),
-        next_update=_time_from(data["next_update"]),
+        **_publication_from(data),
         pointers=tuple(
             Pointer(
                 scheme=pointer["scheme"],
@@ -1122,6 +1145,46 @@ def _check_freshness(
         )
 
 
+def _parsed(signed: _Signed, parse: Callable[[dict[str, Any]], _L], *, list_name: str) -> _L:
+    """The list a verified payload holds; a value the schema lets through but the list refuses
+    (an impossible date, an unknown level) makes it malformed."""
+    try:
+        return parse(signed.document)
+    except InputError as exc:
+        raise MalformedListError(list_name, exc.message) from exc
+    except ValueError as exc:
+        raise MalformedListError(list_name, f"has an invalid value: {exc}") from exc
+
+
+def _remember(
+    signed_list: TrustList | Lotl,
+    signed: _Signed,
+    state: ListState,
+    *,
+    key: str,
+    at: datetime,
+    clock_skew: timedelta,
+    lotl_signers: Sequence[x509.Certificate] | None = None,
+) -> None:
+    """Accept a verified list under ``key`` in ``state`` unless it is older than (or, at the
+    same sequence, differs from) the one accepted before, or is not fresh at ``at``."""
+    _check_version(
+        state,
+        key=key,
+        list_name=signed_list.name,
+        sequence=signed_list.sequence,
+        digest=signed.digest,
+    )
+    _check_freshness(
+        list_name=signed_list.name,
+        issued_at=signed_list.issued_at,
+        next_update=signed_list.next_update,
+        at=at,
+        clock_skew=clock_skew,
+    )
+    state.accept(key, AcceptedList(signed_list.sequence, signed.digest), lotl_signers=lotl_signers)
+
+
 def read_lotl(
     data: bytes,
     *,
@@ -1149,26 +1212,14 @@ def read_lotl(
         authorized=(*trusted_signers, *state.lotl_signers()),
         authorized_as="pinned or announced by the last accepted LOTL",
     )
-    try:
-        lotl = _lotl_from(signed.document)
-    except InputError as exc:
-        raise MalformedListError(unverified, exc.message) from exc
-    except ValueError as exc:
-        raise MalformedListError(unverified, f"has an invalid value: {exc}") from exc
-    key = f"lotl:{lotl.group.code}"
-    _check_version(
-        state, key=key, list_name=lotl.name, sequence=lotl.sequence, digest=signed.digest
-    )
-    _check_freshness(
-        list_name=lotl.name,
-        issued_at=lotl.issued_at,
-        next_update=lotl.next_update,
+    lotl = _parsed(signed, _lotl_from, list_name=unverified)
+    _remember(
+        lotl,
+        signed,
+        state,
+        key=f"lotl:{lotl.group.code}",
         at=at,
         clock_skew=clock_skew,
-    )
-    state.accept(
-        key,
-        AcceptedList(lotl.sequence, signed.digest),
         lotl_signers=(signed.signer, *lotl.next_signers),
     )
     return lotl
@@ -1198,12 +1249,7 @@ def read_trust_list(
         authorized=[c for pointer in lotl.pointers for c in pointer.signers],
         authorized_as=f"named by a pointer of {lotl.name}",
     )
-    try:
-        trust_list = _trust_list_from(signed.document)
-    except InputError as exc:
-        raise MalformedListError(unverified, exc.message) from exc
-    except ValueError as exc:
-        raise MalformedListError(unverified, f"has an invalid value: {exc}") from exc
+    trust_list = _parsed(signed, _trust_list_from, list_name=unverified)
     pointer = lotl.pointer(trust_list.scheme.code)
     if pointer is None or _der(signed.signer) not in {_der(c) for c in pointer.signers}:
         raise UnauthorizedSignerError(
@@ -1212,20 +1258,7 @@ def read_trust_list(
             f"signer of scheme {trust_list.scheme.code}",
             signer=signed.signer,
         )
-    key = f"trust-list:{trust_list.id}"
-    _check_version(
-        state,
-        key=key,
-        list_name=trust_list.name,
-        sequence=trust_list.sequence,
-        digest=signed.digest,
+    _remember(
+        trust_list, signed, state, key=f"trust-list:{trust_list.id}", at=at, clock_skew=clock_skew
     )
-    _check_freshness(
-        list_name=trust_list.name,
-        issued_at=trust_list.issued_at,
-        next_update=trust_list.next_update,
-        at=at,
-        clock_skew=clock_skew,
-    )
-    state.accept(key, AcceptedList(trust_list.sequence, signed.digest))
     return trust_list
