@@ -32,6 +32,7 @@ from trustbridge.cli._common import (
 from trustbridge.cli.assess import assess
 from trustbridge.cli.credential import credential_app, profile_app
 from trustbridge.cli.exchange import contract_app, exchange_app, message_app, onboard, session_app
+from trustbridge.cli.log import log_app
 from trustbridge.cli.policy import policy_app
 from trustbridge.cli.remote import remote_app
 from trustbridge.cli.trust import bridge_app, lotl_app, trustlist_app, verify
@@ -116,6 +117,7 @@ app.add_typer(exchange_app, name="exchange")
 app.add_typer(session_app, name="session")
 app.add_typer(contract_app, name="contract")
 app.add_typer(message_app, name="message")
+app.add_typer(log_app, name="log")
 app.command("verify")(verify)
 app.command("assess")(assess)
 app.command("onboard")(onboard)

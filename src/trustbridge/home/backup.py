@@ -28,7 +28,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-from sqlalchemy import Connection, Integer, func, insert, select, text
+from sqlalchemy import Connection, Integer, delete, func, insert, select, text
 
 from trustbridge import __version__
 from trustbridge.errors import DuplicateError, InputError, PassphraseError
@@ -268,6 +268,8 @@ def _load(engine: Any, dump: bytes) -> None:
     with engine.begin() as conn:
         if conn.execute(select(func.count()).select_from(t.schemes)).scalar_one():
             raise DuplicateError("the target database is not empty; restore into an empty one")
+        # The migration seeds the log's size row; the backup carries the real one.
+        conn.execute(delete(t.log_state))
         batch: list[dict[str, Any]] = []
         current: str | None = None
         for line in dump.splitlines():

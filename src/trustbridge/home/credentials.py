@@ -13,6 +13,7 @@ which it presents to partners.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from trustbridge.credentials.verify import (
 from trustbridge.errors import ConfigError, DuplicateError, InputError, NotFoundError, ReleaseError
 from trustbridge.home.config import SecretSource
 from trustbridge.home.records import local_principal
+from trustbridge.ledger.entries import EntryKind
 from trustbridge.pki.keys import (
     load_private_key_file,
     load_private_key_pem,
@@ -270,6 +272,20 @@ class CredentialService:
                 evidence=str(kind),
                 format=str(format),
             )
+            home.log.append(
+                EntryKind.CREDENTIAL_ISSUED,
+                {
+                    "id": final.id,
+                    "format": str(format),
+                    "subject": final.subject.id,
+                    "criteria": list(final.criteria),
+                    "evidence": str(kind),
+                    "sha256": hashlib.sha256(token.encode()).hexdigest(),
+                    "valid_until": final.valid_until.isoformat() if final.valid_until else None,
+                },
+                subject=final.id,
+                conn=conn,
+            )
         return token
 
     def _allocate(self, conn: Connection, purpose: StatusPurpose, at: datetime) -> tuple[str, int]:
@@ -387,6 +403,12 @@ class CredentialService:
                 "credential",
                 credential_id,
                 reason=reason,
+            )
+            home.log.append(
+                EntryKind.CREDENTIAL_STATUS,
+                {"id": credential_id, "state": new_state, "from": state, "reason": reason},
+                subject=credential_id,
+                conn=conn,
             )
         for name in {row.revocation_list, row.suspension_list}:
             self.signed_status_list(name)

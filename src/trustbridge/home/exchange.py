@@ -73,6 +73,7 @@ from trustbridge.exchange.protocol import (
 )
 from trustbridge.home.delivery import write_private
 from trustbridge.home.records import local_principal
+from trustbridge.ledger.entries import EntryKind
 from trustbridge.pki.keys import load_private_key_file, load_private_key_pem, write_private_key_file
 from trustbridge.pki.profiles import Purpose, SubjectKind, subject_kind_of
 from trustbridge.pki.release import Principal
@@ -577,6 +578,24 @@ class ExchangeService:
                     .where(t.exchange_sessions.c.id == session_id)
                     .values(updated_at=now, **session)
                 )
+                if session.get("state") == "concluded" and session.get("contract_pdf"):
+                    pdf = session["contract_pdf"]
+                    contract = conn.execute(
+                        select(t.exchange_sessions.c.contract_id).where(
+                            t.exchange_sessions.c.id == session_id
+                        )
+                    ).scalar_one()
+                    self.home.log.append(
+                        EntryKind.CONTRACT,
+                        {
+                            "contract": contract,
+                            "session": session_id,
+                            "sha256": hashlib.sha256(pdf).hexdigest(),
+                            "bytes": len(pdf),
+                        },
+                        subject=contract,
+                        conn=conn,
+                    )
             self.home._audit(
                 conn,
                 actor or local_principal(),
@@ -1113,6 +1132,20 @@ class ExchangeService:
                         receipt=receipt,
                     )
                 )
+                if accepted and receipt:
+                    self.home.log.append(
+                        EntryKind.MESSAGE_RECEIPT,
+                        {
+                            "message": message_id,
+                            "direction": direction,
+                            "from": origin,
+                            "to": receiver_org,
+                            "message_sha256": token_digest,
+                            "receipt": receipt,
+                        },
+                        subject=message_id,
+                        conn=conn,
+                    )
                 self.home._audit(
                     conn,
                     local_principal()

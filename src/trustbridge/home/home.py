@@ -44,6 +44,7 @@ from trustbridge.home.bridge import BridgeService
 from trustbridge.home.config import HomeConfig, SecretSource
 from trustbridge.home.credentials import CredentialService
 from trustbridge.home.exchange import ExchangeService
+from trustbridge.home.log import LogService, certificate_entry
 from trustbridge.home.records import (
     AuditEvent,
     CaInfo,
@@ -55,6 +56,7 @@ from trustbridge.home.records import (
 from trustbridge.home.secrets import Prompt, resolve_secret
 from trustbridge.home.status import StatusService
 from trustbridge.home.trust import TrustStore
+from trustbridge.ledger.entries import EntryKind
 from trustbridge.pki import pkcs11
 from trustbridge.pki.ca import (
     CaLimits,
@@ -348,6 +350,11 @@ class Home:
     def exchange(self) -> ExchangeService:
         """First-contact sessions, contracts and secure messages with partner nodes."""
         return ExchangeService(self)
+
+    @cached_property
+    def log(self) -> LogService:
+        """This node's transparency log, and the logs of others it follows."""
+        return LogService(self)
 
     @cached_property
     def status(self) -> StatusService:
@@ -742,6 +749,12 @@ class Home:
                 issued_by=str(actor),
             )
         )
+        self.log.append(
+            EntryKind.CERTIFICATE_ISSUED,
+            certificate_entry(certificate, ca=self._ca_slug_of(conn, parent_id), kind="ca"),
+            subject=format(certificate.serial_number, "x"),
+            conn=conn,
+        )
 
     def request_subordinate_ca(
         self,
@@ -900,6 +913,13 @@ class Home:
                 conn, actor, "ca.install", "ca", slug, issuer=certificate.issuer.rfc4514_string()
             )
         return self.ca(slug)
+
+    def _ca_slug_of(self, conn: Connection, ca_id: int) -> str:
+        return str(
+            conn.execute(
+                select(t.authorities.c.slug).where(t.authorities.c.id == ca_id)
+            ).scalar_one()
+        )
 
     def _ca_id(self, conn: Connection, slug: str) -> int:
         row = conn.execute(select(t.authorities.c.id).where(t.authorities.c.slug == slug)).first()
@@ -1618,6 +1638,12 @@ class Home:
                 public_key_der=row["public_key_der"],
             ),
         )
+        self.log.append(
+            EntryKind.CERTIFICATE_ISSUED,
+            certificate_entry(certificate, ca=ca, kind=subject.kind.value),
+            subject=format(certificate.serial_number, "x"),
+            conn=conn,
+        )
         audit.append(
             self._audit_row(
                 decided_by,
@@ -1850,6 +1876,17 @@ class Home:
                 )
             with self._tx() as conn:
                 conn.execute(_INSERT_CERTIFICATE, rows)
+                self.log.append_many(
+                    [
+                        (
+                            EntryKind.CERTIFICATE_ISSUED,
+                            certificate_entry(cert, ca=ca, kind="machine"),
+                            format(cert.serial_number, "x"),
+                        )
+                        for cert in certs
+                    ],
+                    conn=conn,
+                )
                 self._audit(
                     conn,
                     rule_principal,

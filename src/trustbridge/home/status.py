@@ -42,6 +42,7 @@ from trustbridge import oids
 from trustbridge.clock import ensure_utc
 from trustbridge.errors import InputError, NotFoundError, ReleaseError
 from trustbridge.home.records import CertificateInfo, local_principal
+from trustbridge.ledger.entries import EntryKind
 from trustbridge.pki import pkcs11
 from trustbridge.pki.ca import ServiceKind
 from trustbridge.pki.keys import (
@@ -333,6 +334,21 @@ class StatusService:
             if invalidity_date is not None:
                 details["invalidity_date"] = invalidity_date.isoformat()
             home._audit(conn, actor, action, "certificate", info.serial, **details)
+            home.log.append(
+                EntryKind.CERTIFICATE_STATUS,
+                {
+                    "ca": info.ca,
+                    "serial": info.serial,
+                    "sha256": info.fingerprint,
+                    "status": new.value,
+                    "from": status.value,
+                    "reason": reason.value if reason else None,
+                    "at": values["revoked_at"].isoformat() if "revoked_at" in values else None,
+                    "invalidity_date": invalidity_date.isoformat() if invalidity_date else None,
+                },
+                subject=info.serial,
+                conn=conn,
+            )
         # After the commit: publish. A failure here leaves the change in force; the node
         # answers from the database and republishes on its next refresh.
         self.publish_change(info.ca, info.serial)

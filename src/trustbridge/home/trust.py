@@ -14,6 +14,10 @@ asked, so a list past its next update drops out of the configuration (and says w
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +29,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from trustbridge.errors import InputError, NotFoundError
 from trustbridge.home.delivery import write_private
+from trustbridge.ledger.entries import EntryKind
 from trustbridge.trust.lists import (
+    LOTL_TYPE,
     FileListState,
     Lotl,
     MemoryListState,
@@ -112,6 +118,12 @@ class TrustStore:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
         path.write_bytes(data)
+        kind = EntryKind.LOTL if _jws_type(data) == LOTL_TYPE else EntryKind.TRUST_LIST
+        self.home.log.append(
+            kind,
+            {"name": name, "sha256": hashlib.sha256(data).hexdigest(), "jws": data.decode()},
+            subject=name,
+        )
         return path
 
     # -- accepting -----------------------------------------------------------------------------
@@ -206,6 +218,7 @@ class TrustStore:
         pool: list[x509.Certificate] | None = None,
         revocation: RevocationMode = RevocationMode.REQUIRE,
         limits: SearchLimits | None = None,
+        retroactive_revocation: bool = False,
     ) -> TrustResolver:
         return TrustResolver(
             self.snapshot(at).config,
@@ -213,6 +226,7 @@ class TrustStore:
             pool=pool or [],
             revocation=revocation,
             limits=limits or SearchLimits(),
+            retroactive_revocation=retroactive_revocation,
         )
 
 
@@ -225,3 +239,14 @@ def _own_scheme(home: Home) -> TrustScheme:
         if info.is_root:
             return home.scheme(info.scheme)
     return schemes[0]
+
+
+def _jws_type(data: bytes) -> str | None:
+    """The ``typ`` of a compact JWS (None where it has none or is not a JWS)."""
+    segment = data.split(b".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    typ = header.get("typ") if isinstance(header, dict) else None
+    return typ if isinstance(typ, str) else None

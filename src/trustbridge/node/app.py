@@ -34,6 +34,7 @@ from trustbridge.home.credentials import LIST_TTL, STATUS_PATH
 from trustbridge.node._http import limited_body
 from trustbridge.node.admin import ACCEPT_SIGNATURE, admin_router
 from trustbridge.node.est import est_router
+from trustbridge.node.log import log_router
 from trustbridge.node.partner import partner_router
 from trustbridge.pki.tsa import TIMESTAMP_REPLY_MEDIA_TYPE
 
@@ -239,6 +240,7 @@ def public_app(state: NodeState) -> FastAPI:
             headers={"Cache-Control": f"max-age={int(LIST_TTL.total_seconds())}, public"},
         )
 
+    app.include_router(log_router(state.home))
     _error_handlers(app)
     return app
 
@@ -283,6 +285,7 @@ def api_app(state: NodeState) -> FastAPI:
 
     app.include_router(est_router(state.home))
     app.include_router(admin_router(state.home))
+    app.include_router(log_router(state.home))
     if state.home.exchange.configured:
         https = f"https://{config.host}:{config.https_port}"
         app.include_router(partner_router(state.home, https_url=https))

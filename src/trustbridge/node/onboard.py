@@ -72,6 +72,7 @@ from trustbridge.home.exchange import (
     request_digest,
     signer_chains,
 )
+from trustbridge.ledger.note import LogKey
 from trustbridge.node.client import ClosingClient, NodeError, error_from_response
 from trustbridge.node.httpsig import sign_request
 from trustbridge.node.partner import JOSE, MESSAGES, SESSIONS
@@ -479,6 +480,7 @@ def onboard(
                 f"{discovery.party.route} route at {discovery.party.reference_level}; TLS "
                 f"certificate pinned"
             )
+            follow_partner_log(home, discovery.body)
         if stop_after(Step.DISCOVER):
             return _stopped(result, exchange, session_id, f"stopped after {Step.DISCOVER}")
         partner = Party(**data["partner"])
@@ -787,3 +789,16 @@ def send_message(
 
 def _refusal_receipt(exc: TrustbridgeError) -> str | None:
     return exc.receipt if isinstance(exc, RefusedError) else None
+
+
+def follow_partner_log(home: Home, description: dict[str, Any]) -> None:
+    """Follow the partner's transparency log with the key its signed description names, so
+    that its checkpoints (and the provenance statements it logs) can be checked here."""
+    log = description.get("log")
+    if not isinstance(log, dict) or not isinstance(log.get("vkey"), str):
+        return
+    url = log.get("url")
+    home.log.follow(
+        LogKey.from_vkey(log["vkey"], source="the partner's description"),
+        url=url if isinstance(url, str) else None,
+    )

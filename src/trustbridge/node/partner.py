@@ -91,6 +91,11 @@ def describe(home: Home, *, https_url: str) -> dict[str, Any]:
             "min_level": settings.min_level,
             "requirement_policy": {"id": policy.id, "min_level": policy.min_level},
         },
+        "log": (
+            {"origin": home.log.origin, "vkey": home.log.key().vkey, "url": home.log.url}
+            if home.log.has_key
+            else None
+        ),
     }
 
 

@@ -27,8 +27,14 @@ __all__ = [
     "crls",
     "enrolment_tokens",
     "levels",
+    "log_checkpoints",
+    "log_cosignatures",
+    "log_entries",
+    "log_peers",
+    "log_state",
     "metadata",
     "ocsp_responses",
+    "provenance_statements",
     "requests",
     "schemes",
     "service_keys",
@@ -391,4 +397,81 @@ exchange_messages = Table(
     Column("jws", Text, nullable=True),
     Column("receipt", Text, nullable=True),
     Index("ix_exchange_messages_at", "at"),
+)
+
+# -- transparency log and provenance ------------------------------------------------------------
+
+#: One row: the log's size. Every append increments it in the appending transaction, so indexes
+#: are dense and assigned in commit order, whatever process appends.
+log_state = Table(
+    "log_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("size", Integer, nullable=False),
+)
+
+log_entries = Table(
+    "log_entries",
+    metadata,
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(48), nullable=False),
+    Column("leaf_hash", LargeBinary, nullable=False),
+    #: The leaf's data (canonical JSON); its RFC 9162 leaf hash is ``leaf_hash``.
+    Column("data", LargeBinary, nullable=False),
+    #: What the entry is about (a serial, a contract id, a component), for lookups.
+    Column("subject", String(200), nullable=True),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_log_entries_kind_subject", "kind", "subject"),
+)
+
+log_checkpoints = Table(
+    "log_checkpoints",
+    metadata,
+    Column("size", Integer, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary, nullable=False),
+    #: The signed note, exactly as signed (cosignatures are added in ``log_cosignatures``).
+    Column("note", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+log_cosignatures = Table(
+    "log_cosignatures",
+    metadata,
+    Column("size", Integer, ForeignKey("log_checkpoints.size"), primary_key=True),
+    Column("witness", String(200), primary_key=True),
+    Column("line", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+#: Other nodes' logs this node follows: as a monitor, as a witness, or as the origin of
+#: provenance statements it imported. The newest checkpoint it verified, per origin.
+log_peers = Table(
+    "log_peers",
+    metadata,
+    Column("origin", String(200), primary_key=True),
+    Column("vkey", Text, nullable=False),
+    Column("url", Text, nullable=True),
+    Column("size", Integer, nullable=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+#: Provenance statements this node logged (its own or imported), by component.
+provenance_statements = Table(
+    "provenance_statements",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("component", String(200), nullable=False),
+    Column("event", String(32), nullable=False),
+    #: This node's log index of the statement.
+    Column("idx", Integer, ForeignKey("log_entries.idx"), nullable=False),
+    #: The log that first logged it (this node's origin, or a partner's) and its index there.
+    Column("origin", String(200), nullable=False),
+    Column("origin_idx", Integer, nullable=False),
+    Column("bundle", Text, nullable=False),
+    #: A partner log's receipt (checkpoint note and inclusion proof) for imported statements.
+    Column("receipt", JSON, nullable=True),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_provenance_component", "component"),
 )

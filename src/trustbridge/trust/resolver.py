@@ -208,6 +208,9 @@ class TrustResolver:
     limits: SearchLimits = field(default_factory=SearchLimits)
     revocation: RevocationMode = RevocationMode.REQUIRE
     cache: bool = True
+    #: Validate at a past ``at`` with the revocation information of now (see
+    #: :attr:`ValidationParams.retroactive_revocation`): for statements logged in the past.
+    retroactive_revocation: bool = False
     _cache: dict[tuple[str, ...], Resolution] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -258,6 +261,7 @@ class TrustResolver:
             require_explicit_policy=True,
             revocation=self.revocation,
             crls=tuple(crls),
+            retroactive_revocation=self.retroactive_revocation,
         )
 
     def _builder(
@@ -444,6 +448,7 @@ class TrustResolver:
                 *sorted(c.fingerprint(_SHA256).hex() for c in extra),
                 *sorted(hashlib.sha256(c).hexdigest() for c in crls),
                 self.revocation.value,
+                str(self.retroactive_revocation),
             )
             cached = self._cached(key, at)
             if cached is None:

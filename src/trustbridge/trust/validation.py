@@ -105,6 +105,10 @@ class ValidationParams:
     #: Unsafe: accept SHA-1 signatures and 1024-bit DSA keys. Only for conformance suites
     #: (NIST PKITS) that were issued with them.
     allow_weak_algorithms: bool = False
+    #: Point-in-time validation of something signed in the past (a logged statement): revocation
+    #: information issued after ``at`` counts, so a CRL of today that lists the certificate as
+    #: revoked after ``at`` (or not at all) shows it was good then; one revoked before fails.
+    retroactive_revocation: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "at", ensure_utc(self.at))
@@ -244,6 +248,7 @@ def _context(
         moment=params.at,
         allow_fetching=False,
         revocation_mode=params.revocation.value,
+        retroactive_revinfo=params.retroactive_revocation,
         crls=[_asn1_crl(c) for c in params.crls],
         ocsps=[_asn1_ocsp(o) for o in params.ocsps],
         # None: pyhanko's default, which refuses SHA-1, RSA keys under 2048 bits and the like.

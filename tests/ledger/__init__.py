@@ -1,0 +1,1 @@
+"""The transparency log: Merkle tree, proofs, checkpoints and cosignatures."""
