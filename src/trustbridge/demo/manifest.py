@@ -22,9 +22,11 @@ __all__ = [
     "ContractEntry",
     "CrlEntry",
     "IdentityEntry",
+    "LogEntryRecord",
     "Manifest",
     "NodeEntry",
     "OcspEntry",
+    "ProvenanceRecord",
     "RevocationEntry",
     "ResolutionEntry",
     "SessionEntry",
@@ -274,6 +276,37 @@ class AccessEntry(TypedDict):
     policies: list[str]
 
 
+class LogEntryRecord(TypedDict):
+    """A node's transparency log at the end of the run."""
+
+    node: str
+    origin: str
+    url: str
+    #: The newest checkpoint (C2SP signed note, with cosignatures), a file.
+    checkpoint: str
+    size: int
+    #: The log's verifier key (C2SP vkey).
+    public_key: str
+    cosigned_by: list[str]
+
+
+class ProvenanceRecord(TypedDict):
+    """One component's statements, in the log of ``node`` (where ``provenance verify`` runs)."""
+
+    component: str
+    node: str
+    #: DSSE bundles (in-toto statements with their signer chains), in lifecycle order.
+    statements: list[str]
+    events: list[str]
+    #: Receipts (entry, checkpoint, inclusion proof) from the log that first logged each.
+    receipts: list[str]
+    #: ``trustbridge provenance verify --json`` at the customer's node, a file.
+    verification: str
+    valid: bool
+    #: Statements the nodes refused, with the node and the reason.
+    refused: NotRequired[list[dict[str, str]]]
+
+
 class Manifest(TypedDict):
     version: int
     generated_at: str
@@ -297,6 +330,8 @@ class Manifest(TypedDict):
     contract: NotRequired[ContractEntry]
     messages: NotRequired[list[dict[str, object]]]
     access: NotRequired[list[AccessEntry]]
+    logs: NotRequired[list[LogEntryRecord]]
+    provenance: NotRequired[list[ProvenanceRecord]]
 
 
 def write_manifest(out: Path, data: Manifest) -> Path:

@@ -39,7 +39,7 @@ from rich.table import Table
 from trustbridge import __version__
 from trustbridge.assessment.html import render_svg_chart
 from trustbridge.clock import Clock, SystemClock
-from trustbridge.demo import exchange, linking, profiles
+from trustbridge.demo import exchange, linking, profiles, provenance
 from trustbridge.demo.manifest import (
     MANIFEST_FILE,
     MANIFEST_VERSION,
@@ -52,9 +52,11 @@ from trustbridge.demo.manifest import (
     CredentialEntry,
     CrlEntry,
     IdentityEntry,
+    LogEntryRecord,
     Manifest,
     NodeEntry,
     OcspEntry,
+    ProvenanceRecord,
     ResolutionEntry,
     RevocationEntry,
     SchemeEntry,
@@ -294,6 +296,13 @@ JAPAN = _Country(
         organization_identifier=_HAYABUSA_ID,
         country="JP",
     ),
+    machine=MachineSubject(
+        manufacturer="Hayabusa Sensor Components K.K.",
+        model="HPS Line",
+        serial_number="L1",
+        country="JP",
+        application_uri="urn:hayabusa:line:L1",
+    ),
     batch=_Batch(
         model="HPS-200",
         serials=tuple(f"HPS200-{n:06d}" for n in range(1, 6)),
@@ -343,20 +352,14 @@ _STORY: tuple[tuple[str, StepStatus, str | None], ...] = (
     ("First contact", "done", None),
     ("Contract", "done", None),
     ("Data exchange", "done", None),
-    ("Provenance", "not-available", "the transparency log is not built yet"),
-    (
-        "Verification and a fault",
-        "partial",
-        "a sensor's identity is revoked and every node's OCSP answer and CRL say so at once; "
-        "verifying the finished machine's sensors end to end and rejecting what the revoked "
-        "sensor signs come with provenance",
-    ),
+    ("Provenance", "done", None),
+    ("Verification and a fault", "done", None),
     (
         "Report",
         "partial",
         "a minimal report (steps, identities, credentials, the assessments with their charts, "
-        "the contract's signatures, the messages and reads); trust-path pictures and the "
-        "provenance timeline come with their steps",
+        "the contract's signatures, the messages and reads, the provenance timelines and the "
+        "logs' checkpoints); trust-path pictures come with the web UI issue",
     ),
 )
 
@@ -413,6 +416,10 @@ class _Run:
     access: list[AccessEntry] = field(default_factory=list)
     credentials: list[CredentialEntry] = field(default_factory=list)
     assessments: list[AssessmentEntry] = field(default_factory=list)
+    #: Each company's machine identity (Muster's AM-7, Hayabusa's production line).
+    machines: dict[str, _Holder] = field(default_factory=dict)
+    provenance: list[ProvenanceRecord] = field(default_factory=list)
+    logs: list[LogEntryRecord] = field(default_factory=list)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -468,6 +475,8 @@ class _Run:
         # its own home (mode 600), named in config.toml's [secrets], so that `serve` can start
         # it unattended. A real node takes it from a prompt, the environment or an HSM PIN.
         write_secret_file(path / PASSPHRASE_FILE, secrets.token_urlsafe(32))
+        # Every node keeps a transparency log; its checkpoint key uses the same demo secret.
+        home.log.create_key(secret=SecretSource(file=PASSPHRASE_FILE))
         self.homes[node.name] = home
         config = home.config
         entry = NodeEntry(
@@ -636,7 +645,9 @@ class _Run:
             c, c.signatory, ca=ids, level=c.high_level, officer=officer
         )
         if c.machine is not None:
-            self.enrolled(c, c.machine, ca=devices, credential=company, key_type=c.machine_key)
+            self.machines[c.code] = self.enrolled(
+                c, c.machine, ca=devices, credential=company, key_type=c.machine_key
+            )
         self.software[c.code] = self.enrolled(
             c, c.software, ca=devices, credential=company, key_type=KeyType.P256
         )
@@ -1056,9 +1067,13 @@ def run_demo(
             exchange.conclude_contract(run, session, supplier=JAPAN, customer=GERMANY)
         with run.step(7):
             exchange.exchange_data(run, session, supplier=JAPAN, customer=GERMANY)
-        run.unavailable(8)
+        with run.step(8):
+            provenance.record_lifecycles(run, supplier=JAPAN, customer=GERMANY)
         with run.step(9):
+            provenance.verify_sensors(run, customer=GERMANY)
             run.fault(JAPAN)
+            provenance.after_revocation(run, supplier=JAPAN, customer=GERMANY)
+            provenance.publish_logs(run)
     with run.step(10):
         report = run.report()
     manifest = Manifest(
@@ -1082,6 +1097,8 @@ def run_demo(
         sessions=run.sessions,
         messages=run.messages,
         access=run.access,
+        logs=run.logs,
+        provenance=run.provenance,
     )
     if run.contract is not None:
         manifest["contract"] = run.contract

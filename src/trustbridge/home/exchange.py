@@ -769,7 +769,7 @@ class ExchangeService:
             package, challenge=challenge, partner=caller, source=f"package of {caller.name}"
         )
         decision = document["decision"]
-        answer = _assessment_summary(document)
+        answer = assessment_summary(document)
         data = dict(info.data, assessment=document)
         state = "rejected" if decision == "reject" else "assessed"
         session: dict[str, Any] = {"state": state, "data": data}
@@ -1198,7 +1198,7 @@ def decision_reason(document: Mapping[str, Any]) -> str:
     return str(chosen.get("text", "")) if chosen else "no reason given"
 
 
-def _assessment_summary(document: dict[str, Any]) -> dict[str, Any]:
+def assessment_summary(document: dict[str, Any]) -> dict[str, Any]:
     return {
         "decision": document["decision"],
         "score": document["score"],

@@ -45,6 +45,7 @@ from trustbridge.home.config import HomeConfig, SecretSource
 from trustbridge.home.credentials import CredentialService
 from trustbridge.home.exchange import ExchangeService
 from trustbridge.home.log import LogService, certificate_entry
+from trustbridge.home.provenance import ProvenanceService
 from trustbridge.home.records import (
     AuditEvent,
     CaInfo,
@@ -355,6 +356,11 @@ class Home:
     def log(self) -> LogService:
         """This node's transparency log, and the logs of others it follows."""
         return LogService(self)
+
+    @cached_property
+    def provenance(self) -> ProvenanceService:
+        """Lifecycle statements of components: logged here, imported, verified."""
+        return ProvenanceService(self)
 
     @cached_property
     def status(self) -> StatusService:

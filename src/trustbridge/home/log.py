@@ -12,6 +12,7 @@ as C2SP signed notes and kept, so a reopened log is checked against every checkp
 from __future__ import annotations
 
 import base64
+import itertools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,8 +31,8 @@ from trustbridge.home.config import SecretSource
 from trustbridge.home.delivery import write_private
 from trustbridge.home.records import local_principal
 from trustbridge.ledger.entries import EntryKind, LogEntry
-from trustbridge.ledger.errors import CheckpointError, LedgerError, ProofError
-from trustbridge.ledger.merkle import EMPTY_ROOT, MerkleTree, leaf_hash
+from trustbridge.ledger.errors import CheckpointError, LedgerError, ProofError, SplitViewError
+from trustbridge.ledger.merkle import EMPTY_ROOT, MerkleTree, leaf_hash, verify_consistency
 from trustbridge.ledger.note import (
     Checkpoint,
     LogKey,
@@ -543,6 +544,7 @@ class LogService:
         seen = Checkpoint(origin, peer.size, peer.root) if peer.size else None
         check_update(seen, signed.checkpoint, proof)
         if signed.checkpoint.size > peer.size:
+            now = self.home.now()
             with self.home._tx() as conn:
                 conn.execute(
                     update(t.log_peers)
@@ -551,10 +553,67 @@ class LogService:
                         size=signed.checkpoint.size,
                         root=signed.checkpoint.root,
                         note=note.decode(),
-                        updated_at=self.home.now(),
+                        updated_at=now,
                     )
                 )
+                conn.execute(
+                    insert(t.log_peer_checkpoints),
+                    {
+                        "origin": origin,
+                        "size": signed.checkpoint.size,
+                        "root": signed.checkpoint.root,
+                        "note": note.decode(),
+                        "previous": peer.size,
+                        "proof": [base64.b64encode(p).decode() for p in proof],
+                        "seen_at": now,
+                    },
+                )
         return self.peer(origin), signed
+
+    def peer_checkpoint(self, origin: str, size: int) -> tuple[int, bytes] | None:
+        """A checkpoint seen of a followed log: (size, root), or None."""
+        with self.home.engine.connect() as conn:
+            row = conn.execute(
+                select(t.log_peer_checkpoints.c.root).where(
+                    t.log_peer_checkpoints.c.origin == origin,
+                    t.log_peer_checkpoints.c.size == size,
+                )
+            ).first()
+        return None if row is None else (size, bytes(row.root))
+
+    def prove_peer(self, origin: str, size: int, root: bytes) -> bool:
+        """Whether the tree (``size``, ``root``) of a followed log is consistent with the
+        newest checkpoint seen of it, by the proofs kept from each look at the log: True when
+        ``size`` is a checkpoint seen and the chain of proofs from it to the newest holds;
+        False when no kept chain starts there. A chain that does not hold raises
+        :class:`~trustbridge.ledger.errors.SplitViewError`."""
+        with self.home.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.log_peer_checkpoints)
+                .where(
+                    t.log_peer_checkpoints.c.origin == origin,
+                    t.log_peer_checkpoints.c.size >= size,
+                )
+                .order_by(t.log_peer_checkpoints.c.size)
+            ).all()
+        if not rows or rows[0].size != size:
+            return False
+        if bytes(rows[0].root) != root:
+            raise SplitViewError(f"{origin} signed two different trees of {size} entries")
+        for before, after in itertools.pairwise(rows):
+            if after.previous != before.size:
+                return False  # a look whose proof started elsewhere
+            proof = [base64.b64decode(p) for p in after.proof]
+            try:
+                verify_consistency(
+                    before.size, after.size, bytes(before.root), bytes(after.root), proof
+                )
+            except ProofError as exc:
+                raise SplitViewError(
+                    f"the kept proofs of {origin} do not hold from {before.size} to "
+                    f"{after.size}: {exc.message}"
+                ) from None
+        return True
 
     def witness(self, note: bytes, proof: Sequence[bytes], *, old_size: int) -> str:
         """Witness a followed log's checkpoint: check it as :meth:`observe` does, then cosign

@@ -36,6 +36,7 @@ from trustbridge.node.admin import ACCEPT_SIGNATURE, admin_router
 from trustbridge.node.est import est_router
 from trustbridge.node.log import log_router
 from trustbridge.node.partner import partner_router
+from trustbridge.node.provenance import provenance_router
 from trustbridge.pki.tsa import TIMESTAMP_REPLY_MEDIA_TYPE
 
 __all__ = ["OCSP_REQUEST", "OCSP_RESPONSE", "NodeState", "api_app", "public_app"]
@@ -241,6 +242,7 @@ def public_app(state: NodeState) -> FastAPI:
         )
 
     app.include_router(log_router(state.home))
+    app.include_router(provenance_router(state.home, api=False))
     _error_handlers(app)
     return app
 
@@ -286,6 +288,7 @@ def api_app(state: NodeState) -> FastAPI:
     app.include_router(est_router(state.home))
     app.include_router(admin_router(state.home))
     app.include_router(log_router(state.home))
+    app.include_router(provenance_router(state.home, api=True))
     if state.home.exchange.configured:
         https = f"https://{config.host}:{config.https_port}"
         app.include_router(partner_router(state.home, https_url=https))

@@ -265,6 +265,34 @@ class Component:
                     f"{organization!r}, not {self.manufacturer!r}"
                 )
 
+    @classmethod
+    def for_certificate(
+        cls,
+        certificate: x509.Certificate,
+        *,
+        global_asset_id: str | None = None,
+        manufacturer_identifier: str | None = None,
+    ) -> Component:
+        """The component a trustbridge machine certificate names: serial number and
+        manufacturer from its subject, the model from its common name ("<model> <serial>")."""
+        serial = _attribute(certificate, NameOID.SERIAL_NUMBER)
+        maker = _attribute(certificate, NameOID.ORGANIZATION_NAME)
+        common = _attribute(certificate, NameOID.COMMON_NAME) or ""
+        if not serial or not maker or not common.endswith(" " + serial):
+            raise MalformedStatementError(
+                f"{certificate.subject.rfc4514_string()} is not a machine certificate naming "
+                "a serial number, a manufacturer and a model",
+                hint="name the component by --component, --model and --manufacturer",
+            )
+        return cls(
+            serial_number=serial,
+            model=common[: -len(serial) - 1],
+            manufacturer=maker,
+            manufacturer_identifier=manufacturer_identifier,
+            global_asset_id=global_asset_id,
+            certificate=certificate,
+        )
+
     @property
     def id(self) -> str:
         """The name the CLI uses for the component: its serial number."""

@@ -30,6 +30,7 @@ __all__ = [
     "log_checkpoints",
     "log_cosignatures",
     "log_entries",
+    "log_peer_checkpoints",
     "log_peers",
     "log_state",
     "metadata",
@@ -455,6 +456,21 @@ log_peers = Table(
     Column("root", LargeBinary, nullable=False),
     Column("note", Text, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+#: Every checkpoint seen of a followed log, with the consistency proof from the one seen before
+#: it: a chain of proofs from the first look to the newest, so that a receipt anchored at any
+#: of them is checked against the newest one without asking the log again.
+log_peer_checkpoints = Table(
+    "log_peer_checkpoints",
+    metadata,
+    Column("origin", String(200), primary_key=True),
+    Column("size", Integer, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("previous", Integer, nullable=False),
+    Column("proof", JSON, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),
 )
 
 #: Provenance statements this node logged (its own or imported), by component.

@@ -68,6 +68,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("origin"),
     )
     op.create_table(
+        "log_peer_checkpoints",
+        sa.Column("origin", sa.String(length=200), nullable=False),
+        sa.Column("size", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("root", sa.LargeBinary(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("previous", sa.Integer(), nullable=False),
+        sa.Column("proof", sa.JSON(), nullable=False),
+        sa.Column("seen_at", _UTC(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("origin", "size"),
+    )
+    op.create_table(
         "provenance_statements",
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("component", sa.String(length=200), nullable=False),
@@ -87,6 +98,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_provenance_component", table_name="provenance_statements")
     op.drop_table("provenance_statements")
+    op.drop_table("log_peer_checkpoints")
     op.drop_table("log_peers")
     op.drop_table("log_cosignatures")
     op.drop_table("log_checkpoints")

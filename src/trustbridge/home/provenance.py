@@ -1,0 +1,433 @@
+"""Provenance statements at a node: logged when its organization acts, imported with their
+receipts when a component arrives from a partner, and verified end to end.
+
+A statement's trusted time is the time its log appended it (committed to by the log's signed
+checkpoint), never the time it claims. This node logs only statements signed for its own
+organization, and only after checking them: the signer resolves now, and the statement extends
+the component's chain as the lifecycle allows. Statements a partner logged come with receipts
+from the partner's log (followed here with the key its signed description names); they are
+checked against the newest checkpoint of that log before they are logged here too.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from trustbridge.errors import InputError, NotFoundError, TrustbridgeError, ValidationError
+from trustbridge.home.exchange import assessment_summary
+from trustbridge.ledger.entries import EntryKind, LogEntry
+from trustbridge.ledger.errors import LedgerError, ProofError, SplitViewError
+from trustbridge.ledger.merkle import verify_consistency
+from trustbridge.ledger.receipt import Receipt
+from trustbridge.provenance.lifecycle import Organization, organization_of
+from trustbridge.provenance.statement import SignedStatement
+from trustbridge.provenance.verify import (
+    LoggedStatement,
+    ProvenanceReport,
+    verify_chain,
+    verify_statement,
+)
+from trustbridge.store import tables as t
+
+if TYPE_CHECKING:
+    from trustbridge.home.home import Home
+    from trustbridge.home.log import LogService, Peer
+    from trustbridge.trust.resolver import Resolution
+
+__all__ = ["ProofSource", "ProvenanceService", "ProvenanceVerification", "Recorded"]
+
+#: Fetches a consistency proof (origin, first size, second size) from a partner's log.
+ProofSource = Callable[[str, int, int], list[bytes]]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A statement this node logged: its digest, log index and receipt."""
+
+    digest: str
+    index: int
+    receipt: Receipt
+    imported: bool = False
+
+
+@dataclass(frozen=True)
+class ProvenanceVerification:
+    """A component's chain checked end to end: the statements (the core's report) and how
+    each is logged (``logs``: one line per statement; ``log_failures``: what did not hold)."""
+
+    report: ProvenanceReport
+    logs: tuple[str, ...]
+    log_failures: tuple[str, ...]
+    assessments: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return self.report.valid and not self.log_failures
+
+    def require(self) -> None:
+        if self.log_failures:
+            raise LedgerError(f"{self.report.component}: {self.log_failures[0]}")
+        self.report.require()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.report.to_json(),
+            "valid": self.valid,
+            "logs": list(self.logs),
+            "log_failures": list(self.log_failures),
+            "assessments": self.assessments,
+        }
+
+
+class ProvenanceService:
+    """This node's provenance records."""
+
+    def __init__(self, home: Home) -> None:
+        self.home = home
+
+    # -- trust -------------------------------------------------------------------------------
+
+    def _resolve(self) -> Callable[[Any, Sequence[Any], datetime], Resolution]:
+        # Point-in-time: a statement logged before its signer's revocation stays valid, one
+        # logged after fails, judged with the revocation information of now.
+        resolver = self.home.trust.resolver(retroactive_revocation=True)
+
+        def resolve(certificate: Any, extra: Sequence[Any], at: datetime) -> Resolution:
+            return resolver.resolve(certificate, at=at, extra=extra)
+
+        return resolve
+
+    def organization(self) -> Organization:
+        """The organization this node logs statements for (its organization identity)."""
+        try:
+            chain = self.home.credentials.issuer_chain()
+        except (NotFoundError, InputError) as exc:
+            raise InputError(
+                "this node has no organization identity, so it logs no provenance",
+                hint="trustbridge credential issuer set (the organization's identity) first",
+            ) from exc
+        organization = organization_of(chain[0])
+        if organization is None:
+            raise InputError(f"{chain[0].subject.rfc4514_string()} names no organization")
+        return organization
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _rows(self, component: str) -> list[Any]:
+        with self.home.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(t.provenance_statements)
+                    .where(t.provenance_statements.c.component == component)
+                    .order_by(t.provenance_statements.c.idx)
+                ).all()
+            )
+
+    def history(self, component: str) -> list[LoggedStatement]:
+        """The component's statements here, with their trusted times (unverified)."""
+        return [_logged(row) for row in self._rows(component)]
+
+    def components(self) -> list[str]:
+        with self.home.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(t.provenance_statements.c.component)
+                    .distinct()
+                    .order_by(t.provenance_statements.c.component)
+                ).scalars()
+            )
+
+    def exported(self, component: str) -> list[dict[str, Any]]:
+        """The component's statements with receipts, as a partner imports them: statements
+        logged here with a receipt from this log, imported ones with their origin's receipt."""
+        out = []
+        for row in self._rows(component):
+            if row.origin == self.home.log.origin:
+                receipt = self.home.log.receipt(row.idx).to_json()
+            else:
+                receipt = row.receipt
+            out.append({"statement": json.loads(row.bundle), "receipt": receipt})
+        if not out:
+            raise NotFoundError(f"no provenance statements for component {component!r} here")
+        return out
+
+    # -- logging -----------------------------------------------------------------------------
+
+    def record(self, statement: SignedStatement) -> Recorded:
+        """Check a statement of this node's organization and log it; return its receipt.
+        Recording the same statement again returns its receipt (idempotent)."""
+        log = self.home.log
+        existing = self._by_digest(statement.digest)
+        if existing is not None:
+            return Recorded(statement.digest, existing.idx, log.receipt(existing.idx))
+        own = self.organization()
+        signer = organization_of(statement.leaf)
+        parsed = statement.statement
+        component = parsed.component.id
+        now = self.home.now()
+        record = LoggedStatement(statement, time=now, log=log.origin)
+        # Signature, signer trusted now (a revoked identity fails), chain and lifecycle.
+        verify_statement(record, resolve=self._resolve(), history=self.history(component))
+        if signer is None or not own.matches(signer):
+            raise ValidationError(
+                f"{statement.leaf.subject.rfc4514_string()} does not act for "
+                f"{own.name}: this node logs its own organization's statements only",
+                hint="a partner's statements come in with their receipts (provenance import)",
+            )
+        with self.home._tx() as conn:
+            appended = log.append(
+                EntryKind.PROVENANCE,
+                {
+                    "component": component,
+                    "event": parsed.event.value,
+                    "digest": statement.digest,
+                    "statement": statement.to_json(),
+                },
+                subject=component,
+                conn=conn,
+            )
+            conn.execute(
+                insert(t.provenance_statements),
+                {
+                    "digest": statement.digest,
+                    "component": component,
+                    "event": parsed.event.value,
+                    "idx": appended.index,
+                    "origin": log.origin,
+                    "origin_idx": appended.index,
+                    "bundle": json.dumps(statement.to_json()),
+                    "receipt": None,
+                    "at": appended.entry.time,
+                },
+            )
+        return Recorded(statement.digest, appended.index, log.receipt(appended.index))
+
+    def _by_digest(self, digest: str) -> Any:
+        with self.home.engine.connect() as conn:
+            return conn.execute(
+                select(t.provenance_statements).where(t.provenance_statements.c.digest == digest)
+            ).first()
+
+    def import_chain(
+        self, items: Sequence[dict[str, Any]], *, proofs: ProofSource, source: str
+    ) -> list[Recorded]:
+        """Import a component's statements that partners logged, each with its receipt:
+        the receipt verifies with the partner log's key (followed here), its checkpoint is
+        consistent with the newest one seen of that log (``proofs`` fetches the consistency
+        proof), the logged entry is this statement, and the chain verifies at the logged
+        times. Then each is logged here too. Statements already here are skipped."""
+        parsed: list[tuple[SignedStatement, Receipt, LogEntry, dict[str, Any] | None]] = []
+        for n, item in enumerate(items):
+            where = f"{source}, statement {n + 1}"
+            if not isinstance(item, dict):
+                raise InputError(f"{where} is not a JSON object")
+            statement = SignedStatement.from_json(item.get("statement"), source=where)
+            receipt = Receipt.from_json(item.get("receipt"), source=f"{where}'s receipt")
+            entry, hop = self._check_receipt(statement, receipt, proofs=proofs, source=where)
+            parsed.append((statement, receipt, entry, hop))
+        if not parsed:
+            raise InputError(f"{source} holds no statements")
+        component = parsed[0][0].statement.component.id
+        history = self.history(component)
+        incoming = [
+            LoggedStatement(s, time=e.time, log=r.origin, index=r.index) for s, r, e, _ in parsed
+        ]
+        report = verify_chain([*history, *incoming], component=component, resolve=self._resolve())
+        report.require()
+        recorded = []
+        log = self.home.log
+        for statement, receipt, entry, hop in parsed:
+            if self._by_digest(statement.digest) is not None:
+                continue
+            parsed_statement = statement.statement
+            try:
+                with self.home._tx() as conn:
+                    appended = log.append(
+                        EntryKind.PROVENANCE,
+                        {
+                            "component": component,
+                            "event": parsed_statement.event.value,
+                            "digest": statement.digest,
+                            "statement": statement.to_json(),
+                            "logged_by": {"origin": receipt.origin, "index": receipt.index},
+                        },
+                        subject=component,
+                        conn=conn,
+                    )
+                    conn.execute(
+                        insert(t.provenance_statements),
+                        {
+                            "digest": statement.digest,
+                            "component": component,
+                            "event": parsed_statement.event.value,
+                            "idx": appended.index,
+                            "origin": receipt.origin,
+                            "origin_idx": receipt.index,
+                            "bundle": json.dumps(statement.to_json()),
+                            "receipt": {**receipt.to_json(), "consistency": hop},
+                            "at": entry.time,
+                        },
+                    )
+            except IntegrityError:
+                continue  # imported concurrently
+            recorded.append(Recorded(statement.digest, appended.index, receipt, imported=True))
+        return recorded
+
+    def _check_receipt(
+        self,
+        statement: SignedStatement,
+        receipt: Receipt,
+        *,
+        proofs: ProofSource | None,
+        source: str,
+        hop: dict[str, Any] | None = None,
+    ) -> tuple[LogEntry, dict[str, Any] | None]:
+        peer = self.home.log.peer(receipt.origin)
+        signed, entry = receipt.verify(peer.key, source=f"{source}'s receipt")
+        if entry.kind is not EntryKind.PROVENANCE or entry.body.get("digest") != statement.digest:
+            raise ProofError(
+                f"{source}: the receipt's entry {receipt.index} in {receipt.origin} is not "
+                "this statement"
+            )
+        if SignedStatement.from_json(entry.body.get("statement"), source=source) != statement:
+            raise ProofError(f"{source}: the logged statement differs from the one given")
+        kept = _consistent(
+            self.home.log,
+            signed.checkpoint.size,
+            signed.checkpoint.root,
+            peer,
+            proofs,
+            source,
+            hop=hop,
+        )
+        return entry, kept
+
+    # -- verifying ---------------------------------------------------------------------------
+
+    def verify(
+        self, component: str, *, proofs: ProofSource | None = None
+    ) -> ProvenanceVerification:
+        """Check the component's whole chain: each statement's log inclusion (this log: an
+        inclusion proof against its newest checkpoint; a partner's: its receipt against a
+        checkpoint consistent with the newest one seen of that log), then the chain itself
+        (signatures, signers trusted at the logged times, order, lifecycle)."""
+        rows = self._rows(component)
+        if not rows:
+            raise NotFoundError(
+                f"no provenance statements for component {component!r} here",
+                hint="trustbridge provenance show lists the components this node knows",
+            )
+        log = self.home.log
+        key = log.key()
+        latest = log.checkpoint()
+        lines: list[str] = []
+        failures: list[str] = []
+        records: list[LoggedStatement] = []
+        for row in rows:
+            statement = SignedStatement.from_json(json.loads(row.bundle), source=row.digest)
+            try:
+                own = log.receipt(row.idx)
+                _, entry = own.verify(key, source=f"entry {row.idx} of this log")
+                if entry.body.get("digest") != row.digest:
+                    raise ProofError(f"entry {row.idx} of this log is not statement {row.digest}")
+                where = f"in this log at {row.idx} (checkpoint {latest.checkpoint.size})"
+                time = entry.time
+                if row.origin != log.origin:
+                    receipt = Receipt.from_json(row.receipt, source=f"the receipt of {row.digest}")
+                    origin_entry, _ = self._check_receipt(
+                        statement,
+                        receipt,
+                        proofs=proofs,
+                        source=f"statement {row.digest[:12]}",
+                        hop=row.receipt.get("consistency"),
+                    )
+                    time = origin_entry.time
+                    where += f"; logged first by {row.origin} at {receipt.index}"
+                lines.append(f"{row.event}: {where}")
+                records.append(
+                    LoggedStatement(statement, time=time, log=row.origin, index=row.origin_idx)
+                )
+            except TrustbridgeError as exc:
+                failures.append(f"{row.event} ({row.digest[:12]}): {exc.message}")
+        report = verify_chain(records, component=component, resolve=self._resolve())
+        return ProvenanceVerification(
+            report=report,
+            logs=tuple(lines),
+            log_failures=tuple(failures),
+            assessments=self._assessments(report),
+        )
+
+    def _assessments(self, report: ProvenanceReport) -> dict[str, dict[str, Any]]:
+        """This node's newest assessment of each acting organization, where one exists."""
+        found: dict[str, dict[str, Any]] = {}
+        if not self.home.exchange.configured:
+            return found
+        sessions = list(reversed(self.home.exchange.sessions()))
+        for entry in report.timeline:
+            acting = entry.organization
+            if acting is None or acting.name in found:
+                continue
+            for session in sessions:
+                document = session.data.get("assessment")
+                partner = Organization(session.partner_name or "", session.partner_org)
+                if document and acting.matches(partner):
+                    found[acting.name] = {"session": session.id, **assessment_summary(document)}
+                    break
+        return found
+
+
+def _consistent(
+    log: LogService,
+    size: int,
+    root: bytes,
+    peer: Peer,
+    proofs: ProofSource | None,
+    source: str,
+    *,
+    hop: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """A partner checkpoint (size, root) is consistent with the newest one seen of its log:
+    by the proofs kept from each look at that log (no network), by ``hop`` (a proof kept at
+    import, to a checkpoint seen then), or else by a proof fetched now (returned, to keep)."""
+    if size > peer.size:
+        raise ProofError(
+            f"{source}: the receipt's checkpoint ({size} entries) is newer than the newest "
+            f"checkpoint seen of {peer.origin} ({peer.size}); monitor that log first"
+        )
+    if size == peer.size:
+        if root != peer.root:
+            raise SplitViewError(
+                f"{source}: {peer.origin} signed two different trees of {size} entries"
+            )
+        return None
+    if log.prove_peer(peer.origin, size, root):
+        return None
+    if hop is not None:
+        to = hop.get("to")
+        seen = log.peer_checkpoint(peer.origin, to) if isinstance(to, int) else None
+        if seen is not None:
+            proof = [base64.b64decode(p) for p in hop.get("proof", [])]
+            verify_consistency(size, seen[0], root, seen[1], proof)
+            if log.prove_peer(peer.origin, seen[0], seen[1]):
+                return None
+    if proofs is None:
+        raise ProofError(
+            f"{source}: no kept proof links the receipt's checkpoint ({size} entries) to the "
+            f"newest one seen of {peer.origin}, and that log cannot be asked"
+        )
+    proof = proofs(peer.origin, size, peer.size)
+    verify_consistency(size, peer.size, root, peer.root, proof)
+    return {"to": peer.size, "proof": [base64.b64encode(p).decode() for p in proof]}
+
+
+def _logged(row: Any) -> LoggedStatement:
+    statement = SignedStatement.from_json(json.loads(row.bundle), source=row.digest)
+    return LoggedStatement(statement, time=row.at, log=row.origin, index=row.origin_idx)
