@@ -33,6 +33,7 @@ bench: bench-setup
 	$(PY) -m bench.credentials
 	$(PY) -m bench.assess
 	$(PY) -m bench.exchange
+	$(PY) -m bench.log
 
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -21,7 +21,9 @@ from sqlalchemy import and_, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from trustbridge.errors import DuplicateError, InputError, NotFoundError, ValidationError
+from trustbridge.home.log import certificate_entry
 from trustbridge.home.records import local_principal
+from trustbridge.ledger.entries import EntryKind
 from trustbridge.pki.ca import certificate_fingerprint, key_fingerprint
 from trustbridge.pki.cross import (
     CrossCertificateSpec,
@@ -167,6 +169,14 @@ class BridgeService:
                     fingerprint=fingerprint,
                     mappings=mappings,
                 )
+                if direction == ISSUED_BY:
+                    body = certificate_entry(certificate, ca=ca, kind="cross-certificate")
+                    home.log.append(
+                        EntryKind.CERTIFICATE_ISSUED,
+                        {**body, "policy_mappings": mappings},
+                        subject=body["serial"],
+                        conn=conn,
+                    )
         except IntegrityError:
             raise DuplicateError(
                 f"cross-certificate {fingerprint[:16]}… is already recorded"
