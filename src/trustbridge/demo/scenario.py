@@ -1004,6 +1004,8 @@ class _Run:
             contract=self.contract,
             messages=self.messages,
             access=self.access,
+            provenance=self.provenance,
+            logs=self.logs,
         )
         path.write_text(page, encoding="utf-8")
         self.say(f"report -> {REPORT_FILE}")
@@ -1248,6 +1250,8 @@ def _report_html(
     contract: ContractEntry | None = None,
     messages: Sequence[dict[str, object]] = (),
     access: Sequence[AccessEntry] = (),
+    provenance: Sequence[ProvenanceRecord] = (),
+    logs: Sequence[LogEntryRecord] = (),
 ) -> str:
     """A self-contained page (no external resources): the steps, identities, credentials and
     assessments (with their charts)."""
@@ -1329,6 +1333,38 @@ def _report_html(
         f"{cell(a['reason'])}</tr>"
         for a in access
     )
+    provenance_parts = []
+    for record in provenance:
+        verification = (
+            json.loads((out / record["verification"]).read_text(encoding="utf-8"))
+            if record["verification"]
+            else {"timeline": []}
+        )
+        rows = "\n".join(
+            f"<tr>{cell(e['event'])}{cell(e['time'])}{cell(e.get('log') or '')}"
+            f"{cell(e['signer'])}{cell(e.get('route') or '')}"
+            f"{cell(e.get('reference_level') or '')}{cell('valid' if e['ok'] else 'INVALID')}</tr>"
+            for e in verification["timeline"]
+        )
+        refused = "".join(
+            f"<p>Refused by {html.escape(r['node'])}: {html.escape(r['reason'][:400])}</p>"
+            for r in record.get("refused", [])
+        )
+        provenance_parts.append(
+            f"<h3>{html.escape(record['component'])}: "
+            f"{'valid' if record['valid'] else 'NOT VALID'}</h3>"
+            "<table><tr><th>event</th><th>logged at (trusted time)</th><th>first logged by</th>"
+            "<th>signer</th><th>route</th><th>reference level</th><th>check</th></tr>"
+            f"{rows}</table>{refused}"
+        )
+    provenance_html = "\n".join(provenance_parts) or "<p>No provenance yet.</p>"
+    log_rows = "\n".join(
+        f"<tr>{cell(lg['node'])}{cell(lg['origin'])}{cell(lg['size'])}"
+        f'<td><a href="{html.escape(lg["checkpoint"])}">checkpoint</a></td>'
+        f"{cell(', '.join(lg['cosigned_by']) or '-')}<td><code>{html.escape(lg['public_key'])}"
+        "</code></td></tr>"
+        for lg in logs
+    )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -1351,8 +1387,8 @@ tr.not-available td {{ color: #6e7781; }}
 <body>
 <h1>The joint DE-JP demonstrator</h1>
 <p>Generated {generated_at:%Y-%m-%d %H:%M} UTC.
-A minimal report: trust-path pictures and provenance come with the steps that produce
-them. Every artifact is listed in <a href="manifest.json">manifest.json</a>.
+A minimal report: trust-path pictures come with the web UI.
+Every artifact is listed in <a href="manifest.json">manifest.json</a>.
 </p>
 <h2>Steps</h2>
 <table>
@@ -1386,6 +1422,14 @@ them. Every artifact is listed in <a href="manifest.json">manifest.json</a>.
 <tr><th>reader</th><th>roles</th><th>data element</th><th>purpose</th><th>decision</th>
 <th>reason</th></tr>
 {access_rows}
+</table>
+<h2>Provenance of the sensors, as the customer verified it</h2>
+{provenance_html}
+<h2>Transparency logs: each node's newest checkpoint</h2>
+<table>
+<tr><th>node</th><th>origin</th><th>entries</th><th>signed note</th><th>cosigned by</th>
+<th>log key (vkey)</th></tr>
+{log_rows}
 </table>
 </body>
 </html>
