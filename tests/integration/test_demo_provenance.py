@@ -240,3 +240,37 @@ def test_a_changed_log_entry_is_found(copy: Path) -> None:
     )
     assert check.returncode == 3
     assert "NOT VALID" in check.stdout
+
+
+def test_a_sensor_cannot_vouch_for_a_counterfeit(copy: Path) -> None:
+    """A genuine sensor's key (of the manufacturer, trusted) signs that a counterfeit part was
+    manufactured: the manufacturer's node refuses, only registered equipment may say so."""
+    manifest = read_manifest(copy)
+    sensor = next(i for i in manifest["identities"] if i.get("batch") and "000002" in i["holder"])
+    key = load_private_key_pem((copy / sensor["key"]).read_bytes(), None, source="sensor")
+    chain = [
+        x509.load_pem_x509_certificate((copy / sensor["certificate"]).read_bytes()),
+        *x509.load_pem_x509_certificates((copy / sensor["chain_file"]).read_bytes()),
+    ]
+    from trustbridge.provenance.statement import Component
+
+    fake = Component(
+        serial_number="HPS200-999999",
+        model="HPS-200",
+        manufacturer="Hayabusa Sensor Components K.K.",
+    )
+    payload = build_statement(
+        fake,
+        LifecycleEvent.MANUFACTURED,
+        details={},
+        previous=None,
+        claimed_time=chain[0].not_valid_before_utc,
+    )
+    url, tls = _hayabusa_tls(copy)
+    with pytest.raises(InputError, match="not registered here as production or test equipment"):
+        record_remote(
+            url,
+            sign_statement(payload, FileSigner(key), chain),
+            verify=tls,
+            server_name="localhost",
+        )

@@ -147,6 +147,32 @@ def record(
         console.print(f"receipt -> {receipt}")
 
 
+equipment_app = typer.Typer(
+    help="Machines registered as production or test equipment of this organization.",
+    no_args_is_help=True,
+)
+provenance_app.add_typer(equipment_app, name="equipment")
+
+
+@equipment_app.command("add")
+def equipment_add(
+    certificate: Annotated[Path, typer.Argument(help="The machine's certificate (PEM).")],
+) -> None:
+    """Register a machine identity of this organization as production or test equipment: only
+    such machines may sign that a component was manufactured, flashed or tested here."""
+    with _home() as home:
+        fingerprint = home.provenance.register_equipment(_load_cert(certificate))
+    console.print(f"registered {fingerprint[:16]}… as production equipment")
+
+
+@equipment_app.command("list")
+def equipment_list() -> None:
+    """The registered production and test equipment."""
+    with _home() as home:
+        for fingerprint, subject in home.provenance.equipment().items():
+            console.print(f"{fingerprint[:16]}…  {escape(subject)}")
+
+
 @provenance_app.command("show")
 def show(
     component: Annotated[str | None, typer.Argument(help="A component's serial number.")] = None,

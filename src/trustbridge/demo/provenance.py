@@ -146,6 +146,9 @@ def record_lifecycles(run: _Run, *, supplier: _Country, customer: _Country) -> N
         "manufacturer": customer.machine.manufacturer,
         "uri": customer.machine.uri,
     }
+    # Hayabusa registers its production line: only registered equipment may sign that a
+    # sensor was made, flashed or tested (a sensor's own key may not vouch for another).
+    run.homes[supplier.company_node.name].provenance.register_equipment(line.chain[0])
     bom = hashlib.sha256(_FIRMWARE["name"].encode() + _FIRMWARE["version"].encode()).hexdigest()
     supplier_node = run.served[supplier.company_node.name]
     customer_home = run.homes[customer.company_node.name]

@@ -16,7 +16,7 @@ import itertools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from trustbridge.clock import ensure_utc
 from trustbridge.errors import ConfigError, DuplicateError, InputError, NotFoundError
 from trustbridge.home.config import SecretSource
 from trustbridge.home.delivery import write_private
@@ -97,6 +98,7 @@ class Peer:
     root: bytes
     note: bytes
     updated_at: datetime
+    organization: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -224,15 +226,17 @@ class LogService:
         conn: Connection,
         items: Sequence[tuple[EntryKind, dict[str, Any], str | None]],
     ) -> list[Appended]:
-        now = self.home.now()
-        entries = [LogEntry(kind, now, body) for kind, body, _ in items]
-        data = [e.to_bytes() for e in entries]  # refuses an oversized entry before any write
         # The one row every append updates: dense indexes in commit order, across processes.
         # Plain driver SQL: the ORM-less Core still compiles and wraps each statement, which
         # costs as much as SQLite's commit on this hot path.
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         size = conn.exec_driver_sql(_BUMP_SQL.format(mark), (len(items),)).scalar_one()
         first = size - len(items)
+        # The time is taken once the index is: a later index never carries an earlier time.
+        # An entry that cannot be encoded raises here, and the transaction is rolled back.
+        now = self.home.now()
+        entries = [LogEntry(kind, now, body) for kind, body, _ in items]
+        data = [e.to_bytes() for e in entries]
         rows = []
         appended = []
         for offset, ((kind, _, subject), entry, raw) in enumerate(
@@ -379,12 +383,22 @@ class LogService:
             note = self._with_cosignatures(conn, row)
         return open_checkpoint(note, self.key(), origin=self.origin, source="the log's checkpoint")
 
-    def checkpoint(self) -> SignedCheckpoint:
-        """The newest checkpoint, signing a new one first where the tree has grown."""
+    def checkpoint(self, *, min_interval: timedelta | None = None) -> SignedCheckpoint:
+        """The newest checkpoint, signing a new one first where the tree has grown (but not
+        within ``min_interval`` of the last one signed: what anonymous readers get)."""
         tree = self._sync()
         latest = self.latest()
         if latest is not None and latest.checkpoint.size >= tree.size:
             return latest
+        if latest is not None and min_interval is not None:
+            with self.home.engine.connect() as conn:
+                signed_at = conn.execute(
+                    select(t.log_checkpoints.c.at).where(
+                        t.log_checkpoints.c.size == latest.checkpoint.size
+                    )
+                ).scalar_one()
+            if self.home.now() - ensure_utc(signed_at) < min_interval:
+                return latest
         with self._lock:
             size = tree.size
             root = tree.root(size)
@@ -488,8 +502,15 @@ class LogService:
 
     # -- other logs --------------------------------------------------------------------------
 
-    def follow(self, key: LogKey, *, url: str | None = None) -> Peer:
-        """Start following another log (its origin is the key's name). Refuses a key change."""
+    def follow(
+        self,
+        key: LogKey,
+        *,
+        url: str | None = None,
+        organization: dict[str, str] | None = None,
+    ) -> Peer:
+        """Start following another log (its origin is the key's name). Refuses a key change.
+        ``organization`` ({"name", "identifier"}): who runs it, as its signed description says."""
         with self.home._tx() as conn:
             row = conn.execute(select(t.log_peers).where(t.log_peers.c.origin == key.name)).first()
             if row is not None:
@@ -498,9 +519,21 @@ class LogService:
                         f"log {key.name} is followed with key {row.vkey}, not {key.vkey}",
                         hint="a log's key does not change; if it must, remove the peer first",
                     )
+                changes: dict[str, Any] = {}
                 if url and row.url != url:
+                    changes["url"] = url
+                if organization and row.organization != organization:
+                    if row.organization:
+                        raise CheckpointError(
+                            f"log {key.name} is run by {row.organization.get('name')}, not "
+                            f"{organization.get('name')}"
+                        )
+                    changes["organization"] = organization
+                if changes:
                     conn.execute(
-                        update(t.log_peers).where(t.log_peers.c.origin == key.name).values(url=url)
+                        update(t.log_peers)
+                        .where(t.log_peers.c.origin == key.name)
+                        .values(**changes)
                     )
             else:
                 conn.execute(
@@ -509,6 +542,7 @@ class LogService:
                         "origin": key.name,
                         "vkey": key.vkey,
                         "url": url,
+                        "organization": organization,
                         "size": 0,
                         "root": EMPTY_ROOT,
                         "note": "",
@@ -539,20 +573,34 @@ class LogService:
         rollback, consistency proof from the size seen) and remember it when it is newer.
         Raises RollbackError or SplitViewError loudly."""
         origin = _origin_of(note, source)
-        peer = self.peer(origin)
-        signed = open_checkpoint(note, peer.key, origin=origin, source=source)
-        seen = Checkpoint(origin, peer.size, peer.root) if peer.size else None
-        check_update(seen, signed.checkpoint, proof)
-        if signed.checkpoint.size > peer.size:
-            now = self.home.now()
-            with self.home._tx() as conn:
+        text = _note_text(note, source)
+        with self.home._tx() as conn:
+            # Take the peer's row first (a write lock on SQLite, a row lock on PostgreSQL):
+            # two checkpoints checked at once against the same old size cannot both pass.
+            taken = conn.execute(
+                update(t.log_peers)
+                .where(t.log_peers.c.origin == origin)
+                .values(origin=t.log_peers.c.origin)
+            )
+            if taken.rowcount != 1:
+                raise NotFoundError(
+                    f"this node does not follow log {origin}",
+                    hint="trustbridge log monitor URL (or first contact) follows it",
+                )
+            row = conn.execute(select(t.log_peers).where(t.log_peers.c.origin == origin)).one()
+            peer = _peer(row)
+            signed = open_checkpoint(note, peer.key, origin=origin, source=source)
+            seen = Checkpoint(origin, peer.size, peer.root) if peer.size else None
+            check_update(seen, signed.checkpoint, proof)
+            if signed.checkpoint.size > peer.size:
+                now = self.home.now()
                 conn.execute(
                     update(t.log_peers)
-                    .where(t.log_peers.c.origin == origin, t.log_peers.c.size == peer.size)
+                    .where(t.log_peers.c.origin == origin)
                     .values(
                         size=signed.checkpoint.size,
                         root=signed.checkpoint.root,
-                        note=note.decode(),
+                        note=text,
                         updated_at=now,
                     )
                 )
@@ -562,13 +610,25 @@ class LogService:
                         "origin": origin,
                         "size": signed.checkpoint.size,
                         "root": signed.checkpoint.root,
-                        "note": note.decode(),
+                        "note": text,
                         "previous": peer.size,
                         "proof": [base64.b64encode(p).decode() for p in proof],
                         "seen_at": now,
                     },
                 )
         return self.peer(origin), signed
+
+    def seen_before(self, origin: str, index: int) -> datetime | None:
+        """When this node last saw a checkpoint of ``origin`` that did not yet hold entry
+        ``index``: the entry was appended after that (a bound on a partner's clock)."""
+        with self.home.engine.connect() as conn:
+            value = conn.execute(
+                select(func.max(t.log_peer_checkpoints.c.seen_at)).where(
+                    t.log_peer_checkpoints.c.origin == origin,
+                    t.log_peer_checkpoints.c.size <= index,
+                )
+            ).scalar_one_or_none()
+        return ensure_utc(value) if value is not None else None
 
     def peer_checkpoint(self, origin: str, size: int) -> tuple[int, bytes] | None:
         """A checkpoint seen of a followed log: (size, root), or None."""
@@ -635,6 +695,13 @@ class WitnessConflictError(InputError):
         self.size = size
 
 
+def _note_text(note: bytes, source: str) -> str:
+    try:
+        return note.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{source} is not UTF-8 text") from None
+
+
 def _origin_of(note: bytes, source: str) -> str:
     first = note.split(b"\n", 1)[0]
     try:
@@ -655,4 +722,5 @@ def _peer(row: Any) -> Peer:
         root=bytes(row.root),
         note=row.note.encode(),
         updated_at=row.updated_at,
+        organization=row.organization,
     )

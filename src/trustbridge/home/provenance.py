@@ -15,20 +15,25 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from trustbridge.errors import InputError, NotFoundError, TrustbridgeError, ValidationError
+from trustbridge.home.delivery import write_private
 from trustbridge.home.exchange import assessment_summary
+from trustbridge.home.records import local_principal
 from trustbridge.ledger.entries import EntryKind, LogEntry
 from trustbridge.ledger.errors import LedgerError, ProofError, SplitViewError
 from trustbridge.ledger.merkle import verify_consistency
 from trustbridge.ledger.receipt import Receipt
-from trustbridge.provenance.lifecycle import Organization, organization_of
-from trustbridge.provenance.statement import SignedStatement
+from trustbridge.pki.profiles import SubjectKind, subject_kind_of
+from trustbridge.provenance.lifecycle import LifecycleError, Organization, organization_of
+from trustbridge.provenance.statement import LifecycleEvent, SignedStatement
 from trustbridge.provenance.verify import (
     LoggedStatement,
     ProvenanceReport,
@@ -43,6 +48,14 @@ if TYPE_CHECKING:
     from trustbridge.trust.resolver import Resolution
 
 __all__ = ["ProofSource", "ProvenanceService", "ProvenanceVerification", "Recorded"]
+
+_EQUIPMENT = "provenance/equipment.json"
+#: Events only registered production or test equipment may sign (where a machine signs).
+_MANUFACTURING = frozenset(
+    {LifecycleEvent.MANUFACTURED, LifecycleEvent.FIRMWARE_INSTALLED, LifecycleEvent.TESTED}
+)
+#: Clock skew allowed between this node and a partner's log.
+_SKEW = timedelta(minutes=2)
 
 #: Fetches a consistency proof (origin, first size, second size) from a partner's log.
 ProofSource = Callable[[str, int, int], list[bytes]]
@@ -172,16 +185,41 @@ class ProvenanceService:
         signer = organization_of(statement.leaf)
         parsed = statement.statement
         component = parsed.component.id
-        now = self.home.now()
-        record = LoggedStatement(statement, time=now, log=log.origin)
-        # Signature, signer trusted now (a revoked identity fails), chain and lifecycle.
-        verify_statement(record, resolve=self._resolve(), history=self.history(component))
-        if signer is None or not own.matches(signer):
+        # The cheap checks first: whose statement it is, and by which equipment. A component
+        # this organization holds (received here) may report about itself, whoever made it.
+        itself = parsed.component.certificate == statement.leaf and self._held_here(component)
+        if not itself and (signer is None or not own.matches(signer)):
             raise ValidationError(
                 f"{statement.leaf.subject.rfc4514_string()} does not act for "
                 f"{own.name}: this node logs its own organization's statements only",
                 hint="a partner's statements come in with their receipts (provenance import)",
             )
+        self._check_equipment(statement)
+        now = self.home.now()
+        record = LoggedStatement(statement, time=now, log=log.origin)
+        # Signature, signer trusted now (a revoked identity fails), chain and lifecycle.
+        verify_statement(record, resolve=self._resolve(), history=self.history(component))
+        try:
+            return self._append_own(statement, component)
+        except IntegrityError:
+            again = self._by_digest(statement.digest)
+            if again is not None:  # the same statement, logged concurrently
+                return Recorded(statement.digest, again.idx, log.receipt(again.idx))
+            raise LifecycleError(
+                f"{component}: another statement following {parsed.previous or 'the start'} "
+                "was logged meanwhile (a fork of the chain)"
+            ) from None
+
+    def _held_here(self, component: str) -> bool:
+        origin = self.home.log.origin
+        return any(
+            row.event == LifecycleEvent.RECEIVED.value and row.origin == origin
+            for row in self._rows(component)
+        )
+
+    def _append_own(self, statement: SignedStatement, component: str) -> Recorded:
+        log = self.home.log
+        parsed = statement.statement
         with self.home._tx() as conn:
             appended = log.append(
                 EntryKind.PROVENANCE,
@@ -206,9 +244,64 @@ class ProvenanceService:
                     "bundle": json.dumps(statement.to_json()),
                     "receipt": None,
                     "at": appended.entry.time,
+                    "previous": parsed.previous or "",
                 },
             )
         return Recorded(statement.digest, appended.index, log.receipt(appended.index))
+
+    # -- production equipment ------------------------------------------------------------------
+
+    def equipment(self) -> dict[str, str]:
+        """The machine identities registered here as production or test equipment
+        (certificate SHA-256 -> subject)."""
+        path = self.home.path / _EQUIPMENT
+        if not path.is_file():
+            return {}
+        data = json.loads(path.read_text())
+        return {str(k): str(v) for k, v in data.items()}
+
+    def register_equipment(self, certificate: x509.Certificate) -> str:
+        """Register a machine identity of this organization as production or test equipment:
+        only such machines may sign that a component was manufactured, had its firmware
+        installed or was tested here (a component's own key may not vouch for another)."""
+        own = self.organization()
+        acting = organization_of(certificate)
+        if subject_kind_of(certificate) is not SubjectKind.MACHINE:
+            raise InputError(f"{certificate.subject.rfc4514_string()} is not a machine identity")
+        if acting is None or not own.matches(acting):
+            raise InputError(
+                f"{certificate.subject.rfc4514_string()} is not a machine of {own.name}"
+            )
+        fingerprint = certificate.fingerprint(hashes.SHA256()).hex()
+        registered = {**self.equipment(), fingerprint: certificate.subject.rfc4514_string()}
+        path = self.home.path / _EQUIPMENT
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        write_private(path, json.dumps(registered, indent=2).encode() + b"\n")
+        with self.home._tx() as conn:
+            self.home._audit(
+                conn,
+                local_principal(),
+                "provenance.equipment",
+                "certificate",
+                fingerprint,
+                subject=certificate.subject.rfc4514_string(),
+            )
+        return fingerprint
+
+    def _check_equipment(self, statement: SignedStatement) -> None:
+        parsed = statement.statement
+        leaf = statement.leaf
+        if parsed.event not in _MANUFACTURING or subject_kind_of(leaf) is not SubjectKind.MACHINE:
+            return
+        own_component = parsed.component.certificate
+        if own_component is not None and own_component == leaf:
+            return  # the component reports its own firmware (the lifecycle rules decide)
+        if leaf.fingerprint(hashes.SHA256()).hex() not in self.equipment():
+            raise ValidationError(
+                f"{leaf.subject.rfc4514_string()} is not registered here as production or "
+                f"test equipment, so it may not sign that a component was {parsed.event.value}",
+                hint="trustbridge provenance equipment add CERT",
+            )
 
     def _by_digest(self, digest: str) -> Any:
         with self.home.engine.connect() as conn:
@@ -225,11 +318,15 @@ class ProvenanceService:
         proof), the logged entry is this statement, and the chain verifies at the logged
         times. Then each is logged here too. Statements already here are skipped."""
         parsed: list[tuple[SignedStatement, Receipt, LogEntry, dict[str, Any] | None]] = []
+        digests: set[str] = set()
         for n, item in enumerate(items):
             where = f"{source}, statement {n + 1}"
             if not isinstance(item, dict):
                 raise InputError(f"{where} is not a JSON object")
             statement = SignedStatement.from_json(item.get("statement"), source=where)
+            if statement.digest in digests:
+                raise InputError(f"{where} repeats statement {statement.digest[:12]}")
+            digests.add(statement.digest)
             receipt = Receipt.from_json(item.get("receipt"), source=f"{where}'s receipt")
             entry, hop = self._check_receipt(statement, receipt, proofs=proofs, source=where)
             parsed.append((statement, receipt, entry, hop))
@@ -274,6 +371,7 @@ class ProvenanceService:
                             "bundle": json.dumps(statement.to_json()),
                             "receipt": {**receipt.to_json(), "consistency": hop},
                             "at": entry.time,
+                            "previous": parsed_statement.previous or "",
                         },
                     )
             except IntegrityError:
@@ -291,7 +389,31 @@ class ProvenanceService:
         hop: dict[str, Any] | None = None,
     ) -> tuple[LogEntry, dict[str, Any] | None]:
         peer = self.home.log.peer(receipt.origin)
+        # A statement counts only in the log of the organization that acts: a log run by
+        # someone else could log anything for it.
+        runner = peer.organization
+        acting = organization_of(statement.leaf)
+        if not runner:
+            raise ProofError(
+                f"{source}: who runs log {receipt.origin} is not known here",
+                hint="follow a partner's log through first contact (its signed description)",
+            )
+        if acting is None or not acting.matches(
+            Organization(runner.get("name", ""), runner.get("identifier"))
+        ):
+            raise ProofError(
+                f"{source}: {statement.leaf.subject.rfc4514_string()} acts for another "
+                f"organization than {runner.get('name')}, who runs log {receipt.origin}"
+            )
         signed, entry = receipt.verify(peer.key, source=f"{source}'s receipt")
+        # The partner's clock is its own claim; bound it by what this node saw: an entry not
+        # in a checkpoint seen at time T was appended after T.
+        before = self.home.log.seen_before(receipt.origin, receipt.index)
+        if before is not None and entry.time < before - _SKEW:
+            raise ProofError(
+                f"{source}: {receipt.origin} dates entry {receipt.index} "
+                f"{entry.time.isoformat()}, but it was not in its log at {before.isoformat()}"
+            )
         if entry.kind is not EntryKind.PROVENANCE or entry.body.get("digest") != statement.digest:
             raise ProofError(
                 f"{source}: the receipt's entry {receipt.index} in {receipt.origin} is not "
@@ -332,11 +454,14 @@ class ProvenanceService:
         failures: list[str] = []
         records: list[LoggedStatement] = []
         for row in rows:
-            statement = SignedStatement.from_json(json.loads(row.bundle), source=row.digest)
             try:
                 own = log.receipt(row.idx)
                 _, entry = own.verify(key, source=f"entry {row.idx} of this log")
-                if entry.body.get("digest") != row.digest:
+                # The statement as the log holds it, never the copy beside it.
+                statement = SignedStatement.from_json(
+                    entry.body.get("statement"), source=f"entry {row.idx} of this log"
+                )
+                if entry.body.get("digest") != row.digest or statement.digest != row.digest:
                     raise ProofError(f"entry {row.idx} of this log is not statement {row.digest}")
                 where = f"in this log at {row.idx} (checkpoint {latest.checkpoint.size})"
                 time = entry.time

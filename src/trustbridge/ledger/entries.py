@@ -57,9 +57,12 @@ class LogEntry:
         object.__setattr__(self, "time", ensure_utc(self.time))
 
     def to_bytes(self) -> bytes:
-        data = canonical_json(
-            {"kind": self.kind.value, "time": self.time.isoformat(), "body": dict(self.body)}
-        )
+        try:
+            data = canonical_json(
+                {"kind": self.kind.value, "time": self.time.isoformat(), "body": dict(self.body)}
+            )
+        except (UnicodeEncodeError, TypeError, ValueError) as exc:
+            raise InputError(f"a {self.kind.value} log entry cannot be encoded: {exc}") from None
         if len(data) > MAX_ENTRY_BYTES:
             raise InputError(
                 f"a {self.kind.value} log entry of {len(data)} bytes is larger than the "

@@ -12,9 +12,10 @@ import asyncio
 import base64
 import binascii
 import json
+from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from trustbridge.errors import InputError
@@ -28,6 +29,10 @@ LOG_PREFIX = "/log/v1"
 #: A witness request: a checkpoint note and a proof of at most 64 hashes.
 MAX_WITNESS_BODY = 64 * 1024
 _NOTE = "text/plain; charset=utf-8"
+#: Anonymous readers of /checkpoint make the log sign at most once a second.
+_FRESH = timedelta(seconds=1)
+#: Largest index or size a query may name (SQL integers).
+_MAX = 2**62
 
 
 def _b64(data: bytes) -> str:
@@ -57,7 +62,9 @@ def log_router(home: Home) -> APIRouter:
     @router.get("/checkpoint", summary="The newest checkpoint (C2SP signed note)")
     def checkpoint() -> Response:
         return PlainTextResponse(
-            log.checkpoint().note, media_type=_NOTE, headers={"Cache-Control": "no-store"}
+            log.checkpoint(min_interval=_FRESH).note,
+            media_type=_NOTE,
+            headers={"Cache-Control": "no-store"},
         )
 
     @router.get("/key", summary="The log's verifier key (C2SP vkey)")
@@ -66,9 +73,9 @@ def log_router(home: Home) -> APIRouter:
 
     @router.get("/proof/inclusion", summary="Inclusion proof of an entry (RFC 9162 2.1.3)")
     def inclusion(
-        index: int | None = Query(default=None, ge=0),
+        index: int | None = Query(default=None, ge=0, le=_MAX),
         hash: str | None = Query(default=None, description="the entry's leaf hash, base64"),
-        size: int | None = Query(default=None, ge=1),
+        size: int | None = Query(default=None, ge=1, le=_MAX),
     ) -> dict[str, Any]:
         if (index is None) == (hash is None):
             raise InputError("give either index or hash")
@@ -84,7 +91,9 @@ def log_router(home: Home) -> APIRouter:
         }
 
     @router.get("/proof/consistency", summary="Consistency proof (RFC 9162 2.1.4)")
-    def consistency(first: int = Query(ge=1), second: int = Query(ge=1)) -> dict[str, Any]:
+    def consistency(
+        first: int = Query(ge=1, le=_MAX), second: int = Query(ge=1, le=_MAX)
+    ) -> dict[str, Any]:
         return {
             "first": first,
             "second": second,
@@ -92,7 +101,9 @@ def log_router(home: Home) -> APIRouter:
         }
 
     @router.get("/entries", summary="Entries start..end-1 (at most 1,000), base64")
-    def entries(start: int = Query(ge=0), end: int = Query(ge=0)) -> dict[str, Any]:
+    def entries(
+        start: int = Query(ge=0, le=_MAX), end: int = Query(ge=0, le=_MAX)
+    ) -> dict[str, Any]:
         rows = log.entries(start, end)
         return {
             "entries": [{"index": i, "data": _b64(d)} for i, d in rows],
@@ -100,7 +111,7 @@ def log_router(home: Home) -> APIRouter:
         }
 
     @router.get("/receipt/{index}", summary="Receipt: entry, checkpoint and inclusion proof")
-    def receipt(index: int) -> dict[str, Any]:
+    def receipt(index: int = Path(ge=0, le=_MAX)) -> dict[str, Any]:
         return log.receipt(index).to_json()
 
     @router.post("/witness", summary="Witness a followed log's checkpoint: check, then cosign")
@@ -113,11 +124,15 @@ def log_router(home: Home) -> APIRouter:
         if not isinstance(body, dict):
             raise InputError("the witness request is not a JSON object")
         note, old = body.get("checkpoint"), body.get("old")
-        if not isinstance(note, str) or not isinstance(old, int) or old < 0:
+        if not isinstance(note, str) or not isinstance(old, int) or not 0 <= old <= _MAX:
             raise InputError("the witness request needs checkpoint (text) and old (size)")
+        try:
+            note_bytes = note.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError("the checkpoint is not UTF-8 text") from None
         proof = decode_hashes(body.get("proof", []), "proof")
         try:
-            line = await asyncio.to_thread(lambda: log.witness(note.encode(), proof, old_size=old))
+            line = await asyncio.to_thread(lambda: log.witness(note_bytes, proof, old_size=old))
         except WitnessConflictError as exc:
             return JSONResponse({"error": exc.message, "size": exc.size}, status_code=409)
         return PlainTextResponse(line, media_type=_NOTE)

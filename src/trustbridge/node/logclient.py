@@ -74,8 +74,12 @@ class LogClient:
     def consistency(self, first: int, second: int) -> list[bytes]:
         if first in (0, second):
             return []
-        body = self._get("/proof/consistency", first=first, second=second).json()
-        return decode_hashes(body.get("proof"), f"the consistency proof from {self.base}")
+        try:
+            body = self._get("/proof/consistency", first=first, second=second).json()
+        except ValueError:
+            raise InputError(f"{self.base} answered a consistency proof that is not JSON") from None
+        proof = body.get("proof") if isinstance(body, dict) else None
+        return decode_hashes(proof, f"the consistency proof from {self.base}")
 
     def receipt(self, index: int) -> dict[str, Any]:
         data: dict[str, Any] = self._get(f"/receipt/{index}").json()
@@ -168,7 +172,11 @@ def request_cosignature(home: Home, witness_url: str, *, key: LogKey | None = No
             proof = log.consistency_proof(old, size) if 0 < old < size else []
             response = client.witness(signed.note, old, proof)
             if response.status_code == 409:
-                seen = response.json().get("size")
+                try:
+                    answer = response.json()
+                except ValueError:
+                    answer = None
+                seen = answer.get("size") if isinstance(answer, dict) else None
                 if not isinstance(seen, int) or seen < 0 or seen > size:
                     raise LogUnreachableError(
                         f"witness {client.base} says it saw size {seen!r}, which this log "

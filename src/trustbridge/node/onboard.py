@@ -798,7 +798,16 @@ def follow_partner_log(home: Home, description: dict[str, Any]) -> None:
     if not isinstance(log, dict) or not isinstance(log.get("vkey"), str):
         return
     url = log.get("url")
+    organization = description.get("organization")
     home.log.follow(
         LogKey.from_vkey(log["vkey"], source="the partner's description"),
         url=url if isinstance(url, str) else None,
+        organization=(
+            {
+                "name": str(organization.get("name")),
+                "identifier": str(organization.get("identifier")),
+            }
+            if isinstance(organization, dict)
+            else None
+        ),
     )

@@ -36,6 +36,8 @@ __all__ = [
 STATEMENTS = "/api/v1/provenance/statements"
 #: A statement with its chain and details is a few KB.
 MAX_STATEMENT_BODY = 256 * 1024
+#: A component's statements with their receipts, as a partner answers them.
+MAX_CHAIN_BODY = 16 * 1024 * 1024
 
 
 def _recorded(recorded: Recorded) -> dict[str, Any]:
@@ -142,13 +144,21 @@ def import_component(home: Home, url: str, component: str) -> list[Recorded]:
         raise LogUnreachableError(f"cannot reach {target}: {exc}") from None
     if response.status_code != 200:
         raise LogUnreachableError(f"{target} answered {response.status_code}: {response.text}")
-    items = response.json().get("statements")
+    if len(response.content) > MAX_CHAIN_BODY:
+        raise InputError(f"{target} answered {len(response.content)} bytes, too many")
+    try:
+        body = response.json()
+    except ValueError:
+        raise InputError(f"{target} did not answer JSON") from None
+    items = body.get("statements") if isinstance(body, dict) else None
     if not isinstance(items, list):
         raise InputError(f"{target} did not answer a list of statements")
     origins = {
-        str(i["receipt"]["origin"])
+        i["receipt"]["origin"]
         for i in items
-        if isinstance(i, dict) and isinstance(i.get("receipt"), dict)
+        if isinstance(i, dict)
+        and isinstance(i.get("receipt"), dict)
+        and isinstance(i["receipt"].get("origin"), str)
     }
     _refresh(home, origins)
     return home.provenance.import_chain(items, proofs=partner_proofs(home), source=target)

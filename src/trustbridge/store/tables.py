@@ -423,6 +423,7 @@ log_entries = Table(
     Column("subject", String(200), nullable=True),
     Column("at", UtcDateTime, nullable=False),
     Index("ix_log_entries_kind_subject", "kind", "subject"),
+    Index("ix_log_entries_leaf_hash", "leaf_hash"),
 )
 
 log_checkpoints = Table(
@@ -452,6 +453,9 @@ log_peers = Table(
     Column("origin", String(200), primary_key=True),
     Column("vkey", Text, nullable=False),
     Column("url", Text, nullable=True),
+    #: The organization that runs the log, where a signed description named it
+    #: ({"name", "identifier"}): statements it logged must be that organization's.
+    Column("organization", JSON, nullable=True),
     Column("size", Integer, nullable=False),
     Column("root", LargeBinary, nullable=False),
     Column("note", Text, nullable=False),
@@ -489,5 +493,8 @@ provenance_statements = Table(
     #: A partner log's receipt (checkpoint note and inclusion proof) for imported statements.
     Column("receipt", JSON, nullable=True),
     Column("at", UtcDateTime, nullable=False),
+    #: The digest of the statement it follows ("" for the first): one successor each.
+    Column("previous", String(64), nullable=False),
     Index("ix_provenance_component", "component"),
+    UniqueConstraint("component", "previous", name="uq_provenance_successor"),
 )

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("idx"),
     )
     op.create_index("ix_log_entries_kind_subject", "log_entries", ["kind", "subject"])
+    op.create_index("ix_log_entries_leaf_hash", "log_entries", ["leaf_hash"])
     op.create_table(
         "log_checkpoints",
         sa.Column("size", sa.Integer(), autoincrement=False, nullable=False),
@@ -61,6 +62,7 @@ def upgrade() -> None:
         sa.Column("origin", sa.String(length=200), nullable=False),
         sa.Column("vkey", sa.Text(), nullable=False),
         sa.Column("url", sa.Text(), nullable=True),
+        sa.Column("organization", sa.JSON(), nullable=True),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("root", sa.LargeBinary(), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
@@ -89,8 +91,10 @@ def upgrade() -> None:
         sa.Column("bundle", sa.Text(), nullable=False),
         sa.Column("receipt", sa.JSON(), nullable=True),
         sa.Column("at", _UTC(timezone=True), nullable=False),
+        sa.Column("previous", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(["idx"], ["log_entries.idx"]),
         sa.PrimaryKeyConstraint("digest"),
+        sa.UniqueConstraint("component", "previous", name="uq_provenance_successor"),
     )
     op.create_index("ix_provenance_component", "provenance_statements", ["component"])
 
@@ -102,6 +106,7 @@ def downgrade() -> None:
     op.drop_table("log_peers")
     op.drop_table("log_cosignatures")
     op.drop_table("log_checkpoints")
+    op.drop_index("ix_log_entries_leaf_hash", table_name="log_entries")
     op.drop_index("ix_log_entries_kind_subject", table_name="log_entries")
     op.drop_table("log_entries")
     op.drop_table("log_state")
