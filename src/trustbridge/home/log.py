@@ -12,9 +12,10 @@ as C2SP signed notes and kept, so a reopened log is checked against every checkp
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,11 +24,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Dialect, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from trustbridge.clock import ensure_utc
-from trustbridge.errors import ConfigError, DuplicateError, InputError, NotFoundError
+from trustbridge.errors import (
+    ConfigError,
+    DuplicateError,
+    InputError,
+    NotFoundError,
+    StoreError,
+)
 from trustbridge.home.config import SecretSource
 from trustbridge.home.delivery import write_private
 from trustbridge.home.records import local_principal
@@ -227,41 +234,46 @@ class LogService:
         items: Sequence[tuple[EntryKind, dict[str, Any], str | None]],
     ) -> list[Appended]:
         # The one row every append updates: dense indexes in commit order, across processes.
-        # Plain driver SQL: the ORM-less Core still compiles and wraps each statement, which
-        # costs as much as SQLite's commit on this hot path.
+        # The driver's cursor on the transaction's own connection: SQLAlchemy's statement
+        # handling costs as much as SQLite's commit on this hot path.
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        size = conn.exec_driver_sql(_BUMP_SQL.format(mark), (len(items),)).scalar_one()
-        first = size - len(items)
-        # The time is taken once the index is: a later index never carries an earlier time.
-        # An entry that cannot be encoded raises here, and the transaction is rolled back.
-        now = self.home.now()
-        entries = [LogEntry(kind, now, body) for kind, body, _ in items]
-        data = [e.to_bytes() for e in entries]
-        rows = []
-        appended = []
-        for offset, ((kind, _, subject), entry, raw) in enumerate(
-            zip(items, entries, data, strict=True)
-        ):
-            digest = leaf_hash(raw)
-            rows.append(
-                {
-                    "idx": first + offset,
-                    "kind": kind.value,
-                    "leaf_hash": digest,
-                    "data": raw,
-                    "subject": subject[:200] if subject else None,
-                    "at": now,
-                }
-            )
-            appended.append(Appended(first + offset, digest, entry))
-        insert_sql = _INSERT_SQL.format(m=mark)
-        # The column type's own conversion (UtcDateTime: naive UTC text on SQLite).
-        convert = t.log_entries.c.at.type.bind_processor(conn.dialect)
-        stamp = convert(now) if convert is not None else now
-        conn.exec_driver_sql(
-            insert_sql,
-            [(r["idx"], r["kind"], r["leaf_hash"], r["data"], r["subject"], stamp) for r in rows],
-        )
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(_BUMP_SQL.format(mark), (len(items),))
+            bumped = cursor.fetchone()
+            if bumped is None:
+                raise StoreError("the log's size row is missing: the database was not migrated")
+            size = int(bumped[0])
+            first = size - len(items)
+            # The time is taken once the index is: a later index never carries an earlier
+            # time. An entry that cannot be encoded raises here; the transaction rolls back.
+            now = self.home.now()
+            entries = [LogEntry(kind, now, body) for kind, body, _ in items]
+            # The column type's own conversion (UtcDateTime: naive UTC text on SQLite).
+            convert = _time_converter(conn.dialect)
+            stamp = convert(now) if convert is not None else now
+            rows = []
+            appended = []
+            for offset, ((kind, _, subject), entry) in enumerate(zip(items, entries, strict=True)):
+                raw = entry.to_bytes()
+                digest = leaf_hash(raw)
+                rows.append(
+                    (
+                        first + offset,
+                        kind.value,
+                        digest,
+                        raw,
+                        subject[:200] if subject else None,
+                        stamp,
+                    )
+                )
+                appended.append(Appended(first + offset, digest, entry))
+            if len(rows) == 1:
+                cursor.execute(_INSERT_SQL.format(m=mark), rows[0])
+            else:
+                cursor.executemany(_INSERT_SQL.format(m=mark), rows)
+        finally:
+            cursor.close()
         return appended
 
     # -- the tree --------------------------------------------------------------------------
@@ -319,16 +331,6 @@ class LogService:
                 .order_by(t.log_entries.c.idx)
             ).all()
         return [(idx, bytes(data)) for idx, data in rows]
-
-    def find(self, digest: bytes) -> int:
-        """The index of the entry whose leaf hash is ``digest``."""
-        with self.home.engine.connect() as conn:
-            index = conn.execute(
-                select(func.min(t.log_entries.c.idx)).where(t.log_entries.c.leaf_hash == digest)
-            ).scalar_one_or_none()
-        if index is None:
-            raise NotFoundError(f"the log has no entry with leaf hash {digest.hex()}")
-        return int(index)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> tuple[int, list[bytes]]:
         """The proof that entry ``index`` is in the tree of ``size`` (default: the newest
@@ -421,10 +423,11 @@ class LogService:
                     {"size": size, "root": root, "note": note.decode(), "at": self.home.now()},
                 )
         except IntegrityError:
-            pass  # another process signed this size first: same size, same root
-        signed = self.latest()
-        assert signed is not None
-        return signed
+            # Another process signed this size first (same size, same root): serve its note.
+            signed = self.latest()
+            assert signed is not None
+            return signed
+        return SignedCheckpoint(Checkpoint(self.origin, size, root), note, (self.origin,))
 
     def checkpoint_at(self, size: int) -> SignedCheckpoint:
         with self.home.engine.connect() as conn:
@@ -693,6 +696,12 @@ class WitnessConflictError(InputError):
     def __init__(self, size: int) -> None:
         super().__init__(f"this witness saw the tree at size {size}")
         self.size = size
+
+
+@functools.cache
+def _time_converter(dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The ``at`` column's bind conversion (UtcDateTime: naive UTC text on SQLite)."""
+    return t.log_entries.c.at.type.bind_processor(dialect)
 
 
 def _note_text(note: bytes, source: str) -> str:

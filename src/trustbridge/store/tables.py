@@ -422,8 +422,6 @@ log_entries = Table(
     #: What the entry is about (a serial, a contract id, a component), for lookups.
     Column("subject", String(200), nullable=True),
     Column("at", UtcDateTime, nullable=False),
-    Index("ix_log_entries_kind_subject", "kind", "subject"),
-    Index("ix_log_entries_leaf_hash", "leaf_hash"),
 )
 
 log_checkpoints = Table(

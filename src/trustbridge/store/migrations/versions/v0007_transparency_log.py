@@ -38,8 +38,6 @@ def upgrade() -> None:
         sa.Column("at", _UTC(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("idx"),
     )
-    op.create_index("ix_log_entries_kind_subject", "log_entries", ["kind", "subject"])
-    op.create_index("ix_log_entries_leaf_hash", "log_entries", ["leaf_hash"])
     op.create_table(
         "log_checkpoints",
         sa.Column("size", sa.Integer(), autoincrement=False, nullable=False),
@@ -106,7 +104,5 @@ def downgrade() -> None:
     op.drop_table("log_peers")
     op.drop_table("log_cosignatures")
     op.drop_table("log_checkpoints")
-    op.drop_index("ix_log_entries_leaf_hash", table_name="log_entries")
-    op.drop_index("ix_log_entries_kind_subject", table_name="log_entries")
     op.drop_table("log_entries")
     op.drop_table("log_state")
