@@ -218,20 +218,32 @@ class ProvenanceService:
         )
 
     def _append_own(self, statement: SignedStatement, component: str) -> Recorded:
+        index = self._log(statement, component)
+        return Recorded(statement.digest, index, self.home.log.receipt(index))
+
+    def _log(
+        self,
+        statement: SignedStatement,
+        component: str,
+        *,
+        receipt: Receipt | None = None,
+        hop: dict[str, Any] | None = None,
+        logged_at: datetime | None = None,
+    ) -> int:
+        """Append a statement to this log and index it, in one transaction; ``receipt``: the
+        partner log's receipt of an imported one (its origin and time are the statement's)."""
         log = self.home.log
         parsed = statement.statement
+        body: dict[str, Any] = {
+            "component": component,
+            "event": parsed.event.value,
+            "digest": statement.digest,
+            "statement": statement.to_json(),
+        }
+        if receipt is not None:
+            body["logged_by"] = {"origin": receipt.origin, "index": receipt.index}
         with self.home._tx() as conn:
-            appended = log.append(
-                EntryKind.PROVENANCE,
-                {
-                    "component": component,
-                    "event": parsed.event.value,
-                    "digest": statement.digest,
-                    "statement": statement.to_json(),
-                },
-                subject=component,
-                conn=conn,
-            )
+            appended = log.append(EntryKind.PROVENANCE, body, subject=component, conn=conn)
             conn.execute(
                 insert(t.provenance_statements),
                 {
@@ -239,15 +251,15 @@ class ProvenanceService:
                     "component": component,
                     "event": parsed.event.value,
                     "idx": appended.index,
-                    "origin": log.origin,
-                    "origin_idx": appended.index,
+                    "origin": receipt.origin if receipt else log.origin,
+                    "origin_idx": receipt.index if receipt else appended.index,
                     "bundle": json.dumps(statement.to_json()),
-                    "receipt": None,
-                    "at": appended.entry.time,
+                    "receipt": {**receipt.to_json(), "consistency": hop} if receipt else None,
+                    "at": logged_at or appended.entry.time,
                     "previous": parsed.previous or "",
                 },
             )
-        return Recorded(statement.digest, appended.index, log.receipt(appended.index))
+        return appended.index
 
     # -- production equipment ------------------------------------------------------------------
 
@@ -340,43 +352,16 @@ class ProvenanceService:
         report = verify_chain([*history, *incoming], component=component, resolve=self._resolve())
         report.require()
         recorded = []
-        log = self.home.log
         for statement, receipt, entry, hop in parsed:
             if self._by_digest(statement.digest) is not None:
                 continue
-            parsed_statement = statement.statement
             try:
-                with self.home._tx() as conn:
-                    appended = log.append(
-                        EntryKind.PROVENANCE,
-                        {
-                            "component": component,
-                            "event": parsed_statement.event.value,
-                            "digest": statement.digest,
-                            "statement": statement.to_json(),
-                            "logged_by": {"origin": receipt.origin, "index": receipt.index},
-                        },
-                        subject=component,
-                        conn=conn,
-                    )
-                    conn.execute(
-                        insert(t.provenance_statements),
-                        {
-                            "digest": statement.digest,
-                            "component": component,
-                            "event": parsed_statement.event.value,
-                            "idx": appended.index,
-                            "origin": receipt.origin,
-                            "origin_idx": receipt.index,
-                            "bundle": json.dumps(statement.to_json()),
-                            "receipt": {**receipt.to_json(), "consistency": hop},
-                            "at": entry.time,
-                            "previous": parsed_statement.previous or "",
-                        },
-                    )
+                index = self._log(
+                    statement, component, receipt=receipt, hop=hop, logged_at=entry.time
+                )
             except IntegrityError:
                 continue  # imported concurrently
-            recorded.append(Recorded(statement.digest, appended.index, receipt, imported=True))
+            recorded.append(Recorded(statement.digest, index, receipt, imported=True))
         return recorded
 
     def _check_receipt(
