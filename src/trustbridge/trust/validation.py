@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -205,19 +206,35 @@ class PathValidationError(ValidationError):
 # -- conversions, cached by DER: a path builder validates the same certificates many times ----
 
 
+# asn1crypto parses lazily and its objects are not safe to parse from two threads at once (a
+# node validates in worker threads): each thread keeps its own parsed copies.
+
+
 @functools.lru_cache(maxsize=4096)
-def _asn1_certificate(der: bytes) -> asn1_x509.Certificate:
+def _asn1_certificate_of(der: bytes, _thread: int) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(der)
 
 
-@functools.lru_cache(maxsize=64)
-def _asn1_crl(der: bytes) -> asn1_crl.CertificateList:
+@functools.lru_cache(maxsize=256)
+def _asn1_crl_of(der: bytes, _thread: int) -> asn1_crl.CertificateList:
     return asn1_crl.CertificateList.load(der)
 
 
-@functools.lru_cache(maxsize=256)
-def _asn1_ocsp(der: bytes) -> asn1_ocsp.OCSPResponse:
+@functools.lru_cache(maxsize=512)
+def _asn1_ocsp_of(der: bytes, _thread: int) -> asn1_ocsp.OCSPResponse:
     return asn1_ocsp.OCSPResponse.load(der)
+
+
+def _asn1_certificate(der: bytes) -> asn1_x509.Certificate:
+    return _asn1_certificate_of(der, threading.get_ident())
+
+
+def _asn1_crl(der: bytes) -> asn1_crl.CertificateList:
+    return _asn1_crl_of(der, threading.get_ident())
+
+
+def _asn1_ocsp(der: bytes) -> asn1_ocsp.OCSPResponse:
+    return _asn1_ocsp_of(der, threading.get_ident())
 
 
 def _asn1(certificate: CertificateInput) -> asn1_x509.Certificate:
