@@ -16,6 +16,7 @@ from tests.assessment.partner import (
 )
 from tests.credentials.world import MUSTER_ID, World, build_world, isms_certificate
 from tests.homes import NOW
+from trustbridge._canonical import canonical_json
 from trustbridge.assessment import PartnerEvidence, RequirementPolicy, assess, shipped_policy
 from trustbridge.credentials._jose import sign_jws
 from trustbridge.credentials.errors import (
@@ -27,7 +28,6 @@ from trustbridge.credentials.errors import (
 )
 from trustbridge.credentials.formats import present, unverified_payload
 from trustbridge.credentials.package import OpenedPackage, make_package, open_package
-from trustbridge.trust._jws import canonical_json
 from trustbridge.trust.resolver import TrustResolver
 
 SAFETY = RequirementPolicy.load(shipped_policy("safety-component-supplier-high"))

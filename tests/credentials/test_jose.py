@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 from jwcrypto.jwk import JWK
 from jwcrypto.jws import JWS
 
+from trustbridge._canonical import canonical_json
 from trustbridge.credentials._jose import (
     decode_jwt,
     jwk_thumbprint,
@@ -31,7 +32,7 @@ from trustbridge.credentials.errors import MalformedCredentialError, TamperedCre
 from trustbridge.errors import InputError
 from trustbridge.pki.keys import KeyType, generate_private_key, hash_for
 from trustbridge.pki.signers import FileSigner, Signer
-from trustbridge.trust._jws import CompactJws, b64url_decode, b64url_encode, canonical_json
+from trustbridge.trust._jws import CompactJws, b64url_decode, b64url_encode
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -30,6 +30,7 @@ from sd_jwt.issuer import SDJWTIssuer
 from sd_jwt.verifier import SDJWTVerifier
 
 from tests.credentials.test_jose import jwcrypto_key, make_signer, self_signed, x5c_entry
+from trustbridge._canonical import canonical_json
 from trustbridge.credentials._jose import public_jwk, sign_jws, x5c_of
 from trustbridge.credentials.errors import (
     HolderBindingError,
@@ -48,7 +49,7 @@ from trustbridge.credentials.sdjwt import (
 )
 from trustbridge.errors import InputError
 from trustbridge.pki.signers import FileSigner
-from trustbridge.trust._jws import b64url_decode, b64url_encode, canonical_json
+from trustbridge.trust._jws import b64url_decode, b64url_encode
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 AUDIENCE = "https://muster-maschinenbau.example/verifier"

@@ -32,6 +32,7 @@ from jwcrypto import jws as jwcrypto_jws
 from tests.homes import NOW, Holder, decide, issued, new_holder
 from tests.trust.linked import SPEC, Linked, build_linked
 from trustbridge import oids
+from trustbridge._canonical import canonical_json
 from trustbridge.credentials._jose import sign_jws
 from trustbridge.errors import InputError
 from trustbridge.exchange.messages import (
@@ -63,7 +64,7 @@ from trustbridge.pki.profiles import (
     SubjectKind,
 )
 from trustbridge.pki.signers import FileSigner
-from trustbridge.trust._jws import b64url_decode, b64url_encode, canonical_json
+from trustbridge.trust._jws import b64url_decode, b64url_encode
 
 MUSTER_ID = "VATDE-123456789"
 HAYABUSA_ID = "NTRJP-3180001012345"

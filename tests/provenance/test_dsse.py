@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.provenance import World, world
+from tests.provenance import World
 from trustbridge.pki.keys import KeyType, generate_private_key
 from trustbridge.pki.signers import FileSigner
 from trustbridge.provenance.dsse import (
@@ -37,11 +37,6 @@ PAE_STATEMENT = bytes.fromhex(
 SIG_STATEMENT = (
     "2WAfaHm5jluo0w+0rk8uVkluELJYWjSmU9x7EUzx+AyteDGJ4/nqyJXfmAUVFIAoQafWm7AxBZNw5M9ixNHiCA=="
 )
-
-
-@pytest.fixture(scope="module")
-def w() -> World:
-    return world()
 
 
 def _key_a() -> FileSigner:

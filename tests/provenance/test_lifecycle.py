@@ -19,7 +19,6 @@ from tests.provenance import (
     at,
     details_for,
     party,
-    world,
 )
 from trustbridge.pki.profiles import SubjectKind
 from trustbridge.provenance import (
@@ -44,11 +43,6 @@ from trustbridge.provenance.lifecycle import (
 STATES: list[LifecycleEvent | None] = [None, *LifecycleEvent]
 ALLOWED = [(s, e) for s in STATES for e in LifecycleEvent if e in TRANSITIONS[s]]
 FORBIDDEN = [(s, e) for s in STATES for e in LifecycleEvent if e not in TRANSITIONS[s]]
-
-
-@pytest.fixture(scope="module")
-def w() -> World:
-    return world()
 
 
 def statement(

@@ -23,7 +23,6 @@ from tests.provenance import (
     firmware,
     party,
     sign,
-    world,
 )
 from trustbridge.provenance import (
     PREDICATE_TYPE,
@@ -43,11 +42,6 @@ from trustbridge.provenance.statement import (
     keyid_of,
     validate_details,
 )
-
-
-@pytest.fixture(scope="module")
-def w() -> World:
-    return world()
 
 
 def _payload(w: World, event: LifecycleEvent = E.TESTED, **changes: Any) -> bytes:

@@ -23,8 +23,8 @@ from tests.provenance import (
     details_for,
     happy,
     sign,
-    world,
 )
+from trustbridge._canonical import canonical_json
 from trustbridge.errors import InputError
 from trustbridge.pki.profiles import OrganizationSubject, Purpose, SubjectKind
 from trustbridge.provenance import (
@@ -53,12 +53,6 @@ from trustbridge.provenance.verify import (
     ProvenanceReport,
     SubjectMismatchError,
 )
-from trustbridge.trust._jws import canonical_json
-
-
-@pytest.fixture(scope="module")
-def w() -> World:
-    return world()
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from joserfc.errors import BadSignatureError
 
 from tests.softhsm import SoftHsmToken
 from trustbridge import oids
+from trustbridge._canonical import canonical_json
 from trustbridge.errors import InputError
 from trustbridge.pki.ca import self_signed_certificate
 from trustbridge.pki.keys import KeyType, generate_private_key
@@ -303,7 +304,7 @@ def _payload(token: bytes) -> Any:
 def _resigned(document: dict[str, Any], key: KeyPair, typ: str) -> bytes:
     """``document``, changed by a test, signed by ``key`` through the JWS layer alone."""
     return _jws.sign_compact(
-        _jws.canonical_json(document), signer=key.signer, chain=[key.certificate], typ=typ
+        canonical_json(document), signer=key.signer, chain=[key.certificate], typ=typ
     )
 
 

@@ -16,29 +16,24 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPublicKeyTypes,
     CertificatePublicKeyTypes,
 )
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from trustbridge._canonical import canonical_json
 from trustbridge.credentials.errors import MalformedCredentialError, TamperedCredentialError
 from trustbridge.errors import InputError
-from trustbridge.pki.keys import KeyType, hash_for
-from trustbridge.pki.signers import Signer, sign_bytes
+from trustbridge.pki.keys import KeyType
+from trustbridge.pki.signers import Signer, jose_signature, jose_signature_valid
 from trustbridge.trust._jws import (
     CompactJws,
     JwsFormatError,
     algorithm_for,
     b64url_decode,
     b64url_encode,
-    canonical_json,
     parse_json,
 )
 
@@ -184,40 +179,6 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     return b64url_encode(hashlib.sha256(canonical_json(members)).digest())
 
 
-def _raw_signature(signer: Signer, data: bytes) -> bytes:
-    signature = sign_bytes(signer, data)
-    key_type = signer.key_type
-    if key_type.is_ec:
-        # RFC 7518 3.4: R and S as fixed-length big-endian octets, concatenated
-        r, s = decode_dss_signature(signature)
-        size = _CURVES[_CURVE_NAMES[key_type]][1]
-        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
-    return signature
-
-
-def _signature_valid(key: PublicKey, data: bytes, signature: bytes) -> bool:
-    """Whether a JWS signature (raw r||s for ECDSA) verifies under ``key``."""
-    key_type = KeyType.of(key)
-    algorithm = hash_for(key_type)
-    try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            assert algorithm is not None
-            size = _CURVES[_CURVE_NAMES[key_type]][1]
-            if len(signature) != 2 * size:
-                return False
-            r = int.from_bytes(signature[:size], "big")
-            s = int.from_bytes(signature[size:], "big")
-            key.verify(encode_dss_signature(r, s), data, ec.ECDSA(algorithm))
-        elif isinstance(key, rsa.RSAPublicKey):
-            assert algorithm is not None
-            key.verify(signature, data, padding.PKCS1v15(), algorithm)
-        else:
-            key.verify(signature, data)
-    except InvalidSignature:
-        return False
-    return True
-
-
 def _supported(key: CertificatePublicKeyTypes) -> PublicKey:
     if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
         raise InputError(f"key algorithm {type(key).__name__} is not supported")
@@ -244,8 +205,8 @@ def sign_jws(header: Mapping[str, Any], payload: bytes, signer: Signer) -> str:
             )
     full = {**header, "alg": alg}
     signing_input = f"{b64url_encode(canonical_json(full))}.{b64url_encode(payload)}"
-    signature = _raw_signature(signer, signing_input.encode("ascii"))
-    if not _signature_valid(key, signing_input.encode("ascii"), signature):
+    signature = jose_signature(signer, signing_input.encode("ascii"))
+    if not jose_signature_valid(key, signing_input.encode("ascii"), signature):
         raise InputError(f"{signer.description} produced a signature its own key rejects")
     return f"{signing_input}.{b64url_encode(signature)}"
 
@@ -283,7 +244,7 @@ def verify_jws(jws: CompactJws, key: CertificatePublicKeyTypes, *, source: str =
         raise MalformedCredentialError(
             f"JWS header names critical extensions {header['crit']!r}", source=source
         )
-    if not _signature_valid(verifying_key, jws.signing_input, signature):
+    if not jose_signature_valid(verifying_key, jws.signing_input, signature):
         raise TamperedCredentialError("the JWS signature does not verify", source=source)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography import x509
 
+from trustbridge._canonical import canonical_json
 from trustbridge.clock import ensure_utc
 from trustbridge.credentials import sdjwt
 from trustbridge.credentials._jose import jwk_thumbprint, public_jwk, sign_jws, x5c_encode
@@ -29,7 +30,6 @@ from trustbridge.trust._jws import (
     CompactJws,
     JwsFormatError,
     b64url_decode,
-    canonical_json,
     parse_json,
 )
 

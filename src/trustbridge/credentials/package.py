@@ -32,6 +32,7 @@ from typing import Any
 
 from cryptography import x509
 
+from trustbridge._canonical import canonical_json
 from trustbridge.clock import ensure_utc
 from trustbridge.credentials._jose import (
     decode_jwt,
@@ -59,7 +60,7 @@ from trustbridge.credentials.verify import (
 from trustbridge.errors import InputError, ValidationError
 from trustbridge.pki.profiles import SubjectKind, subject_kind_of
 from trustbridge.pki.signers import Signer
-from trustbridge.trust._jws import JwsFormatError, b64url_encode, canonical_json, parse_json
+from trustbridge.trust._jws import JwsFormatError, b64url_encode, parse_json
 
 __all__ = [
     "PACKAGE_TYPE",

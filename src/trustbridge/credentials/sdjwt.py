@@ -24,6 +24,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
+from trustbridge._canonical import canonical_json
 from trustbridge.clock import ensure_utc
 from trustbridge.credentials._jose import (
     decode_jwt,
@@ -46,7 +47,6 @@ from trustbridge.trust._jws import (
     JwsFormatError,
     b64url_decode,
     b64url_encode,
-    canonical_json,
     parse_json,
 )
 

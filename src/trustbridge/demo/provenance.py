@@ -103,6 +103,29 @@ def _actor(run: _Run, c: _Country, holder: _Holder, ca: str, name: str) -> _Acto
     return _Actor(name, FileSigner(holder.key), _chain(run, c, holder, ca))
 
 
+class _Chain:
+    """One component's statements as the demo makes them: each signed by an actor, logged by
+    its organization's node, written with its receipt to the artifacts."""
+
+    def __init__(self, run: _Run, component: Component) -> None:
+        self.run, self.component = run, component
+        self.previous: SignedStatement | None = None
+        self.statements: list[str] = []
+        self.receipts: list[str] = []
+        self.events: list[str] = []
+
+    def act(
+        self, actor: _Actor, country: _Country, event: LifecycleEvent, details: dict[str, Any]
+    ) -> None:
+        run, serial = self.run, self.component.id
+        self.previous = actor.sign(self.component, event, details, self.previous, run)
+        answer = _record(run, country, self.previous)
+        n = len(self.statements) + 1
+        self.statements.append(_write(run, serial, n, event.value, self.previous.to_json()))
+        self.receipts.append(_write(run, serial, n, f"{event.value}.receipt", answer["receipt"]))
+        self.events.append(event.value)
+
+
 def _record(run: _Run, c: _Country, statement: SignedStatement) -> dict[str, Any]:
     node = run.served[c.company_node.name]
     return record_remote(node.https_url, statement, verify=_tls(run, c), server_name="localhost")
@@ -161,10 +184,6 @@ def record_lifecycles(run: _Run, *, supplier: _Country, customer: _Country) -> N
             global_asset_id=f"urn:hayabusa:aas:{certificate.subject.rfc4514_string()}",
         )
         serial = component.id
-        statements: list[str] = []
-        receipts: list[str] = []
-        events: list[str] = []
-        previous: SignedStatement | None = None
         steps: list[tuple[_Actor, _Country, LifecycleEvent, dict[str, Any]]] = [
             (line, supplier, LifecycleEvent.MANUFACTURED, {}),
             (
@@ -193,13 +212,9 @@ def record_lifecycles(run: _Run, *, supplier: _Country, customer: _Country) -> N
                 {"recipient": _party(customer), "reference": f"DN-{serial}"},
             ),
         ]
+        chain = _Chain(run, component)
         for actor, country, event, details in steps:
-            previous = actor.sign(component, event, details, previous, run)
-            answer = _record(run, country, previous)
-            n = len(statements) + 1
-            statements.append(_write(run, serial, n, event.value, previous.to_json()))
-            receipts.append(_write(run, serial, n, f"{event.value}.receipt", answer["receipt"]))
-            events.append(event.value)
+            chain.act(actor, country, event, details)
         # Muster takes the sensor in: its node imports the chain with Hayabusa's receipts.
         imported = import_component(customer_home, supplier_node.http_url, serial)
         for actor, event, details in (
@@ -214,29 +229,25 @@ def record_lifecycles(run: _Run, *, supplier: _Country, customer: _Country) -> N
                 },
             ),
         ):
-            previous = actor.sign(component, event, details, previous, run)
-            answer = _record(run, customer, previous)
-            n = len(statements) + 1
-            statements.append(_write(run, serial, n, event.value, previous.to_json()))
-            receipts.append(_write(run, serial, n, f"{event.value}.receipt", answer["receipt"]))
-            events.append(event.value)
+            chain.act(actor, customer, event, details)
         run.provenance.append(
             ProvenanceRecord(
                 component=serial,
                 node=customer.company_node.name,
-                statements=statements,
-                events=events,
-                receipts=receipts,
+                statements=chain.statements,
+                events=chain.events,
+                receipts=chain.receipts,
                 verification="",
                 valid=False,
             )
         )
         _say(
             run,
-            f"{serial}: {', '.join(events[:4])} logged at {supplier.company_node.name}'s node "
-            f"(receipts), {len(imported)} imported by {customer.company_node.name}'s node "
+            f"{serial}: {', '.join(chain.events[:4])} logged at "
+            f"{supplier.company_node.name}'s node (receipts), {len(imported)} imported by "
+            f"{customer.company_node.name}'s node "
             f"against {supplier.company_node.name}'s newest checkpoint, then "
-            f"{', '.join(events[4:])} logged there",
+            f"{', '.join(chain.events[4:])} logged there",
         )
     # Muster witnesses Hayabusa's log: it checks consistency with what it saw, then cosigns.
     line_text = request_cosignature(

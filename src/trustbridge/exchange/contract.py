@@ -63,6 +63,7 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
 
 from trustbridge import _yamldoc
+from trustbridge._canonical import canonical_json
 from trustbridge.clock import ensure_utc
 from trustbridge.credentials.verify import organization_identifier_of
 from trustbridge.errors import InputError, ValidationError
@@ -383,9 +384,7 @@ class ContractTerms:
 
     def canonical_bytes(self) -> bytes:
         """Sorted-key, compact UTF-8 JSON of :meth:`to_json`."""
-        return json.dumps(
-            self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode("utf-8")
+        return canonical_json(self.to_json())
 
     @property
     def digest(self) -> str:

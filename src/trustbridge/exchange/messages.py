@@ -28,6 +28,7 @@ from joserfc import jwe
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
+from trustbridge._canonical import canonical_json
 from trustbridge.clock import ensure_utc
 from trustbridge.credentials._jose import (
     decode_jwt,
@@ -47,7 +48,6 @@ from trustbridge.trust._jws import (
     JwsFormatError,
     b64url_decode,
     b64url_encode,
-    canonical_json,
     parse_json,
 )
 

@@ -42,11 +42,11 @@ from typing import Any
 
 from cryptography import x509
 
+from trustbridge._canonical import canonical_json
 from trustbridge.credentials._jose import decode_jwt, sign_jws, verify_jws, x5c_encode, x5c_of
 from trustbridge.credentials.errors import CredentialError
 from trustbridge.errors import ValidationError
 from trustbridge.pki.signers import Signer
-from trustbridge.trust._jws import canonical_json
 
 __all__ = [
     "CHALLENGE_LIFETIME",

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from trustbridge._canonical import canonical_json
 from trustbridge.credentials._jose import sign_jws, x5c_encode
 from trustbridge.credentials.criteria import Catalogue, EvidenceKind
 from trustbridge.credentials.formats import Format, issue_credential, present, unverified_payload
@@ -57,7 +58,6 @@ from trustbridge.pki.profiles import SubjectKind, subject_kind_of
 from trustbridge.pki.release import Principal
 from trustbridge.pki.signers import FileSigner, Signer
 from trustbridge.store import tables as t
-from trustbridge.trust._jws import canonical_json
 from trustbridge.trust.paths import Fetcher, HttpFetcher
 
 if TYPE_CHECKING:

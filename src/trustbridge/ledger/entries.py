@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from trustbridge._canonical import canonical_json
 from trustbridge.clock import ensure_utc
 from trustbridge.errors import InputError
 from trustbridge.ledger.merkle import leaf_hash
@@ -38,11 +39,6 @@ class EntryKind(enum.StrEnum):
     PROVENANCE = "provenance.statement"
     #: Appended by hand (``trustbridge log append``): an operator's note, a document digest.
     RECORD = "record"
-
-
-def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no whitespace, UTF-8: the one byte form of a JSON value."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,16 @@ class LogClient:
             )
         return response
 
+    def _json(self, path: str, *, limit: int = 1024 * 1024, **params: Any) -> Any:
+        """A JSON answer of at most ``limit`` bytes, or a clear error naming the URL."""
+        response = self._get(path, **params)
+        if len(response.content) > limit:
+            raise InputError(f"{self.base}{path} answered {len(response.content)} bytes, too many")
+        try:
+            return response.json()
+        except ValueError:
+            raise InputError(f"{self.base}{path} did not answer JSON") from None
+
     def checkpoint(self) -> bytes:
         return self._get("/checkpoint").content
 
@@ -74,16 +84,20 @@ class LogClient:
     def consistency(self, first: int, second: int) -> list[bytes]:
         if first in (0, second):
             return []
-        try:
-            body = self._get("/proof/consistency", first=first, second=second).json()
-        except ValueError:
-            raise InputError(f"{self.base} answered a consistency proof that is not JSON") from None
+        body = self._json("/proof/consistency", first=first, second=second)
         proof = body.get("proof") if isinstance(body, dict) else None
         return decode_hashes(proof, f"the consistency proof from {self.base}")
 
-    def receipt(self, index: int) -> dict[str, Any]:
-        data: dict[str, Any] = self._get(f"/receipt/{index}").json()
-        return data
+    def receipt(self, index: int) -> Any:
+        return self._json(f"/receipt/{index}")
+
+    def statements(self, component: str, *, limit: int) -> list[Any]:
+        """A component's statements with their receipts, as the partner's node exports them."""
+        body = self._json(f"/provenance/{component}", limit=limit)
+        items = body.get("statements") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise InputError(f"{self.base}/provenance/{component} answered no list of statements")
+        return items
 
     def witness(self, note: bytes, old: int, proof: list[bytes]) -> httpx.Response:
         url = self.base + "/witness"

@@ -20,7 +20,7 @@ from trustbridge.errors import InputError
 from trustbridge.home import Home
 from trustbridge.home.provenance import ProofSource, ProvenanceVerification, Recorded
 from trustbridge.node._http import limited_body
-from trustbridge.node.logclient import LogClient, LogUnreachableError, log_base, monitor
+from trustbridge.node.logclient import LogClient, LogUnreachableError, monitor
 from trustbridge.provenance.statement import SignedStatement
 
 __all__ = [
@@ -136,23 +136,9 @@ def _refresh(home: Home, origins: set[str], *, required: bool = True) -> list[st
 def import_component(home: Home, url: str, component: str) -> list[Recorded]:
     """Fetch a component's statements from a partner node (its log URL or node URL) and
     import them: receipts checked against that log's newest checkpoint, chain verified."""
-    base = log_base(url)
-    target = f"{base}/provenance/{component}"
-    try:
-        response = httpx.get(target, timeout=30)
-    except httpx.HTTPError as exc:
-        raise LogUnreachableError(f"cannot reach {target}: {exc}") from None
-    if response.status_code != 200:
-        raise LogUnreachableError(f"{target} answered {response.status_code}: {response.text}")
-    if len(response.content) > MAX_CHAIN_BODY:
-        raise InputError(f"{target} answered {len(response.content)} bytes, too many")
-    try:
-        body = response.json()
-    except ValueError:
-        raise InputError(f"{target} did not answer JSON") from None
-    items = body.get("statements") if isinstance(body, dict) else None
-    if not isinstance(items, list):
-        raise InputError(f"{target} did not answer a list of statements")
+    with LogClient(url) as client:
+        items = client.statements(component, limit=MAX_CHAIN_BODY)
+        target = f"{client.base}/provenance/{component}"
     origins = {
         i["receipt"]["origin"]
         for i in items

@@ -23,14 +23,12 @@ from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from trustbridge._canonical import canonical_json
 from trustbridge.clock import ensure_utc
 from trustbridge.errors import ApprovalError, InputError
 from trustbridge.oids import ID_AT_ORGANIZATION_IDENTIFIER
 from trustbridge.pki.ca import certificate_fingerprint, key_fingerprint
-from trustbridge.pki.keys import KeyType, hash_for
 from trustbridge.pki.profiles import (
     MachineSubject,
     Role,
@@ -38,7 +36,7 @@ from trustbridge.pki.profiles import (
     Subject,
     SubjectKind,
 )
-from trustbridge.pki.signers import Signer, sign_bytes
+from trustbridge.pki.signers import Signer, sign_bytes, signature_valid
 
 __all__ = [
     "ApprovalRule",
@@ -119,11 +117,7 @@ def request_digest(
         "lifetime_days": lifetime_days,
         "batch": batch,
     }
-    return hashlib.sha256(_canonical(content)).hexdigest()
-
-
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -144,7 +138,7 @@ class Decision:
 
     def payload(self) -> bytes:
         """The exact bytes that are signed."""
-        return _canonical(
+        return canonical_json(
             {
                 "type": self.statement_type,
                 "request_id": self.request_id,
@@ -182,28 +176,16 @@ def verify_statement_signature(
     certificate: x509.Certificate, payload: bytes, signature: bytes
 ) -> None:
     """Raise :class:`ApprovalError` unless ``signature`` over ``payload`` verifies."""
-    public_key = certificate.public_key()
     who = certificate.subject.rfc4514_string()
     try:
-        key_type = KeyType.of(public_key)
-        algorithm = hash_for(key_type)
-        if isinstance(public_key, ec.EllipticCurvePublicKey):
-            assert algorithm is not None
-            public_key.verify(signature, payload, ec.ECDSA(algorithm))
-        elif isinstance(public_key, rsa.RSAPublicKey):
-            assert algorithm is not None
-            public_key.verify(signature, payload, padding.PKCS1v15(), algorithm)
-        elif isinstance(public_key, ed25519.Ed25519PublicKey):
-            public_key.verify(signature, payload)
-        else:  # pragma: no cover - KeyType.of rejects the rest
-            raise ApprovalError(f"unsupported key in certificate of {who}")
-    except InvalidSignature:
+        valid = signature_valid(certificate.public_key(), payload, signature)
+    except InputError as exc:
+        raise ApprovalError(f"certificate of {who}: {exc.message}") from None
+    if not valid:
         raise ApprovalError(
             f"the signature does not verify with the certificate of {who}",
             hint="sign with the private key that belongs to the certificate you present",
-        ) from None
-    except InputError as exc:
-        raise ApprovalError(f"certificate of {who}: {exc.message}") from None
+        )
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificateIssuerPublicKeyTypes,
+    CertificatePublicKeyTypes,
+)
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
 )
 
 from trustbridge.errors import KeyStoreError
 from trustbridge.pki.keys import KeyType, hash_for
 
-__all__ = ["FileSigner", "Signer", "sign_bytes"]
+__all__ = [
+    "FileSigner",
+    "Signer",
+    "jose_signature",
+    "jose_signature_valid",
+    "sign_bytes",
+    "signature_valid",
+]
 
 
 class Signer(Protocol):
@@ -58,6 +71,55 @@ def sign_bytes(signer: Signer, data: bytes) -> bytes:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(data)
     raise KeyStoreError(f"key of {signer.description} cannot sign: {type(key).__name__}")
+
+
+def signature_valid(public_key: CertificatePublicKeyTypes, data: bytes, signature: bytes) -> bool:
+    """Whether ``signature``, as :func:`sign_bytes` makes it, verifies ``data`` under
+    ``public_key``. A key type trustbridge does not use raises ``InputError`` (``KeyType.of``)."""
+    algorithm = hash_for(KeyType.of(public_key))
+    try:
+        if isinstance(public_key, ec.EllipticCurvePublicKey):
+            assert algorithm is not None
+            public_key.verify(signature, data, ec.ECDSA(algorithm))
+        elif isinstance(public_key, rsa.RSAPublicKey):
+            assert algorithm is not None
+            public_key.verify(signature, data, padding.PKCS1v15(), algorithm)
+        elif isinstance(public_key, ed25519.Ed25519PublicKey):
+            public_key.verify(signature, data)
+        else:  # pragma: no cover - KeyType.of refuses every other key
+            return False
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+#: Bytes of one coordinate of an ECDSA signature in JOSE form (RFC 7518 3.4).
+_COORDINATE_BYTES = {KeyType.P256: 32, KeyType.P384: 48}
+
+
+def jose_signature(signer: Signer, data: bytes) -> bytes:
+    """:func:`sign_bytes` in the form JOSE wants: ECDSA as R and S, fixed-length big-endian
+    octets, concatenated (RFC 7518 3.4); RSA and Ed25519 as they are."""
+    signature = sign_bytes(signer, data)
+    size = _COORDINATE_BYTES.get(signer.key_type)
+    if size is None:
+        return signature
+    r, s = decode_dss_signature(signature)
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+def jose_signature_valid(
+    public_key: CertificatePublicKeyTypes, data: bytes, signature: bytes
+) -> bool:
+    """Whether a JOSE-form signature (see :func:`jose_signature`) verifies ``data``."""
+    size = _COORDINATE_BYTES.get(KeyType.of(public_key))
+    if size is not None:
+        if len(signature) != 2 * size:
+            return False
+        signature = encode_dss_signature(
+            int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+        )
+    return signature_valid(public_key, data, signature)
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from trustbridge.errors import InputError, ValidationError
-from trustbridge.pki.keys import KeyType, hash_for
-from trustbridge.pki.signers import Signer, sign_bytes
+from trustbridge.pki.keys import KeyType
+from trustbridge.pki.signers import Signer, sign_bytes, signature_valid
 
 __all__ = [
     "Envelope",
@@ -217,22 +216,6 @@ def _public_key(key: x509.Certificate | PublicKey) -> PublicKey:
     return public
 
 
-def _verifies(key: PublicKey, data: bytes, signature: bytes) -> bool:
-    algorithm = hash_for(KeyType.of(key))
-    try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            assert algorithm is not None
-            key.verify(signature, data, ec.ECDSA(algorithm))
-        elif isinstance(key, rsa.RSAPublicKey):
-            assert algorithm is not None
-            key.verify(signature, data, padding.PKCS1v15(), algorithm)
-        else:
-            key.verify(signature, data)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
 def verify_envelope(
     envelope: Envelope,
     key: x509.Certificate | PublicKey,
@@ -257,7 +240,7 @@ def verify_envelope(
             f"(keyid {', '.join(keyids or ())})"
         )
     message = envelope.pae()
-    if not any(_verifies(public, message, s.sig) for s in candidates):
+    if not any(signature_valid(public, message, s.sig) for s in candidates):
         raise EnvelopeSignatureError(
             f"{where}the DSSE signature does not verify: the statement or its signature was "
             "changed, or it was signed with another key",

@@ -34,12 +34,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 
+from trustbridge._canonical import canonical_json
 from trustbridge.clock import ensure_utc
 from trustbridge.credentials._jose import x5c_encode
 from trustbridge.errors import InputError, ValidationError
 from trustbridge.pki.signers import Signer
 from trustbridge.provenance.dsse import Envelope, EnvelopeFormatError, sign_envelope
-from trustbridge.trust._jws import JwsFormatError, canonical_json, parse_json
+from trustbridge.trust._jws import JwsFormatError, parse_json
 
 __all__ = [
     "BUNDLE_MEDIA_TYPE",

@@ -17,23 +17,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from trustbridge._canonical import canonical_json
 from trustbridge.errors import InputError
-from trustbridge.pki.keys import KeyType, hash_for
-from trustbridge.pki.signers import Signer, sign_bytes
+from trustbridge.pki.keys import KeyType
+from trustbridge.pki.signers import Signer, jose_signature, jose_signature_valid
 
 __all__ = [
     "CompactJws",
     "JwsFormatError",
     "algorithm_for",
-    "canonical_json",
     "parse_json",
     "sign_compact",
     "spki_der",
@@ -48,7 +42,6 @@ _ALGORITHMS = {
     KeyType.RSA2048: "RS256",
     KeyType.RSA3072: "RS256",
 }
-_COORDINATE_BYTES = {KeyType.P256: 32, KeyType.P384: 48}
 _BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 _COMPACT_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
 
@@ -60,15 +53,6 @@ class JwsFormatError(ValueError):
 def algorithm_for(key_type: KeyType) -> str:
     """The JOSE ``alg`` a key of this type signs with."""
     return _ALGORITHMS[key_type]
-
-
-def canonical_json(value: Any) -> bytes:
-    """UTF-8 JSON with sorted keys and no whitespace.
-
-    For the values our lists hold (strings, integers, arrays, objects with ASCII keys) this is
-    the JSON Canonicalization Scheme of RFC 8785.
-    """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -208,12 +192,7 @@ def sign_compact(
         "x5c": [base64.b64encode(c.public_bytes(Encoding.DER)).decode("ascii") for c in chain],
     }
     signing_input = f"{b64url_encode(canonical_json(header))}.{b64url_encode(payload)}"
-    signature = sign_bytes(signer, signing_input.encode("ascii"))
-    if key_type.is_ec:
-        # RFC 7518 3.4: R and S as fixed-length big-endian octets, concatenated
-        r, s = decode_dss_signature(signature)
-        size = _COORDINATE_BYTES[key_type]
-        signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    signature = jose_signature(signer, signing_input.encode("ascii"))
     if not verifies(leaf, signing_input.encode("ascii"), signature):
         raise InputError(f"{signer.description} produced a signature its certificate rejects")
     return f"{signing_input}.{b64url_encode(signature)}".encode("ascii")
@@ -224,26 +203,4 @@ def verifies(certificate: x509.Certificate, signing_input: bytes, signature: byt
 
     The algorithm is the one :func:`algorithm_for` gives the key's type.
     """
-    key = certificate.public_key()
-    key_type = KeyType.of(key)
-    algorithm = hash_for(key_type)
-    try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            assert algorithm is not None
-            size = _COORDINATE_BYTES[key_type]
-            if len(signature) != 2 * size:
-                return False
-            der = encode_dss_signature(
-                int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
-            )
-            key.verify(der, signing_input, ec.ECDSA(algorithm))
-        elif isinstance(key, rsa.RSAPublicKey):
-            assert algorithm is not None
-            key.verify(signature, signing_input, padding.PKCS1v15(), algorithm)
-        elif isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(signature, signing_input)
-        else:  # pragma: no cover - KeyType.of refuses every other key
-            return False
-    except InvalidSignature:
-        return False
-    return True
+    return jose_signature_valid(certificate.public_key(), signing_input, signature)

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from referencing.jsonschema import DRAFT202012
 
+from trustbridge._canonical import canonical_json
 from trustbridge.clock import ensure_utc
 from trustbridge.errors import InputError, TrustbridgeError
 from trustbridge.pki.keys import KeyType
@@ -50,7 +51,6 @@ from trustbridge.trust._jws import (
     CompactJws,
     JwsFormatError,
     algorithm_for,
-    canonical_json,
     parse_json,
     sign_compact,
     spki_der,
