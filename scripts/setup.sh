@@ -13,6 +13,8 @@ command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
 # Independent checks of signed contracts: poppler's pdfsig, with an NSS database from certutil.
 command -v pdfsig >/dev/null 2>&1 || need_apt+=(poppler-utils)
 command -v certutil >/dev/null 2>&1 || need_apt+=(libnss3-tools)
+# Browser tests of the web UI: Debian's Chromium, driven by Playwright (no browser download).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # The benchmarks compare our OCSP responder with nginx serving exported responses, under wrk.
 if [ "${TRUSTBRIDGE_SETUP_BENCH:-0}" = 1 ]; then
     command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
