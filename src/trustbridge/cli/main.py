@@ -1568,11 +1568,30 @@ def demo(
             "default 18080+i and 18443+i."
         ),
     ] = None,
+    keep_running: Annotated[
+        bool,
+        typer.Option(
+            "--keep-running",
+            help="Leave the nodes up when the story is done and print their URLs (API and web "
+            "UI); Ctrl-C stops them.",
+        ),
+    ] = False,
+    report_only: Annotated[
+        bool,
+        typer.Option(
+            "--report-only",
+            help="Render OUT/report.html again from a finished run's manifest; start nothing.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the joint DE-JP demonstrator on node processes; write its artifacts and manifest."""
-    from trustbridge.demo.scenario import run_demo
+    """Run the joint DE-JP demonstrator on node processes; write its artifacts, manifest.json
+    and report.html (the story of DEMO.md, step by step, with the time each step took)."""
+    from trustbridge.demo.scenario import render_again, run_demo
 
-    run_demo(out, console=console, port_base=port_base)
+    if report_only:
+        render_again(out, console=console)
+        return
+    run_demo(out, console=console, port_base=port_base, keep_running=keep_running)
 
 
 def run() -> None:

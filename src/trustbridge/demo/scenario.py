@@ -10,17 +10,13 @@ reported as such, never faked.
 
 from __future__ import annotations
 
-import html
-import json
 import secrets
 import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 from cryptography import x509
@@ -37,7 +33,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from trustbridge import __version__
-from trustbridge.assessment.html import render_svg_chart
 from trustbridge.clock import Clock, SystemClock
 from trustbridge.demo import exchange, linking, profiles, provenance
 from trustbridge.demo.manifest import (
@@ -67,7 +62,8 @@ from trustbridge.demo.manifest import (
     read_manifest,
     write_manifest,
 )
-from trustbridge.errors import InputError, ReleaseError
+from trustbridge.demo.report import DEMO_GOAL_SECONDS, render_report
+from trustbridge.errors import ConfigError, InputError, ReleaseError, TrustbridgeError
 from trustbridge.home.config import SecretSource
 from trustbridge.home.delivery import write_private
 from trustbridge.home.home import (
@@ -101,7 +97,15 @@ from trustbridge.trust import reference
 from trustbridge.trust.lists import ServiceKind
 from trustbridge.trust.schemes import TrustScheme
 
-__all__ = ["HTTP_PORT_BASE", "HTTPS_PORT_BASE", "PASSPHRASE_FILE", "REPORT_FILE", "run_demo"]
+__all__ = [
+    "HTTPS_PORT_BASE",
+    "HTTP_PORT_BASE",
+    "PASSPHRASE_FILE",
+    "REPORT_FILE",
+    "DemoStepError",
+    "render_again",
+    "run_demo",
+]
 
 REPORT_FILE = "report.html"
 #: Node ``i`` of the cast listens on ``HTTP_PORT_BASE + i`` and ``HTTPS_PORT_BASE + i`` (by
@@ -113,6 +117,15 @@ PASSPHRASE_FILE = "secrets/demo-passphrase"  # noqa: S105 - a file name
 #: Marks a folder as demo output, so that a rerun may replace it even after an interrupted run.
 _MARKER = ".trustbridge-demo"
 _ISSUED_BY_DEMO = ("nodes", "artifacts", "logs", MANIFEST_FILE, REPORT_FILE)
+
+
+class DemoStepError(TrustbridgeError):
+    """A step of the story failed: names the step; the nodes' logs are in ``DIR/logs``."""
+
+    def __init__(self, number: int, title: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"demo step {number} ({title}) failed: {message}", hint=hint)
+        self.step = number
+
 
 # -- the cast (DESIGN.md, section 2) ----------------------------------------------------------
 
@@ -354,13 +367,7 @@ _STORY: tuple[tuple[str, StepStatus, str | None], ...] = (
     ("Data exchange", "done", None),
     ("Provenance", "done", None),
     ("Verification and a fault", "done", None),
-    (
-        "Report",
-        "partial",
-        "a minimal report (steps, identities, credentials, the assessments with their charts, "
-        "the contract's signatures, the messages and reads, the provenance timelines and the "
-        "logs' checkpoints); trust-path pictures come with the web UI issue",
-    ),
+    ("Report", "done", None),
 )
 
 
@@ -442,10 +449,16 @@ class _Run:
 
     @contextmanager
     def step(self, number: int) -> Iterator[None]:
+        """One step of the story, timed; a failure names the step (and the nodes' logs)."""
         title, status, note = _STORY[number - 1]
         self.console.rule(f"[bold]Step {number}: {title}")
         started = time.perf_counter()
-        yield
+        try:
+            yield
+        except TrustbridgeError as exc:
+            raise DemoStepError(number, title, exc.message, hint=exc.hint) from exc
+        except (OSError, httpx.HTTPError, ValueError, KeyError) as exc:
+            raise DemoStepError(number, title, f"{type(exc).__name__}: {exc}") from exc
         if note:
             self.console.print(f"  [yellow]{status}:[/] {note}", highlight=False)
         self.steps.append(_step_entry(number, time.perf_counter() - started))
@@ -990,26 +1003,70 @@ class _Run:
 
     # -- step 10: report ------------------------------------------------------------------
 
-    def report(self) -> str:
-        path = self.out / REPORT_FILE
-        # The report lists its own step too, while it is being written.
+    def report(self, manifest: Manifest) -> str:
+        """Render ``report.html`` from the manifest (step 10 is listed while it runs)."""
         steps = [*self.steps, _step_entry(10, 0.0)]
-        page = _report_html(
-            steps,
-            self.identities,
-            self.credentials,
-            self.assessments,
-            out=self.out,
-            generated_at=self.clock.now(),
-            contract=self.contract,
+        page = render_report(self.out, {**manifest, "steps": steps}, generated_at=self.clock.now())
+        (self.out / REPORT_FILE).write_text(page, encoding="utf-8")
+        self.say(
+            f"report -> {REPORT_FILE}: trust topology and paths as pictures, level mappings, "
+            "assessments, contract, messages, provenance timelines, checkpoints, the revocation"
+        )
+        return REPORT_FILE
+
+    def manifest(self) -> Manifest:
+        manifest = Manifest(
+            version=MANIFEST_VERSION,
+            generated_at=self.clock.now().isoformat(),
+            reference_levels=list(REFERENCE_LEVELS),
+            nodes=self.nodes,
+            schemes=self.schemes,
+            cas=self.cas,
+            identities=self.identities,
+            steps=self.steps,
+            report=REPORT_FILE,
+            revocations=self.revocations,
+            crls=self.crls,
+            ocsp=self.ocsp,
+            tsa=self.tsa,
+            lotl=self.lotl_file or "",
+            resolutions=self.resolutions,
+            credentials=self.credentials,
+            assessments=self.assessments,
+            sessions=self.sessions,
             messages=self.messages,
             access=self.access,
-            provenance=self.provenance,
             logs=self.logs,
+            provenance=self.provenance,
         )
-        path.write_text(page, encoding="utf-8")
-        self.say(f"report -> {REPORT_FILE}")
-        return REPORT_FILE
+        if self.contract is not None:
+            manifest["contract"] = self.contract
+        if self.bridge_entry is not None:
+            manifest["bridge"] = self.bridge_entry
+        return manifest
+
+    def wait_for_interrupt(self) -> None:
+        """Leave the nodes up, print where they are, and stop them on Ctrl-C."""
+        table = Table(title="nodes still running (Ctrl-C stops them)")
+        for column in ("node", "role", "public (HTTP)", "API and web UI (HTTPS)"):
+            table.add_column(column)
+        for entry in self.nodes:
+            https = entry.get("https_url")
+            table.add_row(
+                entry["node"], entry["role"], entry["http_url"], f"{https}/ui/" if https else "-"
+            )
+        self.console.print(table)
+        self.console.print(
+            "[dim]The web UI asks for a person identity's client certificate: the officers' "
+            "certificates and keys are under artifacts/<scheme>/identities and keys.[/]"
+        )
+        try:
+            while all(node.process.poll() is None for node in self.served.values()):
+                time.sleep(0.5)
+            stopped = [n for n, node in self.served.items() if node.process.poll() is not None]
+            raise ConfigError(f"node {', '.join(stopped)} stopped on its own; see {self.out}/logs")
+        except KeyboardInterrupt:
+            self.console.print("stopping the nodes")
 
     def summary(self) -> None:
         table = Table(title="the joint DE-JP demonstrator")
@@ -1028,12 +1085,19 @@ class _Run:
 
 
 def run_demo(
-    out: Path, *, console: Console, clock: Clock | None = None, port_base: int | None = None
+    out: Path,
+    *,
+    console: Console,
+    clock: Clock | None = None,
+    port_base: int | None = None,
+    keep_running: bool = False,
 ) -> None:
     """Run the joint demonstrator into ``out``: node homes, artifacts, manifest and report.
 
     The nodes listen on fixed loopback ports (see :data:`HTTP_PORT_BASE`), or from
-    ``port_base`` on: HTTP at ``port_base + i``, HTTPS at ``port_base + 100 + i``.
+    ``port_base`` on: HTTP at ``port_base + i``, HTTPS at ``port_base + 100 + i``. They are
+    stopped when the run ends, fails or is interrupted; with ``keep_running`` they stay up (their
+    URLs printed) until Ctrl-C.
     """
     started = time.perf_counter()
     clock = clock or SystemClock()
@@ -1045,82 +1109,75 @@ def run_demo(
         run.http_base, run.https_base = port_base, port_base + 100
     console.print(f"[bold]trustbridge demo[/] -> {escape(str(out))}")
     with ExitStack() as stack:
-        with run.step(1):
-            for c in _COUNTRIES:
-                run.scheme(c, stack)
-            linking.bridge_schemes(run, _COUNTRIES, stack, group_node=_GROUP, bridge_node=_BRIDGE)
-        with run.step(2):
-            for c in _COUNTRIES:
-                run.tsp(c, stack)
-                run.assessment_body(c, stack)
-            linking.publish_lists(run, _COUNTRIES, group_node=_GROUP)
-        with run.step(3):
-            for c in _COUNTRIES:
-                run.issue_identities(c)
-                run.company_home(c, stack)
-            run.serve_nodes(stack)
-        with run.step(4):
-            profiles.issue_profiles(run, supplier=JAPAN, customer=GERMANY)
-            profiles.issue_customer_profile(run, customer=GERMANY, supplier=JAPAN)
-        with run.step(5):
-            linking.resolve_partners(run, _COUNTRIES, group_node=_GROUP)
-            session = exchange.first_contact(run, supplier=JAPAN, customer=GERMANY)
-        with run.step(6):
-            exchange.conclude_contract(run, session, supplier=JAPAN, customer=GERMANY)
-        with run.step(7):
-            exchange.exchange_data(run, session, supplier=JAPAN, customer=GERMANY)
-        with run.step(8):
-            provenance.record_lifecycles(run, supplier=JAPAN, customer=GERMANY)
-        with run.step(9):
-            provenance.verify_sensors(run, customer=GERMANY)
-            run.fault(JAPAN)
-            provenance.after_revocation(run, supplier=JAPAN, customer=GERMANY)
-            provenance.publish_logs(run)
-    with run.step(10):
-        report = run.report()
-    manifest = Manifest(
-        version=MANIFEST_VERSION,
-        generated_at=clock.now().isoformat(),
-        reference_levels=list(REFERENCE_LEVELS),
-        nodes=run.nodes,
-        schemes=run.schemes,
-        cas=run.cas,
-        identities=run.identities,
-        steps=run.steps,
-        report=report,
-        revocations=run.revocations,
-        crls=run.crls,
-        ocsp=run.ocsp,
-        tsa=run.tsa,
-        lotl=run.lotl_file or "",
-        resolutions=run.resolutions,
-        credentials=run.credentials,
-        assessments=run.assessments,
-        sessions=run.sessions,
-        messages=run.messages,
-        access=run.access,
-        logs=run.logs,
-        provenance=run.provenance,
-    )
-    if run.contract is not None:
-        manifest["contract"] = run.contract
-    if run.bridge_entry is not None:
-        manifest["bridge"] = run.bridge_entry
-    write_manifest(out, manifest)
-    console.print()
-    run.summary()
-    console.print(
-        escape(
-            f"{len(run.identities)} identities in {out / 'artifacts'}; manifest "
-            f"{out / MANIFEST_FILE}; report {out / REPORT_FILE} "
-            f"({time.perf_counter() - started:.1f} s)"
-        ),
-        highlight=False,
-    )
-    console.print(
-        "[dim]The nodes keep their CA key passphrases in their homes (secrets/demo-passphrase): "
-        "a demo convenience, not a practice to copy.[/]"
-    )
+        _story(run, stack)
+        manifest = run.manifest()
+        with run.step(10):
+            run.report(manifest)
+        manifest["steps"] = run.steps
+        write_manifest(out, manifest)
+        console.print()
+        run.summary()
+        console.print(
+            escape(
+                f"{len(run.identities)} identities in {out / 'artifacts'}; manifest "
+                f"{out / MANIFEST_FILE}; report {out / REPORT_FILE} "
+                f"({time.perf_counter() - started:.1f} s in all; the story "
+                f"{sum(s['seconds'] for s in run.steps):.1f} s after set-up, goal "
+                f"{DEMO_GOAL_SECONDS:.0f} s)"
+            ),
+            highlight=False,
+        )
+        console.print(
+            "[dim]The nodes keep their CA key passphrases in their homes "
+            "(secrets/demo-passphrase): a demo convenience, not a practice to copy.[/]"
+        )
+        if keep_running:
+            run.wait_for_interrupt()
+
+
+def _story(run: _Run, stack: ExitStack) -> None:
+    """Steps 1 to 9 of DEMO.md's story."""
+    with run.step(1):
+        for c in _COUNTRIES:
+            run.scheme(c, stack)
+        linking.bridge_schemes(run, _COUNTRIES, stack, group_node=_GROUP, bridge_node=_BRIDGE)
+    with run.step(2):
+        for c in _COUNTRIES:
+            run.tsp(c, stack)
+            run.assessment_body(c, stack)
+        linking.publish_lists(run, _COUNTRIES, group_node=_GROUP)
+    with run.step(3):
+        for c in _COUNTRIES:
+            run.issue_identities(c)
+            run.company_home(c, stack)
+        run.serve_nodes(stack)
+    with run.step(4):
+        profiles.issue_profiles(run, supplier=JAPAN, customer=GERMANY)
+        profiles.issue_customer_profile(run, customer=GERMANY, supplier=JAPAN)
+    with run.step(5):
+        linking.resolve_partners(run, _COUNTRIES, group_node=_GROUP)
+        session = exchange.first_contact(run, supplier=JAPAN, customer=GERMANY)
+    with run.step(6):
+        exchange.conclude_contract(run, session, supplier=JAPAN, customer=GERMANY)
+    with run.step(7):
+        exchange.exchange_data(run, session, supplier=JAPAN, customer=GERMANY)
+    with run.step(8):
+        provenance.record_lifecycles(run, supplier=JAPAN, customer=GERMANY)
+    with run.step(9):
+        provenance.verify_sensors(run, customer=GERMANY)
+        run.fault(JAPAN)
+        provenance.after_revocation(run, supplier=JAPAN, customer=GERMANY)
+        provenance.publish_logs(run)
+
+
+def render_again(out: Path, *, console: Console, clock: Clock | None = None) -> Path:
+    """Render ``report.html`` again from a finished run's manifest and artifacts."""
+    manifest = read_manifest(out)
+    page = render_report(out, manifest, generated_at=(clock or SystemClock()).now())
+    path = out / REPORT_FILE
+    path.write_text(page, encoding="utf-8")
+    console.print(escape(f"report -> {path}"), highlight=False)
+    return path
 
 
 def start_entry(out: Path, entry: NodeEntry, *, log_suffix: str) -> NodeProcess:
@@ -1237,200 +1294,3 @@ def _proof(credential: _Holder, digest: str) -> EnrolmentProof:
 
 def _seconds(step: StepEntry) -> str:
     return "-" if step["status"] == "not-available" else f"{step['seconds']:.2f}"
-
-
-def _report_html(
-    steps: Sequence[StepEntry],
-    identities: Sequence[IdentityEntry],
-    credentials: Sequence[CredentialEntry],
-    assessments: Sequence[AssessmentEntry],
-    *,
-    out: Path,
-    generated_at: datetime,
-    contract: ContractEntry | None = None,
-    messages: Sequence[dict[str, object]] = (),
-    access: Sequence[AccessEntry] = (),
-    provenance: Sequence[ProvenanceRecord] = (),
-    logs: Sequence[LogEntryRecord] = (),
-) -> str:
-    """A self-contained page (no external resources): the steps, identities, credentials and
-    assessments (with their charts)."""
-
-    def cell(value: Any) -> str:
-        return f"<td>{html.escape(str(value))}</td>"
-
-    step_rows = "\n".join(
-        f'<tr class="{s["status"]}">{cell(s["step"])}{cell(s["title"])}{cell(s["status"])}'
-        f"{cell(_seconds(s))}{cell(s.get('note', ''))}</tr>"
-        for s in steps
-    )
-    identity_rows = "\n".join(
-        f"<tr>{cell(i['holder'])}{cell(i['kind'])}{cell(i['purpose'])}{cell(i['scheme'])}"
-        f"{cell(i['level'])}{cell(i['node'])}{cell(', '.join(i.get('roles', [])))}"
-        f'<td><a href="{html.escape(i["certificate"])}">{html.escape(i["serial"])}</a></td></tr>'
-        for i in identities
-    )
-    credential_rows = "\n".join(
-        f"<tr>{cell(c['characteristic'])}{cell(c['criterion'])}{cell(c['value'])}"
-        f"{cell(c['evidence'])}{cell(c['issuer'])}{cell(c['route'])}{cell(c['format'])}"
-        f"{cell(', '.join(c['disclosed']) or 'all (vc+jwt)')}"
-        f'<td><a href="{html.escape(c["file"])}">{html.escape(c["id"])}</a></td></tr>'
-        for c in credentials
-    )
-    assessment_parts = []
-    for a in assessments:
-        document = json.loads((out / a["file"]).read_text(encoding="utf-8"))
-        chart = render_svg_chart(
-            document["characteristics"],
-            document["thresholds"],
-            overall=(document["score"], document["confidence"]),
-            label=f"{a['assessor']} assesses {a['subject']}",
-        )
-        reasons = "".join(
-            f"<li>{html.escape(r['text'])}</li>"
-            for r in document["reasons"]
-            if r["kind"] in ("identity", "characteristic", "supplier", "decision", "refused")
-        )
-        assessment_parts.append(
-            f"<h3>{html.escape(a['assessor'])} assesses {html.escape(a['subject'])}: "
-            f'<span class="decision {html.escape(a["decision"])}">'
-            f"{html.escape(a['decision'])}</span></h3>"
-            f'<p>policy <a href="{html.escape(a["policy"])}">{html.escape(a["policy"])}</a>; '
-            f"score {a['score']}, confidence {a['confidence']}; identity by the "
-            f"{html.escape(a['route'])} route at {html.escape(str(a['reference_level']))}; "
-            f'<a href="{html.escape(a["html"])}">the full assessment</a></p>'
-            f'<div class="chart">{chart}</div><ul>{reasons}</ul>'
-        )
-    assessment_html = "\n".join(assessment_parts)
-    contract_html = "<p>No contract yet.</p>"
-    if contract is not None:
-        signature_rows = "\n".join(
-            f"<tr>{cell(g['field'])}{cell(g['signer'])}{cell(g['organization'])}"
-            f"{cell(g['signing_time'])}{cell('valid' if g['ok'] else 'INVALID')}"
-            f"{cell(g['modification_level'])}</tr>"
-            for g in contract["signatures"]
-        )
-        contract_html = (
-            f'<p>Contract <a href="{html.escape(contract["pdf"])}">'
-            f"{html.escape(contract['id'])}</a> (terms "
-            f'<a href="{html.escape(contract["terms"])}">{html.escape(contract["terms"])}</a>, '
-            f'our <a href="{html.escape(contract["report"])}">verification</a>), '
-            f"{'archived as PAdES B-LTA' if contract['archived'] else 'not archived'}; "
-            f"{len(contract['timestamps'])} timestamp tokens.</p>"
-            "<table><tr><th>field</th><th>signatory</th><th>organization</th>"
-            "<th>signing time (timestamp)</th><th>signature</th><th>later changes</th></tr>"
-            f"{signature_rows}</table>"
-        )
-    message_rows = "\n".join(
-        f"<tr>{cell(m['from'])}{cell(m['to'])}{cell(m['element'])}{cell(m['purpose'])}"
-        f"{cell('accepted' if m['accepted'] else 'refused')}{cell(m['reason'])}"
-        f'<td><a href="{html.escape(str(m["receipt"]))}">receipt</a></td></tr>'
-        for m in messages
-    )
-    access_rows = "\n".join(
-        f"<tr>{cell(a['reader'])}{cell(', '.join(a['roles']))}{cell(a['element'])}"
-        f"{cell(a['purpose'])}{cell('allowed' if a['allowed'] else 'refused')}"
-        f"{cell(a['reason'])}</tr>"
-        for a in access
-    )
-    provenance_parts = []
-    for record in provenance:
-        verification = (
-            json.loads((out / record["verification"]).read_text(encoding="utf-8"))
-            if record["verification"]
-            else {"timeline": []}
-        )
-        rows = "\n".join(
-            f"<tr>{cell(e['event'])}{cell(e['time'])}{cell(e.get('log') or '')}"
-            f"{cell(e['signer'])}{cell(e.get('route') or '')}"
-            f"{cell(e.get('reference_level') or '')}{cell('valid' if e['ok'] else 'INVALID')}</tr>"
-            for e in verification["timeline"]
-        )
-        refused = "".join(
-            f"<p>Refused by {html.escape(r['node'])}: {html.escape(r['reason'][:400])}</p>"
-            for r in record.get("refused", [])
-        )
-        provenance_parts.append(
-            f"<h3>{html.escape(record['component'])}: "
-            f"{'valid' if record['valid'] else 'NOT VALID'}</h3>"
-            "<table><tr><th>event</th><th>logged at (trusted time)</th><th>first logged by</th>"
-            "<th>signer</th><th>route</th><th>reference level</th><th>check</th></tr>"
-            f"{rows}</table>{refused}"
-        )
-    provenance_html = "\n".join(provenance_parts) or "<p>No provenance yet.</p>"
-    log_rows = "\n".join(
-        f"<tr>{cell(lg['node'])}{cell(lg['origin'])}{cell(lg['size'])}"
-        f'<td><a href="{html.escape(lg["checkpoint"])}">checkpoint</a></td>'
-        f"{cell(', '.join(lg['cosigned_by']) or '-')}<td><code>{html.escape(lg['public_key'])}"
-        "</code></td></tr>"
-        for lg in logs
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>trustbridge: the joint DE-JP demonstrator</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1b1f24; }}
-table {{ border-collapse: collapse; margin-bottom: 2rem; }}
-th, td {{ border: 1px solid #d0d7de; padding: .3rem .6rem; text-align: left; }}
-th {{ background: #f6f8fa; }}
-tr.done td:nth-child(3) {{ color: #1a7f37; }}
-tr.partial td:nth-child(3) {{ color: #9a6700; }}
-tr.not-available td {{ color: #6e7781; }}
-.decision.accept {{ color: #1a7f37; }}
-.decision.accept-with-conditions {{ color: #9a6700; }}
-.decision.reject {{ color: #cf222e; }}
-.chart svg {{ max-width: 52rem; height: auto; }}
-</style>
-</head>
-<body>
-<h1>The joint DE-JP demonstrator</h1>
-<p>Generated {generated_at:%Y-%m-%d %H:%M} UTC.
-A minimal report: trust-path pictures come with the web UI.
-Every artifact is listed in <a href="manifest.json">manifest.json</a>.
-</p>
-<h2>Steps</h2>
-<table>
-<tr><th>#</th><th>step</th><th>status</th><th>seconds</th><th>note</th></tr>
-{step_rows}
-</table>
-<h2>Identities</h2>
-<table>
-<tr><th>holder</th><th>kind</th><th>purpose</th><th>scheme</th><th>level</th>
-<th>issuing node</th><th>roles</th><th>certificate</th></tr>
-{identity_rows}
-</table>
-<h2>Trust profile of the supplier, as the customer verified it</h2>
-<table>
-<tr><th>characteristic</th><th>criterion</th><th>value</th><th>evidence</th><th>issuer</th>
-<th>issuer route</th><th>format</th><th>disclosed to the customer</th><th>credential</th></tr>
-{credential_rows}
-</table>
-<h2>Assessments, both ways</h2>
-{assessment_html}
-<h2>The contract, signed online by both</h2>
-{contract_html}
-<h2>Secure messages</h2>
-<table>
-<tr><th>from</th><th>to</th><th>data element</th><th>purpose</th><th>decision</th>
-<th>reason</th><th>signed receipt</th></tr>
-{message_rows}
-</table>
-<h2>Who may read them</h2>
-<table>
-<tr><th>reader</th><th>roles</th><th>data element</th><th>purpose</th><th>decision</th>
-<th>reason</th></tr>
-{access_rows}
-</table>
-<h2>Provenance of the sensors, as the customer verified it</h2>
-{provenance_html}
-<h2>Transparency logs: each node's newest checkpoint</h2>
-<table>
-<tr><th>node</th><th>origin</th><th>entries</th><th>signed note</th><th>cosigned by</th>
-<th>log key (vkey)</th></tr>
-{log_rows}
-</table>
-</body>
-</html>
-"""
