@@ -34,6 +34,7 @@ bench: bench-setup
 	$(PY) -m bench.assess
 	$(PY) -m bench.exchange
 	$(PY) -m bench.log
+	$(PY) -m bench.demo
 
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache
