@@ -37,6 +37,7 @@ from trustbridge.node.est import est_router
 from trustbridge.node.log import log_router
 from trustbridge.node.partner import partner_router
 from trustbridge.node.provenance import provenance_router
+from trustbridge.node.ui import ui_router
 from trustbridge.pki.tsa import TIMESTAMP_REPLY_MEDIA_TYPE
 
 __all__ = ["OCSP_REQUEST", "OCSP_RESPONSE", "NodeState", "api_app", "public_app"]
@@ -289,6 +290,7 @@ def api_app(state: NodeState) -> FastAPI:
     app.include_router(admin_router(state.home))
     app.include_router(log_router(state.home))
     app.include_router(provenance_router(state.home, api=True))
+    app.include_router(ui_router(state.home))
     if state.home.exchange.configured:
         https = f"https://{config.host}:{config.https_port}"
         app.include_router(partner_router(state.home, https_url=https))
