@@ -7,10 +7,12 @@ authority, a sender that is no party to the contract."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 from collections.abc import Iterator
 from io import BytesIO
@@ -482,3 +484,50 @@ def test_sessions_contracts_and_messages_through_the_cli(cast: _Cast, tmp_path: 
     assert json.loads(cli("contract", "verify", pdf, "--json").stdout)["complete"] is True
     bad = cli("contract", "verify", str(tmp_path / "missing.pdf"), ok=False)
     assert bad.returncode == 2 and "missing.pdf" in bad.stderr
+
+
+# -- the company node's web UI ------------------------------------------------------------
+
+
+def _ui_client(cast: _Cast, holder: str, work: Path) -> httpx.Client:
+    """An HTTPS client to Muster's node presenting ``holder``'s person identity (and chain)."""
+    entry = next(i for i in cast.manifest["identities"] if i["holder"] == holder)
+    bundle = work / f"{holder.replace(' ', '-')}.pem"
+    bundle.write_bytes(
+        (cast.copy / entry["certificate"]).read_bytes()
+        + (cast.copy / entry["chain_file"]).read_bytes()
+    )
+    context = ssl.create_default_context()
+    context.check_hostname = False  # the company node's TLS identity is resolved, not named
+    context.verify_mode = ssl.CERT_NONE
+    context.load_cert_chain(bundle, cast.copy / entry["key"])
+    return httpx.Client(base_url=cast.url("muster"), verify=context, timeout=60)
+
+
+def test_people_of_the_company_see_its_business_pages_others_do_not(
+    cast: _Cast, tmp_path: Path
+) -> None:
+    """On a company node (no CA of its own) a person of its own organization logs in to the web
+    UI by client certificate and sees partners and contracts; people of other organizations
+    do not."""
+    with _ui_client(cast, "Klaus Weber", tmp_path) as klaus:
+        page = klaus.get("/ui/partners")
+        assert page.status_code == 200, page.text
+        assert HAYABUSA in page.text
+        assert "Klaus Weber" in page.text
+        contracts = klaus.get("/ui/contracts")
+        assert contracts.status_code == 200
+        assert cast.manifest["contract"]["id"] in contracts.text
+        # A member reads the business pages, not the staff pages of a trust service provider.
+        assert klaus.get("/ui/requests").status_code == 403
+    # A German person of another organization: resolved, but not one of Muster's people.
+    with _ui_client(cast, "Anna Schmidt", tmp_path) as anna:
+        refused = anna.get("/ui/partners")
+        assert refused.status_code == 401
+        assert f"not to this node's organization {MUSTER_ID}" in html.unescape(refused.text)
+    # The partner's signatory: the node's TLS layer does not even accept the certificate (it
+    # accepts client certificates under the node's own anchors only).
+    with _ui_client(cast, "Yuki Tanaka", tmp_path) as yuki, pytest.raises(httpx.TransportError):
+        yuki.get("/ui/partners")
+    with httpx.Client(base_url=cast.url("muster"), verify=False, timeout=60) as anonymous:  # noqa: S501
+        assert anonymous.get("/ui/partners").status_code == 401

@@ -28,15 +28,21 @@ from pathlib import Path
 
 from cryptography import x509
 
-from trustbridge.errors import AccessDeniedError, AuthenticationError, ValidationError
+from trustbridge.errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    TrustbridgeError,
+    ValidationError,
+)
 from trustbridge.home import Home
 from trustbridge.pki.ca import certificate_fingerprint
-from trustbridge.pki.profiles import Role
+from trustbridge.pki.profiles import Role, SubjectKind, roles_of
 from trustbridge.pki.release import VerifiedIdentity
 
 __all__ = [
     "CSRF_LIFETIME",
     "CsrfGuard",
+    "MemberRoles",
     "Viewer",
     "check_same_origin",
     "require",
@@ -57,6 +63,8 @@ class Viewer:
     identity: VerifiedIdentity | None = None
     #: Why a presented certificate was not accepted.
     problem: str | None = None
+    #: A person of a company node's own organization (not an identity the node issued).
+    member: bool = False
 
     @property
     def logged_in(self) -> bool:
@@ -82,18 +90,49 @@ class Viewer:
         """Whether the viewer is logged in and holds one of ``roles`` (any role if empty)."""
         if self.identity is None:
             return False
+        if self.member:
+            return isinstance(roles, MemberRoles)
         return not roles or bool(self.identity.roles & roles)
 
 
+class MemberRoles(frozenset[Role]):
+    """Roles for the pages of a company node's own business (partners, contracts, messages):
+    held by the node's operators, and also by every person of the node's own organization."""
+
+
 def viewer_of(home: Home, certificate: x509.Certificate | None) -> Viewer:
-    """The viewer a TLS client certificate makes, judged as the administrative API does."""
+    """The viewer a TLS client certificate makes, judged as the administrative API does; on a
+    company node (one set up for the exchange), a person identity of the node's own
+    organization, resolved by the node's trust resolver, logs in as a member."""
     if certificate is None:
         return Viewer()
     try:
         identity = home.verify_identity(certificate)
     except ValidationError as exc:
-        return Viewer(certificate, problem=exc.message)
+        if not home.exchange.configured:
+            return Viewer(certificate, problem=exc.message)
+        return _member(home, certificate)
     return Viewer(certificate, identity)
+
+
+def _member(home: Home, certificate: x509.Certificate) -> Viewer:
+    """A person of the company node's organization, or the reason it is not one."""
+    exchange = home.exchange
+    try:
+        party, _ = exchange.resolve_party(
+            [certificate], kinds=frozenset({SubjectKind.PERSON}), what="the person"
+        )
+    except TrustbridgeError as exc:
+        return Viewer(certificate, problem=exc.message)
+    own = exchange.organization()
+    if not own or party.organization != own:
+        return Viewer(
+            certificate,
+            problem=f"the person belongs to {party.organization or 'no organization'}, not to "
+            f"this node's organization {own}",
+        )
+    identity = VerifiedIdentity(certificate, roles_of(certificate), SubjectKind.PERSON)
+    return Viewer(certificate, identity, member=True)
 
 
 def require(viewer: Viewer, roles: frozenset[Role], operation: str) -> VerifiedIdentity:

@@ -38,11 +38,18 @@ from trustbridge.errors import (
 )
 from trustbridge.home import Home
 from trustbridge.node._http import limited_body
-from trustbridge.node.admin import OFFICERS, OPERATORS, STAFF
+from trustbridge.node.admin import OFFICERS, STAFF
 from trustbridge.node.est import _peer
 from trustbridge.node.ui import data
 from trustbridge.node.ui.decision import browser_key, der_signature, prepare_decision
-from trustbridge.node.ui.login import CsrfGuard, Viewer, check_same_origin, require, viewer_of
+from trustbridge.node.ui.login import (
+    CsrfGuard,
+    MemberRoles,
+    Viewer,
+    check_same_origin,
+    require,
+    viewer_of,
+)
 from trustbridge.pki.profiles import Role
 from trustbridge.pki.release import Decision
 
@@ -58,6 +65,8 @@ _TEMPLATES = _NODE / "templates"
 _STATIC = _NODE / "static"
 _MEDIA = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 _PUBLIC: frozenset[Role] | None = None
+#: Partners, contracts and messages: the node's operators, and on a company node its people.
+BUSINESS = MemberRoles({Role.OPERATOR})
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -80,9 +89,9 @@ NAVIGATION: tuple[tuple[str, str, frozenset[Role] | None], ...] = (
     ("/requests", "Requests", STAFF),
     ("/cas", "CAs & status", _PUBLIC),
     ("/trust", "Trust lists", _PUBLIC),
-    ("/partners", "Partners", OPERATORS),
-    ("/contracts", "Contracts", OPERATORS),
-    ("/messages", "Messages", OPERATORS),
+    ("/partners", "Partners", BUSINESS),
+    ("/contracts", "Contracts", BUSINESS),
+    ("/messages", "Messages", BUSINESS),
     ("/log", "Log", _PUBLIC),
     ("/provenance", "Provenance", _PUBLIC),
 )
@@ -469,7 +478,7 @@ def ui_router(home: Home) -> APIRouter:
     def partners(request: Request) -> Response:
         return pages.show(
             request,
-            OPERATORS,
+            BUSINESS,
             "see partners",
             "partners.html",
             lambda: {"rows": data.partner_rows(home), "configured": home.exchange.configured},
@@ -481,7 +490,7 @@ def ui_router(home: Home) -> APIRouter:
             detail = data.partner_detail(home, session_id)
             return {"detail": detail, "chart": _chart(detail.assessment)}
 
-        return pages.show(request, OPERATORS, "see partners", "partner.html", context)
+        return pages.show(request, BUSINESS, "see partners", "partner.html", context)
 
     @router.get("/partners/{session_id}/assessment")
     def assessment(request: Request, session_id: str) -> Response:
@@ -494,13 +503,13 @@ def ui_router(home: Home) -> APIRouter:
                 headers={**_HEADERS, "Content-Security-Policy": _CSP_DOCUMENT},
             )
 
-        return pages.guarded(request, OPERATORS, "see partners", build)
+        return pages.guarded(request, BUSINESS, "see partners", build)
 
     @router.get("/contracts")
     def contracts(request: Request) -> Response:
         return pages.show(
             request,
-            OPERATORS,
+            BUSINESS,
             "see contracts",
             "contracts.html",
             lambda: {"rows": data.contract_rows(home)},
@@ -510,7 +519,7 @@ def ui_router(home: Home) -> APIRouter:
     def contract(request: Request, session_id: str) -> Response:
         return pages.show(
             request,
-            OPERATORS,
+            BUSINESS,
             "see contracts",
             "contract.html",
             lambda: {"detail": data.contract_detail(home, session_id)},
@@ -528,13 +537,13 @@ def ui_router(home: Home) -> APIRouter:
                 },
             )
 
-        return pages.guarded(request, OPERATORS, "see contracts", build)
+        return pages.guarded(request, BUSINESS, "see contracts", build)
 
     @router.get("/messages")
     def messages(request: Request, direction: str = "") -> Response:
         return pages.show(
             request,
-            OPERATORS,
+            BUSINESS,
             "see messages",
             "messages.html",
             lambda: {"rows": data.message_rows(home, direction=direction), "direction": direction},
