@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import re
 import shutil
 import socket
@@ -44,7 +45,7 @@ from .conftest import demo_port_base
 
 LEVEL_OIDS = {level.name: level.oid for scheme in REFERENCE_SCHEMES for level in scheme.levels}
 KINDS = ("organization", "person", "machine", "software")
-NOT_BUILT_YET = ("opcua",)
+NOT_BUILT_YET: tuple[str, ...] = ()
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,35 @@ def test_steps_say_what_is_built(manifest: Manifest) -> None:
     for step in manifest["steps"]:
         assert step["seconds"] >= 0
         assert step["status"] == "done" or step.get("note")
+
+
+def test_the_customer_read_test_results_over_opc_ua_across_the_border(
+    demo_out: Path, manifest: Manifest
+) -> None:
+    opcua = manifest["opcua"]
+    assert opcua["endpoint"].startswith("opc.tcp://127.0.0.1:")
+    assert opcua["security_mode"] == "SignAndEncrypt"
+    assert set(opcua["policies"]) == {"Basic256Sha256", "Aes256_Sha256_RsaPss"}
+    # Each side resolved the other with its own node's resolver, across the border.
+    assert opcua["server"]["node"] == "hayabusa"
+    assert opcua["client"]["node"] == "muster"
+    assert opcua["server"]["route"] in ("bridge", "trust-list")
+    assert opcua["client"]["route"] in ("bridge", "trust-list")
+    for side in ("server", "client"):
+        certificate = _certificate(demo_out, opcua[side]["certificate"])
+        assert certificate.public_key().key_size >= 2048  # type: ignore[union-attr]
+        uris = certificate.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        ).value.get_values_for_type(x509.UniformResourceIdentifier)
+        assert opcua[side]["application_uri"] in uris
+    read = json.loads((demo_out / opcua["file"]).read_text())
+    assert opcua["read"]["serial"].startswith("HPS200-")
+    assert opcua["read"]["serial"] in json.dumps(read)
+    # Three clients turned away, each with its reason.
+    refused = opcua["refused"]
+    assert len(refused) == 3
+    assert all(r["reason"] and r["status"] for r in refused)
+    assert any(opcua["client"]["identity"] == r["client"] for r in refused)  # the wrong URI
 
 
 def test_nodes_have_distinct_ports(manifest: Manifest) -> None:

@@ -33,6 +33,7 @@ from trustbridge.cli.assess import assess
 from trustbridge.cli.credential import credential_app, profile_app
 from trustbridge.cli.exchange import contract_app, exchange_app, message_app, onboard, session_app
 from trustbridge.cli.log import log_app
+from trustbridge.cli.opcua import opcua_app
 from trustbridge.cli.policy import policy_app
 from trustbridge.cli.provenance import provenance_app
 from trustbridge.cli.remote import remote_app
@@ -120,6 +121,7 @@ app.add_typer(contract_app, name="contract")
 app.add_typer(message_app, name="message")
 app.add_typer(log_app, name="log")
 app.add_typer(provenance_app, name="provenance")
+app.add_typer(opcua_app, name="opcua")
 app.command("verify")(verify)
 app.command("assess")(assess)
 app.command("onboard")(onboard)

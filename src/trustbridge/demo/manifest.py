@@ -332,6 +332,10 @@ class Manifest(TypedDict):
     access: NotRequired[list[AccessEntry]]
     logs: NotRequired[list[LogEntryRecord]]
     provenance: NotRequired[list[ProvenanceRecord]]
+    #: The customer reads a sensor's test results from the supplier's OPC UA test station:
+    #: endpoint, security policy, each side's identity and the route it was resolved by, what
+    #: was read, and the connections refused with their reasons.
+    opcua: NotRequired[dict[str, Any]]
 
 
 def write_manifest(out: Path, data: Manifest) -> Path:

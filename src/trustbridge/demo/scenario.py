@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from cryptography import x509
@@ -34,7 +35,7 @@ from rich.table import Table
 
 from trustbridge import __version__
 from trustbridge.clock import Clock, SystemClock
-from trustbridge.demo import exchange, linking, profiles, provenance
+from trustbridge.demo import exchange, linking, opcua, profiles, provenance
 from trustbridge.demo.manifest import (
     MANIFEST_FILE,
     MANIFEST_VERSION,
@@ -427,6 +428,8 @@ class _Run:
     machines: dict[str, _Holder] = field(default_factory=dict)
     provenance: list[ProvenanceRecord] = field(default_factory=list)
     logs: list[LogEntryRecord] = field(default_factory=list)
+    #: The OPC UA session between the supplier's test station and the customer (step 9).
+    opcua: dict[str, Any] | None = None
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -1043,6 +1046,8 @@ class _Run:
             manifest["contract"] = self.contract
         if self.bridge_entry is not None:
             manifest["bridge"] = self.bridge_entry
+        if self.opcua is not None:
+            manifest["opcua"] = self.opcua
         return manifest
 
     def wait_for_interrupt(self) -> None:
@@ -1150,6 +1155,7 @@ def _story(run: _Run, stack: ExitStack) -> None:
         for c in _COUNTRIES:
             run.issue_identities(c)
             run.company_home(c, stack)
+        opcua.issue_identities(run, supplier=JAPAN, customer=GERMANY)
         run.serve_nodes(stack)
     with run.step(4):
         profiles.issue_profiles(run, supplier=JAPAN, customer=GERMANY)
@@ -1165,6 +1171,7 @@ def _story(run: _Run, stack: ExitStack) -> None:
         provenance.record_lifecycles(run, supplier=JAPAN, customer=GERMANY)
     with run.step(9):
         provenance.verify_sensors(run, customer=GERMANY)
+        run.opcua = opcua.read_test_results(run, supplier=JAPAN, customer=GERMANY)
         run.fault(JAPAN)
         provenance.after_revocation(run, supplier=JAPAN, customer=GERMANY)
         provenance.publish_logs(run)

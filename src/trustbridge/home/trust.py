@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from trustbridge.errors import InputError, NotFoundError
+from trustbridge.errors import ConfigError, InputError, NotFoundError
 from trustbridge.home.delivery import write_private
 from trustbridge.ledger.entries import EntryKind
 from trustbridge.trust.lists import (
@@ -231,14 +231,34 @@ class TrustStore:
 
 
 def _own_scheme(home: Home) -> TrustScheme:
-    """The scheme of the home's first root CA; its first scheme where it has no CA."""
+    """The home's own scheme: that of its first root CA; for a home without a CA (a company),
+    the scheme whose levels its pinned root asserts (a home knows the partner's scheme too, so
+    the first scheme known is not necessarily its own)."""
     schemes = home.schemes()
     if not schemes:
         raise NotFoundError("this home has no trust scheme", hint="trustbridge scheme add")
     for info in home.cas():
         if info.is_root:
             return home.scheme(info.scheme)
-    return schemes[0]
+    for anchor in home.trust.pinned_anchors():
+        try:
+            asserted = {
+                p.policy_identifier
+                for p in anchor.extensions.get_extension_for_class(x509.CertificatePolicies).value
+            }
+        except x509.ExtensionNotFound:
+            continue
+        matching = [s for s in schemes if {lv.oid for lv in s.levels} <= asserted]
+        if len(matching) == 1:
+            return matching[0]
+    if len(schemes) == 1:
+        return schemes[0]
+    raise ConfigError(
+        f"this home knows the schemes {', '.join(s.code for s in schemes)} and has no root CA: "
+        "which is its own is unclear",
+        hint="pin the own scheme's root (trustbridge bridge pin-anchor), whose certificate "
+        "policies name that scheme's levels",
+    )
 
 
 def _jws_type(data: bytes) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import ipaddress
 import re
 import uuid
 from collections.abc import Mapping
@@ -148,6 +149,21 @@ def _dns_names(values: tuple[str, ...]) -> tuple[str, ...]:
         if not _DNS.match(name):
             raise ProfileError(f"DNS name {name!r} is not a valid host name")
     return tuple(values)
+
+
+def _ip_addresses(values: tuple[str, ...]) -> tuple[str, ...]:
+    """IPv4/IPv6 addresses for the SAN (OPC UA servers name their host's addresses)."""
+    normalized = []
+    for text in values:
+        try:
+            normalized.append(str(ipaddress.ip_address(text)))
+        except ValueError:
+            raise ProfileError(f"IP address {text!r} is not an IPv4 or IPv6 address") from None
+    return tuple(normalized)
+
+
+def _ip_names(values: tuple[str, ...]) -> list[x509.GeneralName]:
+    return [x509.IPAddress(ipaddress.ip_address(a)) for a in values]
 
 
 class _SubjectBase:
@@ -325,6 +341,8 @@ class MachineSubject(_SubjectBase):
     #: An OPC UA application URI or other URI naming the device.
     application_uri: str | None = None
     dns_names: tuple[str, ...] = ()
+    #: The host's IP addresses, for an OPC UA server reached by address (Part 6 6.2.2).
+    ip_addresses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "manufacturer", _text("manufacturer", self.manufacturer))
@@ -334,6 +352,7 @@ class MachineSubject(_SubjectBase):
         if self.application_uri is not None:
             _uri("application URI", self.application_uri)
         object.__setattr__(self, "dns_names", _dns_names(tuple(self.dns_names)))
+        object.__setattr__(self, "ip_addresses", _ip_addresses(tuple(self.ip_addresses)))
 
     @property
     def display_name(self) -> str:
@@ -363,7 +382,7 @@ class MachineSubject(_SubjectBase):
             x509.OtherName(oids.ID_ON_HARDWARE_MODULE_NAME, hw),
         ]
         names += [x509.DNSName(n) for n in self.dns_names]
-        return names
+        return names + _ip_names(self.ip_addresses)
 
 
 @dataclass(frozen=True)
@@ -377,6 +396,8 @@ class SoftwareSubject(_SubjectBase):
     organization_identifier: str
     country: str
     dns_names: tuple[str, ...] = ()
+    #: The host's IP addresses, for an OPC UA server reached by address (Part 6 6.2.2).
+    ip_addresses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _text("software name", self.name))
@@ -386,6 +407,7 @@ class SoftwareSubject(_SubjectBase):
         _org_identifier(self.organization_identifier)
         _country(self.country)
         object.__setattr__(self, "dns_names", _dns_names(tuple(self.dns_names)))
+        object.__setattr__(self, "ip_addresses", _ip_addresses(tuple(self.ip_addresses)))
 
     @property
     def display_name(self) -> str:
@@ -408,8 +430,10 @@ class SoftwareSubject(_SubjectBase):
         )
 
     def alt_names(self) -> list[x509.GeneralName]:
-        return [x509.UniformResourceIdentifier(self.uri)] + [
-            x509.DNSName(n) for n in self.dns_names
+        return [
+            x509.UniformResourceIdentifier(self.uri),
+            *(x509.DNSName(n) for n in self.dns_names),
+            *_ip_names(self.ip_addresses),
         ]
 
 
@@ -433,8 +457,9 @@ def subject_from_dict(data: Mapping[str, Any]) -> Subject:
     cls = _SUBJECT_TYPES[kind]
     if "roles" in values:
         values["roles"] = frozenset(Role.parse(r) for r in values["roles"])
-    if "dns_names" in values:
-        values["dns_names"] = tuple(values["dns_names"])
+    for key in ("dns_names", "ip_addresses"):
+        if key in values:
+            values[key] = tuple(values[key])
     try:
         return cls(**values)
     except TypeError as exc:
@@ -475,8 +500,10 @@ class IdentityProfile:
                 SubjectKind.SOFTWARE,
             )
         ):
-            # OPC UA Part 6 application instance certificates need both for RSA.
-            usage |= {"key_encipherment", "data_encipherment"}
+            # An RSA machine or software identity is an OPC UA application instance
+            # certificate (Part 6 6.2.2): digitalSignature, nonRepudiation, keyEncipherment,
+            # dataEncipherment.
+            usage |= {"content_commitment", "key_encipherment", "data_encipherment"}
         flags = {
             name: name in usage
             for name in (

@@ -1,0 +1,189 @@
+"""The supplier's sensor test station as an OPC UA server whose clients trustbridge decides on.
+
+The address space (namespace :data:`NAMESPACE`) holds under ``Objects/SensorTests`` one object per
+sensor serial with ``Verdict`` (String), ``TestedAt`` (DateTime), ``ReportSha256`` (String) and
+``Measurements``, a Double variable per measured value with a ``Unit`` property. Everything is
+read-only. The server offers ``Basic256Sha256`` and ``Aes256_Sha256_RsaPss`` in SignAndEncrypt
+mode only, anonymous user tokens on those encrypted channels, and no trust folder: each client's
+application instance certificate goes to a :class:`~trustbridge.opcua.peers.PeerValidator`
+(the trust resolver), bound to the secure channel (see :mod:`trustbridge.opcua._asyncua`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+from asyncua import ua
+from asyncua.common.node import Node
+from asyncua.common.utils import ServiceError
+from asyncua.server.server import Server
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from trustbridge.errors import ConfigError, InputError
+from trustbridge.opcua import _asyncua
+from trustbridge.opcua.certificates import PeerRole
+from trustbridge.opcua.identity import ApplicationIdentity
+from trustbridge.opcua.peers import PeerValidator, PeerVerdict
+from trustbridge.opcua.policies import SecurityPolicy
+from trustbridge.opcua.results import SensorTestResult
+
+__all__ = ["NAMESPACE", "PRODUCT_URI", "StationServer"]
+
+#: The namespace of the station's test results.
+NAMESPACE = "urn:trustbridge:opcua:sensor-tests"
+PRODUCT_URI = "urn:trustbridge:opcua:test-station"
+_PATH = "trustbridge/station"
+
+
+class _Server(Server):
+    """asyncua's server with every security policy factory noting its channel's certificate."""
+
+    async def _setup_server_nodes(self) -> None:
+        await super()._setup_server_nodes()
+        self._policies[:] = [_asyncua.ChannelRecordingFactory.wrap(p) for p in self._policies]
+
+
+class StationServer:
+    """A running (after :meth:`start`) OPC UA server of a sensor test station.
+
+    ``validator`` decides on clients (its role must be :attr:`PeerRole.CLIENT`); ``port`` 0
+    picks a free port (the endpoint then names the one chosen). ``application_uri`` overrides
+    the URI the server describes itself with (clients refuse one its certificate lacks).
+    """
+
+    def __init__(
+        self,
+        *,
+        identity: ApplicationIdentity,
+        validator: PeerValidator,
+        results: Sequence[SensorTestResult],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str | None = None,
+        policies: Sequence[SecurityPolicy] = tuple(SecurityPolicy),
+        application_uri: str | None = None,
+    ) -> None:
+        if validator.role is not PeerRole.CLIENT:
+            raise ConfigError("the station's validator must decide on clients")
+        if not policies:
+            raise ConfigError("the station needs at least one security policy")
+        if not 0 <= port <= 65535:
+            raise InputError(f"port {port} is not a TCP port")
+        identity.check(PeerRole.SERVER)
+        serials = [r.serial for r in results]
+        if len(set(serials)) != len(serials):
+            raise InputError("the station's results name a serial more than once")
+        self.identity = identity
+        self.validator = validator
+        self.results = tuple(results)
+        self.host = host
+        self.port = port
+        self.name = name or identity.certificate.subject.rfc4514_string()
+        self.policies = tuple(dict.fromkeys(policies))
+        #: The URI the server describes itself with: its certificate's, unless told otherwise.
+        self.application_uri = application_uri or identity.application_uri
+        self._server: _Server | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """``opc.tcp://HOST:PORT/trustbridge/station`` (the port chosen, once started)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"opc.tcp://{host}:{self.port}/{_PATH}"
+
+    @property
+    def verdicts(self) -> list[PeerVerdict]:
+        return self.validator.verdicts
+
+    @property
+    def refusals(self) -> list[PeerVerdict]:
+        return self.validator.refusals
+
+    async def start(self) -> str:
+        """Build the address space and listen; return the endpoint URL."""
+        if self._server is not None:
+            raise ConfigError("the station is running already")
+        _asyncua.quiet_asyncua()
+        server = _Server(user_manager=_asyncua.ValidatedChannels())
+        await server.init()
+        server.set_endpoint(self.endpoint)
+        server.set_server_name(self.name)
+        server.application_type = ua.ApplicationType.Server
+        server.product_uri = PRODUCT_URI
+        await server.set_application_uri(self.application_uri)
+        server.set_security_policy(
+            [_asyncua.policy_type(p) for p in self.policies], _asyncua.ReadOnlyRuleset()
+        )
+        server.set_identity_tokens([ua.AnonymousIdentityToken])
+        await server.load_certificate(self.identity.certificate_der(), format="der")
+        await server.load_private_key(self.identity.private_key_der(), format="der")
+        server.set_certificate_validator(self._validate_client)
+        await self._populate(server)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise ConfigError(
+                f"the station cannot listen on {self.host}:{self.port}: {exc.strerror}"
+            ) from None
+        self._server = server
+        if server.bserver is not None:
+            self.port = int(server.bserver.port)
+        return self.endpoint
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop()
+
+    async def __aenter__(self) -> StationServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _validate_client(self, certificate: x509.Certificate, description: Any) -> None:
+        """asyncua's certificate validator hook: the client of one CreateSession."""
+        application_uri = str(getattr(description, "ApplicationUri", "") or "")
+        der = certificate.public_bytes(Encoding.DER)
+        if _asyncua.channel_certificate() != der:
+            _asyncua.accept_channel(None)
+            reason = (
+                "the certificate in CreateSession is not the one the secure channel was opened with"
+            )
+            verdict = self.validator.refuse(
+                certificate, application_uri, reason, status="BadSecurityChecksFailed"
+            )
+            raise ServiceError(_asyncua.status_code(verdict.status))
+        kind = getattr(description, "ApplicationType", None)
+        verdict = await self.validator.check(
+            certificate, application_uri, application_type=getattr(kind, "name", None)
+        )
+        if not verdict.accepted:
+            _asyncua.accept_channel(None)
+            raise ServiceError(_asyncua.status_code(verdict.status))
+        _asyncua.accept_channel(der)
+
+    async def _populate(self, server: _Server) -> None:
+        ns = await server.register_namespace(NAMESPACE)
+        folder: Node = await server.nodes.objects.add_object(ns, "SensorTests")
+        for result in self.results:
+            sensor = await folder.add_object(ns, result.serial)
+            await sensor.add_variable(ns, "Verdict", result.verdict, ua.VariantType.String)
+            await sensor.add_variable(ns, "TestedAt", result.tested_at, ua.VariantType.DateTime)
+            await sensor.add_variable(
+                ns, "ReportSha256", result.report_sha256, ua.VariantType.String
+            )
+            measurements = await sensor.add_object(ns, "Measurements")
+            for measurement in result.measurements:
+                variable = await measurements.add_variable(
+                    ns, measurement.name, measurement.value, ua.VariantType.Double
+                )
+                await variable.add_property(ns, "Unit", measurement.unit, ua.VariantType.String)
