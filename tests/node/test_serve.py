@@ -40,6 +40,9 @@ def test_health_on_both_listeners_and_openapi(node: Node) -> None:
         assert health["cas"] == ["de-root", "ids", "devices", "staff"]
         paths = client.get(f"{node.https}/openapi.json").json()["paths"]
         assert "/api/v1/node" in paths
+        # No Swagger or ReDoc page: they would load scripts from a CDN into the UI's origin.
+        assert client.get(f"{node.https}/docs").status_code == 404
+        assert client.get(f"{node.https}/redoc").status_code == 404
 
 
 def test_openssl_ocsp_reports_good_then_revoked_with_reason(node: Node) -> None:

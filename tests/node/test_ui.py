@@ -11,11 +11,13 @@ import base64
 import html
 import os
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -23,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import delete, event, insert
 
 from tests.homes import (
     MUSTER,
@@ -37,28 +40,33 @@ from tests.provenance import happy, world
 from trustbridge import demo
 from trustbridge.assessment.engine import Partner, PartnerEvidence, assess
 from trustbridge.assessment.policy import RequirementPolicy, shipped_policy
-from trustbridge.errors import AccessDeniedError, ApprovalError, InputError
+from trustbridge.errors import AccessDeniedError, ApprovalError, InputError, ValidationError
 from trustbridge.exchange.contract import (
     ContractReport,
     ContractTerms,
     DocumentTimestampReport,
     SignatureReport,
 )
+from trustbridge.exchange.protocol import ExchangeError
 from trustbridge.home import Home
 from trustbridge.home.config import SecretSource
-from trustbridge.home.exchange import SessionInfo
+from trustbridge.home.exchange import Party, SessionInfo
+from trustbridge.home.log import Peer
 from trustbridge.home.provenance import ProvenanceVerification
 from trustbridge.home.records import RequestInfo
+from trustbridge.node.admin import OFFICERS, STAFF
 from trustbridge.node.app import NodeState, api_app
 from trustbridge.node.ui import data
 from trustbridge.node.ui.decision import browser_key, der_signature, prepare_decision
-from trustbridge.node.ui.login import CsrfGuard, Viewer, check_same_origin
-from trustbridge.node.ui.router import environment
+from trustbridge.node.ui.login import CsrfGuard, Viewer, check_same_origin, viewer_of
+from trustbridge.node.ui.router import BUSINESS, environment
+from trustbridge.oids import ID_AT_ORGANIZATION_IDENTIFIER
 from trustbridge.pki.keys import KeyType, generate_private_key
-from trustbridge.pki.profiles import Role, SubjectKind
+from trustbridge.pki.profiles import Role, SubjectKind, subject_kind_extension
 from trustbridge.pki.revocation import Reason
 from trustbridge.pki.signers import jose_signature
-from trustbridge.provenance.verify import verify_chain
+from trustbridge.provenance.verify import LoggedStatement, verify_chain
+from trustbridge.store import tables as t
 from trustbridge.trust.lists import (
     Operator,
     Provider,
@@ -624,9 +632,291 @@ def test_component_page_renders_history_and_verification() -> None:
     component = records[0].statement.statement.component.id
     report = verify_chain(list(records), component=component, resolve=w.resolve)
     assert report.valid
-    page = render("component.html", page=data.ComponentPage(component, records, None))
+    page = render(
+        "component.html", page=data.ComponentPage(component, records, None), assessments={}
+    )
     assert "manufactured" in page and "firmware-updated" in page
     assert "Verify the chain now" in page
     verification = ProvenanceVerification(report, ("manufactured: in this log at 0",), ())
-    verified = render("component.html", page=data.ComponentPage(component, records, verification))
+    verified = render(
+        "component.html",
+        page=data.ComponentPage(component, records, verification),
+        assessments={},
+    )
     assert "chain valid" in verified and "Hayabusa" in verified
+
+
+# -- the security review's findings: each test failed before its fix ---------------------------
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A component's logged statements and their verification, as the provenance tests make."""
+
+    records: tuple[LoggedStatement, ...]
+    verification: ProvenanceVerification
+    #: The organization acting in the chain that the node has assessed.
+    acting: str
+
+
+@pytest.fixture(scope="module")
+def chain() -> Chain:
+    w = world()
+    records = tuple(happy(w))
+    component = records[0].statement.statement.component.id
+    report = verify_chain(list(records), component=component, resolve=w.resolve)
+    acting = next(e.organization.name for e in report.timeline if e.organization is not None)
+    verification = ProvenanceVerification(
+        report,
+        ("manufactured: in this log at 0",),
+        (),
+        {acting: {"session": "session-0123456789abcdef", "decision": "reject", "score": 12.0}},
+    )
+    return Chain(records, verification, acting)
+
+
+class Verifications:
+    """A stand-in for ``home.provenance``: any component has ``chain``'s statements; each
+    verification can be held until released, and the calls are counted."""
+
+    def __init__(self, chain: Chain, *, hold: int = 0) -> None:
+        self.chain = chain
+        self.calls: list[str] = []
+        self.hold = hold
+        self.entered = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    def history(self, component: str) -> list[LoggedStatement]:
+        return list(self.chain.records)
+
+    def verify(self, component: str) -> ProvenanceVerification:
+        self.calls.append(component)
+        if len(self.calls) <= self.hold:
+            self.entered.release()
+            assert self.release.wait(30), "the test never released the verification"
+        return self.chain.verification
+
+
+def test_a_public_component_page_does_not_show_our_assessments_of_partners(
+    ui: UiNode, chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 1: the assessments of partners are for the business roles (the partners page),
+    not for anyone who asks a component page to verify its chain."""
+    fake = Verifications(chain)
+    monkeypatch.setattr(ui.home.provenance, "history", fake.history)
+    monkeypatch.setattr(ui.home.provenance, "verify", fake.verify)
+    path = "/ui/provenance/finding-1-component?verify=1"
+    public = Browser(ui, None).get(path)
+    assert public.status_code == 200 and "chain valid" in text_of(public)
+    assert chain.acting in text_of(public)  # the statements are public ...
+    assert "our assessment" not in text_of(public)  # ... our verdict on their signer is not
+    assert "our assessment" not in text_of(Browser(ui, ui.officer).get(path))
+    operator = text_of(Browser(ui, ui.operator).get(path))
+    assert "our assessment: reject" in operator
+    assert fake.calls == ["finding-1-component"]  # one verification, reused for the next
+
+
+def test_anonymous_chain_verifications_are_bounded(
+    ui: UiNode, chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 2: a verification resolves every signer (network, CPU) and anyone may ask for
+    one; concurrent requests for the same chain ran it once each, and any number ran at once."""
+    fake = Verifications(chain, hold=2)
+    monkeypatch.setattr(ui.home.provenance, "history", fake.history)
+    monkeypatch.setattr(ui.home.provenance, "verify", fake.verify)
+    anonymous = Browser(ui, None)
+
+    async def scenario() -> tuple[list[httpx.Response], list[httpx.Response]]:
+        async with httpx.AsyncClient(transport=anonymous.transport, base_url=ORIGIN) as client:
+            held = [
+                asyncio.create_task(client.get(f"/ui/provenance/finding-2-{n}?verify=1"))
+                for n in ("a", "b")
+            ]
+            for _ in held:
+                assert await asyncio.to_thread(fake.entered.acquire, True, 30)
+            # While both run: the same chain again, and a third chain.
+            more = await asyncio.gather(
+                *(client.get(f"/ui/provenance/finding-2-{n}?verify=1") for n in "aac")
+            )
+            fake.release.set()
+            return list(await asyncio.gather(*held)), list(more)
+
+    held, more = asyncio.run(scenario())
+    assert [r.status_code for r in held] == [200, 200]
+    assert all("chain valid" in text_of(r) for r in held)
+    for answer in more:
+        assert answer.status_code == 503 and answer.headers["retry-after"], text_of(answer)
+        assert "not verified now" in text_of(answer) and "Verify the chain now" in text_of(answer)
+    assert sorted(fake.calls) == ["finding-2-a", "finding-2-b"]
+    # Done: the result is reused, and the next chain is verified.
+    assert "chain valid" in text_of(anonymous.get("/ui/provenance/finding-2-a?verify=1"))
+    assert "chain valid" in text_of(anonymous.get("/ui/provenance/finding-2-c?verify=1"))
+    assert sorted(fake.calls) == ["finding-2-a", "finding-2-b", "finding-2-c"]
+
+
+def test_the_public_log_page_does_not_name_the_partners_whose_logs_we_follow(
+    ui: UiNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 3: a company node follows the log of every partner it contacts; the list named
+    them (organization and identifier) to anyone, while the partners page is restricted."""
+    peer = Peer(
+        origin="hayabusa.test/log",
+        key=None,  # type: ignore[arg-type]
+        url="https://hayabusa.test/log/v1",
+        size=7,
+        root=b"\x00" * 32,
+        note=b"",
+        updated_at=NOW,
+        organization={"name": "Secret Partner K.K.", "identifier": "NTRJP-1180301018771"},
+    )
+    monkeypatch.setattr(ui.home.log, "peers", lambda: [peer])
+    public = text_of(Browser(ui, None).get("/ui/log"))
+    assert "Transparency log" in public and "Secret Partner K.K." not in public
+    assert "hayabusa.test/log" not in public
+    assert "Secret Partner K.K." not in text_of(Browser(ui, ui.officer).get("/ui/log"))
+    assert "Secret Partner K.K." in text_of(Browser(ui, ui.operator).get("/ui/log"))
+
+
+def test_the_public_component_list_is_bounded_and_searchable(ui: UiNode) -> None:
+    """Finding 4: the provenance page listed every component of the node in one page (one
+    production batch makes thousands), for anyone, on every view."""
+    many = data.PAGE_ROWS + 5
+    rows = [
+        {"digest": f"{n:064x}", "component": f"SN-{n:05d}", "event": "manufactured", "idx": 0,
+         "origin": "test", "origin_idx": 0, "bundle": "{}", "receipt": None, "at": NOW,
+         "previous": ""}
+        for n in range(many)
+    ]  # fmt: skip
+    with ui.home.engine.begin() as conn:
+        conn.execute(insert(t.provenance_statements), rows)
+    try:
+        anonymous = Browser(ui, None)
+        page = anonymous.get("/ui/provenance")
+        assert page.status_code == 200
+        assert page.text.count('href="/ui/provenance/SN-') == data.PAGE_ROWS
+        assert f"the first {data.PAGE_ROWS}" in text_of(page)
+        found = anonymous.get("/ui/provenance", params={"q": "SN-0049"})
+        assert re.findall(r'href="/ui/provenance/(SN-\d+)"', found.text) == [
+            f"SN-0049{n}" for n in range(10)
+        ]
+        assert data.components(ui.home, prefix="SN-%") == []  # a prefix, not a pattern
+    finally:
+        with ui.home.engine.begin() as conn:
+            conn.execute(delete(t.provenance_statements).where(t.provenance_statements.c.idx == 0))
+
+
+def company_person(organization: str, kind: SubjectKind = SubjectKind.PERSON) -> x509.Certificate:
+    """A certificate of ``kind`` naming ``organization`` (the stand-in resolver judges it)."""
+    key = generate_private_key(KeyType.P256)
+    name = x509.Name(
+        [
+            x509.NameAttribute(x509.NameOID.COMMON_NAME, f"Someone of {organization}"),
+            x509.NameAttribute(ID_AT_ORGANIZATION_IDENTIFIER, organization),
+        ]
+    )
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=1))
+        .add_extension(subject_kind_extension(kind), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
+class CompanyNode:
+    """A stand-in company home: it issued no identity; its exchange resolves people."""
+
+    def __init__(self, organization: str) -> None:
+        self.resolved: list[x509.Certificate] = []
+        self.refuse: str | None = None
+        self.exchange = SimpleNamespace(
+            configured=True, organization=lambda: organization, resolve_party=self.resolve_party
+        )
+
+    def verify_identity(self, certificate: x509.Certificate) -> None:
+        raise ValidationError(f"{certificate.subject.rfc4514_string()} is not issued here")
+
+    def resolve_party(self, chain: list[x509.Certificate], **_: Any) -> tuple[Party, None]:
+        self.resolved.append(chain[0])
+        if self.refuse is not None:
+            raise ExchangeError(self.refuse)
+        organization = str(
+            chain[0].subject.get_attributes_for_oid(ID_AT_ORGANIZATION_IDENTIFIER)[0].value
+        )
+        return Party(organization, "Muster", "bridge", "itg-loa2", "ab", "person"), None
+
+
+def test_a_company_node_resolves_only_people_who_claim_its_organization() -> None:
+    """Finding 5: every person certificate under the node's anchors (any organization of both
+    schemes) made the node resolve it afresh (path building, CRL and OCSP fetches) on every
+    request, public pages included, before it looked at the organization it names."""
+    company = CompanyNode(MUSTER.identifier)
+    home = cast(Home, company)
+    stranger = viewer_of(home, company_person("VATDE-999999999"))
+    assert not stranger.logged_in
+    assert stranger.problem is not None
+    assert f"not to this node's organization {MUSTER.identifier}" in stranger.problem
+    assert company.resolved == []  # refused on what the certificate says, before any fetch
+    member = viewer_of(home, company_person(MUSTER.identifier))
+    assert member.logged_in and member.member and len(company.resolved) == 1
+    assert member.has(BUSINESS) and not member.has(STAFF) and not member.has(OFFICERS)
+    company.refuse = "the person (CN=...) is not trusted: revoked"
+    revoked = viewer_of(home, company_person(MUSTER.identifier))
+    assert not revoked.logged_in and revoked.problem == company.refuse
+
+
+def test_error_pages_for_impossible_log_indexes(ui: UiNode) -> None:
+    """Finding 6: an index beyond what the database stores was an unhandled error (500)."""
+    anonymous = Browser(ui, None)
+    for index in ("99999999999999999999999", "-1"):
+        page = anonymous.get(f"/ui/log/entries/{index}")
+        assert page.status_code == 404 and "the log has no entry" in text_of(page)
+
+
+def test_the_ui_sends_nobody_to_pages_that_run_scripts_of_other_sites(ui: UiNode) -> None:
+    """Finding 7: the overview linked the API's /docs (Swagger UI), a page of the same origin
+    that loads its script from a CDN; the assessment page allows no form or base either."""
+    overview = Browser(ui, None).get("/ui/")
+    assert 'href="/docs"' not in overview.text
+    full = Browser(ui, ui.operator).get("/ui/partners/session-0123456789abcdef/assessment")
+    policy = full.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "form-action 'none'" in policy
+    assert "base-uri 'none'" in policy
+
+
+def test_the_log_page_counts_the_cosignatures_of_the_checkpoints_it_shows_only(
+    ui: UiNode,
+) -> None:
+    """Finding 4 (continued): the log page counted every cosignature ever kept, on every view."""
+    statements: list[str] = []
+
+    def capture(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(ui.home.engine, "before_cursor_execute", capture)
+    try:
+        page = data.log_page(ui.home)
+    finally:
+        event.remove(ui.home.engine, "before_cursor_execute", capture)
+    assert page.checkpoints
+    counted = [s for s in statements if "FROM log_cosignatures" in s]
+    assert counted and all("WHERE" in s for s in counted), counted
+
+
+def test_the_trust_page_does_not_show_where_the_home_is(ui: UiNode) -> None:
+    """Finding 8: a list that fails verification is named by its file, with the home's
+    absolute path, on a page anyone may open."""
+    lotl = ui.home.trust.folder / "lotl.jws"
+    assert not lotl.exists()
+    lotl.write_bytes(b"not a signed list")
+    try:
+        assert str(ui.home.path) in " ".join(ui.home.trust.snapshot().problems)
+        page = text_of(Browser(ui, None).get("/ui/trust"))
+        assert "LOTL from HOME/trust/lotl.jws" in page
+        assert str(ui.home.path) not in page
+    finally:
+        lotl.unlink()

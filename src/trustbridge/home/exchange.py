@@ -103,7 +103,7 @@ _TLS_KEY = "exchange/tls.key.pem"
 _TLS_CHAIN = "exchange/tls-chain.pem"
 #: The organization's exchange keys are protected by the same secret as its identity key.
 _SECRET_SLUG = "credential-issuer"  # noqa: S105 - a secret's name
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}\Z")
 #: States a session ends in.
 FINAL_STATES = frozenset({"concluded", "rejected", "failed"})
 

@@ -249,11 +249,19 @@ def public_app(state: NodeState) -> FastAPI:
 
 
 def api_app(state: NodeState) -> FastAPI:
-    """The HTTPS side: health, the node's description, EST, the signed administrative API."""
+    """The HTTPS side: health, the node's description, EST, the signed administrative API, the
+    partner API of a company node, and the web UI (``/ui/``).
+
+    The OpenAPI document is at ``/openapi.json``; no Swagger or ReDoc page: those load their
+    scripts from a CDN, and a page of this origin runs with the staff's client certificates
+    (the web UI's pages would be at its mercy).
+    """
     app = FastAPI(
         title=f"trustbridge node {state.home.config.node_name}",
         version=__version__,
         description="The trustbridge node API. Public PKI artifacts are on the HTTP listener.",
+        docs_url=None,
+        redoc_url=None,
     )
 
     config = state.home.config

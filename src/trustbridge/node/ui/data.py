@@ -318,10 +318,12 @@ def trust_page(home: Home) -> TrustPage:
     else:
         lotl, lists = snapshot.config.lotl, snapshot.config.trust_lists
         problems += snapshot.problems
+    # A list that fails verification is named by its file: where the home is stays private.
+    home_path = str(home.path)
     return TrustPage(
         lotl,
         lists,
-        tuple(problems),
+        tuple(p.replace(home_path, "HOME") for p in problems),
         tuple(_published(home)),
         tuple(home.trust.lotl_signers()),
         tuple(home.trust.pinned_anchors()),
@@ -497,19 +499,22 @@ def log_page(home: Home, *, before: int | None = None, rows: int = 50) -> LogPag
             problem = exc.message
     top = size if before is None else max(0, min(before, size))
     with home.engine.connect() as conn:
+        signed = conn.execute(
+            select(t.log_checkpoints.c.size, t.log_checkpoints.c.root, t.log_checkpoints.c.at)
+            .order_by(t.log_checkpoints.c.size.desc())
+            .limit(rows)
+        ).all()
+        # Counted for the checkpoints shown only: the table grows with every checkpoint.
         cosigned: dict[int, int] = {
             int(size): int(count)
             for size, count in conn.execute(
-                select(t.log_cosignatures.c.size, func.count()).group_by(t.log_cosignatures.c.size)
+                select(t.log_cosignatures.c.size, func.count())
+                .where(t.log_cosignatures.c.size.in_([r.size for r in signed]))
+                .group_by(t.log_cosignatures.c.size)
             )
         }
         checkpoints = tuple(
-            CheckpointRow(r.size, bytes(r.root), r.at, cosigned.get(r.size, 0))
-            for r in conn.execute(
-                select(t.log_checkpoints.c.size, t.log_checkpoints.c.root, t.log_checkpoints.c.at)
-                .order_by(t.log_checkpoints.c.size.desc())
-                .limit(rows)
-            )
+            CheckpointRow(r.size, bytes(r.root), r.at, cosigned.get(r.size, 0)) for r in signed
         )
         entries = tuple(
             EntryRow(r.idx, r.kind, r.subject, r.at, _about(bytes(r.data), r.idx))
@@ -545,6 +550,10 @@ def log_page(home: Home, *, before: int | None = None, rows: int = 50) -> LogPag
 
 def log_entry(home: Home, index: int) -> tuple[LogEntry, str]:
     """One entry of the log and its body as indented JSON."""
+    size = home.log.size
+    if not 0 <= index < size:
+        # Checked here: an index beyond what the database can hold is no query.
+        raise NotFoundError(f"the log has no entry {index} (it holds {size})")
     entry = LogEntry.from_bytes(home.log.entry(index), source=f"entry {index}")
     return entry, json.dumps(entry.body, indent=2, ensure_ascii=False, sort_keys=True)
 
@@ -552,14 +561,15 @@ def log_entry(home: Home, index: int) -> tuple[LogEntry, str]:
 # -- provenance ------------------------------------------------------------------------------------
 
 
-def components(home: Home) -> list[tuple[str, int]]:
-    """The components this node holds statements about, with how many."""
+def components(home: Home, *, prefix: str = "", limit: int = PAGE_ROWS) -> list[tuple[str, int]]:
+    """The components this node holds statements about (those whose identifier starts with
+    ``prefix``), with how many, in order: at most ``limit`` (a batch makes thousands)."""
+    component = t.provenance_statements.c.component
+    query = select(component, func.count()).group_by(component).order_by(component).limit(limit)
+    if prefix:
+        query = query.where(component.startswith(prefix, autoescape=True))
     with home.engine.connect() as conn:
-        rows = conn.execute(
-            select(t.provenance_statements.c.component, func.count())
-            .group_by(t.provenance_statements.c.component)
-            .order_by(t.provenance_statements.c.component)
-        ).all()
+        rows = conn.execute(query).all()
     return [(str(name), int(count)) for name, count in rows]
 
 

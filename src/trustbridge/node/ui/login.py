@@ -28,6 +28,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from trustbridge.credentials.verify import organization_identifier_of
 from trustbridge.errors import (
     AccessDeniedError,
     AuthenticationError,
@@ -119,18 +120,31 @@ def _member(home: Home, certificate: x509.Certificate) -> Viewer:
     """A person of the company node's organization, or the reason it is not one."""
     exchange = home.exchange
     try:
+        own = exchange.organization()
+    except TrustbridgeError as exc:
+        return Viewer(certificate, problem=exc.message)
+
+    def foreign(organization: str | None) -> Viewer:
+        return Viewer(
+            certificate,
+            problem=f"the person belongs to {organization or 'no organization'}, not to "
+            f"this node's organization {own}",
+        )
+
+    # Refused on what the certificate names before it is resolved: a resolution builds paths
+    # and fetches CRLs and OCSP answers, and every person under the node's anchors (any
+    # organization of the schemes it trusts) may present a certificate, on any page.
+    claimed = organization_identifier_of(certificate)
+    if not own or claimed != own:
+        return foreign(claimed)
+    try:
         party, _ = exchange.resolve_party(
             [certificate], kinds=frozenset({SubjectKind.PERSON}), what="the person"
         )
     except TrustbridgeError as exc:
         return Viewer(certificate, problem=exc.message)
-    own = exchange.organization()
-    if not own or party.organization != own:
-        return Viewer(
-            certificate,
-            problem=f"the person belongs to {party.organization or 'no organization'}, not to "
-            f"this node's organization {own}",
-        )
+    if party.organization != own:
+        return foreign(party.organization)
     identity = VerifiedIdentity(certificate, roles_of(certificate), SubjectKind.PERSON)
     return Viewer(certificate, identity, member=True)
 

@@ -5,7 +5,10 @@ on), styles and scripts come from the node itself (``/ui/static/``), and the ans
 content security policy that allows nothing else. Who may see what follows the API: public
 artifacts (CAs and their status, trust lists, the log, provenance) are public pages; identities
 and requests need an operator or registration officer, decisions a registration officer;
-partners, contracts and messages an operator.
+partners, contracts and messages an operator (on a company node, its people too). What a public
+page shows of the node's business (its assessments of the organizations in a provenance chain,
+the partners whose logs it follows) is for those roles only, and the work anyone may ask for
+(a chain verification, a list of components) is bounded.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import binascii
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +64,12 @@ PREFIX = "/ui"
 MAX_FORM = 16 * 1024
 #: How long a provenance verification is reused for anonymous readers.
 _VERIFIED_FOR = 60.0
+#: How many chain verifications may run at once (each resolves every signer of the chain:
+#: path building, CRL and OCSP fetches), and how many verified pages are kept.
+_VERIFYING_AT_ONCE = 2
+_VERIFIED_KEPT = 256
+#: Seconds a reader is asked to wait when the verifications are busy.
+_RETRY_AFTER = "10"
 _NODE = Path(__file__).resolve().parent.parent
 _TEMPLATES = _NODE / "templates"
 _STATIC = _NODE / "static"
@@ -74,7 +84,8 @@ _CSP = (
 )
 #: The assessment page of :mod:`trustbridge.assessment.html` is self-contained (inline CSS).
 _CSP_DOCUMENT = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; "
+    "form-action 'none'; base-uri 'none'"
 )
 _HEADERS = {
     "Cache-Control": "no-store",
@@ -240,13 +251,52 @@ class _Pages:
         return self.render(viewer, template, status=status, error=exc)
 
 
+class _Verifications:
+    """The chain verifications the component pages offer to anyone: a result is reused for
+    :data:`_VERIFIED_FOR` seconds, a chain is verified once at a time, and at most
+    :data:`_VERIFYING_AT_ONCE` verifications run at once; a request beyond that is answered at
+    once without one (it would hold a worker thread, and the next one another)."""
+
+    def __init__(self, home: Home) -> None:
+        self.home = home
+        self._lock = threading.Lock()
+        self._pages: dict[tuple[str, int], tuple[float, data.ComponentPage]] = {}
+        self._running: set[tuple[str, int]] = set()
+
+    def page(self, component: str) -> data.ComponentPage | None:
+        """The component's page with its chain verified; None while verifications are busy."""
+        size = len(self.home.provenance.history(component))
+        if not size:
+            return data.component_page(self.home, component)  # raises NotFoundError
+        key = (component, size)
+        with self._lock:
+            cached = self._pages.get(key)
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1]
+            if key in self._running or len(self._running) >= _VERIFYING_AT_ONCE:
+                return None
+            self._running.add(key)
+        try:
+            page = data.component_page(self.home, component, verify=True)
+        finally:
+            with self._lock:
+                self._running.discard(key)
+        with self._lock:
+            now = time.monotonic()
+            for old in [k for k, (until, _) in self._pages.items() if until <= now]:
+                del self._pages[old]
+            while len(self._pages) >= _VERIFIED_KEPT:
+                del self._pages[next(iter(self._pages))]
+            self._pages[key] = (now + _VERIFIED_FOR, page)
+        return page
+
+
 def ui_router(home: Home) -> APIRouter:
     """``/ui/``: the node's web UI (see the module docstring)."""
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
     pages = _Pages(home)
     static = _static_files()
-    verified: dict[tuple[str, int], tuple[float, data.ComponentPage]] = {}
-    verified_lock = threading.Lock()
+    verifications = _Verifications(home)
 
     @router.get("")
     def root() -> RedirectResponse:
@@ -298,9 +348,15 @@ def ui_router(home: Home) -> APIRouter:
 
     @router.get("/log")
     def log(request: Request, before: int | None = None) -> Response:
-        return pages.show(
-            request, _PUBLIC, "", "log.html", lambda: {"page": data.log_page(home, before=before)}
-        )
+        def build(viewer: Viewer) -> Response:
+            page = data.log_page(home, before=before)
+            if not viewer.has(BUSINESS):
+                # A company node follows the log of every partner it contacts: the list names
+                # its partners, which the partners page shows to the business roles only.
+                page = replace(page, peers=())
+            return pages.render(viewer, "log.html", page=page)
+
+        return pages.guarded(request, _PUBLIC, "", build)
 
     @router.get("/log/entries/{index}")
     def log_entry(request: Request, index: int) -> Response:
@@ -311,35 +367,52 @@ def ui_router(home: Home) -> APIRouter:
         return pages.show(request, _PUBLIC, "", "entry.html", context)
 
     @router.get("/provenance")
-    def provenance(request: Request) -> Response:
-        return pages.show(
-            request, _PUBLIC, "", "provenance.html", lambda: {"components": data.components(home)}
-        )
-
-    def component_page(component: str, verify: bool) -> data.ComponentPage:
-        if not verify:
-            return data.component_page(home, component)
-        # Verification resolves every signer: reuse a recent result for the same chain.
-        size = len(home.provenance.history(component))
-        key = (component, size)
-        with verified_lock:
-            cached = verified.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        page = data.component_page(home, component, verify=True)
-        with verified_lock:
-            verified[key] = (time.monotonic() + _VERIFIED_FOR, page)
-        return page
-
-    @router.get("/provenance/{component:path}")
-    def component(request: Request, component: str, verify: bool = False) -> Response:
+    def provenance(request: Request, q: str = "") -> Response:
         return pages.show(
             request,
             _PUBLIC,
             "",
-            "component.html",
-            lambda: {"page": component_page(component, verify)},
+            "provenance.html",
+            lambda: {
+                "components": data.components(home, prefix=q),
+                "q": q,
+                "limit": data.PAGE_ROWS,
+            },
         )
+
+    @router.get("/provenance/{component:path}")
+    def component(request: Request, component: str, verify: bool = False) -> Response:
+        def build(viewer: Viewer) -> Response:
+            page = verifications.page(component) if verify else None
+            busy = verify and page is None
+            if page is None:
+                page = data.component_page(home, component)
+            if busy:
+                page = replace(
+                    page,
+                    problem="the chain is not verified now: the node is verifying other chains "
+                    f"(at most {_VERIFYING_AT_ONCE} at once); try again in a few seconds",
+                )
+            # Our assessments of the organizations in the chain are business information
+            # (the partners page): for the business roles only.
+            verification = page.verification
+            assessments = (
+                verification.assessments
+                if verification is not None and viewer.has(BUSINESS)
+                else {}
+            )
+            response = pages.render(
+                viewer,
+                "component.html",
+                status=503 if busy else 200,
+                page=page,
+                assessments=assessments,
+            )
+            if busy:
+                response.headers["Retry-After"] = _RETRY_AFTER
+            return response
+
+        return pages.guarded(request, _PUBLIC, "", build)
 
     # -- identities and requests (operators and registration officers) -------------------------
 
