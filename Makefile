@@ -35,6 +35,7 @@ bench: bench-setup
 	$(PY) -m bench.exchange
 	$(PY) -m bench.log
 	$(PY) -m bench.demo
+	$(PY) -m bench.simulate
 
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -37,6 +37,7 @@ from trustbridge.cli.opcua import opcua_app
 from trustbridge.cli.policy import policy_app
 from trustbridge.cli.provenance import provenance_app
 from trustbridge.cli.remote import remote_app
+from trustbridge.cli.simulate import simulate
 from trustbridge.cli.trust import bridge_app, lotl_app, trustlist_app, verify
 from trustbridge.errors import InputError, TrustbridgeError
 from trustbridge.home import Home
@@ -125,6 +126,7 @@ app.add_typer(opcua_app, name="opcua")
 app.command("verify")(verify)
 app.command("assess")(assess)
 app.command("onboard")(onboard)
+app.command("simulate")(simulate)
 
 
 def _version(value: bool) -> None:
