@@ -319,6 +319,56 @@ def _validated(path: ValidationPath) -> ValidatedPath:
     )
 
 
+def _revocation_sources(path: Sequence[asn1_x509.Certificate], params: ValidationParams) -> None:
+    """Fail closed where pyhanko-certvalidator took another CA's CRL as authoritative.
+
+    RFC 5280 6.3.3 (b)(1): a complete CRL covers a certificate when its issuer is the
+    certificate's issuer, or the ``cRLIssuer`` its distribution point names (an indirect CRL).
+    pyhanko-certvalidator 0.33 also accepts a CRL from any CA whose certificate the
+    certificate's issuer signed: in a bridge or a mesh, a revoked cross-certificate then
+    validates in ``require`` mode when its issuer's own CRL is withheld and a neighbour's is at
+    hand. After pyhanko's checks, every certificate that needs revocation information must have
+    a CRL from an authoritative issuer, or an OCSP response for it, among ``params``.
+    """
+    if params.revocation is RevocationMode.UNSAFE_SOFT_FAIL or len(path) < 2:
+        return
+    crl_issuers = {_asn1_crl(der)["tbs_cert_list"]["issuer"].hashable for der in params.crls}
+    answered: set[tuple[int, bytes]] = set()
+    for der in params.ocsps:
+        response = _asn1_ocsp(der)
+        if response["response_status"].native != "successful":
+            continue
+        basic = response["response_bytes"]["response"].parsed
+        for single in basic["tbs_response_data"]["responses"]:
+            cert_id = single["cert_id"]
+            answered.add((cert_id["serial_number"].native, cert_id["issuer_key_hash"].native))
+    for index in range(1, len(path)):
+        certificate = path[index]
+        # The extension itself: asn1crypto's crl_distribution_points lists HTTP points only.
+        points = certificate.crl_distribution_points_value or []
+        declared = bool(len(points) or certificate.ocsp_urls)
+        if params.revocation is RevocationMode.HARD_FAIL and not declared:
+            continue
+        authoritative = {certificate.issuer.hashable}
+        for point in points:
+            for name in point["crl_issuer"] or []:
+                if name.name == "directory_name":
+                    authoritative.add(name.chosen.hashable)
+        if crl_issuers & authoritative:
+            continue
+        issuer_key = path[index - 1].public_key.sha1
+        if (certificate.serial_number, issuer_key) in answered:
+            continue
+        role = "end-entity certificate" if index == len(path) - 1 else "CA certificate"
+        raise PathValidationError(
+            f"{role} '{certificate.subject.human_friendly}' (path position {index}) does not "
+            "validate: no CRL from its issuer (nor from a cRLIssuer it names) and no OCSP "
+            "response for it; another CA's CRL does not count (RFC 5280 6.3.3)",
+            kind=FailureKind.REVOCATION_UNAVAILABLE,
+            index=index,
+        )
+
+
 # -- validating a given path --------------------------------------------------------------------
 
 
@@ -374,6 +424,7 @@ async def validate_chain_async(
         await intl_validate_path(context, candidate, state, parameters=_pkix_params(params))
     except (pv_errors.ValidationError, pv_errors.PathError, ValueError, TypeError) as exc:
         raise _chain_failure([anchor, *issued], state.index, exc) from None
+    _revocation_sources([anchor, *issued], params)
     return _validated(candidate)
 
 
@@ -446,4 +497,5 @@ async def validate_path_async(
         raise PathValidationError(
             f"validation input for {subject} is malformed: {exc}", kind=FailureKind.PATH
         ) from None
+    _revocation_sources(list(path.iter_certs(True)), params)
     return _validated(path)
