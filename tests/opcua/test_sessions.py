@@ -29,6 +29,7 @@ from trustbridge.opcua.client import (
     StationUnreachableError,
     read_test_result,
 )
+from trustbridge.opcua.station import NAMESPACE
 from trustbridge.trust.resolver import Route
 
 
@@ -41,6 +42,7 @@ def read(
     policy: SecurityPolicy = SecurityPolicy.BASIC256SHA256,
     serial: str = SERIAL,
     application_uri: str | None = None,
+    endpoint: str | None = None,
     **checks: object,
 ) -> ReadResult:
     """Muster's reader (or ``identity``) reads ``serial``, deciding on the station by ``route``."""
@@ -48,7 +50,7 @@ def read(
     validator = world.validator("de", route, PeerRole.SERVER, **options)
     return asyncio.run(
         read_test_result(
-            station.endpoint,
+            endpoint or station.endpoint,
             identity=identity or world.reader,
             validator=validator,
             serial=serial,
@@ -151,9 +153,14 @@ def test_the_station_refuses_a_client_it_cannot_trust(
     assert verdict.subject == identity.subject
     assert verdict.status == status
     assert reason in verdict.reason
-    assert logged(warnings, identity.subject) == [
-        f"refused OPC UA client {identity.subject} ({status}): {verdict.reason}"
-    ]
+    # The log names the peer by what it cannot choose too: its certificate and its address.
+    (line,) = logged(warnings, identity.subject)
+    fingerprint = identity.certificate.fingerprint(hashes.SHA256()).hex()[:16]
+    assert line.startswith(
+        f"refused OPC UA client {identity.subject} [sha256 {fingerprint}] from 127.0.0.1:"
+    )
+    assert line.endswith(f" ({status}): {verdict.reason}")
+    assert verdict.address is not None and line.count(verdict.address) == 1
 
 
 def test_the_station_refuses_a_client_whose_application_uri_is_not_in_its_certificate(
@@ -216,45 +223,194 @@ class _UncheckedClient(Client):
     does not check the answer: what a hostile client may do."""
 
     async def create_session(self) -> ua.CreateSessionResult:
-        description = ua.ApplicationDescription()
-        description.ApplicationUri = "urn:nobody:client"
-        description.ApplicationType = ua.ApplicationType.Client
-        params = ua.CreateSessionParameters()
-        params.ClientDescription = description
-        params.ClientNonce = os.urandom(32)
-        params.EndpointUrl = self.server_url.geturl()
-        params.SessionName = "unchecked"
-        params.RequestedSessionTimeout = 60_000
-        response = await self.uaclient.create_session(params)
+        response = await self.uaclient.create_session(_session_parameters(self))
         self._server_nonce = response.ServerNonce
         self._policy_ids = response.ServerEndpoints[0].UserIdentityTokens
         return response
 
 
-@pytest.mark.parametrize("secure", [True, False], ids=["encrypted-channel", "no-security"])
-def test_a_session_whose_client_certificate_was_never_checked_is_not_activated(
+async def _secure(
+    client: Client,
+    identity: ApplicationIdentity,
+    mode: MessageSecurityMode = MessageSecurityMode.SignAndEncrypt,
+    *,
+    server_certificate: bytes | None = None,
+) -> None:
+    """Basic256Sha256 with ``identity``'s certificate and key."""
+    await client.set_security(
+        SecurityPolicyBasic256Sha256,
+        identity.certificate_der(),
+        identity.private_key_der(),
+        server_certificate=server_certificate,
+        mode=mode,
+    )
+
+
+def _session_parameters(client: Client) -> ua.CreateSessionParameters:
+    description = ua.ApplicationDescription()
+    description.ApplicationUri = "urn:nobody:client"
+    description.ApplicationType = ua.ApplicationType.Client
+    params = ua.CreateSessionParameters()
+    params.ClientDescription = description
+    params.ClientNonce = os.urandom(32)
+    params.EndpointUrl = client.server_url.geturl()
+    params.SessionName = "unchecked"
+    params.RequestedSessionTimeout = 60_000
+    return params
+
+
+def _sessions(station: RunningStation) -> int:
+    """The sessions the station's asyncua keeps (activated or not)."""
+    server = station.station._server
+    assert server is not None
+    return len(server.iserver._external_sessions)
+
+
+@pytest.mark.parametrize(
+    ("secure", "status", "refusal"),
+    [
+        (True, "BadSecurityChecksFailed", "CreateSession naming no client certificate"),
+        (False, "BadSecurityModeRejected", "CreateSession on a channel without security"),
+    ],
+    ids=["encrypted-channel", "no-security"],
+)
+def test_a_session_whose_client_certificate_would_go_unchecked_is_never_created(
     world: OpcUaWorld,
     bridge_station: RunningStation,
     warnings: pytest.LogCaptureFixture,
     secure: bool,
+    status: str,
+    refusal: str,
 ) -> None:
+    # asyncua opens a channel without security whatever the endpoints say, and skips the
+    # validator where CreateSession names no certificate; each try used to leave a session
+    # behind for good (several per connection).
     async def attempt() -> None:
         client = _UncheckedClient(bridge_station.endpoint, timeout=20)
         if secure:
-            await client.set_security(
-                SecurityPolicyBasic256Sha256,
-                world.self_signed.certificate_der(),
-                world.self_signed.private_key_der(),
-                mode=MessageSecurityMode.SignAndEncrypt,
-            )
-        await client.connect()
-        await client.disconnect()
+            await _secure(client, world.self_signed)
+        await client.connect_socket()
+        try:
+            await client.send_hello()
+            await client.open_secure_channel()
+            # Then: one session per connection (where one was asked for on a secure channel).
+            again = "BadTooManySessions" if secure else status
+            for expected in (status, again, again):
+                with pytest.raises(UaError, match=expected):
+                    await client.create_session()
+            assert _sessions(bridge_station) == before  # nothing kept, the connection open
+        finally:
+            client.disconnect_socket()
 
-    before = len(bridge_station.station.verdicts)
-    with pytest.raises(UaError, match=r"BadUserAccessDenied|access denied"):
+    before = _sessions(bridge_station)
+    verdicts = len(bridge_station.station.verdicts)
+    asyncio.run(attempt())
+    assert len(bridge_station.station.verdicts) == verdicts  # the validator never ran
+    assert logged(warnings, f"refused OPC UA {refusal}")
+
+
+def test_a_sign_only_channel_is_not_opened(
+    world: OpcUaWorld, bridge_station: RunningStation
+) -> None:
+    async def attempt() -> None:
+        client = Client(bridge_station.endpoint, timeout=2)
+        client.application_uri = world.reader.application_uri
+        station = world.station.certificate_der()
+        await _secure(client, world.reader, MessageSecurityMode.Sign, server_certificate=station)
+        try:
+            await client.connect()
+        finally:
+            client.disconnect_socket()
+
+    with pytest.raises((UaError, TimeoutError)):  # asyncua's server just drops the request
         asyncio.run(attempt())
-    assert len(bridge_station.station.verdicts) == before  # asyncua skipped the validator
-    assert logged(warnings, "refused OPC UA session activation")
+
+
+async def _reader_session(world: OpcUaWorld, station: RunningStation) -> Client:
+    """Muster's reader with a live, activated session (as a long-running client keeps one)."""
+    client = Client(station.endpoint, timeout=20)
+    client.application_uri = world.reader.application_uri
+    await _secure(client, world.reader)
+    await client.connect()
+    return client
+
+
+async def _verdict(client: Client) -> object:
+    ns = await client.get_namespace_index(NAMESPACE)
+    sensor = await client.nodes.objects.get_child([f"{ns}:SensorTests", f"{ns}:{SERIAL}"])
+    return await (await sensor.get_child(f"{ns}:Verdict")).read_value()
+
+
+def test_a_live_session_cannot_be_taken_over_from_another_connection(
+    world: OpcUaWorld, bridge_station: RunningStation, warnings: pytest.LogCaptureFixture
+) -> None:
+    # asyncua reattaches any live session whose authentication token (a counter: 1000, 1001,
+    # ...) an ActivateSession names on a new connection, and keeps it attached even when the
+    # activation is refused. On a channel without security (no signature to make over the
+    # session's nonce), a client without any certificate read on the reader's session. The
+    # station refuses to move sessions between connections.
+    async def attempt() -> None:
+        victim = await _reader_session(world, bridge_station)
+        try:
+            token = victim.uaclient.session.authentication_token
+            attacker = Client(bridge_station.endpoint, timeout=20)
+            await attacker.connect_socket()
+            try:
+                await attacker.send_hello()
+                await attacker.open_secure_channel()
+                attacker.uaclient.session.restore_authentication_token(token)
+                activation = ua.ActivateSessionParameters()
+                activation.UserIdentityToken = ua.AnonymousIdentityToken()
+                activation.UserIdentityToken.PolicyId = "anonymous"
+                with pytest.raises(UaError, match="BadSessionIdInvalid"):
+                    await attacker.uaclient.activate_session(activation)
+                with pytest.raises(UaError, match="BadUserAccessDenied"):
+                    await _verdict(attacker)
+            finally:
+                attacker.disconnect_socket()
+            assert await _verdict(victim) == RESULT.verdict  # the reader's session lives on
+        finally:
+            await victim.disconnect()
+
+    asyncio.run(attempt())
+    assert logged(warnings, "refused OPC UA ActivateSession of a session created on another")
+
+
+def test_one_session_per_connection(world: OpcUaWorld, bridge_station: RunningStation) -> None:
+    async def attempt() -> None:
+        client = await _reader_session(world, bridge_station)
+        try:
+            before = _sessions(bridge_station)
+            with pytest.raises(UaError, match="BadTooManySessions"):
+                await client.uaclient.create_session(_session_parameters(client))
+            assert _sessions(bridge_station) == before
+        finally:
+            await client.disconnect()
+
+    asyncio.run(attempt())
+
+
+def test_nobody_registers_servers_with_the_station(bridge_station: RunningStation) -> None:
+    # Without a session, on a channel without security: asyncua would list it in FindServers.
+    async def attempt() -> list[str]:
+        client = Client(bridge_station.endpoint, timeout=20)
+        await client.connect_socket()
+        try:
+            await client.send_hello()
+            await client.open_secure_channel()
+            server = ua.RegisteredServer()
+            server.ServerUri = "urn:someone:else"
+            server.ServerNames = [ua.LocalizedText("Someone Else")]
+            server.DiscoveryUrls = ["opc.tcp://192.0.2.7:4840"]
+            server.IsOnline = True
+            with pytest.raises(UaError, match="BadServiceUnsupported"):
+                await client.uaclient.register_server(server)
+            servers = await client.uaclient.find_servers(ua.FindServersParameters())
+        finally:
+            client.disconnect_socket()
+        return [s.ApplicationUri for s in servers]
+
+    assert asyncio.run(attempt()) == [STATION_URI]
 
 
 # -- stations the reader turns away -------------------------------------------------------------
@@ -304,6 +460,17 @@ def test_the_reader_insists_on_the_station_it_expects_and_its_host(
     assert refused.value.status == "BadCertificateHostNameInvalid"
     # The station's own name for itself passes.
     assert read(world, bridge_station, expected_uri=STATION_URI).result == RESULT
+
+
+def test_the_reader_checks_the_host_it_dialled_by_default(world: OpcUaWorld) -> None:
+    # A station whose certificate names the host localhost only (Muster's reader identity,
+    # which has serverAuth too), dialled by its address and then by its name.
+    with running(world, world.reader, Route.BRIDGE) as station:
+        with pytest.raises(PeerRefusedError, match=r"host 127\.0\.0\.1 is not among") as no:
+            read(world, station, host=None)
+        assert no.value.status == "BadCertificateHostNameInvalid"
+        by_name = station.endpoint.replace("//127.0.0.1:", "//localhost:")
+        assert read(world, station, host=None, endpoint=by_name).result == RESULT
 
 
 def test_nothing_listening_is_unreachable(world: OpcUaWorld) -> None:

@@ -112,10 +112,13 @@ async def read_test_result(
     :class:`StationUnreachableError` where nothing answers, :class:`NotFoundError` for a serial
     the station does not know. ``application_uri`` overrides the URI the client describes
     itself with (its certificate's by default; a station refuses one the certificate lacks).
+    The station's certificate must name the host of ``endpoint`` (OPC 10000-4 6.1.3), or the
+    validator's :attr:`~PeerValidator.host` where it names one (a station reached through a
+    forwarded address, say).
     """
     if validator.role is not PeerRole.SERVER:
         raise InputError("the client's validator must decide on servers")
-    endpoint_host(endpoint)
+    dialled = endpoint_host(endpoint)
     identity.check(PeerRole.CLIENT)
     _asyncua.quiet_asyncua()
     client = Client(endpoint, timeout=timeout)
@@ -130,6 +133,7 @@ async def read_test_result(
             certificate,
             str(getattr(description, "ApplicationUri", "") or ""),
             application_type=getattr(kind, "name", None),
+            host=dialled,
         )
         if not verdict.accepted:
             raise ServiceError(_asyncua.status_code(verdict.status))

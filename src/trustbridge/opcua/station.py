@@ -106,7 +106,9 @@ class StationServer:
         if self._server is not None:
             raise ConfigError("the station is running already")
         _asyncua.quiet_asyncua()
-        server = _Server(user_manager=_asyncua.ValidatedChannels())
+        server = _Server(
+            iserver=_asyncua.StationInternals(user_manager=_asyncua.ValidatedChannels())
+        )
         await server.init()
         server.set_endpoint(self.endpoint)
         server.set_server_name(self.name)
@@ -153,18 +155,26 @@ class StationServer:
         """asyncua's certificate validator hook: the client of one CreateSession."""
         application_uri = str(getattr(description, "ApplicationUri", "") or "")
         der = certificate.public_bytes(Encoding.DER)
+        address = _asyncua.peer_address()
         if _asyncua.channel_certificate() != der:
             _asyncua.accept_channel(None)
             reason = (
                 "the certificate in CreateSession is not the one the secure channel was opened with"
             )
             verdict = self.validator.refuse(
-                certificate, application_uri, reason, status="BadSecurityChecksFailed"
+                certificate,
+                application_uri,
+                reason,
+                status="BadSecurityChecksFailed",
+                address=address,
             )
             raise ServiceError(_asyncua.status_code(verdict.status))
         kind = getattr(description, "ApplicationType", None)
         verdict = await self.validator.check(
-            certificate, application_uri, application_type=getattr(kind, "name", None)
+            certificate,
+            application_uri,
+            application_type=getattr(kind, "name", None),
+            address=address,
         )
         if not verdict.accepted:
             _asyncua.accept_channel(None)
