@@ -68,7 +68,10 @@ def main() -> None:
     base = 40_000 + free_port() % 1_000
     try:
         wall_1, first = _run(out, base)
+        (out / "notes.txt").write_text("mine\n")
         wall_2, second = _run(out, base)
+        if (out / "notes.txt").read_text() != "mine\n":
+            raise SystemExit("the rerun did not leave the user's own file alone")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     identities = (len(first["identities"]), len(second["identities"]))  # type: ignore[arg-type]
