@@ -7,6 +7,7 @@ import io
 import json
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -557,3 +558,41 @@ def test_refuses_a_folder_that_is_not_demo_output(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="holds no previous demo output"):
         run_demo(tmp_path, console=Console(file=io.StringIO()))
     assert [p.name for p in tmp_path.iterdir()] == ["thesis.tex"]
+
+
+def test_keep_running_leaves_the_nodes_up_until_ctrl_c(tmp_path: Path) -> None:
+    """`--keep-running`: the nodes answer after the story; Ctrl-C (SIGINT) stops all of them."""
+    base = demo_port_base() + 800
+    trustbridge = Path(sys.executable).with_name("trustbridge")
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [str(trustbridge), "demo", "--out", str(out), "--port-base", str(base), "--keep-running"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+    )
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "Ctrl-C stops them" in line:
+                break
+        else:
+            pytest.fail("the demo ended without keeping its nodes: " + "".join(lines[-40:]))
+        manifest = read_manifest(out)
+        for node in manifest["nodes"]:
+            health = httpx.get(f"{node['http_url']}/health", timeout=10).json()
+            assert health == {**health, "node": node["node"], "status": "ready"}
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    # Ctrl-C is how a kept-running demo ends: a normal end, not an interruption of the story.
+    assert process.returncode == 0, "".join(lines[-20:]) + rest
+    assert "stopping the nodes" in rest
+    for node in manifest["nodes"]:
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{node['http_url']}/health", timeout=5)
