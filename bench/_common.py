@@ -11,21 +11,35 @@ Benchmarks are not pass/fail: a missed goal is printed, not an exit code.
 
 from __future__ import annotations
 
+import asyncio
 import cProfile
 import io
 import json
 import os
 import platform
 import pstats
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import crl as asn1_crl
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.policy_decl import PKIXValidationParams
+
 __all__ = [
+    "PYHANKO_ANY_POLICY",
+    "NoBaseline",
+    "Paired",
+    "PlainValidation",
     "RESULTS_DIR",
     "Record",
     "Stopwatch",
@@ -42,6 +56,8 @@ __all__ = [
 ]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+#: pyhanko-certvalidator's name for anyPolicy.
+PYHANKO_ANY_POLICY = "any_policy"
 
 
 def in_ci() -> bool:
@@ -234,6 +250,117 @@ def limit_record(
         variant,
         goal_kind="max" if goal is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class NoBaseline(Record):
+    """A record whose baseline did not finish, or that has none: baseline and ratio are null."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "baseline": None, "ratio": None}
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Ours and a baseline timed in turns: the median seconds per call of each."""
+
+    ours: float
+    baseline: float
+    #: Calls made, warm-up excluded.
+    ours_calls: int
+    baseline_calls: int
+
+    @classmethod
+    def measure(
+        cls,
+        ours: Callable[[], object],
+        baseline: Callable[[], object],
+        *,
+        seconds: float,
+        sample: float = 0.002,
+    ) -> Paired:
+        """Samples of ours and of the baseline in turns for ``seconds`` (both together).
+
+        A sample is one call, or as many as last about ``sample`` seconds for fast calls.
+        Medians over the samples, each taken right beside the other side's: the machine is
+        shared, its speed drifts, and a sample that another process slowed down is an outlier
+        rather than a weight on one side.
+        """
+        batches = []
+        for fn in (ours, baseline):
+            with stopwatch() as sw:
+                for _ in range(3):
+                    fn()
+            batches.append(max(1, int(sample / (sw.seconds / 3))))
+        timed: tuple[list[float], list[float]] = ([], [])
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline or len(timed[0]) < 11:
+            for fn, batch, samples in zip((ours, baseline), batches, timed, strict=True):
+                start = time.perf_counter()
+                for _ in range(batch):
+                    fn()
+                samples.append((time.perf_counter() - start) / batch)
+        return cls(
+            ours=statistics.median(timed[0]),
+            baseline=statistics.median(timed[1]),
+            ours_calls=len(timed[0]) * batches[0],
+            baseline_calls=len(timed[1]) * batches[1],
+        )
+
+
+@dataclass(frozen=True)
+class PlainValidation:
+    """A baseline: plain pyhanko-certvalidator validating a leaf against fixed inputs, parsed
+    once (outside the clock); a fresh context per call, ``require`` revocation, no fetching."""
+
+    anchors: tuple[asn1_x509.Certificate, ...]
+    others: tuple[asn1_x509.Certificate, ...]
+    crls: tuple[asn1_crl.CertificateList, ...]
+    policies: frozenset[str]
+    moment: datetime
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        anchors: Sequence[x509.Certificate],
+        others: Sequence[x509.Certificate],
+        crls: Sequence[bytes],
+        policies: frozenset[str],
+        moment: datetime,
+    ) -> PlainValidation:
+        """From our types; no policies means any policy."""
+
+        def asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
+            return asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
+
+        return cls(
+            anchors=tuple(asn1(a) for a in anchors),
+            others=tuple(asn1(c) for c in others),
+            crls=tuple(asn1_crl.CertificateList.load(c) for c in crls),
+            policies=policies or frozenset({PYHANKO_ANY_POLICY}),
+            moment=moment,
+        )
+
+    def run(self, leaf: asn1_x509.Certificate) -> tuple[bytes, ...]:
+        """The validated path's DER, trust anchor first."""
+        context = ValidationContext(
+            trust_roots=list(self.anchors),
+            other_certs=list(self.others),
+            crls=list(self.crls),
+            allow_fetching=False,
+            moment=self.moment,
+            revocation_mode="require",
+        )
+        validator = CertificateValidator(
+            leaf,
+            validation_context=context,
+            pkix_params=PKIXValidationParams(
+                user_initial_policy_set=self.policies, initial_explicit_policy=True
+            ),
+        )
+        path = asyncio.run(validator.async_validate_path())
+        return tuple(c.dump() for c in path.iter_certs(True))
 
 
 # -- output -------------------------------------------------------------------------------------

@@ -45,8 +45,7 @@ from typing import Any
 
 import cedarpy
 
-from bench._common import Record, machine_summary, print_table, rate_record, write_results
-from bench.resolve import Paired
+from bench._common import Paired, Record, machine_summary, print_table, rate_record, write_results
 from trustbridge.assessment.access import (
     AccessPolicies,
     AccessRequest,

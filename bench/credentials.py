@@ -29,6 +29,7 @@ from tests.credentials.world import build_world, sensor_safety
 from tests.homes import NOW
 
 from bench._common import (
+    Paired,
     Record,
     machine_summary,
     print_table,
@@ -36,7 +37,6 @@ from bench._common import (
     rate_record,
     write_results,
 )
-from bench.resolve import Paired
 from trustbridge.credentials.formats import Format, present
 
 GOAL = 0.70

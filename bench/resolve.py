@@ -64,11 +64,9 @@ import json
 import logging
 import math
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -94,6 +92,10 @@ from tests.trust.linked import HomesFetcher, Linked, build_linked
 from tests.trust.test_resolver import german_config
 
 from bench._common import (
+    PYHANKO_ANY_POLICY,
+    NoBaseline,
+    Paired,
+    PlainValidation,
     Record,
     in_ci,
     limit_record,
@@ -121,7 +123,7 @@ GOAL_PDTS_S = 2.0
 GOAL_COLD = 0.8
 GOAL_WARM = 0.5
 #: How asn1crypto, and so pyhanko, spells anyPolicy.
-ANY_POLICY = "any_policy"
+ANY_POLICY = PYHANKO_ANY_POLICY
 GERMAN_LEVELS = frozenset(level.oid.dotted_string for level in GERMANY.levels)
 PARTS = ("cold", "warm", "pdts")
 
@@ -159,62 +161,6 @@ def _version(package: str) -> str:
 def _quiet_pyhanko() -> None:
     # pyhanko logs every failed CRL-issuer path with a traceback; PDTS has many by design.
     logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
-
-
-@dataclass(frozen=True)
-class _NoBaseline(Record):
-    """A record whose baseline did not finish, or that has none: baseline and ratio are null."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "baseline": None, "ratio": None}
-
-
-@dataclass(frozen=True)
-class Paired:
-    """Ours and a baseline timed in turns: the median seconds per call of each."""
-
-    ours: float
-    baseline: float
-    #: Calls made, warm-up excluded.
-    ours_calls: int
-    baseline_calls: int
-
-    @classmethod
-    def measure(
-        cls,
-        ours: Callable[[], object],
-        baseline: Callable[[], object],
-        *,
-        seconds: float,
-        sample: float = 0.002,
-    ) -> Paired:
-        """Samples of ours and of the baseline in turns for ``seconds`` (both together).
-
-        A sample is one call, or as many as last about ``sample`` seconds for fast calls.
-        Medians over the samples, each taken right beside the other side's: the machine is
-        shared, its speed drifts, and a sample that another process slowed down is an outlier
-        rather than a weight on one side.
-        """
-        batches = []
-        for fn in (ours, baseline):
-            with stopwatch() as sw:
-                for _ in range(3):
-                    fn()
-            batches.append(max(1, int(sample / (sw.seconds / 3))))
-        timed: tuple[list[float], list[float]] = ([], [])
-        deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline or len(timed[0]) < 11:
-            for fn, batch, samples in zip((ours, baseline), batches, timed, strict=True):
-                start = time.perf_counter()
-                for _ in range(batch):
-                    fn()
-                samples.append((time.perf_counter() - start) / batch)
-        return cls(
-            ours=statistics.median(timed[0]),
-            baseline=statistics.median(timed[1]),
-            ours_calls=len(timed[0]) * batches[0],
-            baseline_calls=len(timed[1]) * batches[1],
-        )
 
 
 # -- NIST PDTS -----------------------------------------------------------------------------------
@@ -392,7 +338,7 @@ def pdts_records(
                 )
             else:
                 records.append(
-                    _NoBaseline(
+                    NoBaseline(
                         f"pdts-{mode}",
                         "s",
                         seconds,
@@ -419,7 +365,7 @@ def pdts_records(
             )
         else:
             records.append(
-                _NoBaseline(
+                NoBaseline(
                     "pdts-finished",
                     "cases",
                     len(suite.cases),
@@ -530,52 +476,6 @@ def fresh_leaves(world: Linked, count: int) -> list[x509.Certificate]:
 
 
 @dataclass(frozen=True)
-class PlainValidation:
-    """Plain pyhanko's inputs for one route but the leaf, parsed once (outside the clock)."""
-
-    anchors: tuple[asn1_x509.Certificate, ...]
-    others: tuple[asn1_x509.Certificate, ...]
-    crls: tuple[asn1_crl.CertificateList, ...]
-    policies: frozenset[str]
-
-    @classmethod
-    def of(
-        cls,
-        *,
-        anchors: Sequence[x509.Certificate],
-        others: Sequence[x509.Certificate],
-        crls: Sequence[bytes],
-        policies: frozenset[str],
-    ) -> PlainValidation:
-        return cls(
-            anchors=tuple(_asn1(a) for a in anchors),
-            others=tuple(_asn1(c) for c in others),
-            crls=tuple(asn1_crl.CertificateList.load(c) for c in crls),
-            policies=policies or frozenset({ANY_POLICY}),
-        )
-
-    def run(self, leaf: asn1_x509.Certificate) -> tuple[bytes, ...]:
-        """The validated path's DER, trust anchor first."""
-        context = ValidationContext(
-            trust_roots=list(self.anchors),
-            other_certs=list(self.others),
-            crls=list(self.crls),
-            allow_fetching=False,
-            moment=NOW,
-            revocation_mode="require",
-        )
-        validator = CertificateValidator(
-            leaf,
-            validation_context=context,
-            pkix_params=PKIXValidationParams(
-                user_initial_policy_set=self.policies, initial_explicit_policy=True
-            ),
-        )
-        path = asyncio.run(validator.async_validate_path())
-        return tuple(c.dump() for c in path.iter_certs(True))
-
-
-@dataclass(frozen=True)
 class ColdCase:
     """One cold-resolution comparison: our resolver's query and plain pyhanko's validations."""
 
@@ -639,7 +539,7 @@ def cold_cases(world: Linked) -> list[ColdCase]:
 
     def plain(route: Found, others: Sequence[Any], crls: Sequence[bytes]) -> PlainValidation:
         return PlainValidation.of(
-            anchors=route.anchors, others=others, crls=crls, policies=route.policies
+            anchors=route.anchors, others=others, crls=crls, policies=route.policies, moment=NOW
         )
 
     extra = _union(bridge.intermediates, listed.intermediates)

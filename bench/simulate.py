@@ -30,27 +30,25 @@ run, ``--seconds`` for the resolution timing, ``--no-write``).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script: python bench/simulate.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from pyhanko_certvalidator import CertificateValidator, ValidationContext
-from pyhanko_certvalidator.policy_decl import PKIXValidationParams
 
 from bench._common import (
+    NoBaseline,
+    Paired,
+    PlainValidation,
     Record,
     machine_summary,
     print_table,
@@ -86,39 +84,10 @@ BASELINE_NAME = (
 )
 
 
-@dataclass(frozen=True)
-class _NoBaseline(Record):
-    """A record without a baseline: baseline and ratio are null in the results file."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "baseline": None, "ratio": None}
-
-
 def _version(package: str) -> str:
     from importlib.metadata import version
 
     return version(package)
-
-
-def _in_turns(
-    ours: Callable[[], object], baseline: Callable[[], object], *, seconds: float
-) -> tuple[float, float]:
-    """Median seconds per call of each, calls taken in turns (batched where fast)."""
-    batches = []
-    for fn in (ours, baseline):
-        with stopwatch() as sw:
-            for _ in range(3):
-                fn()
-        batches.append(max(1, int(0.002 / max(sw.seconds / 3, 1e-9))))
-    samples: tuple[list[float], list[float]] = ([], [])
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline or len(samples[0]) < 5:
-        for fn, batch, times in zip((ours, baseline), batches, samples, strict=True):
-            start = time.perf_counter()
-            for _ in range(batch):
-                fn()
-            times.append((time.perf_counter() - start) / batch)
-    return statistics.median(samples[0]), statistics.median(samples[1])
 
 
 def resolution_records(result: SimulationResult, *, seconds: float) -> list[Record]:
@@ -138,24 +107,17 @@ def resolution_records(result: SimulationResult, *, seconds: float) -> list[Reco
         resolver = TrustResolver(config, fetcher=StoreFetcher(store))
         resolution = resolver.resolve(leaf, at=RESOLVE_AT)
         assert "Industrial Bridge CA" in resolution.path[1].subject.rfc4514_string()
-        crl_urls = path_crl_urls(resolution.path)
-        path = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in resolution.path]
-        crls = [asn1_crl.CertificateList.load(store[u]) for u in crl_urls]
-        params = PKIXValidationParams(user_initial_policy_set=levels, initial_explicit_policy=True)
+        plain = PlainValidation.of(
+            anchors=resolution.path[:1],
+            others=resolution.path[1:-1],
+            crls=[store[u] for u in path_crl_urls(resolution.path)],
+            policies=levels,
+            moment=RESOLVE_AT,
+        )
+        leaf_asn1 = asn1_x509.Certificate.load(leaf.public_bytes(Encoding.DER))
 
-        def pyhanko(path: list[Any] = path, crls: list[Any] = crls, params: Any = params) -> None:
-            context = ValidationContext(
-                trust_roots=[path[0]],
-                other_certs=path[1:-1],
-                crls=crls,
-                allow_fetching=False,
-                moment=RESOLVE_AT,
-                revocation_mode="require",
-            )
-            validator = CertificateValidator(
-                path[-1], validation_context=context, pkix_params=params
-            )
-            asyncio.run(validator.async_validate_path())
+        def pyhanko(plain: PlainValidation = plain, leaf: Any = leaf_asn1) -> None:
+            plain.run(leaf)
 
         def ours_warm(resolver: TrustResolver = resolver, leaf: Any = leaf) -> None:
             resolver.resolve(leaf, at=RESOLVE_AT)
@@ -164,8 +126,9 @@ def resolution_records(result: SimulationResult, *, seconds: float) -> list[Reco
             TrustResolver(config, fetcher=StoreFetcher(store)).resolve(leaf, at=RESOLVE_AT)
 
         per = seconds / max(len(holders), 1) / 2
-        warm.append(_in_turns(ours_warm, pyhanko, seconds=per))
-        cold.append(_in_turns(ours_cold, pyhanko, seconds=per))
+        for pairs, call in ((warm, ours_warm), (cold, ours_cold)):
+            timed = Paired.measure(call, pyhanko, seconds=per)
+            pairs.append((timed.ours, timed.baseline))
     name = BASELINE_NAME.format(version=_version("pyhanko-certvalidator"), count=len(holders))
     records = []
     for metric, pairs in (("resolve-warm-bridge", warm), ("resolve-cold-bridge", cold)):
@@ -207,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_outputs(result, Path(tmp))
     run = round(sw.seconds, 1)
     records: list[Record] = [
-        _NoBaseline(
+        NoBaseline(
             "simulate-run",
             "s",
             run,
