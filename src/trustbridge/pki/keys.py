@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import os
 from pathlib import Path
+from typing import Self
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from trustbridge.errors import InputError, KeyStoreError, PassphraseError
 
 __all__ = [
+    "EcPrivateKeyFacade",
     "KeyType",
     "generate_private_key",
     "hash_for",
@@ -25,6 +27,32 @@ __all__ = [
     "private_key_pem",
     "write_private_key_file",
 ]
+
+
+class EcPrivateKeyFacade(ec.EllipticCurvePrivateKey):
+    """An EC private key that is no ``cryptography`` key object (a token's key, a key that signs
+    deterministically), for the ``cryptography`` builders: curve, size and public key come from
+    ``public``, copies are the object itself; subclasses sign (and refuse what they cannot do)."""
+
+    def __init__(self, public: ec.EllipticCurvePublicKey) -> None:
+        self._public = public
+
+    @property
+    def curve(self) -> ec.EllipticCurve:
+        return self._public.curve
+
+    @property
+    def key_size(self) -> int:
+        return self._public.key_size
+
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return self._public
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self
 
 
 class KeyType(enum.StrEnum):

@@ -62,7 +62,7 @@ from pkcs11.types import SignMixin
 from pkcs11.util.ec import encode_named_curve_parameters
 
 from trustbridge.errors import InputError, KeyStoreError, PassphraseError, TokenUnavailableError
-from trustbridge.pki.keys import KeyType, hash_for
+from trustbridge.pki.keys import EcPrivateKeyFacade, KeyType, hash_for
 
 if TYPE_CHECKING:
     from cryptography import utils
@@ -424,7 +424,7 @@ def _digest(
     return hasher.finalize()
 
 
-class _TokenEcPrivateKey(ec.EllipticCurvePrivateKey):
+class _TokenEcPrivateKey(EcPrivateKeyFacade):
     """An EC private key in a token, for the ``cryptography`` builders.
 
     SoftHSM2 (like many tokens) offers raw CKM_ECDSA only: the digest is computed here and the
@@ -432,19 +432,8 @@ class _TokenEcPrivateKey(ec.EllipticCurvePrivateKey):
     """
 
     def __init__(self, key: _TokenKey, public: ec.EllipticCurvePublicKey) -> None:
+        super().__init__(public)
         self._key = key
-        self._public = public
-
-    @property
-    def curve(self) -> ec.EllipticCurve:
-        return self._public.curve
-
-    @property
-    def key_size(self) -> int:
-        return self._public.key_size
-
-    def public_key(self) -> ec.EllipticCurvePublicKey:
-        return self._public
 
     def sign(
         self, data: utils.Buffer, signature_algorithm: ec.EllipticCurveSignatureAlgorithm
@@ -479,12 +468,6 @@ class _TokenEcPrivateKey(ec.EllipticCurvePrivateKey):
         encryption_algorithm: serialization.KeySerializationEncryption,
     ) -> bytes:
         raise self._key.refuse_export()
-
-    def __copy__(self) -> _TokenEcPrivateKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> _TokenEcPrivateKey:
-        return self
 
     def __repr__(self) -> str:
         return f"<_TokenEcPrivateKey {self._key.description}>"

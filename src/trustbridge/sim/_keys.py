@@ -26,7 +26,7 @@ from trustbridge.errors import KeyStoreError
 
 if TYPE_CHECKING:
     from cryptography.utils import Buffer
-from trustbridge.pki.keys import KeyType
+from trustbridge.pki.keys import EcPrivateKeyFacade, KeyType
 
 __all__ = ["SeededSigner", "derive_key", "derive_serial"]
 
@@ -49,22 +49,12 @@ def derive_serial(seed: int, label: str) -> int:
     return serial | (1 << 158)
 
 
-class _DeterministicEcKey(ec.EllipticCurvePrivateKey):
+class _DeterministicEcKey(EcPrivateKeyFacade):
     """A P-256 key whose ECDSA signatures are deterministic (RFC 6979), for the builders."""
 
     def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
+        super().__init__(key.public_key())
         self._key = key
-
-    @property
-    def curve(self) -> ec.EllipticCurve:
-        return self._key.curve
-
-    @property
-    def key_size(self) -> int:
-        return self._key.key_size
-
-    def public_key(self) -> ec.EllipticCurvePublicKey:
-        return self._key.public_key()
 
     def sign(self, data: Buffer, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
         if not isinstance(signature_algorithm, ec.ECDSA):
@@ -87,12 +77,6 @@ class _DeterministicEcKey(ec.EllipticCurvePrivateKey):
         encryption_algorithm: serialization.KeySerializationEncryption,
     ) -> bytes:
         return self._key.private_bytes(encoding, format, encryption_algorithm)
-
-    def __copy__(self) -> _DeterministicEcKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> _DeterministicEcKey:
-        return self
 
 
 @dataclass(frozen=True)
