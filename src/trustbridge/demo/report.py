@@ -49,6 +49,12 @@ def _link(href: str, text: object) -> str:
     return f'<a href="{_e(href)}">{_e(text)}</a>'
 
 
+def _table(headers: Sequence[str], rows: str) -> str:
+    """A table with ``headers`` (escaped) above ``rows`` (``<tr>`` elements, made by the caller)."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    return f"<table><tr>{head}</tr>{rows}</table>"
+
+
 @cache
 def _level_names() -> dict[str, str]:
     """Policy OID -> level name, for the reference scenario's schemes and the group's levels."""
@@ -331,9 +337,7 @@ def _steps_html(manifest: Manifest) -> str:
     return (
         f"<p>The story took <strong>{total:.1f} s</strong> after set-up, {verdict} the goal of "
         f"{DEMO_GOAL_SECONDS:.0f} s on a 2-core machine.</p>"
-        "<table><tr><th>#</th><th>step</th><th>status</th><th>seconds</th><th>note</th></tr>"
-        + "\n".join(rows)
-        + "</table>"
+        + _table(("#", "step", "status", "seconds", "note"), "\n".join(rows))
     )
 
 
@@ -371,11 +375,9 @@ def _levels_html(manifest: Manifest, files: _Files) -> str:
     return (
         f'<div class="picture">{levels_svg(manifest, equivalences)}</div>'
         "<h3>In the bridge's cross-certificates (policyMappings, RFC 5280 4.2.1.5)</h3>"
-        "<table><tr><th>cross-certificate</th><th>issuer's level</th><th>maps to the subject's"
-        f"</th></tr>{mapping_rows}</table>"
-        "<h3>In the group's LOTL (equivalence table)</h3>"
-        "<table><tr><th>scheme</th><th>national level</th><th>reference level</th></tr>"
-        f"{equivalence_rows}</table>"
+        + _table(("cross-certificate", "issuer's level", "maps to the subject's"), mapping_rows)
+        + "<h3>In the group's LOTL (equivalence table)</h3>"
+        + _table(("scheme", "national level", "reference level"), equivalence_rows)
     )
 
 
@@ -387,10 +389,9 @@ def _identities_html(manifest: Manifest, revoked_files: set[str]) -> str:
         f"<td>{_link(i['certificate'], i['serial'][:16])}</td></tr>"
         for i in manifest["identities"]
     )
-    return (
-        "<table><tr><th>holder</th><th>kind</th><th>purpose</th><th>scheme</th><th>level</th>"
-        "<th>issuing node</th><th>roles</th><th>certificate</th></tr>"
-        f"{rows}</table>"
+    return _table(
+        ("holder", "kind", "purpose", "scheme", "level", "issuing node", "roles", "certificate"),
+        rows,
     )
 
 
@@ -402,10 +403,19 @@ def _credentials_html(manifest: Manifest) -> str:
         f"<td>{_link(c['file'], c['id'])}</td></tr>"
         for c in manifest.get("credentials", [])
     )
-    return (
-        "<table><tr><th>characteristic</th><th>criterion</th><th>value</th><th>evidence</th>"
-        "<th>issuer</th><th>issuer route</th><th>format</th><th>disclosed to the customer</th>"
-        f"<th>credential</th></tr>{rows}</table>"
+    return _table(
+        (
+            "characteristic",
+            "criterion",
+            "value",
+            "evidence",
+            "issuer",
+            "issuer route",
+            "format",
+            "disclosed to the customer",
+            "credential",
+        ),
+        rows,
     )
 
 
@@ -452,9 +462,17 @@ def _contract_html(manifest: Manifest) -> str:
         f"{_link(contract['report'], 'verification')}), "
         f"{'archived as PAdES B-LTA' if contract['archived'] else 'not archived'}; timestamp "
         f"tokens: {stamps}.</p>"
-        "<table><tr><th>field</th><th>signatory</th><th>organization</th>"
-        "<th>signing time (timestamp)</th><th>signature</th><th>later changes</th></tr>"
-        f"{rows}</table>"
+        + _table(
+            (
+                "field",
+                "signatory",
+                "organization",
+                "signing time (timestamp)",
+                "signature",
+                "later changes",
+            ),
+            rows,
+        )
     )
 
 
@@ -473,11 +491,12 @@ def _messages_html(manifest: Manifest) -> str:
         for a in manifest.get("access", [])
     )
     return (
-        "<table><tr><th>from</th><th>to</th><th>data element</th><th>purpose</th>"
-        f"<th>decision</th><th>reason</th><th>signed receipt</th></tr>{messages}</table>"
-        "<h3>Who may read them</h3>"
-        "<table><tr><th>reader</th><th>roles</th><th>data element</th><th>purpose</th>"
-        f"<th>decision</th><th>reason</th></tr>{access}</table>"
+        _table(
+            ("from", "to", "data element", "purpose", "decision", "reason", "signed receipt"),
+            messages,
+        )
+        + "<h3>Who may read them</h3>"
+        + _table(("reader", "roles", "data element", "purpose", "decision", "reason"), access)
     )
 
 
@@ -504,9 +523,9 @@ def _opcua_html(manifest: Mapping[str, Any]) -> str:
         f"{_e(server.get('route', '?'))} route; the server "
         f"({_e(server.get('identity', ''))}) resolved the client by the "
         f"{_e(client.get('route', '?'))} route.</p>"
-        f"<table><tr><th>read</th><th>value</th></tr>{read_rows}</table>"
-        "<h3>Connections refused</h3>"
-        f"<table><tr><th>client</th><th>reason</th></tr>{refused}</table>"
+        + _table(("read", "value"), read_rows)
+        + "<h3>Connections refused</h3>"
+        + _table(("client", "reason"), refused)
     )
 
 
@@ -532,9 +551,19 @@ def _provenance_html(manifest: Manifest, files: _Files) -> str:
             f"<h3>{_e(record['component'])}: {'valid' if record['valid'] else 'NOT VALID'}</h3>"
             f'<div class="picture">{picture}</div>'
             "<details><summary>statements</summary>"
-            "<table><tr><th>event</th><th>logged at (trusted time)</th><th>first logged by</th>"
-            "<th>signer</th><th>route</th><th>reference level</th><th>check</th></tr>"
-            f"{rows}</table></details>"
+            + _table(
+                (
+                    "event",
+                    "logged at (trusted time)",
+                    "first logged by",
+                    "signer",
+                    "route",
+                    "reference level",
+                    "check",
+                ),
+                rows,
+            )
+            + "</details>"
         )
     return "\n".join(parts) or "<p>No provenance.</p>"
 
@@ -547,9 +576,8 @@ def _logs_html(manifest: Manifest) -> str:
         "</tr>"
         for lg in manifest.get("logs", [])
     )
-    return (
-        "<table><tr><th>node</th><th>origin</th><th>entries</th><th>signed note</th>"
-        f"<th>cosigned by</th><th>log key (vkey)</th></tr>{rows}</table>"
+    return _table(
+        ("node", "origin", "entries", "signed note", "cosigned by", "log key (vkey)"), rows
     )
 
 
