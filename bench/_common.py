@@ -36,6 +36,7 @@ from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.policy_decl import PKIXValidationParams
 
 __all__ = [
+    "finish",
     "PYHANKO_ANY_POLICY",
     "NoBaseline",
     "Paired",
@@ -180,6 +181,12 @@ class Record:
         if self.goal_kind == "max":
             return f"<= {_fmt(self.goal)} {self.unit}"
         return f"{self.goal:.0%}"
+
+    def missed_text(self) -> str:
+        """How the goal was missed: "name (12.3 s > <= 10 s)" or "name (4.7% < 10%)"."""
+        if self.goal_kind == "max":
+            return f"{self.name} ({_fmt(self.ours)} {self.unit}, goal {self.goal_text()})"
+        return f"{self.name} ({self.ratio:.1%} < {self.goal_text()})"
 
     def to_json(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -437,3 +444,14 @@ def profile(title: str, fn: Callable[[], object], top: int) -> None:
         print(f"\n--- profile: {title}, by {order} ---")
         body = text.getvalue()
         print(body[body.find("   ncalls") :].rstrip())
+
+
+def finish(name: str, records: Sequence[Record], *, write: bool = True) -> None:
+    """Write ``results/<name>.json`` (unless not ``write``), say where, name the goals missed."""
+    if write:
+        path = write_results(name, records)
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        print(f"\nresults written to {shown}")
+    missed = [r for r in records if r.missed]
+    if missed:
+        print("goals missed: " + ", ".join(r.missed_text() for r in missed))

@@ -74,12 +74,12 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select
 
 from bench._common import (
     Record,
+    finish,
     limit_record,
     machine_summary,
     print_table,
     stopwatch,
     time_calls,
-    write_results,
 )
 from bench._homes import (
     DEVICES_CA,
@@ -800,15 +800,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "alone and a scan",
         variant_header="backend",
     )
-    if not args.no_write:
-        path = write_results(NAME, records)
-        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-        print(f"\nresults written to {shown}")
-    missed = [r for r in records if r.missed]
-    if missed:
-        print(
-            "goals missed: " + ", ".join(f"{r.name} ({r.ours} > {r.goal_text()})" for r in missed)
-        )
+    finish(NAME, records, write=not args.no_write)
     return 0
 
 

@@ -50,13 +50,13 @@ from sqlalchemy import func, select
 from bench._common import (
     Record,
     Timing,
+    finish,
     machine_summary,
     print_table,
     profile,
     rate_record,
     stopwatch,
     time_calls,
-    write_results,
 )
 from bench._homes import (
     DEVICES_CA,
@@ -583,15 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         variant_header="backend",
         baseline_header="raw sign",
     )
-    if not args.no_write:
-        path = write_results(NAME, records)
-        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-        print(f"\nresults written to {shown}")
-    below = [r for r in records if r.status == "BELOW"]
-    if below:
-        print(
-            "goals missed: " + ", ".join(f"{r.name} ({r.ratio:.1%} < {r.goal:.0%})" for r in below)
-        )
+    finish(NAME, records, write=not args.no_write)
     return 0
 
 

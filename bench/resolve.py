@@ -97,6 +97,7 @@ from bench._common import (
     Paired,
     PlainValidation,
     Record,
+    finish,
     in_ci,
     limit_record,
     machine_summary,
@@ -105,7 +106,6 @@ from bench._common import (
     rate_record,
     stopwatch,
     time_record,
-    write_results,
 )
 from trustbridge.trust.paths import (
     CertificatePool,
@@ -814,16 +814,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         title="Trust resolution against plain pyhanko-certvalidator and raw ECDSA "
         "(PDTS: the slowest case per mode)",
     )
-    if not args.no_write:
-        path = write_results(NAME, records)
-        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-        print(f"\nresults written to {shown}")
-    missed = [r for r in records if r.missed]
-    if missed:
-        print(
-            "goals missed: "
-            + ", ".join(f"{r.name} ({r.ours} {r.unit}, goal {r.goal_text()})" for r in missed)
-        )
+    finish(NAME, records, write=not args.no_write)
     return 0
 
 

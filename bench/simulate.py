@@ -50,11 +50,11 @@ from bench._common import (
     Paired,
     PlainValidation,
     Record,
+    finish,
     machine_summary,
     print_table,
     stopwatch,
     time_record,
-    write_results,
 )
 from trustbridge.sim import (
     CostModel,
@@ -186,15 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in result.recommendations:
         print(f"  {r.countries:>4} countries: recommended {r.topology}")
     print_table(records, title="trustbridge simulate: run time and resolution through a bridge")
-    if not args.no_write:
-        path = write_results(NAME, records)
-        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-        print(f"\nresults written to {shown}")
-    missed = [r for r in records if r.missed]
-    if missed:
-        print(
-            "goals missed: " + ", ".join(f"{r.name} ({r.ours} > {r.goal_text()})" for r in missed)
-        )
+    finish(NAME, records, write=not args.no_write)
     return 0
 
 
