@@ -364,6 +364,11 @@ def prepared(browser: Browser, request_id: str, **query: str) -> tuple[bytes, st
     return statement, csrf_of(page)
 
 
+def decision_form(csrf: str, statement: bytes, signature: str) -> dict[str, str]:
+    """The fields the request page's script posts: token, statement and signature (base64)."""
+    return {"csrf": csrf, "statement": base64.b64encode(statement).decode(), "signature": signature}
+
+
 def webcrypto_signature(holder: Holder, statement: bytes) -> str:
     """What WebCrypto's ECDSA sign returns (r || s), base64."""
     return base64.b64encode(jose_signature(holder.signer, statement)).decode()
@@ -375,9 +380,8 @@ def test_an_officer_approves_with_a_signature_made_as_webcrypto_makes_it(ui: UiN
     statement, csrf = prepared(officer, request_id, decision="approve", reason="checked in person")
     answer = officer.post_form(
         f"/ui/requests/{request_id}/decision",
-        {"csrf": csrf, "statement": base64.b64encode(statement).decode(),
-         "signature": webcrypto_signature(ui.officer, statement)},
-    )  # fmt: skip
+        decision_form(csrf, statement, webcrypto_signature(ui.officer, statement)),
+    )
     assert answer.status_code == 303, text_of(answer)
     assert answer.headers["location"] == f"/ui/requests/{request_id}?decided=approve"
     page = officer.get(answer.headers["location"])
@@ -397,9 +401,8 @@ def test_an_officer_rejects_with_a_reason(ui: UiNode) -> None:
     statement, csrf = prepared(officer, request_id, decision="reject", reason="no register extract")
     answer = officer.post_form(
         f"/ui/requests/{request_id}/decision",
-        {"csrf": csrf, "statement": base64.b64encode(statement).decode(),
-         "signature": webcrypto_signature(ui.officer2, statement)},
-    )  # fmt: skip
+        decision_form(csrf, statement, webcrypto_signature(ui.officer2, statement)),
+    )
     assert answer.status_code == 303
     info = ui.home.request(request_id)
     assert info.state == "rejected" and info.decision_reason == "no register extract"
@@ -418,9 +421,8 @@ def test_a_decision_signed_with_another_key_is_refused(ui: UiNode) -> None:
     ):
         answer = officer.post_form(
             f"/ui/requests/{request_id}/decision",
-            {"csrf": csrf, "statement": base64.b64encode(statement).decode(),
-             "signature": signature},
-        )  # fmt: skip
+            decision_form(csrf, statement, signature),
+        )
         assert answer.status_code == 400, text_of(answer)
         text = text_of(answer)
         assert "does not verify with the certificate of" in text or "the signature has 10" in text
@@ -435,9 +437,8 @@ def test_the_signed_statement_must_be_for_this_request_and_the_signer_logged_in(
     statement, csrf = prepared(officer, first)
     answer = officer.post_form(
         f"/ui/requests/{second}/decision",
-        {"csrf": csrf, "statement": base64.b64encode(statement).decode(),
-         "signature": webcrypto_signature(ui.officer, statement)},
-    )  # fmt: skip
+        decision_form(csrf, statement, webcrypto_signature(ui.officer, statement)),
+    )
     assert answer.status_code == 400
     assert f"the decision is for request {first}, not {second}" in text_of(answer)
     # Officer 2 logged in cannot send officer 1's signature: the signer must be the one logged in.
@@ -445,9 +446,8 @@ def test_the_signed_statement_must_be_for_this_request_and_the_signer_logged_in(
     other_csrf = csrf_of(other.get(f"/ui/requests/{first}"))
     answer = other.post_form(
         f"/ui/requests/{first}/decision",
-        {"csrf": other_csrf, "statement": base64.b64encode(statement).decode(),
-         "signature": webcrypto_signature(ui.officer, statement)},
-    )  # fmt: skip
+        decision_form(other_csrf, statement, webcrypto_signature(ui.officer, statement)),
+    )
     assert answer.status_code == 400 and "does not verify" in text_of(answer)
     assert ui.home.request(first).state == ui.home.request(second).state == "pending"
 
@@ -456,11 +456,7 @@ def test_state_changing_posts_are_protected_against_cross_site_forgery(ui: UiNod
     request_id = pending_request(ui.home, "Forged GmbH")
     officer = Browser(ui, ui.officer)
     statement, csrf = prepared(officer, request_id)
-    form = {
-        "csrf": csrf,
-        "statement": base64.b64encode(statement).decode(),
-        "signature": webcrypto_signature(ui.officer, statement),
-    }
+    form = decision_form(csrf, statement, webcrypto_signature(ui.officer, statement))
     path = f"/ui/requests/{request_id}/decision"
     # The token on officer 2's page is bound to officer 2's certificate.
     other_token = csrf_of(Browser(ui, ui.officer2).get(f"/ui/requests/{request_id}"))
