@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwcrypto import jwk, jws
@@ -19,6 +20,7 @@ from lxml import html as lxml_html
 
 from tests.integration.conftest import served_copy_of
 from tests.tools import run_cli
+from trustbridge.assessment.policy import shipped_policy
 from trustbridge.demo.manifest import AssessmentEntry, Manifest, read_manifest
 
 ENV = dict(os.environ)
@@ -228,3 +230,76 @@ def test_bad_input_to_assess_names_the_problem(
     assert bad_package.returncode == 3 and package.name in bad_package.stderr
     for result in (bad_policy, unknown, bad_package):
         assert "Traceback" not in result.stderr
+
+
+def test_assess_a_partner_node_over_the_wire(
+    served: Path, manifest: Manifest, tmp_path: Path
+) -> None:
+    muster = ("--home", str(served / "nodes" / "muster"))
+    hayabusa_url = next(n["https_url"] for n in manifest["nodes"] if n["node"] == "hayabusa")
+    page = tmp_path / "wire.html"
+    result = run_cli(
+        *muster,
+        "assess",
+        "--partner",
+        hayabusa_url,
+        "--policy",
+        "safety-component-supplier-high",
+        "--json",
+        "--html",
+        str(page),
+        cwd=served,
+        env=ENV,
+    )
+    document = json.loads(result.stdout)
+    assert document["decision"] == "accept-with-conditions"
+    assert document["subject"]["organization"] == "NTRJP-3180001012345"
+    assert document["policy"]["id"] == "safety-component-supplier-high"
+    assert document["route"] in {"bridge", "trust-list"}
+    assert "<svg" in page.read_text()
+    # The session is kept on both nodes, stopped after our assessment, ready to continue.
+    sessions = json.loads(run_cli(*muster, "session", "list", "--json", cwd=served, env=ENV).stdout)
+    ours = next(s for s in sessions if s["id"] == document["session"])
+    assert ours["state"] == "assessed" and ours["steps"][-1] == "presentation"
+    # The policy given on the command line decides, not the node's configured one.
+    strict = tmp_path / "strict.yaml"
+    rules = yaml.safe_load(shipped_policy("safety-component-supplier-high").read_text())
+    rules["policy"] = "safety-component-supplier-strict"
+    rules["thresholds"] = {"accept": 95, "conditions": 90}
+    rules.pop("suppliers", None)
+    strict.write_text(yaml.safe_dump(rules))
+    refused = run_cli(
+        *muster,
+        "assess",
+        "--partner",
+        hayabusa_url,
+        "--policy",
+        str(strict),
+        "--require",
+        "accept-with-conditions",
+        cwd=served,
+        env=ENV,
+        ok=False,
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert "reject" in refused.stdout and "safety-component-supplier-strict" in refused.stdout
+    assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--partner", "https://127.0.0.1:9", "--presentation", "p"), "not both"),
+        ((), "not both and not neither"),
+        (("--partner", "https://127.0.0.1:9", "--nonce", "n"), "--nonce and --audience go"),
+        (("--presentation", "p", "--nonce", "n"), "needs --policy and --audience"),
+    ],
+)
+def test_assess_takes_a_package_or_a_partner(
+    tmp_path: Path, args: tuple[str, ...], said: str
+) -> None:
+    result = run_cli(
+        "--home", str(tmp_path / "home"), "assess", *args, cwd=tmp_path, env=ENV, ok=False
+    )
+    assert result.returncode == 2, result.stdout
+    assert said in " ".join(result.stderr.split()) and "Traceback" not in result.stderr

@@ -37,21 +37,35 @@ def _write(out: Path, text: str) -> None:
 
 def assess(
     policy: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--policy",
             help="Requirement policy (YAML file), or the name of a shipped one, e.g. "
-            "safety-component-supplier-high.",
+            "safety-component-supplier-high. With --partner, the node's configured policy "
+            "where not given.",
         ),
-    ],
+    ] = None,
     presentation: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--presentation", help="The partner's presentation package (JSON, tb-presentations)."
         ),
-    ],
-    nonce: Annotated[str, typer.Option("--nonce", help="The nonce we gave the partner.")],
-    audience: Annotated[str, typer.Option("--audience", help="Our audience (who we are).")],
+    ] = None,
+    nonce: Annotated[
+        str | None, typer.Option("--nonce", help="The nonce we gave the partner.")
+    ] = None,
+    audience: Annotated[
+        str | None, typer.Option("--audience", help="Our audience (who we are).")
+    ] = None,
+    partner: Annotated[
+        str | None,
+        typer.Option(
+            "--partner",
+            help="The partner's node (https://HOST:PORT): discover it, authenticate both ways, "
+            "ask it for a presentation under a fresh challenge and assess that. The session "
+            "is kept; `trustbridge onboard --resume ID` continues it to a contract.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the assessment as JSON.")] = False,
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write the assessment as an HTML page.")
@@ -68,11 +82,20 @@ def assess(
     ] = None,
 ) -> None:
     """Assess a partner: verify its presentation package with this home's trust, score it
-    against a requirement policy, and explain the decision."""
-    from trustbridge.assessment import RequirementPolicy, assess_package
+    against a requirement policy, and explain the decision.
+
+    Either from a package the partner gave you (--presentation with the --nonce and --audience
+    of your challenge), or over the wire from the partner's node (--partner URL).
+    """
+    from trustbridge.assessment import RequirementPolicy
     from trustbridge.assessment.html import render_html
     from trustbridge.assessment.policy import Decision
 
+    if (presentation is None) == (partner is None):
+        raise InputError(
+            "give --presentation FILE (a package the partner gave you) or --partner URL "
+            "(ask the partner's node), not both and not neither"
+        )
     minimum = None
     if require is not None:
         try:
@@ -81,7 +104,51 @@ def assess(
             raise InputError(
                 f"--require {require!r}: expected accept or accept-with-conditions"
             ) from None
-    rules = RequirementPolicy.load(_policy_path(policy))
+    rules = RequirementPolicy.load(_policy_path(policy)) if policy is not None else None
+    session: str | None = None
+    if presentation is not None:
+        missing = [
+            name
+            for name, value in (("--policy", rules), ("--nonce", nonce), ("--audience", audience))
+            if value is None
+        ]
+        if missing:
+            raise InputError(f"--presentation needs {' and '.join(missing)}")
+        assert rules is not None and nonce is not None and audience is not None
+        document = _from_package(rules, presentation, nonce=nonce, audience=audience)
+    else:
+        if nonce is not None or audience is not None:
+            raise InputError(
+                "--partner makes its own challenge: --nonce and --audience go with --presentation"
+            )
+        assert partner is not None
+        session, document = _from_partner(partner, rules, quiet=as_json)
+    if out is not None:
+        _write(out, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    if html is not None:
+        _write(html, render_html(document))
+    if as_json:
+        console.print_json(
+            json.dumps(document if session is None else {**document, "session": session})
+        )
+    else:
+        _show(document)
+        for path in (out, html):
+            if path is not None:
+                console.print(f"-> {path}")
+        if session is not None:
+            console.print(
+                f"session [bold]{session}[/]; continue to a contract with: "
+                f"trustbridge onboard --resume {session}"
+            )
+    if minimum is not None and Decision(document["decision"]).rank < minimum.rank:
+        raise typer.Exit(1)
+
+
+def _from_package(rules: Any, presentation: Path, *, nonce: str, audience: str) -> dict[str, Any]:
+    """Assess a package read from a file, answering our challenge ``nonce``/``audience``."""
+    from trustbridge.assessment import assess_package
+
     data = _read(presentation, "presentation package")
     try:
         token = data.decode("ascii").strip()
@@ -98,20 +165,28 @@ def assess(
             assessor=_assessor(home),
             source=str(presentation),
         )
-    document = result.to_json()
-    if out is not None:
-        _write(out, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    if html is not None:
-        _write(html, render_html(document))
-    if as_json:
-        console.print_json(json.dumps(document))
-    else:
-        _show(document)
-        for path in (out, html):
-            if path is not None:
-                console.print(f"-> {path}")
-    if minimum is not None and result.decision.rank < minimum.rank:
-        raise typer.Exit(1)
+    return result.to_json()
+
+
+def _from_partner(url: str, rules: Any, *, quiet: bool) -> tuple[str, dict[str, Any]]:
+    """Run first contact with ``url`` up to our assessment of the partner's presentation."""
+    from trustbridge.exchange.protocol import Step
+    from trustbridge.node.onboard import onboard
+
+    def say(text: str) -> None:
+        if not quiet:
+            console.print(f"  [green]✓[/] {escape(text)}", highlight=False)
+
+    with _home() as home:
+        result = onboard(home, partner_url=url, until=Step.PRESENTATION, policy=rules, say=say)
+    info = result.session
+    document = info.data.get("assessment")
+    if not isinstance(document, dict):
+        raise InputError(
+            f"the session {info.id} with {url} ended {info.state} before an assessment"
+            + (f": {info.reason}" if info.reason else "")
+        )
+    return info.id, document
 
 
 def _assessor(home: Any) -> str:

@@ -730,10 +730,17 @@ class ExchangeService:
         return answer
 
     def assess(
-        self, package: str, *, challenge: Challenge, partner: Party, source: str
+        self,
+        package: str,
+        *,
+        challenge: Challenge,
+        partner: Party,
+        source: str,
+        policy: RequirementPolicy | None = None,
     ) -> dict[str, Any]:
-        """Open a partner's package for our challenge and assess it with our policy."""
-        policy = self.policy()
+        """Open a partner's package for our challenge and assess it with ``policy`` (default:
+        the node's configured policy)."""
+        policy = policy if policy is not None else self.policy()
         at = self.home.now()
         challenge.check_open(at)
         opened, result = assess_package(

@@ -33,6 +33,7 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from trustbridge.assessment import RequirementPolicy
 from trustbridge.credentials.verify import organization_identifier_of
 from trustbridge.errors import (
     AccessDeniedError,
@@ -382,9 +383,13 @@ def onboard(
     terms: ContractTerms | None = None,
     signatory: tuple[Signer, Sequence[x509.Certificate]] | None = None,
     until: Step | None = None,
+    policy: RequirementPolicy | None = None,
     say: Callable[[str], None] = lambda _text: None,
 ) -> OnboardResult:
-    """Start (``partner_url``) or continue (``session_id``) first contact; see the module doc."""
+    """Start (``partner_url``) or continue (``session_id``) first contact; see the module doc.
+
+    ``policy`` assesses the partner instead of the node's configured requirement policy.
+    """
     exchange = home.exchange
     settings = exchange.settings()
     if session_id is None:
@@ -527,6 +532,7 @@ def onboard(
                 challenge=Challenge.from_json(body["challenge"]),
                 partner=partner,
                 source=f"package of {partner.name}",
+                policy=policy,
             )
             data.update(assessment=document, package=package)
             if decided(
