@@ -20,6 +20,9 @@ from __future__ import annotations
 import collections
 import functools
 import hashlib
+import ipaddress
+import socket
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -84,6 +87,9 @@ class SearchLimits:
     max_certificates: int = 2000
     #: URLs fetched (``.p7c`` bundles and CRLs).
     max_fetches: int = 100
+    #: Seconds spent waiting for fetches, all together: a certificate whose URLs all time out
+    #: costs at most this, not ``max_fetches`` times the fetcher's timeout.
+    max_fetch_seconds: float = 30.0
     #: Certificates in a path, trust anchor included.
     max_length: int = 10
 
@@ -264,6 +270,7 @@ class _Search:
     limits: SearchLimits
     certificates: int = 0
     fetches: int = 0
+    fetch_seconds: float = 0.0
     paths: int = 0
     limit_hit: str | None = None
 
@@ -283,6 +290,11 @@ class PathBuilder:
     #: Validates one candidate path (anchor first); ``other_certificates`` may sign
     #: revocation information (a CA's CRL signed with its rolled-over key, say).
     validate: Callable[..., ValidatedPath] = validate_chain
+    #: The monotonic clock the fetch time budget is measured with.
+    clock: Callable[[], float] = time.monotonic
+    #: Fetched URLs (and failures) kept, oldest dropped first: the URLs of certificates that
+    #: strangers present must not grow the cache without bound.
+    max_cached_fetches: int = 4096
     _fetched: dict[str, bytes | FetchError] = field(default_factory=dict, repr=False)
     _signed_by: dict[tuple[bytes, bytes], bool] = field(default_factory=dict, repr=False)
 
@@ -303,12 +315,22 @@ class PathBuilder:
             if search.fetches >= search.limits.max_fetches:
                 search.limit_hit = search.limit_hit or f"max_fetches={search.limits.max_fetches}"
                 return None
+            if search.fetch_seconds >= search.limits.max_fetch_seconds:
+                search.limit_hit = search.limit_hit or (
+                    f"max_fetch_seconds={search.limits.max_fetch_seconds:g}"
+                )
+                return None
             search.fetches += 1
+            started = self.clock()
             try:
                 cached = self.fetcher.fetch(url)
             except FetchError as exc:
                 cached = exc
+            finally:
+                search.fetch_seconds += max(0.0, self.clock() - started)
             self._fetched[url] = cached
+            while len(self._fetched) > self.max_cached_fetches:
+                del self._fetched[next(iter(self._fetched))]
         return None if isinstance(cached, FetchError) else cached
 
     def _discover_issuers(self, certificate: x509.Certificate, search: _Search) -> None:
@@ -539,17 +561,60 @@ class PathBuilder:
         )
 
 
+_REFUSED_KINDS = (
+    ("link_local", "a link-local"),
+    ("multicast", "a multicast"),
+    ("unspecified", "an unspecified"),
+    ("reserved", "a reserved"),
+)
+
+
+def refused_address(host: str, port: int) -> str | None:
+    """Why ``host`` must not be fetched from, or None: the URLs come from certificates that
+    anyone may present, so addresses no PKI repository lives at are refused (link-local, where
+    cloud metadata services answer; multicast; unspecified; reserved). Loopback and private
+    networks stay allowed: nodes in a plant network serve their CRLs there."""
+    try:
+        addresses = {ipaddress.ip_address(host.strip("[]"))}
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return None  # the fetch itself reports the name that does not resolve
+        addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
+    for found in sorted(addresses, key=str):
+        mapped = found.ipv4_mapped if isinstance(found, ipaddress.IPv6Address) else None
+        address = mapped or found
+        if address.is_loopback:
+            continue
+        for kind, said in _REFUSED_KINDS:
+            if getattr(address, f"is_{kind}"):
+                return f"{host} is {said} address ({address})"
+    return None
+
+
 @dataclass
 class HttpFetcher:
-    """Fetches ``http``/``https`` URLs with a timeout and a size limit."""
+    """Fetches ``http``/``https`` URLs with a timeout and a size limit, never from addresses
+    :func:`refused_address` refuses, never following redirects."""
 
     timeout: float = 5.0
     max_bytes: int = 4 * 1024 * 1024
     _client: httpx.Client = field(default_factory=lambda: httpx.Client(follow_redirects=False))
 
     def fetch(self, url: str) -> bytes:
-        if urlsplit(url).scheme not in ("http", "https"):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
             raise FetchError(f"not fetching {url}: only http and https URLs are followed")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise FetchError(f"not fetching {url}: its port is not a number") from None
+        if not parts.hostname:
+            raise FetchError(f"not fetching {url}: it names no host")
+        refused = refused_address(parts.hostname, port)
+        if refused is not None:
+            raise FetchError(f"not fetching {url}: {refused}")
         try:
             with self._client.stream("GET", url, timeout=self.timeout) as response:
                 if response.status_code != 200:
