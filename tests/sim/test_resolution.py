@@ -153,3 +153,27 @@ def test_an_identity_of_an_unlinked_country_does_not_resolve(
     resolver = TrustResolver(config, fetcher=StoreFetcher(d.store()))
     with pytest.raises(TrustbridgeError, match="not trusted"):
         resolver.resolve(stranger.organizations[0].certificate, at=RESOLVE_AT)
+
+
+@pytest.fixture(scope="module")
+def eight(world: World) -> dict[Topology, Deployment]:
+    countries = world.countries(8)
+    return {t: deploy(t, world, countries) for t in (Topology.MESH, Topology.HUB)}
+
+
+@pytest.mark.parametrize("topology", [Topology.MESH, Topology.HUB])
+def test_a_cold_resolution_fetches_only_from_the_hosts_of_its_path(
+    eight: dict[Topology, Deployment], topology: Topology
+) -> None:
+    """The builder takes the cross-certificate our anchor issued first (a mesh root's bundle
+    holds one from every other root), and fetches no CRL of a certificate that only repeats a
+    path CA's key (a bridge's cross-certificates from every other root)."""
+    d = eight[topology]
+    config = d.relying_party(d.countries[0]).config
+    fetcher = StoreFetcher(d.store())
+    leaf = d.countries[5].organizations[0].certificate
+    resolution = TrustResolver(config, fetcher=fetcher).resolve(leaf, at=RESOLVE_AT)
+    assert resolution.route == Route.BRIDGE
+    fetched = {url.split("/")[2] for url in fetcher.urls}
+    assert fetched <= required_hosts(resolution.path), fetched - required_hosts(resolution.path)
+    assert len(fetcher.urls) <= 2 * len(resolution.path), fetcher.urls

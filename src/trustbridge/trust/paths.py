@@ -368,12 +368,16 @@ class PathBuilder:
         _, aki = _key_ids(certificate)
         wanted = _policies(certificate)
 
-        def preference(candidate: x509.Certificate) -> tuple[int, int, int]:
+        def preference(candidate: x509.Certificate) -> tuple[int, int, int, int]:
             ski, _ = _key_ids(candidate)
             key_match = 0 if aki is None or ski is None or ski == aki else 1
             offered = _policies(candidate)
             policy_fit = 0 if not wanted or ANY_POLICY in offered or offered & wanted else 1
-            return key_match, at_order(candidate), policy_fit
+            # RFC 4158 3.5: a certificate a trust anchor issued ends the path at once. In a
+            # mesh, a root's bundle holds the cross-certificates of every other root: the one
+            # from our anchor goes first (a bundle's order says nothing: DER sorts a SET OF).
+            anchored = 0 if _name_key(candidate.issuer) in self._anchors_by_subject else 1
+            return key_match, at_order(candidate), anchored, policy_fit
 
         return sorted(found, key=preference)
 
@@ -477,11 +481,15 @@ class PathBuilder:
         return crls
 
     def _namesakes(self, path: Sequence[x509.Certificate]) -> list[x509.Certificate]:
-        """Certificates of the path's CAs outside the path: they may sign its CRLs."""
+        """Certificates of the path's CAs outside the path with another key: they may sign its
+        CRLs (a CA's CRL signed with its rolled-over key). A certificate for the same name and
+        key as one in the path adds nothing (the path's own certifies that key), so the
+        cross-certificates a bridge holds from every other root are left out, and so are
+        their CRLs."""
+        inside = {_identity(c) for c in path}
         names = {c.subject for c in path[:-1]}
-        inside = {_fingerprint(c) for c in path}
         found = [c for name in names for c in self.pool.issuers_named(name)]
-        return [c for c in found if _fingerprint(c) not in inside]
+        return [c for c in dict.fromkeys(found) if _identity(c) not in inside]
 
     def _discover_issued(self, search: _Search) -> int:
         """Forward discovery: fetch the SIA bundles of every CA known so far (once each)."""
