@@ -785,3 +785,58 @@ def test_ed25519_issuing_ca(pki: ScenarioPki) -> None:
     )
     leaf.verify_directly_issued_by(ed_ca.certificate)
     assert leaf.signature_hash_algorithm is None
+
+
+# -- what issuance builds once per CA stays per profile, level and roles --------------------------
+
+
+def test_one_ca_issues_each_person_their_own_roles_and_level(pki: ScenarioPki) -> None:
+    """The extensions a CA builds once are kept apart by level and roles (and key type)."""
+    issued = [
+        (
+            roles,
+            level,
+            key_type,
+            issue_identity(
+                pki.people, person_subject(roles=roles), level=level, key_type=key_type
+            ).certificate,
+        )
+        for roles in (frozenset(), frozenset({Role.OPERATOR}), PERSON_ROLES)
+        for level in DE_LEVELS
+        for key_type in (KeyType.P256, KeyType.RSA2048)
+    ]
+    for roles, level, key_type, certificate in issued:
+        assert _policy_oids(certificate) == [
+            level,
+            *sorted((r.oid for r in roles), key=lambda o: o.dotted_string),
+        ]
+        assert roles_of(certificate) == roles
+        usage = _ext(certificate, x509.KeyUsage).value
+        assert usage.digital_signature and not usage.key_encipherment  # people never encipher
+        assert KeyType.of(certificate.public_key()) is key_type
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        organization_subject(),
+        person_subject(roles=PERSON_ROLES),
+        machine_subject(),
+        software_subject(),
+        OrganizationSubject(
+            name='Müller, "Söhne" + Co; <AG>', country="DE", identifier="VATDE-1", locality=" #Ulm "
+        ),
+        MachineSubject(
+            manufacturer="#Hash+Plus, AG", model="Modell\\7 ", serial_number="A 1", country="DE"
+        ),
+    ],
+    ids=["organization", "person", "machine", "software", "escapes", "machine-escapes"],
+)
+def test_the_name_a_certificate_is_built_with_renders_as_its_subject(
+    pki: ScenarioPki, subject: Subject
+) -> None:
+    """The log renders an issued certificate's subject from the name it was built with."""
+    ca = pki.devices if subject.kind in (SubjectKind.MACHINE, SubjectKind.SOFTWARE) else pki.people
+    certificate = issue_identity(ca, subject).certificate
+    assert certificate.subject == subject.x509_name()
+    assert certificate.subject.rfc4514_string() == subject.x509_name().rfc4514_string()

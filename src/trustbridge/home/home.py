@@ -8,11 +8,12 @@ in one database transaction: it either happens completely or not at all.
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 import re
 import secrets
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,8 +25,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from trustbridge.clock import Clock, OffsetClock, SystemClock, ensure_utc
 from trustbridge.errors import (
@@ -105,6 +117,7 @@ from trustbridge.pki.release import (
 from trustbridge.pki.signers import FileSigner, Signer
 from trustbridge.store import tables as t
 from trustbridge.store.db import connect, migrate
+from trustbridge.store.types import UtcDateTime
 from trustbridge.trust.schemes import TrustScheme
 from trustbridge.trust.validation import RevocationMode, ValidationParams, validate_path
 
@@ -125,13 +138,95 @@ ENROLMENT_STATEMENT = "trustbridge-enrolment/v1"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SERIAL_RETRIES = 3
 _NO_CONSTRAINTS = NameConstraintsSpec()
-# Statements of the issuance path, built once (SQLAlchemy caches their compiled form).
+# Statements of the issuance path, built once (SQLAlchemy caches their compiled form); used
+# where the driver's parameter style has no prepared form below (see _Insert).
 _STATUS_BY_FINGERPRINT = select(t.certificates.c.status).where(
     t.certificates.c.fingerprint == bindparam("fingerprint")
 )
-_INSERT_REQUEST = insert(t.requests)
-_INSERT_CERTIFICATE = insert(t.certificates)
-_INSERT_AUDIT = insert(t.audit_events)
+#: Placeholders of the DB-API parameter styles the prepared statements are written for.
+_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_STATUS_SQL = "SELECT status FROM certificates WHERE fingerprint = {0}"
+
+
+@dataclass(frozen=True)
+class _Insert:
+    """An INSERT of fixed columns prepared for one database, run on the transaction's cursor.
+
+    Issuing a certificate stores a handful of rows in one transaction, and SQLAlchemy's
+    handling of each statement (cache lookup, execution context, result set-up) costs more
+    than the database's execution of it. The values pass through the columns' own bind
+    conversions for the dialect (JSON, UTC timestamps, binary), as SQLAlchemy converts them;
+    driver errors are raised as SQLAlchemy's (``IntegrityError``, ``OperationalError``), so
+    callers handle them as before. Omitted columns get their server defaults, as with
+    ``insert(table)``.
+    """
+
+    sql: str
+    #: The row's values in column order.
+    values: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    #: The bind conversions: (position, conversion) of each column that has one.
+    conversions: tuple[tuple[int, Callable[[Any], Any]], ...]
+    #: Positions of the UTC time columns: their conversion depends on the instant alone.
+    instants: frozenset[int] = frozenset()
+
+    @classmethod
+    def prepare(cls, table: Table, columns: Sequence[str], dialect: Dialect, mark: str) -> _Insert:
+        # Names from the schema, quoted by the dialect; the values go in as parameters.
+        quote = dialect.identifier_preparer.quote
+        target = dialect.identifier_preparer.format_table(table)
+        names = ", ".join(quote(c) for c in columns)
+        marks = ", ".join(mark for _ in columns)
+        processors = [
+            table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns
+        ]
+        getter = operator.itemgetter(*columns)
+        return cls(
+            sql=f"INSERT INTO {target} ({names}) VALUES ({marks})",  # noqa: S608
+            values=getter if len(columns) > 1 else lambda row: (getter(row),),
+            conversions=tuple((i, p) for i, p in enumerate(processors) if p is not None),
+            instants=frozenset(
+                i for i, c in enumerate(columns) if isinstance(table.c[c].type, UtcDateTime)
+            ),
+        )
+
+    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        params: list[Sequence[Any]] = []
+        # Rows repeat their times (a request's submission and release, a batch's validity):
+        # each instant is converted once per call (equal aware datetimes are one instant; a
+        # naive one never equals an aware one, and its conversion refuses it).
+        converted: dict[datetime, Any] = {}
+        for row in rows:
+            values = list(self.values(row))
+            for position, convert in self.conversions:
+                value = values[position]
+                if position in self.instants and type(value) is datetime:
+                    done = converted.get(value)
+                    if done is None:
+                        done = converted[value] = convert(value)
+                    values[position] = done
+                else:
+                    values[position] = convert(value)
+            params.append(values)
+        _execute_raw(conn, self.sql, params)
+
+
+def _execute_raw(conn: Connection, sql: str, params: Sequence[Sequence[Any]]) -> Any:
+    """Run ``sql`` once per parameter row on ``conn``'s DB-API cursor; the cursor's result
+    (for one row) as ``fetchone`` gives it."""
+    dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.cursor()
+    try:
+        if len(params) == 1:
+            cursor.execute(sql, params[0])
+            return cursor.fetchone() if cursor.description is not None else None
+        cursor.executemany(sql, params)
+        return None
+    except dbapi_error as exc:
+        raise DBAPIError.instance(
+            sql, params, exc, dbapi_error, dialect=conn.dialect, ismulti=len(params) > 1
+        ) from exc
+    finally:
+        cursor.close()
 
 
 #: Seconds to shift the clock of every home opened without an explicit clock (rehearsing
@@ -256,6 +351,7 @@ class Home:
         self._levels: dict[str, tuple[str, str]] | None = None
         self._level_oids: dict[tuple[str, str], x509.ObjectIdentifier] = {}
         self._ca_ids: dict[str, int] = {}
+        self._inserts: dict[tuple[str, tuple[str, ...]], _Insert] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -378,6 +474,32 @@ class Home:
         except OperationalError as exc:
             raise StoreError(f"database error: {exc.orig}") from None
 
+    def _insert(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``rows`` (mappings with the same keys) into ``table``, in ``conn``'s
+        transaction, as a statement prepared once for this database (:class:`_Insert`)."""
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        prepared = self._inserts.get((table.name, columns))
+        if prepared is None:
+            mark = _MARKS.get(conn.dialect.paramstyle)
+            if mark is None:
+                conn.execute(insert(table), list(rows))
+                return
+            prepared = _Insert.prepare(table, columns, conn.dialect, mark)
+            self._inserts[(table.name, columns)] = prepared
+        prepared.run(conn, rows)
+
+    def _certificate_status(self, conn: Connection, fingerprint: str) -> str | None:
+        """The status of the certificate with ``fingerprint``; None if this home never
+        issued it."""
+        mark = _MARKS.get(conn.dialect.paramstyle)
+        if mark is None:
+            found = conn.execute(_STATUS_BY_FINGERPRINT, {"fingerprint": fingerprint}).first()
+        else:
+            found = _execute_raw(conn, _STATUS_SQL.format(mark), [(fingerprint,)])
+        return None if found is None else str(found[0])
+
     def _audit_row(
         self, actor: Principal, action: str, object_type: str, object_id: str, **details: Any
     ) -> dict[str, Any]:
@@ -400,9 +522,10 @@ class Home:
         object_id: str,
         **details: Any,
     ) -> None:
-        conn.execute(
-            _INSERT_AUDIT,
-            self._audit_row(actor, action, object_type, object_id, **details),
+        self._insert(
+            conn,
+            t.audit_events,
+            [self._audit_row(actor, action, object_type, object_id, **details)],
         )
 
     # -- schemes -------------------------------------------------------------------------------
@@ -1044,21 +1167,32 @@ class Home:
         the database is checked on every call (in ``conn``'s transaction where given), so a
         revocation takes effect at once.
         """
-        at = at or self.now()
-        fingerprint = certificate_fingerprint(certificate)
+        return self._verify_identity(
+            certificate, certificate_fingerprint(certificate), at or self.now(), conn=conn
+        )
+
+    def _verify_identity(
+        self,
+        certificate: x509.Certificate,
+        fingerprint: str,
+        at: datetime,
+        *,
+        conn: Connection | None = None,
+    ) -> VerifiedIdentity:
+        """:meth:`verify_identity` of ``certificate``, whose fingerprint the caller computed."""
         if conn is None:
             with self.engine.connect() as own:
-                row = own.execute(_STATUS_BY_FINGERPRINT, {"fingerprint": fingerprint}).first()
+                status = self._certificate_status(own, fingerprint)
         else:
-            row = conn.execute(_STATUS_BY_FINGERPRINT, {"fingerprint": fingerprint}).first()
-        if row is None:
+            status = self._certificate_status(conn, fingerprint)
+        if status is None:
             raise ValidationError(
                 f"{certificate.subject.rfc4514_string()} is not an identity issued by this home",
                 hint="approvals and enrolments need an identity of one of this home's CAs",
             )
-        if row.status != "good":
+        if status != "good":
             raise ValidationError(
-                f"the identity {certificate.subject.rfc4514_string()} is {row.status}"
+                f"the identity {certificate.subject.rfc4514_string()} is {status}"
             )
         cached = self._verified.get(fingerprint)
         if cached is not None and cached[0] > at and at < certificate.not_valid_after_utc:
@@ -1162,22 +1296,30 @@ class Home:
         )
         rule: ApprovalRule | None = None
         credential: VerifiedIdentity | None = None
+        # Identities whose status is read again in the issuing transaction, with their
+        # fingerprints.
+        releasing: list[tuple[x509.Certificate, str]] = []
         if enrolment is not None:
             rule = ApprovalRule.ENROLMENT_CREDENTIAL
             verify_statement_signature(
                 enrolment.certificate, enrolment_payload(digest), enrolment.signature
             )
-            credential = self._verified_credential(enrolment.certificate, subject, now)
+            releasing.append(
+                (enrolment.certificate, certificate_fingerprint(enrolment.certificate))
+            )
+            credential = self._verified_credential(*releasing[-1], subject, now)
             requester = credential.principal
         elif enrolment_channel is not None:
             rule = ApprovalRule.ENROLMENT_CREDENTIAL
-            credential = self._verified_credential(enrolment_channel, subject, now)
+            releasing.append((enrolment_channel, certificate_fingerprint(enrolment_channel)))
+            credential = self._verified_credential(*releasing[-1], subject, now)
             requester = credential.principal
         elif enrolment_token is not None:
             rule = ApprovalRule.ENROLMENT_TOKEN
         elif current_identity is not None:
             rule = ApprovalRule.CURRENT_IDENTITY
-            renewed = self.certificate_by_fingerprint(certificate_fingerprint(current_identity))
+            releasing.append((current_identity, certificate_fingerprint(current_identity)))
+            renewed = self.certificate_by_fingerprint(releasing[-1][1])
             if renewal_of is None or renewed.id != renewal_of:
                 raise ApprovalError(
                     "an identity can only re-enrol itself",
@@ -1232,19 +1374,9 @@ class Home:
             try:
                 with self._tx() as conn:
                     if rule is None:
-                        conn.execute(_INSERT_REQUEST, row)
-                        conn.execute(_INSERT_AUDIT, submitted)
+                        self._insert(conn, t.requests, [row])
+                        self._insert(conn, t.audit_events, [submitted])
                         return self._request_from_row(row, ca)
-                    if enrolment is not None:
-                        # The credential's status, read in the issuing transaction.
-                        self.verify_identity(enrolment.certificate, now, conn=conn)
-                    if current_identity is not None:
-                        self.verify_identity(current_identity, now, conn=conn)
-                    if enrolment_channel is not None:
-                        self.verify_identity(enrolment_channel, now, conn=conn)
-                    if enrolment_token is not None:
-                        # The token is consumed in the same transaction as the issuance.
-                        self._consume_token(conn, enrolment_token, subject, request_id, now)
                     rule_principal = Principal("rule", rule.value, f"approval rule {rule.value}")
                     released = {
                         **row,
@@ -1255,7 +1387,15 @@ class Home:
                         "decision_rule": rule.value,
                         "decision_reason": f"released by rule {rule.value}",
                     }
-                    conn.execute(_INSERT_REQUEST, released)
+                    # The first write: what is read below is read inside the writing
+                    # transaction (SQLite begins it at the first write).
+                    self._insert(conn, t.requests, [released])
+                    for identity, identity_fingerprint in releasing:
+                        # The releasing identity's status, read in the issuing transaction.
+                        self._verify_identity(identity, identity_fingerprint, now, conn=conn)
+                    if enrolment_token is not None:
+                        # The token is consumed in the same transaction as the issuance.
+                        self._consume_token(conn, enrolment_token, subject, request_id, now)
                     return self._issue(
                         conn,
                         row=released,
@@ -1276,17 +1416,18 @@ class Home:
         raise StoreError("could not store the request")  # pragma: no cover
 
     def _verified_credential(
-        self, certificate: x509.Certificate, subject: Subject, at: datetime
+        self, certificate: x509.Certificate, fingerprint: str, subject: Subject, at: datetime
     ) -> VerifiedIdentity:
-        """An enrolment credential whose path (cached) and fit for ``subject`` are checked.
+        """An enrolment credential (with its ``fingerprint``) whose path (cached) and fit for
+        ``subject`` are checked.
 
         Its status is checked again inside the issuing transaction.
         """
-        cached = self._verified.get(certificate_fingerprint(certificate))
+        cached = self._verified.get(fingerprint)
         if cached is not None and cached[0] > at and at < certificate.not_valid_after_utc:
             credential = cached[1]
         else:
-            credential = self.verify_identity(certificate, at)
+            credential = self._verify_identity(certificate, fingerprint, at)
         check_enrolment_credential(subject, credential)
         return credential
 
@@ -1628,26 +1769,30 @@ class Home:
             purpose=Purpose(row["purpose"]),
             lifetime=timedelta(days=lifetime_days) if lifetime_days else None,
         )
-        conn.execute(
-            _INSERT_CERTIFICATE,
-            self._certificate_row(
-                certificate,
-                ca_id=row["ca_id"],
-                request_id=row["id"],
-                subject=subject,
-                purpose=Purpose(row["purpose"]),
-                level=row["level_oid"],
-                key_origin=row["key_origin"],
-                issued_by=decided_by,
-                now=now,
-                renewal_of=row["renewal_of"],
-                public_key_der=row["public_key_der"],
-            ),
+        stored = self._certificate_row(
+            certificate,
+            ca_id=row["ca_id"],
+            request_id=row["id"],
+            subject=subject,
+            purpose=Purpose(row["purpose"]),
+            level=row["level_oid"],
+            key_origin=row["key_origin"],
+            issued_by=decided_by,
+            now=now,
+            renewal_of=row["renewal_of"],
+            public_key_der=row["public_key_der"],
         )
+        self._insert(conn, t.certificates, [stored])
         self.log.append(
             EntryKind.CERTIFICATE_ISSUED,
-            certificate_entry(certificate, ca=ca, kind=subject.kind.value),
-            subject=format(certificate.serial_number, "x"),
+            certificate_entry(
+                certificate,
+                ca=ca,
+                kind=subject.kind.value,
+                der=stored["der"],
+                name=subject.x509_name(),
+            ),
+            subject=stored["serial"],
             conn=conn,
         )
         audit.append(
@@ -1655,7 +1800,7 @@ class Home:
                 decided_by,
                 "certificate.issue",
                 "certificate",
-                format(certificate.serial_number, "x"),
+                stored["serial"],
                 ca=ca,
                 request=row["id"],
                 holder=subject.display_name,
@@ -1663,7 +1808,7 @@ class Home:
                 key_origin=row["key_origin"],
             )
         )
-        conn.execute(_INSERT_AUDIT, audit)
+        self._insert(conn, t.audit_events, audit)
         return Issued(
             request=self._request_from_row(row, ca),
             certificates=(certificate,),
@@ -1856,14 +2001,23 @@ class Home:
             certs = authority.issue_many(
                 subjects=part, public_keys=public_keys, level=level_oid, at=at, lifetime=lifetime
             )
-            rows = []
+            rows: list[dict[str, Any]] = []
+            entries: list[tuple[EntryKind, dict[str, Any], str | None]] = []
             for s, cert, public_key in zip(part, certs, public_keys, strict=True):
                 der = cert.public_bytes(Encoding.DER)
                 spki = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+                serial = format(cert.serial_number, "x")
+                entries.append(
+                    (
+                        EntryKind.CERTIFICATE_ISSUED,
+                        certificate_entry(cert, ca=ca, kind="machine", der=der, name=s.x509_name()),
+                        serial,
+                    )
+                )
                 rows.append(
                     {
                         "ca_id": ca_id,
-                        "serial": format(cert.serial_number, "x"),
+                        "serial": serial,
                         "request_id": request_id,
                         "kind": "machine",
                         "purpose": "identity",
@@ -1881,18 +2035,8 @@ class Home:
                     }
                 )
             with self._tx() as conn:
-                conn.execute(_INSERT_CERTIFICATE, rows)
-                self.log.append_many(
-                    [
-                        (
-                            EntryKind.CERTIFICATE_ISSUED,
-                            certificate_entry(cert, ca=ca, kind="machine"),
-                            format(cert.serial_number, "x"),
-                        )
-                        for cert in certs
-                    ],
-                    conn=conn,
-                )
+                self._insert(conn, t.certificates, rows)
+                self.log.append_many(entries, conn=conn)
                 self._audit(
                     conn,
                     rule_principal,

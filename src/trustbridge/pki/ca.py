@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from asn1crypto import core as asn1
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
@@ -426,14 +427,17 @@ def _extension(value: x509.ExtensionType, *, critical: bool) -> x509.Extension[x
     return x509.Extension(value.oid, critical, value)
 
 
+_Extensions = tuple[x509.Extension[x509.ExtensionType], ...]
+
+
 @dataclass(frozen=True)
 class _Template:
     """What the certificates of one issuance share."""
 
     not_before: datetime
     not_after: datetime
-    head: tuple[x509.Extension[x509.ExtensionType], ...]
-    tail: tuple[x509.Extension[x509.ExtensionType], ...]
+    head: _Extensions
+    tail: _Extensions
 
 
 @dataclass(frozen=True)
@@ -617,24 +621,48 @@ class CertificateAuthority:
         at: datetime,
         not_after: datetime,
     ) -> _Template:
-        policy_oids = [level]
-        if isinstance(subject, PersonSubject):
-            policy_oids += sorted((r.oid for r in subject.roles), key=lambda o: o.dotted_string)
+        roles = subject.roles if isinstance(subject, PersonSubject) else frozenset()
+        head, tail = self._profile_extensions(profile, key_type, level, roles)
+        return _Template(not_before=at, not_after=not_after, head=head, tail=tail)
+
+    @cached_property
+    def _extension_sets(
+        self,
+    ) -> dict[
+        tuple[IdentityProfile, KeyType, x509.ObjectIdentifier, frozenset[Role]],
+        tuple[_Extensions, _Extensions],
+    ]:
+        return {}
+
+    def _profile_extensions(
+        self,
+        profile: IdentityProfile,
+        key_type: KeyType,
+        level: x509.ObjectIdentifier,
+        roles: frozenset[Role],
+    ) -> tuple[_Extensions, _Extensions]:
+        """The extensions before and after the key identifiers, for one profile, key type,
+        level and set of roles: values that depend on nothing else, built once (immutable)."""
+        key = (profile, key_type, level, roles)
+        cached = self._extension_sets.get(key)
+        if cached is not None:
+            return cached
+        policy_oids = [level, *sorted((r.oid for r in roles), key=lambda o: o.dotted_string)]
         tail: list[x509.ExtensionType] = [
             _policies(policy_oids),
-            subject_kind_extension(subject.kind),
+            subject_kind_extension(profile.kind),
         ]
         if profile.extended_key_usage:
             tail.append(x509.ExtendedKeyUsage(list(profile.extended_key_usage)))
-        return _Template(
-            not_before=at,
-            not_after=not_after,
-            head=(
+        built = (
+            (
                 _extension(_END_ENTITY, critical=True),
                 _extension(profile.key_usage_extension(key_type), critical=True),
             ),
-            tail=tuple(_extension(e, critical=False) for e in tail),
+            tuple(_extension(e, critical=False) for e in tail),
         )
+        self._extension_sets[key] = built
+        return built
 
     @cached_property
     def _trailer(self) -> tuple[x509.Extension[x509.ExtensionType], ...]:
@@ -676,7 +704,12 @@ class CertificateAuthority:
             not_valid_after=template.not_after,
             extensions=extensions,
         )
-        return builder.sign(self.signer.private_key, hash_for(self.signer.key_type))
+        return builder.sign(self.signer.private_key, self._signature_hash)
+
+    @cached_property
+    def _signature_hash(self) -> hashes.SHA256 | hashes.SHA384 | None:
+        """The hash this CA's key signs with (a property of the key: found once)."""
+        return hash_for(self.signer.key_type)
 
     def certify_ca(
         self,

@@ -103,12 +103,14 @@ _DNS = re.compile(
 )
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]{0,31}$")
 _UB_NAME = 64  # X.520 upper bound for commonName, organizationName, ...
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 @functools.lru_cache(maxsize=4096)
-def _attribute(oid: x509.ObjectIdentifier, value: str) -> x509.NameAttribute[str]:
-    """A name attribute; cached, since a batch repeats most of them."""
-    return x509.NameAttribute(oid, value)
+def _rdn(oid: x509.ObjectIdentifier, value: str) -> x509.RelativeDistinguishedName:
+    """A name attribute as the single-valued RDN that holds it; cached, since a batch
+    repeats most of them (``x509.Name`` wraps a bare attribute in such an RDN itself)."""
+    return x509.RelativeDistinguishedName([x509.NameAttribute(oid, value)])
 
 
 def _text(field_name: str, value: str, *, limit: int = _UB_NAME) -> str:
@@ -117,7 +119,7 @@ def _text(field_name: str, value: str, *, limit: int = _UB_NAME) -> str:
         raise ProfileError(f"{field_name} must not be empty")
     if len(value) > limit:
         raise ProfileError(f"{field_name} {value!r} is longer than {limit} characters")
-    if any(ord(ch) < 32 for ch in value):
+    if _CONTROL.search(value):
         raise ProfileError(f"{field_name} {value!r} contains control characters")
     return value
 
@@ -226,13 +228,13 @@ class OrganizationSubject(_SubjectBase):
 
     def _build_name(self) -> x509.Name:
         attrs = [
-            _attribute(NameOID.COUNTRY_NAME, self.country),
-            _attribute(NameOID.ORGANIZATION_NAME, self.name),
-            _attribute(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.identifier),
+            _rdn(NameOID.COUNTRY_NAME, self.country),
+            _rdn(NameOID.ORGANIZATION_NAME, self.name),
+            _rdn(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.identifier),
         ]
         if self.locality:
-            attrs.append(_attribute(NameOID.LOCALITY_NAME, self.locality))
-        attrs.append(_attribute(NameOID.COMMON_NAME, self.name))
+            attrs.append(_rdn(NameOID.LOCALITY_NAME, self.locality))
+        attrs.append(_rdn(NameOID.COMMON_NAME, self.name))
         return x509.Name(attrs)
 
     def alt_names(self) -> list[x509.GeneralName]:
@@ -275,28 +277,32 @@ class PersonSubject(_SubjectBase):
 
     def _build_name(self) -> x509.Name:
         attrs = [
-            _attribute(NameOID.COUNTRY_NAME, self.country),
-            _attribute(NameOID.ORGANIZATION_NAME, self.organization),
+            _rdn(NameOID.COUNTRY_NAME, self.country),
+            _rdn(NameOID.ORGANIZATION_NAME, self.organization),
         ]
         if self.organization_identifier:
-            attrs.append(
-                _attribute(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.organization_identifier)
-            )
+            attrs.append(_rdn(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.organization_identifier))
         attrs += [
-            _attribute(NameOID.GIVEN_NAME, self.given_name),
-            _attribute(NameOID.SURNAME, self.surname),
+            _rdn(NameOID.GIVEN_NAME, self.given_name),
+            _rdn(NameOID.SURNAME, self.surname),
         ]
         if self.serial_number:
-            attrs.append(_attribute(NameOID.SERIAL_NUMBER, self.serial_number))
+            attrs.append(_rdn(NameOID.SERIAL_NUMBER, self.serial_number))
         if self.roles:
             # Human-readable echo of the roles; the authoritative form is the role policy OID.
             title = ", ".join(sorted(r.value for r in self.roles))
-            attrs.append(_attribute(NameOID.TITLE, title[:_UB_NAME]))
-        attrs.append(_attribute(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]))
+            attrs.append(_rdn(NameOID.TITLE, title[:_UB_NAME]))
+        attrs.append(_rdn(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]))
         return x509.Name(attrs)
 
     def alt_names(self) -> list[x509.GeneralName]:
         return [x509.RFC822Name(self.email)] if self.email else []
+
+
+@functools.lru_cache(maxsize=1024)
+def _model_slug(manufacturer: str, model: str) -> str:
+    """Manufacturer and model as a URN segment (a batch repeats them)."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", f"{manufacturer}:{model}").strip("-")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -362,16 +368,16 @@ class MachineSubject(_SubjectBase):
     def uri(self) -> str:
         if self.application_uri:
             return self.application_uri
-        slug = re.sub(r"[^A-Za-z0-9.-]+", "-", f"{self.manufacturer}:{self.model}").strip("-")
+        slug = _model_slug(self.manufacturer, self.model)
         return f"urn:trustbridge:machine:{slug}:{self.serial_number}"
 
     def _build_name(self) -> x509.Name:
         return x509.Name(
             [
-                _attribute(NameOID.COUNTRY_NAME, self.country),
-                _attribute(NameOID.ORGANIZATION_NAME, self.manufacturer),
-                _attribute(NameOID.SERIAL_NUMBER, self.serial_number),
-                _attribute(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]),
+                _rdn(NameOID.COUNTRY_NAME, self.country),
+                _rdn(NameOID.ORGANIZATION_NAME, self.manufacturer),
+                _rdn(NameOID.SERIAL_NUMBER, self.serial_number),
+                _rdn(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]),
             ]
         )
 
@@ -422,10 +428,10 @@ class SoftwareSubject(_SubjectBase):
     def _build_name(self) -> x509.Name:
         return x509.Name(
             [
-                _attribute(NameOID.COUNTRY_NAME, self.country),
-                _attribute(NameOID.ORGANIZATION_NAME, self.organization),
-                _attribute(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.organization_identifier),
-                _attribute(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]),
+                _rdn(NameOID.COUNTRY_NAME, self.country),
+                _rdn(NameOID.ORGANIZATION_NAME, self.organization),
+                _rdn(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.organization_identifier),
+                _rdn(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]),
             ]
         )
 

@@ -176,12 +176,13 @@ def verify_statement_signature(
     certificate: x509.Certificate, payload: bytes, signature: bytes
 ) -> None:
     """Raise :class:`ApprovalError` unless ``signature`` over ``payload`` verifies."""
-    who = certificate.subject.rfc4514_string()
     try:
         valid = signature_valid(certificate.public_key(), payload, signature)
     except InputError as exc:
+        who = certificate.subject.rfc4514_string()
         raise ApprovalError(f"certificate of {who}: {exc.message}") from None
     if not valid:
+        who = certificate.subject.rfc4514_string()
         raise ApprovalError(
             f"the signature does not verify with the certificate of {who}",
             hint="sign with the private key that belongs to the certificate you present",
