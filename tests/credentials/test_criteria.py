@@ -207,6 +207,20 @@ def test_level_values(catalogue: Catalogue) -> None:
         criterion.check_value(2)
 
 
+def test_level_and_choice_names_are_matched_per_value_type() -> None:
+    # The folded names are cached per tuple of names: each type keeps its own spelling.
+    upper, lower = LevelSpec(("SL1", "SL2")), LevelSpec(("sl1", "sl2", "sl3"))
+    assert (upper.normalize(" sl2 "), lower.normalize("SL2"), lower.normalize("SL3")) == (
+        "SL2",
+        "sl2",
+        "sl3",
+    )
+    assert upper.normalize("SL3") is None and upper.normalize(2) is None
+    choice = ChoiceSpec(("Measured", "derived"))
+    assert (choice.normalize("MEASURED"), choice.normalize("Derived")) == ("Measured", "derived")
+    assert choice.normalize("estimated") is None
+
+
 def test_boolean_values(catalogue: Catalogue) -> None:
     criterion = catalogue.get("sbom")
     assert criterion.check_value(True) is True
@@ -362,11 +376,13 @@ def test_evidence_checks(catalogue: Catalogue) -> None:
     with pytest.raises(EvidenceNotAllowedError, match="iec-61508: 'hearsay' is not an evidence"):
         sil.check_evidence("hearsay")
     assert catalogue.get("mtbf").check_evidence("self-declaration") is EvidenceKind.SELF_DECLARATION
+    assert sil.check_evidence(EvidenceKind.CERTIFICATE) is EvidenceKind.CERTIFICATE
 
 
 def test_element_checks(catalogue: Catalogue) -> None:
     component = catalogue.get("iec-62443-4-2")
     assert component.check_element("product") is ElementKind.PRODUCT
+    assert component.check_element(ElementKind.PRODUCT) is ElementKind.PRODUCT
     with pytest.raises(CriterionError, match=r"iec-62443-4-2 does not apply to .*organization"):
         component.check_element(ElementKind.ORGANIZATION)
     with pytest.raises(CriterionError, match="iec-62443-4-2: 'machine' is not an element kind"):

@@ -7,7 +7,10 @@ thumbprints and verifies our signatures.
 from __future__ import annotations
 
 import base64
+import functools
+import itertools
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,24 +18,36 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jwcrypto.jwk import JWK
 from jwcrypto.jws import JWS
 
 from trustbridge._canonical import canonical_json
 from trustbridge.credentials._jose import (
+    _header,
+    _payload_bytes,
+    _split,
     decode_jwt,
     jwk_thumbprint,
     key_from_jwk,
     public_jwk,
     sign_jws,
     verify_jws,
+    verify_x5c_jws,
     x5c_of,
 )
 from trustbridge.credentials.errors import MalformedCredentialError, TamperedCredentialError
 from trustbridge.errors import InputError
 from trustbridge.pki.keys import KeyType, generate_private_key, hash_for
-from trustbridge.pki.signers import FileSigner, Signer
-from trustbridge.trust._jws import CompactJws, b64url_decode, b64url_encode
+from trustbridge.pki.signers import FileSigner, Signer, jose_signature
+from trustbridge.trust._jws import (
+    CompactJws,
+    JwsFormatError,
+    algorithm_for,
+    b64url_decode,
+    b64url_encode,
+)
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -334,3 +349,107 @@ def test_decode_jwt_refuses(text: str, message: str) -> None:
         MalformedCredentialError, match=f"^vc.jwt: not a JWT: .*{message}|{message}"
     ):
         decode_jwt(text, source="vc.jwt")
+
+
+# -- the fast paths of decoding and verifying (the same answers as the plain ones) ------------
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _outcome(parse: Callable[[], CompactJws | bytes]) -> object:
+    try:
+        return parse()
+    except JwsFormatError as exc:
+        return ("refused", str(exc))
+
+
+def test_payload_decoding_gives_what_payload_bytes_gives_on_every_short_segment() -> None:
+    # Every segment of up to three characters (non-canonical spare bits and the impossible
+    # length 1 included): the fast decoder accepts, refuses and decodes as CompactJws does.
+    for length in range(1, 4):
+        for chars in itertools.product(_ALPHABET, repeat=length):
+            jws = CompactJws("e30", "".join(chars), "c2ln")
+            assert _outcome(functools.partial(_payload_bytes, jws)) == _outcome(jws.payload_bytes)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=3000), st.sampled_from(["", "A", "B", "AB", "Q", "_"]))
+def test_payload_decoding_gives_what_payload_bytes_gives(data: bytes, tail: str) -> None:
+    segment = b64url_encode(data) + tail
+    jws = CompactJws("e30", segment, "c2ln")
+    assert _outcome(lambda: _payload_bytes(jws)) == _outcome(jws.payload_bytes)
+
+
+_KNOWN_HEADER = b64url_encode(b'{"alg":"ES256","typ":"vc+jwt"}')
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([_KNOWN_HEADER, "e30", ".", "..", " ", "\n", "=", "+", "/", "é"]),
+            st.text(alphabet=_ALPHABET + ". \t\r\n=+/~é\x00", max_size=12),
+        ),
+        max_size=6,
+    )
+)
+def test_splitting_a_token_gives_what_compact_jws_parse_gives(pieces: list[str]) -> None:
+    _header(_KNOWN_HEADER)  # a header seen before: the split skips checking it again
+    text = "".join(pieces)
+    expected = _outcome(lambda: CompactJws.parse(text.encode("utf-8")))
+    assert _outcome(lambda: _split(text)) == expected
+
+
+def test_a_known_header_does_not_let_the_rest_of_a_token_pass_unchecked() -> None:
+    _header(_KNOWN_HEADER)
+    for rest in ("e30.c2l=", "e3+.c2ln", "e30.c2ln.", "e30", "e30.", "e 0.c2ln", "e\n0.c2ln"):
+        text = f"{_KNOWN_HEADER}.{rest}"
+        with pytest.raises(JwsFormatError):
+            CompactJws.parse(text.encode())
+        with pytest.raises(JwsFormatError):
+            _split(text)
+    # Surrounding blanks are stripped, as CompactJws.parse strips them.
+    assert _split(f" {_KNOWN_HEADER}.e30.c2ln\n") == CompactJws(_KNOWN_HEADER, "e30", "c2ln")
+
+
+def test_a_byte_order_mark_is_not_json() -> None:
+    with pytest.raises(MalformedCredentialError, match="BOM"):
+        decode_jwt(_jwt({"alg": "ES256"}, "\ufeff{}".encode()), source="t")
+
+
+def _x5c_token(signer: Signer, chain: list[x509.Certificate], payload: bytes = b"{}") -> str:
+    return sign_jws({"x5c": [x5c_entry(c) for c in chain]}, payload, signer)
+
+
+@pytest.mark.parametrize("key_type", list(KeyType))
+def test_each_chain_verifies_with_its_own_leaf_key(key_type: KeyType) -> None:
+    first, second = make_signer(key_type), make_signer(key_type)
+    first_leaf, second_leaf = self_signed(first, "first"), self_signed(second, "second")
+    other = self_signed(make_signer(), "intermediate")
+    for signer, chain in ((first, [first_leaf]), (second, [second_leaf]), (first, [first_leaf])):
+        jws, header, _ = decode_jwt(_x5c_token(signer, chain), source="t")
+        assert verify_x5c_jws(jws, header, source="t") == tuple(chain)
+    # The same leaf with another chain behind it: that chain, not the one seen before.
+    jws, header, _ = decode_jwt(_x5c_token(first, [first_leaf, other]), source="t")
+    assert verify_x5c_jws(jws, header, source="t") == (first_leaf, other)
+    # A token whose x5c names a chain seen before but that another key signed.
+    header_text = b64url_encode(
+        canonical_json({"alg": algorithm_for(key_type), "x5c": [x5c_entry(first_leaf)]})
+    )
+    signing_input = f"{header_text}.{b64url_encode(b'{}')}"
+    signature = jose_signature(second, signing_input.encode("ascii"))
+    jws, header, _ = decode_jwt(f"{signing_input}.{b64url_encode(signature)}", source="t")
+    with pytest.raises(TamperedCredentialError, match="signature does not verify"):
+        verify_x5c_jws(jws, header, source="t")
+
+
+def test_verify_x5c_jws_refuses_what_x5c_of_refuses_and_names_the_source() -> None:
+    signer = make_signer()
+    jws = CompactJws.parse(sign_jws({}, b"{}", signer).encode())
+    for header, message in (
+        ({"alg": "ES256"}, "header has no x5c certificate chain"),
+        ({"alg": "ES256", "x5c": ["QUJD"]}, "x5c entry 0: .* not a DER certificate"),
+        ({"alg": "ES256", "x5c": [["nested"]]}, "x5c entry 0 is not a string"),
+    ):
+        with pytest.raises(MalformedCredentialError, match=f"^t: {message}"):
+            verify_x5c_jws(jws, header, source="t")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import gzip
 import json
 import threading
@@ -287,6 +288,16 @@ def test_entry_without_id_is_read() -> None:
     obj["statusSize"] = 1  # type: ignore[assignment]
     obj["statusMessage"] = [{"status": "0x0", "message": "unset"}]  # type: ignore[assignment]
     assert StatusEntry.from_json(obj) == StatusEntry(URL, 0, SUSPENSION)
+
+
+def test_entry_read_is_the_entry_built() -> None:
+    # from_json builds the entry without checking again what it checked: the same value object.
+    built = StatusEntry(URL, 7, SUSPENSION)
+    read = StatusEntry.from_json({**built.to_json(), "type": ["BitstringStatusListEntry"]})
+    assert (read, hash(read), repr(read)) == (built, hash(built), repr(built))
+    assert type(read.index) is int and read.purpose is SUSPENSION
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.index = 8  # type: ignore[misc]
 
 
 def _entry(**changes: Any) -> dict[str, Any]:

@@ -458,3 +458,62 @@ def test_a_cached_header_cannot_be_changed(world: World) -> None:
     with pytest.raises(TypeError):
         header["x5c"][0] = "POISON"
     assert decode_jwt(token, source="t")[1]["x5c"][0] != "POISON"
+
+
+# -- a warm verifier (the caches of issue 5's benchmark) ---------------------------------------
+
+
+def test_a_warm_verifier_sees_a_revocation_once_its_cached_list_expires(world: World) -> None:
+    home = world.fuji.home
+    assert home is not None
+    token = world.issue(world.fuji, isms_certificate())
+    credential_id = home.credentials.issued_list()[-1].id
+    verifier = world.verifier()
+    for _ in range(3):
+        verifier.verify(token, at=NOW)
+    home.credentials.change_status(credential_id, "revoke", reason="certificate withdrawn")
+    # The list fetched at NOW may be used for its ttl (5 minutes), as the status design allows
+    verifier.verify(token, at=NOW + timedelta(minutes=4))
+    with pytest.raises(RevokedCredentialError):
+        verifier.verify(token, at=NOW + timedelta(minutes=6))
+    fresh = world.issue(world.fuji, isms_certificate())
+    verifier.verify(fresh, at=NOW + timedelta(minutes=6))
+    home.credentials.change_status(home.credentials.issued_list()[-1].id, "suspend")
+    verifier.status.invalidate()
+    with pytest.raises(SuspendedCredentialError):
+        verifier.verify(fresh, at=NOW + timedelta(minutes=6))
+
+
+def test_a_warm_verifier_keeps_issuers_apart(world: World) -> None:
+    verifier = world.verifier()
+    fuji = verifier.verify(world.issue(world.fuji, sensor_safety()), at=NOW)
+    nordsee = verifier.verify(world.issue(world.nordsee, plant_audit()), at=NOW)
+    assert "Fuji" in fuji.issuer_identity and "Nordsee" in nordsee.issuer_identity
+    assert fuji.issuer_route == "bridge" and nordsee.issuer_route == "own-scheme"
+    # Fuji's credential re-signed by Nordsee (a valid chain, another organization): refused,
+    # however often Fuji's chain was seen before.
+    header, payload, _ = world.issue(world.fuji, sensor_safety()).split(".")
+    audit = world.issue(world.nordsee, plant_audit())
+    nordsee_header = json.loads(b64url_decode(audit.split(".")[0]))
+    resigned = sign_jws(nordsee_header, b64url_decode(payload), world.nordsee.holder.signer)
+    with pytest.raises(UntrustedIssuerError, match=r"names issuer .* but is signed by"):
+        verifier.verify(resigned, at=NOW)
+    # Fuji's header on a payload Nordsee signed: the signature of Fuji's leaf does not verify.
+    _, nordsee_payload, nordsee_signature = resigned.split(".")
+    with pytest.raises(TamperedCredentialError):
+        verifier.verify(f"{header}.{nordsee_payload}.{nordsee_signature}", at=NOW)
+    verifier.verify(world.issue(world.fuji, sensor_safety()), at=NOW)
+
+
+def test_every_call_checks_the_document_again(world: World) -> None:
+    # Nothing is cached by token: a token refused once is refused again, and the same verifier
+    # still accepts the genuine one in between.
+    verifier = world.verifier()
+    token = world.issue(world.fuji, sensor_safety())
+    changed = _flip_payload(token, {"exp": 1})
+    for _ in range(2):
+        verifier.verify(token, at=NOW)
+        with pytest.raises(TamperedCredentialError):
+            verifier.verify(changed, at=NOW)
+        with pytest.raises(ExpiredCredentialError):
+            verifier.verify(token, at=NOW + timedelta(days=3650))

@@ -13,20 +13,25 @@ import functools
 import hashlib
 import types
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPublicKeyTypes,
     CertificatePublicKeyTypes,
 )
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from pydantic import ConfigDict, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 from trustbridge._canonical import canonical_json
 from trustbridge.credentials.errors import MalformedCredentialError, TamperedCredentialError
 from trustbridge.errors import InputError
-from trustbridge.pki.keys import KeyType
+from trustbridge.pki.keys import KeyType, hash_for
 from trustbridge.pki.signers import Signer, jose_signature, jose_signature_valid
 from trustbridge.trust._jws import (
     CompactJws,
@@ -45,6 +50,7 @@ __all__ = [
     "public_jwk",
     "sign_jws",
     "verify_jws",
+    "verify_x5c_jws",
     "x5c_encode",
     "x5c_of",
 ]
@@ -211,6 +217,51 @@ def sign_jws(header: Mapping[str, Any], payload: bytes, signer: Signer) -> str:
     return f"{signing_input}.{b64url_encode(signature)}"
 
 
+@dataclass(frozen=True)
+class _Verifier:
+    """A supported public key made ready once: the ``alg`` its type implies and, for ECDSA, the
+    coordinate length and signature algorithm (immutable, so it may be shared and cached)."""
+
+    key: PublicKey
+    alg: str
+    #: ECDSA only (None for RSA and EdDSA): the key, the octets of each of R and S
+    #: (RFC 7518 3.4) and the signature algorithm.
+    ec_key: ec.EllipticCurvePublicKey | None = None
+    size: int = 0
+    ecdsa: ec.ECDSA | None = None
+
+    @classmethod
+    def of(cls, key: CertificatePublicKeyTypes) -> _Verifier:
+        """Raises :class:`InputError` for a key type trustbridge does not use."""
+        verifying_key = _supported(key)
+        key_type = KeyType.of(verifying_key)
+        if isinstance(verifying_key, ec.EllipticCurvePublicKey):
+            algorithm = hash_for(key_type)
+            assert algorithm is not None
+            size = _CURVES[_CURVE_NAMES[key_type]][1]
+            return cls(
+                verifying_key, algorithm_for(key_type), verifying_key, size, ec.ECDSA(algorithm)
+            )
+        return cls(verifying_key, algorithm_for(key_type))
+
+    def valid(self, data: bytes, signature: bytes) -> bool:
+        """Whether the JOSE-form ``signature`` verifies ``data`` (as ``jose_signature_valid``,
+        without finding the key type and algorithm again on every call)."""
+        ec_key, ecdsa, size = self.ec_key, self.ecdsa, self.size
+        if ec_key is None or ecdsa is None:
+            return jose_signature_valid(self.key, data, signature)
+        if len(signature) != 2 * size:
+            return False
+        der = encode_dss_signature(
+            int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+        )
+        try:
+            ec_key.verify(der, data, ecdsa)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
 def verify_jws(jws: CompactJws, key: CertificatePublicKeyTypes, *, source: str = "") -> None:
     """Raise :class:`TamperedCredentialError` unless ``jws`` is signed by ``key``.
 
@@ -218,25 +269,56 @@ def verify_jws(jws: CompactJws, key: CertificatePublicKeyTypes, *, source: str =
     refused before any signature check.
     """
     try:
-        verifying_key = _supported(key)
-        expected = algorithm_for(KeyType.of(verifying_key))
+        verifier = _Verifier.of(key)
     except InputError as exc:
         raise TamperedCredentialError(
             f"cannot verify with this key: {exc.message}", source=source
         ) from None
+    _check_signature(jws, verifier, source)
+
+
+def verify_x5c_jws(
+    jws: CompactJws, header: Mapping[str, Any], *, source: str = ""
+) -> tuple[x509.Certificate, ...]:
+    """The header's ``x5c`` chain (:func:`x5c_of`), once ``jws`` verified under its leaf's key
+    (as :func:`verify_jws`); chain and key are made ready once per exact ``x5c`` chain."""
+    try:
+        chain, verifier = _prepared_chain(header.get("x5c"))
+    except (MalformedCredentialError, InputError, TypeError):
+        # Not a chain parsed before: x5c_of and the key say why, naming the source.
+        chain = x5c_of(header, source=source)
+        try:
+            verifier = _Verifier.of(chain[0].public_key())
+        except InputError as exc:
+            raise TamperedCredentialError(
+                f"cannot verify with this key: {exc.message}", source=source
+            ) from None
+    _check_signature(jws, verifier, source)
+    return chain
+
+
+@functools.lru_cache(maxsize=1024)
+def _prepared_chain(x5c: Any) -> tuple[tuple[x509.Certificate, ...], _Verifier]:
+    """An ``x5c`` chain (hashable: the tuple of a cached header) parsed, with its leaf's key
+    made ready; keyed by the exact base64 texts, so by the exact DER certificates."""
+    chain = x5c_of({"x5c": x5c})
+    return chain, _Verifier.of(chain[0].public_key())
+
+
+def _check_signature(jws: CompactJws, verifier: _Verifier, source: str) -> None:
     try:
         header = _header(jws.header)
         signature = jws.signature_bytes()
     except JwsFormatError as exc:
         raise MalformedCredentialError(f"JWS is malformed: {exc}", source=source) from None
-    if not isinstance(header, Mapping):
+    if not isinstance(header, types.MappingProxyType):  # _frozen makes every object one
         raise MalformedCredentialError("JWS header is not a JSON object", source=source)
     alg = header.get("alg")
     if not isinstance(alg, str) or alg.lower() == "none":
         raise TamperedCredentialError(f"JWS alg {alg!r} is refused", source=source)
-    if alg != expected:
+    if alg != verifier.alg:
         raise TamperedCredentialError(
-            f"JWS alg {alg!r} is not {expected}, the algorithm of the verifying key",
+            f"JWS alg {alg!r} is not {verifier.alg}, the algorithm of the verifying key",
             source=source,
         )
     if "crit" in header:
@@ -244,7 +326,7 @@ def verify_jws(jws: CompactJws, key: CertificatePublicKeyTypes, *, source: str =
         raise MalformedCredentialError(
             f"JWS header names critical extensions {header['crit']!r}", source=source
         )
-    if not jose_signature_valid(verifying_key, jws.signing_input, signature):
+    if not verifier.valid(jws.signing_input, signature):
         raise TamperedCredentialError("the JWS signature does not verify", source=source)
 
 
@@ -292,11 +374,27 @@ def x5c_of(header: Mapping[str, Any], *, source: str = "") -> tuple[x509.Certifi
     return tuple(certificates)
 
 
-@functools.lru_cache(maxsize=256)
+#: Protected headers parsed before, by their base64url segment (each checked against the
+#: alphabet when its token was split); at most _HEADER_LIMIT, then the cache starts afresh.
+_headers: dict[str, Any] = {}
+_HEADER_LIMIT = 256
+_MISSING = object()
+#: RFC 4648 5: the base64url alphabet (a compact JWS part uses nothing else).
+_B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
 def _header(segment: str) -> Any:
     """A protected header, parsed once: an issuer's header (with its ``x5c``) is the same in
-    every token it signs. Callers get a shallow copy and must not change nested values."""
-    return _frozen(parse_json(b64url_decode(segment)))
+    every token it signs. Objects come back read-only (see :func:`_frozen`)."""
+    parsed = _headers.get(segment, _MISSING)
+    if parsed is _MISSING:
+        parsed = _frozen(parse_json(b64url_decode(segment)))
+        # Kept only in the strict alphabet (what _split relies on for a known header).
+        if segment.isascii() and not segment.encode("ascii").translate(None, _B64URL_ALPHABET):
+            if len(_headers) >= _HEADER_LIMIT:
+                _headers.clear()
+            _headers[segment] = parsed
+    return parsed
 
 
 def _frozen(value: Any) -> Any:
@@ -308,15 +406,58 @@ def _frozen(value: Any) -> Any:
     return value
 
 
+def _split(text: str) -> CompactJws:
+    """``CompactJws.parse`` of ``text``; where the header segment is one parsed before (so its
+    alphabet was checked then), only the payload and signature segments are checked again."""
+    head, _, rest = text.partition(".")
+    body, dot, signature = rest.partition(".")
+    if (
+        dot
+        and body
+        and signature
+        and head in _headers
+        and text.isascii()
+        and not body.encode("ascii").translate(None, _B64URL_ALPHABET)
+        and not signature.encode("ascii").translate(None, _B64URL_ALPHABET)
+    ):
+        return CompactJws(head, body, signature)
+    return CompactJws.parse(text.encode("utf-8"))
+
+
+def _base64_decoder() -> TypeAdapter[bytes] | None:
+    """pydantic-core's base64 decoder (in Rust; binascii takes several times longer for a
+    payload of a few kilobytes), where this pydantic has one. On a segment in the base64url
+    alphabet it accepts exactly what ``CompactJws.payload_bytes`` accepts (unpadded, canonical)
+    and gives the same octets; tests/credentials/test_jose.py compares the two."""
+    adapter = TypeAdapter(bytes, config=ConfigDict(val_json_bytes="base64"))
+    try:
+        return adapter if adapter.validate_json('"QUJD_w"') == b"ABC\xff" else None
+    except PydanticValidationError:
+        return None
+
+
+_BASE64 = _base64_decoder()
+
+
+def _payload_bytes(jws: CompactJws) -> bytes:
+    """``jws.payload_bytes()``, faster; the payload segment is in the alphabet (split checked)."""
+    if _BASE64 is not None:
+        try:
+            return _BASE64.validate_json(f'"{jws.payload}"')
+        except PydanticValidationError:
+            pass
+    return jws.payload_bytes()  # or refuses it, with the message it always gave
+
+
 def decode_jwt(text: str, *, source: str) -> tuple[CompactJws, dict[str, Any], dict[str, Any]]:
     """Split a compact JWT and parse its header and payload as strict JSON objects."""
     try:
-        jws = CompactJws.parse(text.encode("utf-8"))
+        jws = _split(text)
         header = _header(jws.header)
-        payload = parse_json(jws.payload_bytes())
+        payload = parse_json(_payload_bytes(jws))
     except JwsFormatError as exc:
         raise MalformedCredentialError(f"not a JWT: {exc}", source=source) from None
-    if not isinstance(header, Mapping):
+    if not isinstance(header, types.MappingProxyType):  # _frozen makes every object one
         raise MalformedCredentialError("JWT header is not a JSON object", source=source)
     if not isinstance(payload, dict):
         raise MalformedCredentialError("JWT payload is not a JSON object", source=source)

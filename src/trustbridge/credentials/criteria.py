@@ -149,8 +149,16 @@ def _named(value: object, names: tuple[str, ...]) -> str | None:
     """The name in ``names`` that ``value`` spells, ignoring case and surrounding blanks."""
     if not isinstance(value, str):
         return None
-    wanted = value.strip().casefold()
-    return next((name for name in names if name.casefold() == wanted), None)
+    return _folded(names).get(value.strip().casefold())
+
+
+@functools.lru_cache(maxsize=256)
+def _folded(names: tuple[str, ...]) -> dict[str, str]:
+    """Each name by its case-folded spelling; the first name wins a tie."""
+    folded: dict[str, str] = {}
+    for name in names:
+        folded.setdefault(name.casefold(), name)
+    return folded
 
 
 def _check_names(names: tuple[str, ...], what: str) -> None:
@@ -431,6 +439,8 @@ class Criterion:
     def check_evidence(self, kind: EvidenceKind | str) -> EvidenceKind:
         """``kind`` as an :class:`EvidenceKind`; raises :class:`EvidenceNotAllowedError` when the
         criterion does not admit it."""
+        if kind in self.evidence and isinstance(kind, EvidenceKind):
+            return kind  # the common case: a member the criterion admits
         allowed = ", ".join(self.evidence)
         try:
             member = EvidenceKind(kind)
@@ -447,6 +457,8 @@ class Criterion:
     def check_element(self, kind: ElementKind | str) -> ElementKind:
         """``kind`` as an :class:`ElementKind`; raises :class:`CriterionError` when the criterion
         does not apply to such an element."""
+        if kind in self.elements and isinstance(kind, ElementKind):
+            return kind  # the common case: a member the criterion applies to
         applies = ", ".join(self.elements)
         try:
             member = ElementKind(kind)

@@ -192,7 +192,7 @@ class Evidence(_Model):
     @staticmethod
     def vc_fields(data: Mapping[str, Any]) -> dict[str, Any]:
         """The model's fields from a VCDM ``evidence`` entry (its type names the kind)."""
-        if not isinstance(data, Mapping):
+        if not isinstance(data, dict) and not isinstance(data, Mapping):  # dict: no ABC check
             raise ValueError("an evidence entry must be an object")
         types = data.get("type")
         if not isinstance(types, list) or "Evidence" not in types:
@@ -200,8 +200,9 @@ class Evidence(_Model):
         kinds = [_KIND_OF_TYPE[t] for t in types if t in _KIND_OF_TYPE]
         if len(kinds) != 1:
             raise ValueError(f"evidence must be one of {sorted(_KIND_OF_TYPE)}")
-        body = {k: v for k, v in data.items() if k != "type"}
-        return {"kind": kinds[0], **body}
+        fields = {"kind": kinds[0], **data}
+        del fields["type"]
+        return fields
 
 
 class Issuer(_Model):
@@ -271,7 +272,7 @@ class TrustCredential(_Model):
         """Read a VCDM document; ``require_context`` is off for SD-JWT VC (``vct`` instead)."""
         if require_context:
             context = document.get("@context")
-            if not isinstance(context, list) or context[:1] != [VCDM_CONTEXT]:
+            if not isinstance(context, list) or not (context and context[0] == VCDM_CONTEXT):
                 raise WrongTypeError(f"@context must start with {VCDM_CONTEXT}", source=source)
             if PROFILE_CONTEXT not in context:
                 raise WrongTypeError(f"@context does not name {PROFILE_CONTEXT}", source=source)

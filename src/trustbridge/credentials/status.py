@@ -307,42 +307,52 @@ class StatusEntry:
     @classmethod
     def from_json(cls, obj: object, *, source: str = "") -> StatusEntry:
         """Read one ``credentialStatus`` entry; :class:`MalformedCredentialError` if invalid."""
-
-        def refuse(problem: str) -> MalformedCredentialError:
-            return MalformedCredentialError(f"credentialStatus: {problem}", source=source)
-
-        if not isinstance(obj, Mapping):
-            raise refuse(f"an entry is a {type(obj).__name__}, not a JSON object")
+        if not isinstance(obj, dict) and not isinstance(obj, Mapping):  # dict: no ABC check
+            raise _refuse_entry(source, f"an entry is a {type(obj).__name__}, not a JSON object")
         # BitstringStatusListEntry: type MUST be BitstringStatusListEntry
-        if not _has_type(obj.get("type"), ENTRY_TYPE):
-            raise refuse(f"type {obj.get('type')!r} is not {ENTRY_TYPE!r}")
+        kind = obj.get("type")
+        if not (type(kind) is str and kind == ENTRY_TYPE) and not _has_type(kind, ENTRY_TYPE):
+            raise _refuse_entry(source, f"type {obj.get('type')!r} is not {ENTRY_TYPE!r}")
         purpose = obj.get("statusPurpose")
         if not isinstance(purpose, str):
-            raise refuse(f"statusPurpose {purpose!r} is not a string")
+            raise _refuse_entry(source, f"statusPurpose {purpose!r} is not a string")
         if purpose not in _PURPOSES:
-            raise refuse(
+            raise _refuse_entry(
+                source,
                 f"statusPurpose {purpose!r} is not supported (only "
-                f"{', '.join(StatusPurpose)}); the credential's status cannot be checked"
+                f"{', '.join(StatusPurpose)}); the credential's status cannot be checked",
             )
         # statusListIndex: a non-negative integer as a base-10 string
         index = obj.get("statusListIndex")
         if not isinstance(index, str) or not _INDEX.fullmatch(index):
-            raise refuse(
+            raise _refuse_entry(
+                source,
                 f"statusListIndex {index!r} is not a non-negative integer as a decimal string "
-                "(no sign, no leading zeros, at most 18 digits)"
+                "(no sign, no leading zeros, at most 18 digits)",
             )
         url = obj.get("statusListCredential")
         problem = _url_problem(url)
         if problem or not isinstance(url, str):
-            raise refuse(f"statusListCredential {problem}")
+            raise _refuse_entry(source, f"statusListCredential {problem}")
         # statusSize: processed as 1 when absent; processors may support only 1
         size = obj.get("statusSize", 1)
         if isinstance(size, bool) or size != 1:
-            raise refuse(f"statusSize {size!r} is not supported (only 1)")
-        entry = cls(list_url=url, index=int(index), purpose=_PURPOSES[purpose])
-        if "id" in obj and obj["id"] != entry.id:
-            raise refuse(f"id {obj['id']!r} is not {entry.id!r} (list URL and index)")
+            raise _refuse_entry(source, f"statusSize {size!r} is not supported (only 1)")
+        # The id is the list URL and the index (index is canonical decimal: as str(int) gives it)
+        if "id" in obj and obj["id"] != f"{url}#{index}":
+            raise _refuse_entry(
+                source, f"id {obj['id']!r} is not {f'{url}#{index}'!r} (list URL and index)"
+            )
+        # Checked above as __post_init__ would check it: built without checking again.
+        entry = object.__new__(cls)
+        object.__setattr__(entry, "list_url", url)
+        object.__setattr__(entry, "index", int(index))
+        object.__setattr__(entry, "purpose", _PURPOSES[purpose])
         return entry
+
+
+def _refuse_entry(source: str, problem: str) -> MalformedCredentialError:
+    return MalformedCredentialError(f"credentialStatus: {problem}", source=source)
 
 
 def entries_from_json(value: object, *, source: str = "") -> tuple[StatusEntry, ...]:
@@ -350,13 +360,14 @@ def entries_from_json(value: object, *, source: str = "") -> tuple[StatusEntry, 
     items = value if isinstance(value, list) else [value]
     if not items:
         raise MalformedCredentialError("credentialStatus is an empty array", source=source)
-    entries = tuple(StatusEntry.from_json(item, source=source) for item in items)
+    entries = tuple([StatusEntry.from_json(item, source=source) for item in items])
     purposes = [entry.purpose for entry in entries]
-    for purpose in StatusPurpose:
-        if purposes.count(purpose) > 1:
-            raise MalformedCredentialError(
-                f"credentialStatus has more than one {purpose} entry", source=source
-            )
+    if len(set(purposes)) != len(purposes):
+        for purpose in StatusPurpose:
+            if purposes.count(purpose) > 1:
+                raise MalformedCredentialError(
+                    f"credentialStatus has more than one {purpose} entry", source=source
+                )
     return entries
 
 
@@ -708,7 +719,8 @@ class StatusListCache:
     def get(self, url: str, purpose: StatusPurpose, at: datetime) -> StatusListSnapshot:
         """The ``purpose`` list at ``url`` as usable at ``at``, fetched and read when needed."""
         at = ensure_utc(at)
-        purpose = StatusPurpose(purpose)
+        if type(purpose) is not StatusPurpose:
+            purpose = StatusPurpose(purpose)
         key = (url, purpose)
         with self._lock:
             snapshot = self._cached(key, at)
@@ -791,7 +803,9 @@ def check_status(
                 "suspension)",
                 source=entry.list_url,
             )
-    ordered = sorted(entries, key=lambda entry: entry.purpose is not StatusPurpose.REVOCATION)
+    # Revocation first (a stable partition: the order sorted() by that key would give)
+    ordered = [e for e in entries if e.purpose is StatusPurpose.REVOCATION]
+    ordered += [e for e in entries if e.purpose is not StatusPurpose.REVOCATION]
     for entry in ordered:
         snapshot = cache.get(entry.list_url, entry.purpose, at)
         # The list whose bits are read is the one whose issuer is compared.

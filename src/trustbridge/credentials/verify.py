@@ -25,13 +25,19 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from cryptography import x509
 
 from trustbridge.clock import ensure_utc
 from trustbridge.credentials import sdjwt
-from trustbridge.credentials._jose import decode_jwt, key_from_jwk, verify_jws, x5c_of
+from trustbridge.credentials._jose import (
+    decode_jwt,
+    key_from_jwk,
+    verify_jws,
+    verify_x5c_jws,
+    x5c_of,
+)
 from trustbridge.credentials.criteria import Catalogue, EvidenceKind
 from trustbridge.credentials.errors import (
     CredentialError,
@@ -115,7 +121,7 @@ def _time(payload: Mapping[str, Any], name: str, source: str) -> datetime | None
     value = payload.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):  # a tuple: no union built
         raise MalformedCredentialError(f"JWT claim {name} is not a NumericDate", source=source)
     try:
         return datetime.fromtimestamp(value, UTC)
@@ -123,8 +129,7 @@ def _time(payload: Mapping[str, Any], name: str, source: str) -> datetime | None
         raise MalformedCredentialError(f"JWT claim {name} is out of range", source=source) from exc
 
 
-@dataclass(frozen=True)
-class _Signed:
+class _Signed(NamedTuple):
     """Step 1's result: what the issuer signed, and how the holder may be bound."""
 
     format: Format
@@ -186,16 +191,17 @@ class CredentialVerifier:
         expect_presentation = audience is not None
         signed = self._signature(text, at, audience, nonce, expect_presentation, source)
         credential = self._types(signed, source)
-        self._times(signed.payload, credential, at, source)
-        now_resolution = self._issuer(signed, credential, at, source)
-        accreditation = self._authority(signed, credential, source)
+        issued = self._times(signed.payload, credential, at, source)
+        now_resolution = self._issuer(signed, credential, at, issued, source)
+        accreditation = self._authority(signed, credential, issued, source)
         self._status(signed, credential, at, source)
         holder_jwk = signed.presentation() if signed.presentation is not None else None
-        identity = _subject_text(signed.header["x5c"][0], signed.chain[0])
+        identity = _leaf(signed.header["x5c"][0]).subject
+        route = str(now_resolution.route)
+        level = str(now_resolution.reference_level) if now_resolution.reference_level else None
         reasons = [
             f"signature of {identity} verified ({signed.format})",
-            f"issuer identity trusted by the {now_resolution.route} route"
-            + (f" at {now_resolution.reference_level}" if now_resolution.reference_level else ""),
+            f"issuer identity trusted by the {route} route" + (f" at {level}" if level else ""),
             accreditation
             if accreditation is not None
             else "self-declaration signed by the organization identity of "
@@ -208,10 +214,8 @@ class CredentialVerifier:
             credential=credential,
             format=signed.format.value,
             issuer_identity=identity,
-            issuer_route=str(now_resolution.route),
-            issuer_level=str(now_resolution.reference_level)
-            if now_resolution.reference_level
-            else None,
+            issuer_route=route,
+            issuer_level=level,
             accredited_by=accreditation,
             disclosed=signed.disclosed,
             holder_bound=holder_jwk is not None,
@@ -244,8 +248,7 @@ class CredentialVerifier:
                 "a bare vc+jwt proves nothing about its holder; present it in a vp+jwt",
                 source=source,
             )
-        chain = x5c_of(header, source=source)
-        verify_jws(jws, chain[0].public_key(), source=source)
+        chain = verify_x5c_jws(jws, header, source=source)
         return _Signed(Format.VC_JWT, header, payload, chain, (), None)
 
     def _sd_jwt(
@@ -363,9 +366,10 @@ class CredentialVerifier:
                 )
             if "@context" in payload:
                 raise WrongTypeError("an SD-JWT VC carries vct, not @context", source=source)
-        document = {k: v for k, v in payload.items() if k not in _JWT_CLAIMS}
+        # from_vc reads the VCDM members only, never the JWT claims (iss, sub, jti, iat, nbf, exp,
+        # cnf, vct, aud): no copy of the payload without them is needed.
         credential = TrustCredential.from_vc(
-            document, source=source, require_context=signed.format is Format.VC_JWT
+            payload, source=source, require_context=signed.format is Format.VC_JWT
         )
         if payload.get("iss") != credential.issuer.id or payload.get("jti") != credential.id:
             raise MalformedCredentialError(
@@ -379,7 +383,8 @@ class CredentialVerifier:
 
     def _times(
         self, payload: Mapping[str, Any], credential: TrustCredential, at: datetime, source: str
-    ) -> None:
+    ) -> datetime:
+        """Step 3; returns the time of issuance (``iat``)."""
         skew = self.params.skew
         issued = _time(payload, "iat", source)
         if issued is None:
@@ -388,15 +393,16 @@ class CredentialVerifier:
             raise NotYetValidCredentialError(
                 f"issued in the future ({issued:%Y-%m-%dT%H:%M:%SZ})", source=source
             )
-        starts = [t for t in (_time(payload, "nbf", source), credential.valid_from) if t]
-        ends = [t for t in (_time(payload, "exp", source), credential.valid_until) if t]
+        late, early = at + skew, at - skew
+        starts = (_time(payload, "nbf", source), credential.valid_from)
+        ends = (_time(payload, "exp", source), credential.valid_until)
         for start in starts:
-            if at + skew < start:
+            if start is not None and late < start:
                 raise NotYetValidCredentialError(
                     f"not valid before {start:%Y-%m-%dT%H:%M:%SZ}", source=source
                 )
         for end in ends:
-            if at - skew >= end:
+            if end is not None and early >= end:
                 raise ExpiredCredentialError(f"expired at {end:%Y-%m-%dT%H:%M:%SZ}", source=source)
         for claim in credential.claims:
             if claim.valid_from and at + skew < claim.valid_from:
@@ -410,13 +416,17 @@ class CredentialVerifier:
                     f"claim {claim.criterion} expired at {claim.valid_until:%Y-%m-%dT%H:%M:%SZ}",
                     source=source,
                 )
+        return issued
 
     def _issuer(
-        self, signed: _Signed, credential: TrustCredential, at: datetime, source: str
+        self,
+        signed: _Signed,
+        credential: TrustCredential,
+        at: datetime,
+        issued: datetime,
+        source: str,
     ) -> Resolution:
         leaf, extra = signed.chain[0], signed.chain[1:]
-        issued = _time(signed.payload, "iat", source)
-        assert issued is not None  # step 3 refused a credential without iat
         resolutions = []
         key = tuple(signed.header["x5c"])
         for when, moment in (("at issuance", min(issued, at)), ("now", at)):
@@ -428,7 +438,7 @@ class CredentialVerifier:
                     f"{exc.message}",
                     source=source,
                 ) from exc
-        organization = organization_identifier_of(leaf)
+        organization = _leaf(key[0]).organization
         if organization is None or issuer_id_for(organization) != credential.issuer.id:
             raise UntrustedIssuerError(
                 f"the credential names issuer {credential.issuer.id} but is signed by "
@@ -483,10 +493,14 @@ class CredentialVerifier:
             self._accreditations[key] = found
         return found
 
-    def _authority(self, signed: _Signed, credential: TrustCredential, source: str) -> str | None:
+    def _authority(
+        self, signed: _Signed, credential: TrustCredential, issued: datetime, source: str
+    ) -> str | None:
         kind = credential.evidence.kind
+        criteria = []
         for claim in credential.claims:
             criterion = self.catalogue.get(claim.criterion)
+            criteria.append(criterion)
             criterion.check_value(claim.value)
             criterion.check_evidence(kind)
             criterion.check_element(credential.subject.element)
@@ -501,7 +515,7 @@ class CredentialVerifier:
             raise MalformedCredentialError("the credential makes no claim", source=source)
         if kind is EvidenceKind.SELF_DECLARATION:
             if (
-                organization_identifier_of(leaf) != credential.subject.organization
+                _leaf(signed.header["x5c"][0]).organization != credential.subject.organization
                 or subject_kind_of(leaf) is not SubjectKind.ORGANIZATION
             ):
                 raise NotAccreditedError(
@@ -511,8 +525,6 @@ class CredentialVerifier:
                     source=source,
                 )
             return None
-        issued = _time(signed.payload, "iat", source)
-        assert issued is not None
         service_kind = _AUTHORITY[kind]
         if not credential.claims:
             # A presentation that discloses no claim: the issuer must still be a granted
@@ -530,8 +542,8 @@ class CredentialVerifier:
                 )
             return f"{granted[0].provider.name} ({service_kind.value}; no claim disclosed)"
         names = []
-        for claim in credential.claims:
-            scope = self.catalogue.get(claim.criterion).accreditation
+        for criterion in criteria:
+            scope = criterion.accreditation
             match = self._accredited(signed.header["x5c"][0], leaf, scope, service_kind, issued)
             if match is None:
                 raise NotAccreditedError(
@@ -548,7 +560,7 @@ class CredentialVerifier:
     def _status(
         self, signed: _Signed, credential: TrustCredential, at: datetime, source: str
     ) -> None:
-        if not any(e.purpose is StatusPurpose.REVOCATION for e in credential.status):
+        if StatusPurpose.REVOCATION not in [e.purpose for e in credential.status]:
             # Fail closed: a credential nobody can revoke is not one we rely on.
             raise StatusUnavailableError(
                 "the credential declares no revocation status list", source=source
@@ -602,10 +614,22 @@ _SD_OBJECTS = frozenset({("credentialSubject",), ("evidence", 0)})
 _SD_ARRAY = ("credentialSubject", "claims")
 
 
+@dataclass(frozen=True)
+class _LeafFacts:
+    """What verification reads from an ``x5c`` leaf besides its key."""
+
+    #: RFC 4514 text of the subject.
+    subject: str
+    #: The subject's ETSI EN 319 412-1 organization identifier, if any.
+    organization: str | None
+
+
 @functools.lru_cache(maxsize=1024)
-def _subject_text(leaf_b64: str, leaf: x509.Certificate) -> str:
-    """RFC 4514 text of the ``x5c`` leaf's subject (keyed on the leaf's base64 text)."""
-    return leaf.subject.rfc4514_string()
+def _leaf(leaf_b64: str) -> _LeafFacts:
+    """The facts of an ``x5c`` leaf, keyed on its base64 text (the exact DER certificate; the
+    caller has parsed it with ``x5c_of`` already)."""
+    leaf = x5c_of({"x5c": [leaf_b64]})[0]
+    return _LeafFacts(leaf.subject.rfc4514_string(), organization_identifier_of(leaf))
 
 
 def _kind(header: Mapping[str, Any], source: str) -> Token:
@@ -615,9 +639,6 @@ def _kind(header: Mapping[str, Any], source: str) -> Token:
     raise MalformedCredentialError(
         f"JOSE typ {typ!r} is none of vc+jwt, vp+jwt, dc+sd-jwt", source=source
     )
-
-
-_JWT_CLAIMS = frozenset({"iss", "sub", "jti", "iat", "nbf", "exp", "cnf", "vct", "aud"})
 
 
 def _holder_jwk(payload: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -661,8 +682,7 @@ def status_list_reader(
         jws, header, payload = decode_jwt(text, source=url)
         if header.get("typ") != STATUS_LIST_TYPE:
             raise WrongTypeError(f"typ is {header.get('typ')!r}, expected vc+jwt", source=url)
-        chain = x5c_of(header, source=url)
-        verify_jws(jws, chain[0].public_key(), source=url)
+        chain = verify_x5c_jws(jws, header, source=url)
         try:
             resolver.resolve(chain[0], at=at, extra=chain[1:])
         except ValidationError as exc:

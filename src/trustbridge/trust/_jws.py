@@ -70,14 +70,18 @@ def _refuse_constant(name: str) -> Any:
     raise JwsFormatError(f"{name} is not JSON")
 
 
+#: One decoder for every document (``json.loads`` with hooks builds a new one, and its scanner,
+#: per call); a decoder keeps no state between calls.
+_DECODER = json.JSONDecoder(object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+
+
 def parse_json(data: bytes) -> Any:
     """Strict JSON: UTF-8, no duplicate member names, no NaN or Infinity."""
     try:
-        return json.loads(
-            data.decode("utf-8"),
-            object_pairs_hook=_refuse_duplicates,
-            parse_constant=_refuse_constant,
-        )
+        text = data.decode("utf-8")
+        if text.startswith("\ufeff"):  # as json.loads: a byte order mark is not JSON
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _DECODER.decode(text)
     except UnicodeDecodeError as exc:
         raise JwsFormatError("not UTF-8") from exc
     except json.JSONDecodeError as exc:
@@ -111,8 +115,11 @@ def _decode_checked(text: str) -> bytes:
     # the same bytes would verify).
     if remainder and _ALPHABET[text[-1]] & _SPARE_BITS[remainder]:
         raise JwsFormatError("not canonical base64url")
+    # The base64 alphabet for the base64url one (str.replace and binascii on the text: twice as
+    # fast as base64.urlsafe_b64decode, same octets for text in the base64url alphabet).
+    standard = text.replace("-", "+").replace("_", "/") + "=" * (-remainder % 4)
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-remainder % 4))
+        return binascii.a2b_base64(standard)
     except binascii.Error as exc:
         raise JwsFormatError("not base64url") from exc
 
