@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 from rich.console import Console
 
+from trustbridge.assessment.policy import shipped_policy
 from trustbridge.demo.scenario import run_demo, serve_again
 
 
@@ -40,3 +42,14 @@ def served_copy_of(demo_out: Path, where: Path) -> Iterator[Path]:
     shutil.copytree(demo_out, copy)
     with serve_again(copy):
         yield copy
+
+
+def strict_policy(path: Path) -> Path:
+    """The safety-component policy with thresholds Hayabusa's evidence cannot reach (95/90),
+    written to ``path``."""
+    policy = yaml.safe_load(shipped_policy("safety-component-supplier-high").read_text())
+    policy["policy"] = "safety-component-supplier-strict"
+    policy["thresholds"] = {"accept": 95, "conditions": 90}
+    policy.pop("suppliers", None)
+    path.write_text(yaml.safe_dump(policy))
+    return path

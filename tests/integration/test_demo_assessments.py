@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwcrypto import jwk, jws
 from lxml import html as lxml_html
 
-from tests.integration.conftest import served_copy_of
+from tests.integration.conftest import served_copy_of, strict_policy
 from tests.tools import run_cli
-from trustbridge.assessment.policy import shipped_policy
 from trustbridge.demo.manifest import AssessmentEntry, Manifest, read_manifest
 
 ENV = dict(os.environ)
@@ -262,12 +260,7 @@ def test_assess_a_partner_node_over_the_wire(
     ours = next(s for s in sessions if s["id"] == document["session"])
     assert ours["state"] == "assessed" and ours["steps"][-1] == "presentation"
     # The policy given on the command line decides, not the node's configured one.
-    strict = tmp_path / "strict.yaml"
-    rules = yaml.safe_load(shipped_policy("safety-component-supplier-high").read_text())
-    rules["policy"] = "safety-component-supplier-strict"
-    rules["thresholds"] = {"accept": 95, "conditions": 90}
-    rules.pop("suppliers", None)
-    strict.write_text(yaml.safe_dump(rules))
+    strict = strict_policy(tmp_path / "strict.yaml")
     refused = run_cli(
         *muster,
         "assess",

@@ -21,14 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from asn1crypto import cms
 from cryptography import x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from tests.integration.conftest import served_copy_of
+from tests.integration.conftest import served_copy_of, strict_policy
 from tests.tools import openssl, run_cli
-from trustbridge.assessment.policy import shipped_policy
 from trustbridge.clock import SystemClock
 from trustbridge.demo.manifest import Manifest, read_manifest
 from trustbridge.demo.scenario import start_entry
@@ -333,12 +331,7 @@ def test_an_expired_challenge_is_refused(cast: _Cast, monkeypatch: pytest.Monkey
 
 def test_insufficient_evidence_ends_the_session_rejected(cast: _Cast, tmp_path: Path) -> None:
     muster = cast.home("muster")
-    strict = tmp_path / "strict.yaml"
-    policy = yaml.safe_load(shipped_policy("safety-component-supplier-high").read_text())
-    policy["policy"] = "safety-component-supplier-strict"
-    policy["thresholds"] = {"accept": 95, "conditions": 90}
-    policy.pop("suppliers", None)
-    strict.write_text(yaml.safe_dump(policy))
+    strict = strict_policy(tmp_path / "strict.yaml")
     settings = muster.exchange.settings()
     muster.exchange.configure(
         ExchangeSettings(policy=str(strict), min_level="itg-loa2", tsa=settings.tsa)
