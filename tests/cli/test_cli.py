@@ -255,6 +255,12 @@ def test_machine_released_by_enrolment_credential_and_batch(cli: Cli) -> None:
         "DE",
         "--uri",
         "urn:muster:assembly:AM-7:0001",
+        "--dns",
+        "am7-0001.plant.example",
+        "--ip",
+        "10.20.30.40",
+        "--ip",
+        "fd00::7",
         "--enrol-cert",
         str(org),
         "--enrol-key",
@@ -277,6 +283,8 @@ def test_machine_released_by_enrolment_credential_and_batch(cli: Cli) -> None:
     )
     text = openssl("x509", "-in", str(leaf), "-noout", "-text", cwd=cli.workdir).stdout
     assert "URI:urn:muster:assembly:AM-7:0001" in text
+    assert "DNS:am7-0001.plant.example" in text
+    assert "IP Address:10.20.30.40" in text and "IP Address:FD00:0:0:0:0:0:0:7" in text
     assert "Key Encipherment, Data Encipherment" in text
     cli(
         "enrol",
@@ -344,6 +352,7 @@ def org_submit(**options: str) -> tuple[str, ...]:
         (org_submit(ca="devices"), 3, "does not issue organization"),
         (org_submit(country="Germany"), 2, "not an ISO 3166 two-letter code"),
         (org_submit(org_id="123"), 2, "does not follow ETSI EN 319 412-1"),
+        (org_submit(ip="10.0.0.1"), 2, "organization identities carry no DNS names or IP"),
         (
             (
                 "request",

@@ -576,11 +576,18 @@ def _subject(
     dns: list[str],
     software: str | None,
     version: str | None,
+    ip: list[str],
 ) -> Subject:
     def need(value: str | None, flag: str) -> str:
         if not value:
             raise InputError(f"{kind} identities need {flag}")
         return value
+
+    if kind in (SubjectKind.ORGANIZATION, SubjectKind.PERSON) and (dns or ip):
+        raise InputError(
+            f"{kind} identities carry no DNS names or IP addresses (--dns, --ip are for "
+            "machines and software)"
+        )
 
     if kind is SubjectKind.ORGANIZATION:
         return OrganizationSubject(
@@ -608,6 +615,7 @@ def _subject(
             country=need(country, "--country"),
             application_uri=uri,
             dns_names=tuple(dns),
+            ip_addresses=tuple(ip),
         )
     return SoftwareSubject(
         name=need(software, "--software"),
@@ -616,6 +624,7 @@ def _subject(
         organization_identifier=need(org_id, "--org-id"),
         country=need(country, "--country"),
         dns_names=tuple(dns),
+        ip_addresses=tuple(ip),
     )
 
 
@@ -712,6 +721,10 @@ def request_submit(
     serial_number: Annotated[str | None, typer.Option()] = None,
     uri: Annotated[str | None, typer.Option(help="Machine application URI (e.g. OPC UA).")] = None,
     dns: Annotated[list[str], typer.Option(help="DNS name SAN; repeat.")] = [],  # noqa: B006
+    ip: Annotated[
+        list[str],
+        typer.Option("--ip", help="IP address SAN (IPv4 or IPv6), machines and software; repeat."),
+    ] = [],  # noqa: B006
     software: Annotated[str | None, typer.Option(help="Software name.")] = None,
     version: Annotated[str | None, typer.Option(help="Software version.")] = None,
     enrol_cert: Annotated[
@@ -750,6 +763,7 @@ def request_submit(
         serial_number=serial_number,
         uri=uri,
         dns=dns,
+        ip=ip,
         software=software,
         version=version,
     )
