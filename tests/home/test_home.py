@@ -83,6 +83,21 @@ def enrolment_for(
     return EnrolmentProof.sign(org.certificate, org.signer, digest)
 
 
+def issue_machine(ref: Reference, org: Holder, serial: str = "A-1") -> Issued:
+    """A machine identity from a holder's CSR, released by ``org``'s enrolment credential."""
+    csr = new_holder().csr()
+    subject = machine(serial)
+    result = ref.home.submit_request(
+        ca="devices",
+        subject=subject,
+        level="de-substantial",
+        csr_data=csr,
+        enrolment=enrolment_for(ref, org, subject, csr, "de-substantial"),
+    )
+    assert isinstance(result, Issued)
+    return result
+
+
 # -- home lifecycle ------------------------------------------------------------------------------
 
 
@@ -368,17 +383,7 @@ def test_bootstrap_is_closed_once_an_officer_exists(ref: Reference) -> None:
 
 def test_machine_released_by_the_manufacturers_enrolment_credential(ref: Reference) -> None:
     _, org = issue_org(ref)
-    device = new_holder()
-    csr = device.csr()
-    subject = machine()
-    result = ref.home.submit_request(
-        ca="devices",
-        subject=subject,
-        level="de-substantial",
-        csr_data=csr,
-        enrolment=enrolment_for(ref, org, subject, csr, "de-substantial"),
-    )
-    assert isinstance(result, Issued)
+    result = issue_machine(ref, org)
     assert result.request.decision_rule == "enrolment-credential"
     assert result.request.requested_by_display.startswith("CN=Muster")
     assert subject_kind_of(result.certificates[0]) == "machine"

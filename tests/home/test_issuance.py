@@ -13,34 +13,19 @@ from sqlalchemy import insert, update
 
 import trustbridge.home.home as home_module
 import trustbridge.pki.ca as ca_module
-from tests.home.test_home import count, enrolment_for, issue_org, machine
-from tests.homes import MUSTER, NOW, PASSPHRASE_ENV, Holder, new_holder
+from tests.home.test_home import count, issue_machine, issue_org
+from tests.homes import MUSTER, NOW, PASSPHRASE_ENV
 from trustbridge.clock import FixedClock
 from trustbridge.errors import DuplicateError, ValidationError
 from trustbridge.home import EnrolmentProof, Home, KeySpec, ProductionBatch
 from trustbridge.home.config import SecretSource
 from trustbridge.home.log import certificate_entry
-from trustbridge.home.records import Issued
 from trustbridge.ledger.entries import EntryKind, LogEntry
 from trustbridge.pki.keys import KeyType
 from trustbridge.store import tables as t
 from trustbridge.trust.reference import GERMANY
 
 from .conftest import Reference
-
-
-def issue_machine(ref: Reference, org: Holder, serial: str) -> Issued:
-    csr = new_holder().csr()
-    subject = machine(serial)
-    result = ref.home.submit_request(
-        ca="devices",
-        subject=subject,
-        level="de-substantial",
-        csr_data=csr,
-        enrolment=enrolment_for(ref, org, subject, csr, "de-substantial"),
-    )
-    assert isinstance(result, Issued)
-    return result
 
 
 def logged_certificates(home: Home) -> dict[str, dict[str, Any]]:
