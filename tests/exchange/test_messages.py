@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
@@ -56,12 +55,13 @@ from trustbridge.exchange.messages import (
     verify_receipt,
 )
 from trustbridge.home import Home
-from trustbridge.pki.ca import certificate_fingerprint
+from trustbridge.pki.ca import certificate_fingerprint, self_signed_certificate
 from trustbridge.pki.profiles import (
     OrganizationSubject,
     Purpose,
     SoftwareSubject,
     SubjectKind,
+    key_usage,
 )
 from trustbridge.pki.signers import FileSigner
 from trustbridge.trust._jws import b64url_decode, b64url_encode
@@ -296,29 +296,13 @@ def self_signed(
             x509.NameAttribute(oids.ID_AT_ORGANIZATION_IDENTIFIER, MUSTER_ID),
         ]
     )
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=365))
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=not key_agreement,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=key_agreement,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
+    usage = key_usage("key_agreement" if key_agreement else "digital_signature")
+    return self_signed_certificate(
+        FileSigner(key),
+        name,
+        not_before=NOW - timedelta(days=1),
+        not_after=NOW + timedelta(days=365),
+        extensions=((usage, True),),
     )
 
 

@@ -61,10 +61,11 @@ from trustbridge.node.ui.decision import browser_key, der_signature, prepare_dec
 from trustbridge.node.ui.login import CsrfGuard, Viewer, check_same_origin, viewer_of
 from trustbridge.node.ui.router import BUSINESS, environment
 from trustbridge.oids import ID_AT_ORGANIZATION_IDENTIFIER
+from trustbridge.pki.ca import self_signed_certificate
 from trustbridge.pki.keys import KeyType, generate_private_key
 from trustbridge.pki.profiles import Role, SubjectKind, subject_kind_extension
 from trustbridge.pki.revocation import Reason
-from trustbridge.pki.signers import jose_signature
+from trustbridge.pki.signers import FileSigner, jose_signature
 from trustbridge.provenance.verify import LoggedStatement, verify_chain
 from trustbridge.store import tables as t
 from trustbridge.trust.lists import (
@@ -810,16 +811,12 @@ def company_person(organization: str, kind: SubjectKind = SubjectKind.PERSON) ->
             x509.NameAttribute(ID_AT_ORGANIZATION_IDENTIFIER, organization),
         ]
     )
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=1))
-        .add_extension(subject_kind_extension(kind), critical=False)
-        .sign(key, hashes.SHA256())
+    return self_signed_certificate(
+        FileSigner(key),
+        name,
+        not_before=NOW - timedelta(days=1),
+        not_after=NOW + timedelta(days=1),
+        extensions=((subject_kind_extension(kind), False),),
     )
 
 

@@ -18,15 +18,19 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from tests.homes import NOW
 from tests.opcua.world import SESSION_CLOCK, OpcUaWorld
-from trustbridge.demo.opcua import _OPCUA_KEY_USAGE
 from trustbridge.opcua import PeerRole, PeerValidator, PeerVerdict
 from trustbridge.opcua.peers import CheckLimits
 from trustbridge.pki.keys import KeyType, generate_private_key
+from trustbridge.pki.profiles import SubjectKind, profile_for
 from trustbridge.trust.paths import Fetcher, FetchError
 from trustbridge.trust.resolver import Route, TrustResolver
 
 #: What a peer's certificate may say about itself to forge a line of the station's log.
 FORGED = "E\n06:30:41 accepted client CN=Muster Quality Gateway"
+
+
+#: What our profile gives an RSA machine identity: the key usage OPC UA asks for.
+OPCUA_KEY_USAGE = profile_for(SubjectKind.MACHINE).key_usage_extension(KeyType.RSA2048)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +55,7 @@ def certificate(
         .not_valid_before(NOW - timedelta(days=1))
         .not_valid_after(NOW + timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_OPCUA_KEY_USAGE, critical=True)
+        .add_extension(OPCUA_KEY_USAGE, critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(
             x509.SubjectAlternativeName([x509.UniformResourceIdentifier(u) for u in uris]),

@@ -19,6 +19,7 @@ from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
 from tests.softhsm import SoftHsmToken
 from trustbridge.errors import InputError, KeyStoreError, PassphraseError, TokenUnavailableError
+from trustbridge.pki.ca import self_signed_certificate
 from trustbridge.pki.keys import KeyType, hash_for
 from trustbridge.pki.pkcs11 import (
     DEFAULT_MODULE,
@@ -27,6 +28,7 @@ from trustbridge.pki.pkcs11 import (
     generate_key,
     open_signer,
 )
+from trustbridge.pki.profiles import key_usage
 from trustbridge.pki.signers import Signer, sign_bytes
 
 pytestmark = pytest.mark.softhsm
@@ -58,32 +60,15 @@ def _name(common_name: str) -> x509.Name:
 
 def _self_signed(signer: Signer, common_name: str) -> x509.Certificate:
     """A self-signed CA certificate, signed by the token through the cryptography builder."""
-    name = _name(common_name)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(signer.public_key)
-        .serial_number(0x7B1D6E)
-        .not_valid_before(NOT_BEFORE)
-        .not_valid_after(NOT_AFTER)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+    return self_signed_certificate(
+        signer,
+        _name(common_name),
+        not_before=NOT_BEFORE,
+        not_after=NOT_AFTER,
+        ca=True,
+        serial=0x7B1D6E,
+        extensions=((key_usage("digital_signature", "key_cert_sign", "crl_sign"), True),),
     )
-    return builder.sign(signer.private_key, _hash(signer))
 
 
 def _openssl_verify(cert: x509.Certificate, directory: Path) -> str:

@@ -28,6 +28,7 @@ from trustbridge.pki.profiles import (
     Subject,
     SubjectKind,
     hardware_type_oid,
+    key_usage,
     profile_for,
     subject_from_dict,
 )
@@ -377,3 +378,11 @@ def test_rsa_machine_and_software_keys_also_encipher() -> None:
 
 def test_only_machines_may_have_ca_generated_keys() -> None:
     assert {k for k in SubjectKind if profile_for(k).ca_generated_key} == {SubjectKind.MACHINE}
+
+
+def test_key_usage_asserts_exactly_the_bits_named() -> None:
+    usage = key_usage("digital_signature", "key_cert_sign", "crl_sign")
+    assert usage.digital_signature and usage.key_cert_sign and usage.crl_sign
+    assert not (usage.content_commitment or usage.key_encipherment or usage.key_agreement)
+    with pytest.raises(ValueError, match="no key usage bit 'cert_sign'"):
+        key_usage("cert_sign")

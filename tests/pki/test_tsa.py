@@ -31,8 +31,9 @@ from tests.pki.pkifactory import AT, build_scenario_pki
 from tests.tools import openssl
 from trustbridge.clock import FixedClock
 from trustbridge.errors import InputError, ProfileError
-from trustbridge.pki.ca import ServiceKind
+from trustbridge.pki.ca import ServiceKind, self_signed_certificate
 from trustbridge.pki.keys import KeyType, generate_private_key
+from trustbridge.pki.profiles import key_usage
 from trustbridge.pki.signers import FileSigner
 from trustbridge.pki.tsa import TimestampAuthority, check_tsa_certificate
 
@@ -60,20 +61,6 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def _key_usage(*, digital_signature: bool = False, cert_sign: bool = False) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=digital_signature,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 @dataclass(frozen=True)
 class Root:
     """A self-signed P-256 root CA."""
@@ -84,19 +71,16 @@ class Root:
     @classmethod
     def build(cls, common_name: str = "Test Root CA") -> Root:
         key = ec.generate_private_key(ec.SECP256R1())
-        name = _name(common_name)
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(NOW - timedelta(days=30))
-            .not_valid_after(NOW + timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(_key_usage(cert_sign=True), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-            .sign(key, hashes.SHA256())
+        certificate = self_signed_certificate(
+            FileSigner(key),
+            _name(common_name),
+            not_before=NOW - timedelta(days=30),
+            not_after=NOW + timedelta(days=3650),
+            ca=True,
+            extensions=(
+                (key_usage("key_cert_sign", "crl_sign"), True),
+                (x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False),
+            ),
         )
         return cls(certificate, key)
 
@@ -118,7 +102,7 @@ class Root:
             .not_valid_before(NOW - timedelta(days=1))
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_key_usage(digital_signature=True), critical=True)
+            .add_extension(key_usage("digital_signature"), critical=True)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
             )

@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -40,9 +39,15 @@ from trustbridge.opcua import (
 )
 from trustbridge.opcua.client import ReadResult, SessionRefusedError, read_test_result
 from trustbridge.opcua.station import StationServer
-from trustbridge.pki.ca import CaLimits, CertificateAuthority, Endpoints, build_root_certificate
+from trustbridge.pki.ca import (
+    CaLimits,
+    CertificateAuthority,
+    Endpoints,
+    build_root_certificate,
+    self_signed_certificate,
+)
 from trustbridge.pki.keys import KeyType, generate_private_key, load_private_key_pem
-from trustbridge.pki.profiles import MachineSubject, SoftwareSubject, SubjectKind
+from trustbridge.pki.profiles import MachineSubject, SoftwareSubject, SubjectKind, profile_for
 from trustbridge.pki.signers import FileSigner
 from trustbridge.provenance.statement import LifecycleEvent
 
@@ -170,36 +175,20 @@ def _self_signed(uri: str, at: datetime) -> ApplicationIdentity:
             x509.NameAttribute(NameOID.COMMON_NAME, "Self-signed OPC UA Client"),
         ]
     )
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(at - timedelta(minutes=5))
-        .not_valid_after(at + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_OPCUA_KEY_USAGE, critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), critical=False
-        )
-        .sign(key, hashes.SHA256())
+    signer = FileSigner(key, "self-signed")
+    certificate = self_signed_certificate(
+        signer,
+        name,
+        not_before=at - timedelta(minutes=5),
+        not_after=at + timedelta(days=365),
+        extensions=(
+            # What our profile gives an RSA machine: a fine OPC UA application certificate.
+            (profile_for(SubjectKind.MACHINE).key_usage_extension(KeyType.RSA2048), True),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
+            (x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), False),
+        ),
     )
-    return ApplicationIdentity(FileSigner(key, "self-signed"), (certificate,))
-
-
-_OPCUA_KEY_USAGE = x509.KeyUsage(
-    digital_signature=True,
-    content_commitment=True,
-    key_encipherment=True,
-    data_encipherment=True,
-    key_agreement=False,
-    key_cert_sign=False,
-    crl_sign=False,
-    encipher_only=False,
-    decipher_only=False,
-)
+    return ApplicationIdentity(signer, (certificate,))
 
 
 def _unlinked(customer: _Country, at: datetime) -> ApplicationIdentity:

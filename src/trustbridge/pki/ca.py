@@ -35,6 +35,7 @@ from trustbridge.pki.profiles import (
     Role,
     Subject,
     SubjectKind,
+    key_usage,
     profile_for,
     subject_kind_extension,
 )
@@ -391,10 +392,13 @@ def self_signed_certificate(
     not_after: datetime,
     ca: bool = False,
     serial: int | None = None,
+    extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
 ) -> x509.Certificate:
     """A bare self-signed certificate over ``signer``'s key: a key that relying parties pin
-    (a list signer, say) rather than validate through a path. Signed through the signer."""
-    return (
+    (a list signer, say) rather than validate through a path, or a certificate nobody issued
+    (a stranger's, in tests and the demo). ``extensions`` are (value, critical) pairs added
+    after basicConstraints. Signed through the signer."""
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -403,21 +407,13 @@ def self_signed_certificate(
         .not_valid_before(ensure_utc(not_before))
         .not_valid_after(ensure_utc(not_after))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .sign(signer.private_key, hash_for(signer.key_type))
     )
+    for value, critical in extensions:
+        builder = builder.add_extension(value, critical=critical)
+    return builder.sign(signer.private_key, hash_for(signer.key_type))
 
 
-_CA_KEY_USAGE = x509.KeyUsage(
-    digital_signature=True,
-    content_commitment=False,
-    key_encipherment=False,
-    data_encipherment=False,
-    key_agreement=False,
-    key_cert_sign=True,
-    crl_sign=True,
-    encipher_only=False,
-    decipher_only=False,
-)
+_CA_KEY_USAGE = key_usage("digital_signature", "key_cert_sign", "crl_sign")
 
 
 _END_ENTITY = x509.BasicConstraints(ca=False, path_length=None)
@@ -880,16 +876,8 @@ def _host_names(hosts: Sequence[str]) -> list[x509.GeneralName]:
 
 
 _SERVICE_KEY_USAGE = {
-    service: x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=service == ServiceKind.TSA,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
+    service: key_usage(
+        "digital_signature", *(("content_commitment",) if service == ServiceKind.TSA else ())
     )
     for service in ServiceKind
 }

@@ -41,11 +41,35 @@ __all__ = [
     "Subject",
     "SubjectKind",
     "hardware_type_oid",
+    "key_usage",
     "profile_for",
     "roles_of",
     "subject_from_dict",
     "subject_kind_of",
 ]
+
+
+#: The bits of the KeyUsage extension (RFC 5280 4.2.1.3), as ``cryptography`` names them.
+KEY_USAGE_BITS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+
+
+def key_usage(*names: str) -> x509.KeyUsage:
+    """The KeyUsage extension asserting exactly the bits ``names`` (``digital_signature``,
+    ``key_cert_sign``, ...)."""
+    unknown = set(names) - set(KEY_USAGE_BITS)
+    if unknown:
+        raise ValueError(f"no key usage bit {sorted(unknown)[0]!r}")
+    return x509.KeyUsage(**{bit: bit in names for bit in KEY_USAGE_BITS})
 
 
 class SubjectKind(enum.StrEnum):
@@ -510,21 +534,7 @@ class IdentityProfile:
             # certificate (Part 6 6.2.2): digitalSignature, nonRepudiation, keyEncipherment,
             # dataEncipherment.
             usage |= {"content_commitment", "key_encipherment", "data_encipherment"}
-        flags = {
-            name: name in usage
-            for name in (
-                "digital_signature",
-                "content_commitment",
-                "key_encipherment",
-                "data_encipherment",
-                "key_agreement",
-                "key_cert_sign",
-                "crl_sign",
-                "encipher_only",
-                "decipher_only",
-            )
-        }
-        return x509.KeyUsage(**flags)
+        return key_usage(*usage)
 
 
 _ALL_KEYS = frozenset(KeyType)
