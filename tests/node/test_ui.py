@@ -375,14 +375,23 @@ def webcrypto_signature(holder: Holder, statement: bytes) -> str:
     return base64.b64encode(jose_signature(holder.signer, statement)).decode()
 
 
-def test_an_officer_approves_with_a_signature_made_as_webcrypto_makes_it(ui: UiNode) -> None:
-    request_id = pending_request(ui.home, "Approved GmbH")
-    officer = Browser(ui, ui.officer)
-    statement, csrf = prepared(officer, request_id, decision="approve", reason="checked in person")
+def decide(
+    ui: UiNode, holder: Holder, request_id: str, decision: str, reason: str
+) -> tuple[Browser, httpx.Response]:
+    """``holder`` logs in, signs the statement the node prepares for ``decision`` of the
+    request with their own key (as the page's WebCrypto does) and posts it."""
+    officer = Browser(ui, holder)
+    statement, csrf = prepared(officer, request_id, decision=decision, reason=reason)
     answer = officer.post_form(
         f"/ui/requests/{request_id}/decision",
-        decision_form(csrf, statement, webcrypto_signature(ui.officer, statement)),
+        decision_form(csrf, statement, webcrypto_signature(holder, statement)),
     )
+    return officer, answer
+
+
+def test_an_officer_approves_with_a_signature_made_as_webcrypto_makes_it(ui: UiNode) -> None:
+    request_id = pending_request(ui.home, "Approved GmbH")
+    officer, answer = decide(ui, ui.officer, request_id, "approve", "checked in person")
     assert answer.status_code == 303, text_of(answer)
     assert answer.headers["location"] == f"/ui/requests/{request_id}?decided=approve"
     page = officer.get(answer.headers["location"])
@@ -398,12 +407,7 @@ def test_an_officer_approves_with_a_signature_made_as_webcrypto_makes_it(ui: UiN
 
 def test_an_officer_rejects_with_a_reason(ui: UiNode) -> None:
     request_id = pending_request(ui.home, "Rejected GmbH")
-    officer = Browser(ui, ui.officer2)
-    statement, csrf = prepared(officer, request_id, decision="reject", reason="no register extract")
-    answer = officer.post_form(
-        f"/ui/requests/{request_id}/decision",
-        decision_form(csrf, statement, webcrypto_signature(ui.officer2, statement)),
-    )
+    officer, answer = decide(ui, ui.officer2, request_id, "reject", "no register extract")
     assert answer.status_code == 303
     info = ui.home.request(request_id)
     assert info.state == "rejected" and info.decision_reason == "no register extract"

@@ -240,10 +240,7 @@ def jp_list(world: World, *, sequence: int = 1) -> TrustList:
 
 
 def _equivalences(scheme: TrustScheme) -> tuple[LevelEquivalence, ...]:
-    return tuple(
-        LevelEquivalence(scheme.code, national.oid, reference.oid)
-        for national, reference in zip(scheme.levels, ITG.levels, strict=True)
-    )
+    return LevelEquivalence.by_rank(scheme, ITG)
 
 
 def _pointer(scheme: TrustScheme, country: str, signer: KeyPair) -> Pointer:
@@ -779,3 +776,15 @@ def test_the_schemas_are_published_and_valid() -> None:
         schema = json.loads((folder / f"{name}.schema.json").read_text(encoding="utf-8"))
         jsonschema.Draft202012Validator.check_schema(schema)
         assert schema["$id"] == f"urn:trustbridge:schema:{name}"
+
+
+def test_level_equivalences_by_rank() -> None:
+    table = LevelEquivalence.by_rank(GERMANY, ITG)
+    assert [(e.scheme, e.national, e.reference) for e in table] == [
+        ("de", oids.DE_BASIC, oids.ITG_LOA1),
+        ("de", oids.DE_SUBSTANTIAL, oids.ITG_LOA2),
+        ("de", oids.DE_HIGH, oids.ITG_LOA3),
+    ]
+    two_levels = TrustScheme(code="xx", name="Two levels", levels=GERMANY.levels[:2])
+    with pytest.raises(InputError, match="scheme xx has 2 levels, the group itg 3"):
+        LevelEquivalence.by_rank(two_levels, ITG)

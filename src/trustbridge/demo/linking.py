@@ -264,8 +264,7 @@ def publish_lists(run: _Run, countries: tuple[_Country, ...], *, group_node: _No
         entry["trust_list"] = file
         location = f"{operator.config.base_url}/trust/trust-list.jws"
         pointers.append(Pointer(c.code, c.country, location, (certificate,)))
-        for level, ref in zip(c.scheme.levels, _REFERENCE.levels, strict=True):
-            equivalences.append(LevelEquivalence(c.code, level.oid, ref.oid))
+        equivalences += LevelEquivalence.by_rank(c.scheme, _REFERENCE)
         accredited = "; ".join(f"{k.value} for {', '.join(scope)}" for k, scope in c.body_services)
         run.say(
             f"trust list [bold]{c.code}[/]: {c.tsp.organization} "

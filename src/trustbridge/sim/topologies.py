@@ -408,9 +408,7 @@ class Deployment:
                 for c in self.countries
             ),
             equivalences=tuple(
-                LevelEquivalence(c.code, national.oid, reference.oid)
-                for c in self.countries
-                for national, reference in zip(c.scheme.levels, ITG.levels, strict=True)
+                e for c in self.countries for e in LevelEquivalence.by_rank(c.scheme, ITG)
             ),
         )
         self.lotl = (lotl, sign_lotl(lotl, signer, chain=[certificate]))

@@ -408,6 +408,20 @@ class LevelEquivalence:
     national: x509.ObjectIdentifier
     reference: x509.ObjectIdentifier
 
+    @classmethod
+    def by_rank(cls, scheme: TrustScheme, group: TrustScheme) -> tuple[LevelEquivalence, ...]:
+        """The scheme's levels, lowest first, equivalent to the group's reference levels of
+        the same rank (a scheme with another number of levels is refused)."""
+        if len(scheme.levels) != len(group.levels):
+            raise InputError(
+                f"scheme {scheme.code} has {len(scheme.levels)} levels, the group "
+                f"{group.code} {len(group.levels)}: map them one by one"
+            )
+        return tuple(
+            cls(scheme.code, national.oid, reference.oid)
+            for national, reference in zip(scheme.levels, group.levels, strict=True)
+        )
+
 
 @dataclass(frozen=True)
 class Lotl:
