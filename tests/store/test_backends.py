@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from tests.homes import (
     MUSTER,
@@ -29,7 +29,13 @@ from trustbridge.home.records import RequestInfo
 from trustbridge.pki.keys import private_key_pem
 from trustbridge.pki.release import Decision, sign_statement
 from trustbridge.store import tables as t
-from trustbridge.store.db import head_revision, schema_revision
+from trustbridge.store.db import (
+    HEAD_REVISION,
+    _alembic_config,
+    head_revision,
+    migrate,
+    schema_revision,
+)
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +51,23 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Ho
 
 def test_schema_is_at_the_newest_migration(backend: tuple[Home, Holder]) -> None:
     home, _ = backend
-    assert schema_revision(home.engine) == head_revision() is not None
+    assert schema_revision(home.engine) == head_revision() == HEAD_REVISION
+
+
+def test_a_database_behind_the_head_is_upgraded_on_open(backend: tuple[Home, Holder]) -> None:
+    """Opening skips alembic only at exactly the head revision: anything else migrates."""
+    from alembic import command
+
+    home, _ = backend
+    config = _alembic_config()
+    with home.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006")
+    assert schema_revision(home.engine) == "0006"
+    assert "log_entries" not in inspect(home.engine).get_table_names()
+    migrate(home.engine)
+    assert schema_revision(home.engine) == HEAD_REVISION
+    assert "log_entries" in inspect(home.engine).get_table_names()
 
 
 def test_issuance_is_stored_with_aware_utc_times(backend: tuple[Home, Holder]) -> None:

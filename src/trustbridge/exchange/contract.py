@@ -23,38 +23,13 @@ from decimal import Decimal
 from importlib import resources
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import jsonschema
 from asn1crypto import cms
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfError
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign import fields as pdf_fields
-from pyhanko.sign.ades.report import AdESPassed
-from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, ModificationLevel
-from pyhanko.sign.general import SigningError
-from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, PdfTimeStamper
-from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
-from pyhanko.sign.validation import DocumentSecurityStore, generic_cms
-from pyhanko.sign.validation import ades as pdf_ades
-from pyhanko.sign.validation.errors import SignatureValidationError
-from pyhanko.sign.validation.pdf_embedded import (
-    EmbeddedPdfSignature,
-    async_validate_pdf_signature,
-    async_validate_pdf_timestamp,
-)
-from pyhanko.sign.validation.policy_decl import (
-    LocalKnowledge,
-    PdfSignatureValidationSpec,
-    RevinfoOnlineFetchingRule,
-    RevocationInfoGatheringSpec,
-    SignatureValidationSpec,
-)
-from pyhanko.sign.validation.status import PdfSignatureStatus, TimestampSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
@@ -67,10 +42,17 @@ from trustbridge._canonical import canonical_json
 from trustbridge.clock import ensure_utc
 from trustbridge.credentials.verify import organization_identifier_of
 from trustbridge.errors import InputError, ValidationError
-from trustbridge.exchange import _pdf
 from trustbridge.pki.keys import KeyType, hash_for
 from trustbridge.pki.profiles import Role, SubjectKind, roles_of, subject_kind_of
 from trustbridge.pki.signers import Signer
+
+if TYPE_CHECKING:  # pyhanko and fpdf load with the first PDF operation, not with this module
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.diff_analysis import ModificationLevel
+    from pyhanko.sign.signers import PdfSigner
+    from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+    from pyhanko.sign.validation.status import PdfSignatureStatus, TimestampSignatureStatus
 
 __all__ = [
     "ROLES",
@@ -464,6 +446,8 @@ def render_contract(terms: ContractTerms, *, created: datetime | None = None) ->
 
     ``created``: the document's creation date (default: now).
     """
+    from trustbridge.exchange import _pdf
+
     return _pdf.render_pdf(
         title=terms.title,
         sections=_sections(terms),
@@ -478,6 +462,9 @@ def render_contract(terms: ContractTerms, *, created: datetime | None = None) ->
 
 
 def _reader(pdf: bytes, source: str) -> PdfFileReader:
+    from pyhanko.pdf_utils.misc import PdfError
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
     try:
         return PdfFileReader(BytesIO(pdf))
     except (PdfError, ValueError, KeyError) as exc:
@@ -485,6 +472,8 @@ def _reader(pdf: bytes, source: str) -> PdfFileReader:
 
 
 def _terms_in(reader: PdfFileReader, source: str, revision: int | None = None) -> ContractTerms:
+    from trustbridge.exchange import _pdf
+
     handler = reader if revision is None else reader.get_historical_resolver(revision)
     data = _pdf.embedded_file(handler, _pdf.TERMS_FILE_NAME)
     where = f"{source}: {_pdf.TERMS_FILE_NAME}"
@@ -553,6 +542,11 @@ def _digest_name(key_type: KeyType) -> str:
 
 def _check_existing(reader: PdfFileReader, terms: ContractTerms, source: str) -> None:
     """Refuse a document whose signatures no longer hold (integrity, not trust)."""
+    from pyhanko.pdf_utils.misc import PdfError
+    from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, ModificationLevel
+    from pyhanko.sign.validation import generic_cms
+    from pyhanko.sign.validation.errors import SignatureValidationError
+
     for embedded in reader.embedded_signatures:
         name = embedded.field_name
         try:
@@ -606,6 +600,13 @@ def sign_contract(
     the authorized-signatory role of one of the parties, that party's field is still empty,
     and the signatures already present still verify.
     """
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields as pdf_fields
+    from pyhanko.sign.general import SigningError
+    from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
+
+    from trustbridge.exchange import _pdf
+
     if not chain:
         raise ContractSignatureError("a signature needs the signer's certificate chain")
     at = ensure_utc(at) if at is not None else datetime.now(UTC)
@@ -648,6 +649,8 @@ def sign_contract(
 
 async def _sign(pdf_signer: PdfSigner, writer: IncrementalPdfFileWriter, at: datetime) -> BytesIO:
     """pyhanko's ``async_sign_pdf``, with the claimed signing time taken from ``at``."""
+    from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+
     session = pdf_signer.init_signing_session(writer, existing_fields_only=True)
     session.system_time = at
     validation_info = await session.perform_presign_validation(writer)
@@ -681,6 +684,13 @@ def archive_contract(
 
     Refuses a document whose signatures no longer verify.
     """
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign.general import SigningError
+    from pyhanko.sign.signers import PdfTimeStamper
+    from pyhanko.sign.validation import DocumentSecurityStore
+
+    from trustbridge.exchange import _pdf
+
     reader = _reader(pdf, source)
     terms = _terms_in(reader, source)
     if not reader.embedded_regular_signatures:
@@ -722,6 +732,8 @@ def _level_name(level: ModificationLevel | None) -> str:
 
 
 def _modification_level(diff_result: Any, coverage: Any) -> ModificationLevel | None:
+    from pyhanko.sign.validation.status import PdfSignatureStatus
+
     status = PdfSignatureStatus.__new__(PdfSignatureStatus)
     object.__setattr__(status, "diff_result", diff_result)
     object.__setattr__(status, "coverage", coverage)
@@ -869,6 +881,10 @@ def _material(
     crls: Sequence[bytes],
     ocsp_responses: Sequence[bytes],
 ) -> _Material:
+    from pyhanko.sign.validation import DocumentSecurityStore
+
+    from trustbridge.exchange import _pdf
+
     certs = [_pdf.asn1_certificate(c) for c in other_certificates]
     crl_list = [asn1_crl.CertificateList.load(c) for c in crls]
     ocsp_list = [asn1_ocsp.OCSPResponse.load(o) for o in ocsp_responses]
@@ -964,6 +980,14 @@ async def _verify(
     allow_fetching: bool,
     source: str,
 ) -> ContractReport:
+    from pyhanko.pdf_utils.misc import PdfError
+    from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, ModificationLevel
+    from pyhanko.sign.validation.errors import SignatureValidationError
+    from pyhanko.sign.validation.pdf_embedded import (
+        async_validate_pdf_signature,
+        async_validate_pdf_timestamp,
+    )
+
     problems: list[str] = []
     reports: list[SignatureReport] = []
     regular = reader.embedded_regular_signatures
@@ -1056,6 +1080,8 @@ async def _verify(
 
 
 def _status_problems(status: PdfSignatureStatus) -> list[str]:
+    from pyhanko.sign.diff_analysis import ModificationLevel
+
     problems: list[str] = []
     if not status.intact:
         problems.append("the signed content was changed (digest mismatch)")
@@ -1103,6 +1129,8 @@ def verify_contract(
     ``ocsp_responses``, or the document's security store), unless ``allow_fetching``.
     Returns the report; :meth:`ContractReport.require` turns it into an exception.
     """
+    from trustbridge.exchange import _pdf
+
     reader, terms, material, at = _prepare(
         pdf, trust_roots, other_certificates, at, crls, ocsp_responses, source
     )
@@ -1130,6 +1158,8 @@ def verify_archived_contract(
     only the newest document time stamp is checked as of ``at``, so its authority's chain
     needs revocation information current at ``at`` (``crls``, ``ocsp_responses``).
     """
+    from trustbridge.exchange import _pdf
+
     reader, terms, material, at = _prepare(
         pdf, trust_roots, other_certificates, at, crls, ocsp_responses, source
     )
@@ -1139,6 +1169,18 @@ def verify_archived_contract(
 async def _verify_lta(
     reader: PdfFileReader, terms: ContractTerms, material: _Material, at: datetime, source: str
 ) -> ContractReport:
+    from pyhanko.sign.ades.report import AdESPassed
+    from pyhanko.sign.diff_analysis import ModificationLevel
+    from pyhanko.sign.validation import ades as pdf_ades
+    from pyhanko.sign.validation.policy_decl import (
+        LocalKnowledge,
+        PdfSignatureValidationSpec,
+        RevinfoOnlineFetchingRule,
+        RevocationInfoGatheringSpec,
+        SignatureValidationSpec,
+    )
+    from pyhanko.sign.validation.status import PdfSignatureStatus
+
     policy = CertValidationPolicySpec(
         trust_manager=SimpleTrustManager.build(trust_roots=material.roots),
         revinfo_policy=CertRevTrustPolicy(RevocationCheckingPolicy.from_legacy("require")),

@@ -25,7 +25,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -1239,6 +1238,8 @@ def _country(certificate: x509.Certificate) -> str:
 def signer_chains(pdf: bytes) -> list[tuple[x509.Certificate, ...]]:
     """Each signature's signer certificate and the certificates its CMS carries, leaf first."""
     try:
+        from pyhanko.pdf_utils.reader import PdfFileReader
+
         reader = PdfFileReader(BytesIO(pdf), strict=False)
         signatures = reader.embedded_regular_signatures
     except Exception as exc:
@@ -1423,6 +1424,8 @@ def read_message(
 
 def pdf_certificates(pdf: bytes) -> list[x509.Certificate]:
     """Every certificate a PDF's signatures and timestamp tokens carry."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
     reader = PdfFileReader(BytesIO(pdf), strict=False)
     found: list[x509.Certificate] = []
 
