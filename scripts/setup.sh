@@ -43,4 +43,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q -e '.[dev]'
     touch "$stamp"
 fi
+# Byte-code for our own sources once (the Makefile runs Python with PYTHONDONTWRITEBYTECODE):
+# every `trustbridge` process of the demo and the tests would otherwise compile them again.
+.venv/bin/python -m compileall -q src/trustbridge >/dev/null
 echo "setup: ready"
