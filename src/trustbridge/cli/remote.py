@@ -7,16 +7,18 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from cryptography import x509
 
 from trustbridge.cli._common import _holder_signer, _load_certs, _read, console
 from trustbridge.errors import InputError
-from trustbridge.node.client import SignedClient
 from trustbridge.pki.release import Decision, sign_statement
 from trustbridge.pki.signers import FileSigner
+
+if TYPE_CHECKING:
+    from trustbridge.node.client import SignedClient
 
 __all__ = ["remote_app"]
 
@@ -77,6 +79,8 @@ def _client() -> tuple[SignedClient, FileSigner, x509.Certificate]:
     if not chain:
         raise InputError(f"{_caller.cert} holds no certificate")
     signer = _holder_signer(_caller.key, _caller.passphrase_env)
+    from trustbridge.node.client import SignedClient
+
     client = SignedClient(_caller.node, signer=signer, chain=chain, trust=_caller.trust)
     return client, signer, chain[0]
 
