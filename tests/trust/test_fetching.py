@@ -1,19 +1,29 @@
 """What the path builder fetches for a certificate anyone may present: never from addresses no
-PKI repository lives at, within a time budget per search, into a bounded cache."""
+PKI repository lives at, only where the node's allow-list says, within a time budget per
+search, into a bounded cache."""
 
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from tests.homes import NOW
+from trustbridge.errors import InputError
 from trustbridge.trust.paths import (
+    FetchAllowList,
     FetchError,
     HttpFetcher,
     PathBuilder,
@@ -54,6 +64,10 @@ def test_the_http_fetcher_refuses_before_connecting() -> None:
         fetcher.fetch("file:///etc/passwd")
     with pytest.raises(FetchError, match="port is not a number"):
         fetcher.fetch("http://127.0.0.1:port/x.crl")
+    # A certificate may name any URL: a malformed IDNA label fails the fetch, nothing worse.
+    for url in ("http://xn--a.example/x.crl", "http://b\u00fc\u0301cher\u200d.example/"):
+        with pytest.raises(FetchError, match="its host is malformed"):
+            fetcher.fetch(url)
 
 
 @dataclass
@@ -139,3 +153,323 @@ def test_the_fetch_cache_is_bounded() -> None:
     with pytest.raises(PathSearchError):
         builder.build(stranger, ValidationParams(at=NOW))
     assert len(slow.urls) == 20 and len(builder._fetched) == 4
+
+
+# -- the allow-list ------------------------------------------------------------------------------
+
+CRL = b"a CRL from the loopback repository"
+
+
+class _Repository(BaseHTTPRequestHandler):
+    """Serves ``/ca.crl``; ``/moved`` redirects to a cloud metadata address. Records requests."""
+
+    seen: ClassVar[list[tuple[str, str]]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Host", "")))
+        if self.path == "/ca.crl":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(CRL)))
+            self.end_headers()
+            self.wfile.write(CRL)
+        else:
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+@dataclass
+class _Repositories:
+    port4: int
+    port6: int
+
+    @property
+    def seen(self) -> list[tuple[str, str]]:
+        return _Repository.seen
+
+
+@pytest.fixture(scope="module")
+def repos() -> Iterator[_Repositories]:
+    """One repository on 127.0.0.1 and one on ::1, at ports the system picked."""
+    servers = [
+        ThreadingHTTPServer(("127.0.0.1", 0), _Repository),
+        _Server6(("::1", 0), _Repository),
+    ]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for thread in threads:
+        thread.start()
+    try:
+        yield _Repositories(servers[0].server_address[1], servers[1].server_address[1])
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log() -> None:
+    _Repository.seen.clear()
+
+
+@dataclass
+class _Dns:
+    """A resolver from a table (no real DNS); each name may answer differently on each call."""
+
+    table: dict[str, list[list[str]]]
+    asked: list[str] = field(default_factory=list)
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        answers = self.table.get(host)
+        if not answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+
+def _fetcher(allow: list[str] | None, dns: dict[str, list[str]] | None = None) -> HttpFetcher:
+    table = {name: [addresses] for name, addresses in (dns or {}).items()}
+    return HttpFetcher(
+        timeout=2.0,
+        allow=FetchAllowList(tuple(allow)) if allow is not None else None,
+        resolve=_Dns(table),
+    )
+
+
+def _asked(fetcher: HttpFetcher) -> list[str]:
+    assert isinstance(fetcher.resolve, _Dns)
+    return fetcher.resolve.asked
+
+
+def test_an_allowed_name_is_fetched_from_the_address_it_resolved_to(repos: _Repositories) -> None:
+    fetcher = _fetcher(
+        ["crl.rheintal-trust.example"], {"crl.rheintal-trust.example.": ["127.0.0.1"]}
+    )
+    # Case and a trailing dot do not matter; the name is resolved by our resolver, once.
+    url = f"http://CRL.Rheintal-Trust.example.:{repos.port4}/ca.crl"
+    assert fetcher.fetch(url) == CRL
+    assert _asked(fetcher) == ["crl.rheintal-trust.example."]
+    assert repos.seen == [("/ca.crl", f"crl.rheintal-trust.example.:{repos.port4}")]
+
+
+def test_a_wildcard_allows_subdomains_only(repos: _Repositories) -> None:
+    dns = {
+        "crl.fuji-ca.example": ["127.0.0.1"],
+        "a.b.fuji-ca.example": ["127.0.0.1"],
+        "fuji-ca.example": ["127.0.0.1"],
+        "evilfuji-ca.example": ["127.0.0.1"],
+    }
+    fetcher = _fetcher(["*.fuji-ca.example"], dns)
+    for host in ("crl.fuji-ca.example", "a.b.fuji-ca.example"):
+        assert fetcher.fetch(f"http://{host}:{repos.port4}/ca.crl") == CRL
+    for host in ("fuji-ca.example", "evilfuji-ca.example"):
+        url = f"http://{host}:{repos.port4}/ca.crl"
+        with pytest.raises(FetchError) as raised:
+            fetcher.fetch(url)
+        assert raised.value.message == (
+            f"not fetching {url}: host {host} is not on this node's fetch allow-list"
+        )
+    assert len(repos.seen) == 2
+
+
+def test_a_name_not_on_the_list_is_refused_without_being_resolved(repos: _Repositories) -> None:
+    fetcher = _fetcher(["crl.rheintal-trust.example"], {"crl.evil.example": ["127.0.0.1"]})
+    url = f"http://crl.evil.example:{repos.port4}/ca.crl"
+    with pytest.raises(FetchError) as raised:
+        fetcher.fetch(url)
+    assert raised.value.message == (
+        f"not fetching {url}: host crl.evil.example is not on this node's fetch allow-list"
+    )
+    assert _asked(fetcher) == [] and repos.seen == []
+
+
+def test_an_idna_name_matches_its_ascii_form(repos: _Repositories) -> None:
+    allow = FetchAllowList(("CRL.Bücher.example.",))
+    assert allow.entries == ("crl.xn--bcher-kva.example",)
+    fetcher = HttpFetcher(allow=allow, resolve=_Dns({"crl.xn--bcher-kva.example": [["::1"]]}))
+    assert fetcher.fetch(f"http://crl.bücher.example:{repos.port6}/ca.crl") == CRL
+
+
+def test_a_network_allows_the_literals_inside_it(repos: _Repositories) -> None:
+    fetcher = _fetcher(["10.20.0.0/16", "127.0.0.0/8", "::1/128"])
+    assert fetcher.fetch(f"http://127.0.0.1:{repos.port4}/ca.crl") == CRL
+    assert fetcher.fetch(f"http://[::1]:{repos.port6}/ca.crl") == CRL
+    outside = _fetcher(["10.20.0.0/16", "2001:db8:1::/48"])
+    for url, host in (
+        (f"http://127.0.0.1:{repos.port4}/ca.crl", "127.0.0.1"),
+        (f"http://[::1]:{repos.port6}/ca.crl", "::1"),
+        ("http://10.21.0.1/ca.crl", "10.21.0.1"),
+        ("http://[2001:db8:2::1]/ca.crl", "2001:db8:2::1"),
+    ):
+        with pytest.raises(FetchError) as raised:
+            outside.fetch(url)
+        assert raised.value.message == (
+            f"not fetching {url}: host {host} is not on this node's fetch allow-list"
+        )
+    assert len(repos.seen) == 2
+
+
+def test_a_name_is_allowed_by_network_only_if_every_address_lies_inside(
+    repos: _Repositories,
+) -> None:
+    dns = {"crl.sakura.example": ["127.0.0.1"], "crl.mixed.example": ["127.0.0.1", "192.0.2.7"]}
+    fetcher = _fetcher(["127.0.0.0/8"], dns)
+    assert fetcher.fetch(f"http://crl.sakura.example:{repos.port4}/ca.crl") == CRL
+    url = f"http://crl.mixed.example:{repos.port4}/ca.crl"
+    with pytest.raises(FetchError) as raised:
+        fetcher.fetch(url)
+    assert raised.value.message == (
+        f"not fetching {url}: host crl.mixed.example is not on this node's fetch allow-list "
+        "(it resolves to 192.0.2.7, outside the allowed networks)"
+    )
+    assert len(repos.seen) == 1
+
+
+def test_the_refusals_apply_to_names_the_list_allows() -> None:
+    fetcher = _fetcher(["*.fuji-ca.example"], {"metadata.fuji-ca.example": ["169.254.169.254"]})
+    with pytest.raises(FetchError, match=r"metadata\.fuji-ca\.example is a link-local address"):
+        fetcher.fetch("http://metadata.fuji-ca.example/latest/meta-data/")
+    # And without a list, to resolved names just the same.
+    fetcher = _fetcher(None, {"crl.evil.example": ["127.0.0.1", "fe80::1"]})
+    with pytest.raises(FetchError, match=r"crl\.evil\.example is a link-local address \(fe80::1\)"):
+        fetcher.fetch("http://crl.evil.example/ca.crl")
+
+
+def test_the_address_checked_is_the_address_connected_to(repos: _Repositories) -> None:
+    # A rebinding name: the first answer is loopback, every later one cloud metadata. A
+    # fetcher that resolved again to connect (or let the system do it) would go elsewhere.
+    dns = _Dns({"crl.rebind.example": [["127.0.0.1"], ["169.254.169.254"]]})
+    fetcher = HttpFetcher(allow=FetchAllowList(("crl.rebind.example",)), resolve=dns)
+    assert fetcher.fetch(f"http://crl.rebind.example:{repos.port4}/ca.crl") == CRL
+    assert dns.asked == ["crl.rebind.example"]
+    # A fresh connection resolves afresh, and is refused.
+    fresh = HttpFetcher(allow=FetchAllowList(("crl.rebind.example",)), resolve=dns)
+    with pytest.raises(FetchError, match="link-local"):
+        fresh.fetch(f"http://crl.rebind.example:{repos.port4}/ca.crl")
+    assert len(repos.seen) == 1
+
+
+def test_without_a_list_loopback_names_are_fetched_as_before(repos: _Repositories) -> None:
+    fetcher = _fetcher(None, {"crl.plant.example": ["127.0.0.1"]})
+    assert fetcher.fetch(f"http://crl.plant.example:{repos.port4}/ca.crl") == CRL
+
+
+def test_an_empty_list_allows_nothing(repos: _Repositories) -> None:
+    fetcher = _fetcher([], {"localhost": ["127.0.0.1"]})
+    for url in (f"http://127.0.0.1:{repos.port4}/ca.crl", f"http://localhost:{repos.port4}/"):
+        with pytest.raises(FetchError, match="not on this node's fetch allow-list"):
+            fetcher.fetch(url)
+    assert repos.seen == []
+
+
+def test_a_name_that_does_not_resolve_fails_closed() -> None:
+    fetcher = _fetcher(["127.0.0.0/8"])
+    with pytest.raises(FetchError, match=r"cannot fetch http://crl\.gone\.example/.*resolve"):
+        fetcher.fetch("http://crl.gone.example/ca.crl")
+
+
+def _tls_repository(tmp: Path, name: str) -> tuple[ThreadingHTTPServer, Path]:
+    """A loopback HTTPS repository whose self-signed certificate names ``name``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+        .not_valid_after(dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp / "tls.pem", tmp / "tls.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Repository)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, cert_file
+
+
+def test_tls_verifies_the_urls_name_though_the_address_is_connected_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, cert_file = _tls_repository(tmp_path, "crl.rheintal-trust.example")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # trust the repository's certificate
+    port = server.server_address[1]
+    dns = {"crl.rheintal-trust.example": ["127.0.0.1"], "crl.other.example": ["127.0.0.1"]}
+    try:
+        fetcher = _fetcher(["*.rheintal-trust.example", "crl.other.example"], dns)
+        assert fetcher.fetch(f"https://crl.rheintal-trust.example:{port}/ca.crl") == CRL
+        # Same address, another name: the certificate does not name it.
+        with pytest.raises(FetchError, match="certificate verify failed"):
+            fetcher.fetch(f"https://crl.other.example:{port}/ca.crl")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_redirects_are_not_followed(repos: _Repositories) -> None:
+    fetcher = _fetcher(["127.0.0.0/8"])
+    with pytest.raises(FetchError, match="answered HTTP 302"):
+        fetcher.fetch(f"http://127.0.0.1:{repos.port4}/moved")
+    assert repos.seen == [("/moved", f"127.0.0.1:{repos.port4}")]
+
+
+def test_entries_are_kept_in_canonical_form() -> None:
+    allow = FetchAllowList(
+        (" Crl.Rheintal-Trust.Example ", "*.FUJI-CA.example", "10.20.0.0/16", "::1", "10.9.9.9")
+    )
+    assert allow.entries == (
+        "crl.rheintal-trust.example",
+        "*.fuji-ca.example",
+        "10.20.0.0/16",
+        "::1/128",
+        "10.9.9.9/32",
+    )
+    assert allow == FetchAllowList(allow.entries)
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        ("", "not a host name"),
+        ("*", "not a host name"),
+        ("*.", "not a host name"),
+        ("crl.*.example", "not a host name"),
+        ("https://crl.example/ca.crl", "not a host name"),
+        ("crl.example:8080", "not a host name"),
+        ("crl example", "not a host name"),
+        ("10.20.0.1/16", "not a network: 10.20.0.1/16 has host bits set"),
+        ("10.20.0.0/33", "not a network"),
+        ("300.1.1.1", "not a network"),
+        ("fe80::1::2", "not a network"),
+        (7, "is not a string"),
+    ],
+)
+def test_a_malformed_entry_is_refused_by_name(entry: object, said: str) -> None:
+    with pytest.raises(InputError, match="fetch allow-list entry") as raised:
+        FetchAllowList((entry,))  # type: ignore[arg-type]
+    assert repr(entry) in raised.value.message and said in raised.value.message
+
+
+def test_one_string_is_not_a_list() -> None:
+    with pytest.raises(InputError, match="one string"):
+        FetchAllowList("crl.example")  # type: ignore[arg-type]

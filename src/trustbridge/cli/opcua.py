@@ -140,14 +140,13 @@ def serve(
     import asyncio
 
     from trustbridge.opcua import PeerRole, PeerValidator, SecurityPolicy, read_results
-    from trustbridge.trust.paths import HttpFetcher
 
     identity = _identity(cert, key, passphrase_env)
     station_results = read_results(_read(results, "results"), source=str(results))
     policies = [_policy(p) for p in policy] if policy else list(SecurityPolicy)
-    # One HTTP client for the CRLs and bundles of every session (a fresh resolver each).
-    fetcher = HttpFetcher()
     with _home() as home:
+        # One HTTP client for the CRLs and bundles of every session (a fresh resolver each).
+        fetcher = home.fetcher()
         validator = PeerValidator(
             role=PeerRole.CLIENT,
             resolver=lambda: home.trust.resolver(fetcher=fetcher),

@@ -216,8 +216,9 @@ def verify(
         raise InputError(f"--revocation {revocation!r}: choose require, if-available or none")
     if revocation == "none":
         crls = []  # not checked, so not even a stale CRL can fail the path
-    fetcher = None if offline else HttpFetcher()
     home = Home.open(state.home_path) if (state.home_path / "config.toml").exists() else None
+    # With a home, its [fetch] allow-list applies; without one (--anchor only), no list.
+    fetcher = None if offline else (home.fetcher() if home else HttpFetcher())
     try:
         when = (
             _parse_time(at, "--at") if at else (home.now() if home else datetime.now().astimezone())

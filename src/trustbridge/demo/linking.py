@@ -45,7 +45,6 @@ from trustbridge.trust.lists import (
     sign_lotl,
     sign_trust_list,
 )
-from trustbridge.trust.paths import HttpFetcher
 from trustbridge.trust.resolver import Resolution, TrustConfig, TrustResolver
 
 if TYPE_CHECKING:
@@ -364,7 +363,7 @@ def resolve_partners(run: _Run, countries: tuple[_Country, ...], *, group_node: 
             for route, bridge, lists in (("bridge", True, False), ("trust-list", False, True)):
                 resolver = TrustResolver(
                     _config(run, relying, bridge=bridge, lists=lists, group_node=group_node),
-                    fetcher=HttpFetcher(),
+                    fetcher=run.homes[relying.operator.name].fetcher(),
                 )
                 result = resolver.resolve(certificate, at=run.homes[relying.operator.name].now())
                 if result.route.value != route:

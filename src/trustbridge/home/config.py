@@ -1,4 +1,5 @@
-"""A home's configuration file (``config.toml``): node identity, addresses, database, secrets."""
+"""A home's configuration file (``config.toml``): node identity, addresses, database, secrets,
+where the node may fetch from."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 import tomli_w
 
-from trustbridge.errors import ConfigError
+from trustbridge.errors import ConfigError, InputError
+from trustbridge.trust.paths import FetchAllowList
 
 __all__ = ["CONFIG_FILE", "HomeConfig", "SecretSource"]
 
@@ -34,7 +36,13 @@ class SecretSource:
 
 @dataclass(frozen=True)
 class HomeConfig:
-    """The contents of ``config.toml``."""
+    """The contents of ``config.toml``.
+
+    ``fetch_allow`` (``[fetch] allow``) restricts what the node fetches for certificates and
+    credentials (CRLs, AIA and SIA bundles, status lists) to the hosts and networks it names;
+    None (no ``[fetch]`` section, or one without ``allow``) leaves every host that the
+    fetcher's refusals leave.
+    """
 
     node_name: str
     host: str = "127.0.0.1"
@@ -42,6 +50,7 @@ class HomeConfig:
     https_port: int = 8443
     database_url: str | None = None
     secrets: dict[str, SecretSource] = field(default_factory=dict)
+    fetch_allow: FetchAllowList | None = None
 
     @property
     def base_url(self) -> str:
@@ -64,6 +73,8 @@ class HomeConfig:
             data["database"] = {"url": self.database_url}
         if self.secrets:
             data["secrets"] = {slug: src.to_dict() for slug, src in sorted(self.secrets.items())}
+        if self.fetch_allow is not None:
+            data["fetch"] = {"allow": list(self.fetch_allow.entries)}
         return data
 
     def save(self, home: Path) -> None:
@@ -84,6 +95,7 @@ class HomeConfig:
             ) from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        fetch_allow = _fetch_allow(data.get("fetch"), path)
         try:
             node = data["node"]
             secrets = {
@@ -97,6 +109,37 @@ class HomeConfig:
                 https_port=int(node.get("https_port", 8443)),
                 database_url=data.get("database", {}).get("url"),
                 secrets=secrets,
+                fetch_allow=fetch_allow,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{path} is missing or has a malformed entry: {exc}") from None
+
+
+_FETCH_KEYS = frozenset({"allow"})
+
+
+def _fetch_allow(section: object, path: Path) -> FetchAllowList | None:
+    """The ``[fetch]`` section's allow-list; a malformed one is an error, never ignored (an
+    allow-list silently dropped would let the node fetch from anywhere)."""
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: fetch must be a [fetch] section, not {section!r}")
+    unknown = sorted(set(section) - _FETCH_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: [fetch] has unknown key(s) {', '.join(unknown)}",
+            hint="[fetch] takes allow = [host names, *.domains, networks]",
+        )
+    if "allow" not in section:
+        return None
+    allow = section["allow"]
+    if not isinstance(allow, list):
+        raise ConfigError(
+            f"{path}: [fetch] allow must be a list of host names, *.domains and networks, "
+            f"not {allow!r}"
+        )
+    try:
+        return FetchAllowList(tuple(allow))
+    except InputError as exc:
+        raise ConfigError(f"{path}: [fetch] allow: {exc.message}", hint=exc.hint) from None

@@ -58,7 +58,7 @@ from trustbridge.pki.profiles import SubjectKind, subject_kind_of
 from trustbridge.pki.release import Principal
 from trustbridge.pki.signers import FileSigner, Signer
 from trustbridge.store import tables as t
-from trustbridge.trust.paths import Fetcher, HttpFetcher
+from trustbridge.trust.paths import Fetcher
 
 if TYPE_CHECKING:
     from trustbridge.home.home import Home
@@ -466,7 +466,7 @@ class CredentialService:
         self, *, fetcher: Fetcher | None = None, params: VerificationParams | None = None
     ) -> CredentialVerifier:
         """A verifier with this home's trust: its resolver, accepted lists, HTTP status lists."""
-        fetcher = fetcher if fetcher is not None else HttpFetcher()
+        fetcher = fetcher if fetcher is not None else self.home.fetcher()
         resolver = self.home.trust.resolver(fetcher=fetcher)
         return CredentialVerifier(
             resolver,

@@ -79,7 +79,7 @@ from trustbridge.pki.release import Principal
 from trustbridge.pki.signers import Signer
 from trustbridge.store import tables as t
 from trustbridge.trust._jws import b64url_decode
-from trustbridge.trust.paths import Fetcher, FetchError, HttpFetcher
+from trustbridge.trust.paths import Fetcher, FetchError
 from trustbridge.trust.resolver import Resolution, TrustResolver
 
 if TYPE_CHECKING:
@@ -824,7 +824,7 @@ class ExchangeService:
         roots, others, _ = self.contract_trust(pdf)
         crls: list[bytes] = []
         if allow_fetching:
-            crls = fetch_crls([*pdf_certificates(pdf), *others], HttpFetcher())
+            crls = fetch_crls([*pdf_certificates(pdf), *others], self.home.fetcher())
         return verify_contract(
             pdf, trust_roots=roots, other_certificates=others, at=self.home.now(), crls=crls
         )

@@ -118,6 +118,7 @@ from trustbridge.pki.signers import FileSigner, Signer
 from trustbridge.store import tables as t
 from trustbridge.store.db import connect, migrate
 from trustbridge.store.types import UtcDateTime
+from trustbridge.trust.paths import HttpFetcher
 from trustbridge.trust.schemes import TrustScheme
 from trustbridge.trust.validation import RevocationMode, ValidationParams, validate_path
 
@@ -465,6 +466,11 @@ class Home:
 
     def now(self) -> datetime:
         return ensure_utc(self.clock.now())
+
+    def fetcher(self) -> HttpFetcher:
+        """The HTTP fetcher for what certificates and credentials point at (CRLs, AIA and SIA
+        bundles, status lists), restricted to the ``[fetch] allow`` list of ``config.toml``."""
+        return HttpFetcher(allow=self.config.fetch_allow)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

@@ -40,7 +40,7 @@ from trustbridge.trust.lists import (
     read_lotl,
     read_trust_list,
 )
-from trustbridge.trust.paths import Fetcher, HttpFetcher, SearchLimits
+from trustbridge.trust.paths import Fetcher, SearchLimits
 from trustbridge.trust.reference import ITG
 from trustbridge.trust.resolver import TrustConfig, TrustResolver
 from trustbridge.trust.schemes import TrustScheme
@@ -222,7 +222,7 @@ class TrustStore:
     ) -> TrustResolver:
         return TrustResolver(
             self.snapshot(at).config,
-            fetcher=fetcher if fetcher is not None else HttpFetcher(),
+            fetcher=fetcher if fetcher is not None else self.home.fetcher(),
             pool=pool or [],
             revocation=revocation,
             limits=limits or SearchLimits(),

@@ -79,7 +79,6 @@ from trustbridge.node.httpsig import sign_request
 from trustbridge.node.partner import JOSE, MESSAGES, SESSIONS
 from trustbridge.pki.profiles import SubjectKind
 from trustbridge.pki.signers import Signer
-from trustbridge.trust.paths import HttpFetcher
 
 __all__ = [
     "Discovery",
@@ -671,7 +670,7 @@ def onboard(
                     pdf,
                     timestamp=http_timestamper(settings.tsa),
                     certificates=certificates,
-                    crls=fetch_crls(certificates, HttpFetcher()),
+                    crls=fetch_crls(certificates, home.fetcher()),
                 )
                 return {"pdf": base64.b64encode(archived).decode("ascii")}
 

@@ -21,6 +21,7 @@ import collections
 import functools
 import hashlib
 import ipaddress
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,7 +30,9 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
+import idna
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -41,7 +44,7 @@ from cryptography.x509.oid import (
     SubjectInformationAccessOID,
 )
 
-from trustbridge.errors import TrustbridgeError, ValidationError
+from trustbridge.errors import InputError, TrustbridgeError, ValidationError
 from trustbridge.trust.validation import (
     RevocationMode,
     ValidatedPath,
@@ -51,6 +54,7 @@ from trustbridge.trust.validation import (
 
 __all__ = [
     "CertificatePool",
+    "FetchAllowList",
     "FetchError",
     "Fetcher",
     "FoundPath",
@@ -60,6 +64,8 @@ __all__ = [
     "PathSearchError",
     "SearchLimits",
     "read_certificates",
+    "refused_address",
+    "system_resolve",
 ]
 
 ANY_POLICY = x509.ObjectIdentifier("2.5.29.32.0")
@@ -569,12 +575,47 @@ class PathBuilder:
         )
 
 
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: Resolves a host name for a TCP port into IP addresses (as text), in the order to try them.
+Resolver = Callable[[str, int], Sequence[str]]
+
 _REFUSED_KINDS = (
     ("link_local", "a link-local"),
     ("multicast", "a multicast"),
     ("unspecified", "an unspecified"),
     ("reserved", "a reserved"),
 )
+# One DNS label: letters, digits, hyphens inside, underscores (seen in service names).
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+# Looks like an IPv4 address (digits and dots) or an IPv6 one (a colon): never a host name.
+_LOOKS_NUMERIC = re.compile(r"[0-9.]+|[0-9a-fA-F.]*:[0-9a-fA-F:.]*")
+
+
+def system_resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to for a TCP connection to ``port`` (``getaddrinfo``)."""
+    infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _literal(host: str) -> _Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def _refusal(host: str, found: _Address) -> str | None:
+    """Why no PKI repository lives at ``found`` (an address of ``host``), or None."""
+    mapped = found.ipv4_mapped if isinstance(found, ipaddress.IPv6Address) else None
+    address = mapped or found
+    if address.is_loopback:
+        return None
+    for kind, said in _REFUSED_KINDS:
+        if getattr(address, f"is_{kind}"):
+            return f"{host} is {said} address ({address})"
+    return None
 
 
 def refused_address(host: str, port: int) -> str | None:
@@ -582,47 +623,241 @@ def refused_address(host: str, port: int) -> str | None:
     anyone may present, so addresses no PKI repository lives at are refused (link-local, where
     cloud metadata services answer; multicast; unspecified; reserved). Loopback and private
     networks stay allowed: nodes in a plant network serve their CRLs there."""
-    try:
-        addresses = {ipaddress.ip_address(host.strip("[]"))}
-    except ValueError:
+    literal = _literal(host)
+    if literal is not None:
+        addresses = [literal]
+    else:
         try:
-            infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-        except (OSError, UnicodeError):
+            addresses = [ipaddress.ip_address(a) for a in system_resolve(host, port)]
+        except (OSError, UnicodeError, ValueError):
             return None  # the fetch itself reports the name that does not resolve
-        addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
     for found in sorted(addresses, key=str):
-        mapped = found.ipv4_mapped if isinstance(found, ipaddress.IPv6Address) else None
-        address = mapped or found
-        if address.is_loopback:
-            continue
-        for kind, said in _REFUSED_KINDS:
-            if getattr(address, f"is_{kind}"):
-                return f"{host} is {said} address ({address})"
+        refused = _refusal(host, found)
+        if refused is not None:
+            return refused
     return None
+
+
+def _host_name(name: str) -> str:
+    """``name`` as the fetcher compares it: lowercase IDNA ASCII form, no trailing dot."""
+    name = name.lower().rstrip(".")
+    if not name.isascii():
+        name = idna.encode(name).decode("ascii")
+    return name
+
+
+@dataclass(frozen=True)
+class FetchAllowList:
+    """The hosts and networks a node fetches from (``[fetch] allow`` in a home's config).
+
+    An entry is a host name (``crl.rheintal-trust.example``: that host only, compared
+    case-insensitively in IDNA form), a wildcard (``*.fuji-ca.example``: its subdomains at any
+    depth, not ``fuji-ca.example`` itself), or a network in CIDR form, IPv4 or IPv6
+    (``10.20.0.0/16``; a bare address is a network of one). A URL's host is allowed
+
+    - by name, where a name or wildcard entry matches it; it is then fetched from whatever it
+      resolves to (the operator trusts that name's DNS), still never from an address
+      :func:`refused_address` refuses;
+    - by address otherwise (an IP literal, or a name no name entry matches), where every
+      address it resolves to lies in a network entry.
+
+    The addresses checked are the ones connected to (resolved once, at connection time), so a
+    name that resolves elsewhere the second time (DNS rebinding) gains nothing. An empty list
+    allows nothing; a malformed entry raises :class:`~trustbridge.errors.InputError`.
+    """
+
+    entries: tuple[str, ...]
+    _names: frozenset[str] = field(init=False, repr=False, compare=False)
+    _domains: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _networks: tuple[_Network, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.entries, str):
+            raise InputError(
+                f"the fetch allow-list is one string ({self.entries!r}), not a list of entries"
+            )
+        names: list[str] = []
+        domains: list[str] = []
+        networks: list[_Network] = []
+        for entry in self.entries:
+            parsed = _allow_entry(entry)
+            if isinstance(parsed, str):
+                (domains if parsed.startswith("*.") else names).append(parsed)
+            else:
+                networks.append(parsed)
+        canonical = [*names, *domains, *(str(n) for n in networks)]
+        object.__setattr__(self, "entries", tuple(dict.fromkeys(canonical)))
+        object.__setattr__(self, "_names", frozenset(names))
+        object.__setattr__(self, "_domains", tuple(dict.fromkeys(d[1:] for d in domains)))
+        object.__setattr__(self, "_networks", tuple(dict.fromkeys(networks)))
+
+    @property
+    def networks(self) -> tuple[_Network, ...]:
+        return self._networks
+
+    def allows_name(self, host: str) -> bool:
+        """Whether a name or wildcard entry matches ``host`` (never an IP literal)."""
+        if _literal(host) is not None:
+            return False
+        try:
+            name = _host_name(host)
+        except idna.IDNAError:
+            return False
+        return name in self._names or any(name.endswith(d) for d in self._domains)
+
+    def allows_address(self, address: _Address) -> bool:
+        """Whether ``address`` lies in a network entry (an IPv4-mapped IPv6 address counts
+        as its IPv4 address too)."""
+        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+        candidates = [a for a in (address, mapped) if a is not None]
+        return any(a.version == n.version and a in n for a in candidates for n in self._networks)
+
+
+def _allow_entry(entry: object) -> str | _Network:
+    """One allow-list entry: a canonical name or ``*.domain``, or a network."""
+    if not isinstance(entry, str):
+        raise InputError(f"fetch allow-list entry {entry!r} is not a string")
+    text = entry.strip()
+    if _LOOKS_NUMERIC.fullmatch(text.split("/", 1)[0]):
+        try:
+            return ipaddress.ip_network(text)
+        except ValueError as exc:
+            raise InputError(
+                f"fetch allow-list entry {entry!r} is not a network: {exc}",
+                hint="write a network as 10.20.0.0/16 or 2001:db8::/48, an address as 10.20.0.5",
+            ) from None
+    wildcard = text.startswith("*.")
+    try:
+        name = _host_name(text[2:] if wildcard else text)
+    except idna.IDNAError as exc:
+        raise InputError(f"fetch allow-list entry {entry!r} is not a host name: {exc}") from None
+    labels = name.split(".")
+    if not name or not all(_LABEL.fullmatch(label) for label in labels):
+        raise InputError(
+            f"fetch allow-list entry {entry!r} is not a host name, *.domain or network",
+            hint="write crl.example.jp, *.example.jp or 10.20.0.0/16 (no scheme, port or path)",
+        )
+    return f"*.{name}" if wildcard else name
+
+
+class _RefusedError(Exception):
+    """A connection the fetcher refuses to open (the reason is the message)."""
+
+
+class _GuardedBackend(httpcore.NetworkBackend):
+    """Connects only to addresses ``admit`` accepts, to exactly those it checked: the host
+    is resolved once, here, so what was checked is what is connected to."""
+
+    def __init__(self, admit: Callable[[str, int], list[_Address]]) -> None:
+        self._admit = admit
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        error: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        for address in self._admit(host, port):
+            try:
+                return self._inner.connect_tcp(
+                    str(address),
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None  # admit returns at least one address
+        raise error
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _GuardedTransport(httpx.HTTPTransport):
+    """httpx's transport over :class:`_GuardedBackend` (httpx takes no network backend, so
+    its connection pool is replaced by one with ours; TLS still verifies the URL's name)."""
+
+    def __init__(self, backend: _GuardedBackend) -> None:
+        ssl_context = httpx.create_ssl_context()  # as httpx's default: certifi, SSL_CERT_FILE
+        super().__init__(verify=ssl_context)
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=backend,
+        )
 
 
 @dataclass
 class HttpFetcher:
-    """Fetches ``http``/``https`` URLs with a timeout and a size limit, never from addresses
-    :func:`refused_address` refuses, never following redirects."""
+    """Fetches ``http``/``https`` URLs with a timeout and a size limit, never following
+    redirects, never through a proxy, never from addresses :func:`refused_address` refuses
+    and, with an ``allow`` list, only from the hosts and networks it allows
+    (:class:`FetchAllowList`). A refused URL raises :class:`FetchError` before any
+    connection is made."""
 
     timeout: float = 5.0
     max_bytes: int = 4 * 1024 * 1024
-    _client: httpx.Client = field(default_factory=lambda: httpx.Client(follow_redirects=False))
+    #: Where the node may fetch from; None: anywhere the refusals leave.
+    allow: FetchAllowList | None = field(default=None, kw_only=True)
+    #: Resolves host names (tests pass their own: no real DNS).
+    resolve: Resolver = field(default=system_resolve, kw_only=True)
+    _client: httpx.Client = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # No proxy from the environment (trust_env): a proxy would resolve and connect where
+        # the refusals and the allow-list cannot see.
+        transport = _GuardedTransport(_GuardedBackend(self._admit))
+        self._client = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+
+    def _admit(self, host: str, port: int) -> list[_Address]:
+        """The addresses ``host`` may be connected to, resolved once; raises :class:`_RefusedError`
+        (or httpcore's ``ConnectError`` where the name does not resolve)."""
+        allow = self.allow
+        literal = _literal(host)
+        by_name = allow is not None and allow.allows_name(host)
+        outside = f"host {host} is not on this node's fetch allow-list"
+        if allow is not None and not by_name and literal is None and not allow.networks:
+            raise _RefusedError(outside)  # no network entry could allow it: not even resolved
+        if literal is not None:
+            addresses = [literal]
+        else:
+            try:
+                addresses = [ipaddress.ip_address(a) for a in self.resolve(host, port)]
+            except (OSError, UnicodeError, ValueError) as exc:
+                raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
+            if not addresses:
+                raise httpcore.ConnectError(f"{host} resolves to no address")
+        for address in addresses:
+            refused = _refusal(host, address)
+            if refused is not None:
+                raise _RefusedError(refused)
+        if allow is not None and not by_name:
+            for address in addresses:
+                if not allow.allows_address(address):
+                    if literal is None:
+                        outside += f" (it resolves to {address}, outside the allowed networks)"
+                    raise _RefusedError(outside)
+        return addresses
 
     def fetch(self, url: str) -> bytes:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise FetchError(f"not fetching {url}: only http and https URLs are followed")
         try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
+            _ = parts.port  # a ValueError for a port that is not a number
         except ValueError:
             raise FetchError(f"not fetching {url}: its port is not a number") from None
         if not parts.hostname:
             raise FetchError(f"not fetching {url}: it names no host")
-        refused = refused_address(parts.hostname, port)
-        if refused is not None:
-            raise FetchError(f"not fetching {url}: {refused}")
         try:
             with self._client.stream("GET", url, timeout=self.timeout) as response:
                 if response.status_code != 200:
@@ -633,6 +868,11 @@ class HttpFetcher:
                     if len(body) > self.max_bytes:
                         raise FetchError(f"{url} is larger than {self.max_bytes} bytes")
                 return bytes(body)
+        except _RefusedError as exc:
+            raise FetchError(f"not fetching {url}: {exc}") from None
+        except (httpx.InvalidURL, UnicodeError) as exc:
+            # httpx decodes xn-- labels for the Host header (idna.IDNAError is a UnicodeError).
+            raise FetchError(f"not fetching {url}: its host is malformed: {exc}") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"cannot fetch {url}: {exc}") from None
 

@@ -1,0 +1,128 @@
+"""The ``[fetch]`` section of a home's ``config.toml``: where the node may fetch from."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.homes import NOW
+from trustbridge.clock import FixedClock
+from trustbridge.errors import ConfigError
+from trustbridge.home import Home
+from trustbridge.home.config import CONFIG_FILE, HomeConfig
+from trustbridge.trust.paths import FetchAllowList, FetchError, HttpFetcher
+from trustbridge.trust.reference import GERMANY
+
+ALLOW = ("crl.rheintal-trust.example", "*.fuji-ca.example", "10.20.0.0/16", "::1/128")
+
+NODE = '[node]\nname = "rheintal"\n'
+
+
+def _write(home: Path, text: str) -> Path:
+    home.mkdir(exist_ok=True)
+    path = home / CONFIG_FILE
+    path.write_text(text)
+    return path
+
+
+def test_the_allow_list_round_trips(tmp_path: Path) -> None:
+    config = HomeConfig(node_name="rheintal", fetch_allow=FetchAllowList(ALLOW))
+    config.save(tmp_path)
+    written = tomllib.loads((tmp_path / CONFIG_FILE).read_text())
+    assert written["fetch"] == {"allow": list(ALLOW)}
+    loaded = HomeConfig.load(tmp_path)
+    assert loaded == config
+    assert loaded.fetch_allow is not None and loaded.fetch_allow.entries == ALLOW
+
+
+def test_entries_are_written_back_in_canonical_form(tmp_path: Path) -> None:
+    _write(tmp_path, NODE + '[fetch]\nallow = ["CRL.Sakura-Trust.example.", "10.9.9.9"]\n')
+    HomeConfig.load(tmp_path).save(tmp_path)
+    written = tomllib.loads((tmp_path / CONFIG_FILE).read_text())
+    assert written["fetch"] == {"allow": ["crl.sakura-trust.example", "10.9.9.9/32"]}
+
+
+def test_an_empty_list_is_kept_and_allows_nothing(tmp_path: Path) -> None:
+    _write(tmp_path, NODE + "[fetch]\nallow = []\n")
+    config = HomeConfig.load(tmp_path)
+    assert config.fetch_allow == FetchAllowList(())
+    config.save(tmp_path)
+    assert tomllib.loads((tmp_path / CONFIG_FILE).read_text())["fetch"] == {"allow": []}
+    fetcher = HttpFetcher(allow=config.fetch_allow)
+    with pytest.raises(FetchError, match="not on this node's fetch allow-list"):
+        fetcher.fetch("http://127.0.0.1:9/ca.crl")
+
+
+@pytest.mark.parametrize("section", ["", "[fetch]\n"])
+def test_without_an_allow_entry_there_is_no_list(tmp_path: Path, section: str) -> None:
+    _write(tmp_path, NODE + section)
+    config = HomeConfig.load(tmp_path)
+    assert config.fetch_allow is None
+    config.save(tmp_path)
+    assert "fetch" not in tomllib.loads((tmp_path / CONFIG_FILE).read_text())
+
+
+@pytest.mark.parametrize(
+    ("toml", "said"),
+    [
+        ('fetch = ["crl.example"]\n' + NODE, "fetch must be a [fetch] section"),
+        ('[fetch]\nallow = "crl.example"\n', "[fetch] allow must be a list"),
+        ('[fetch]\nalow = ["crl.example"]\n', "[fetch] has unknown key(s) alow"),
+        ("[fetch]\nallow = [7]\n", "[fetch] allow: fetch allow-list entry 7 is not a string"),
+        (
+            '[fetch]\nallow = ["crl.example", "https://crl.example/ca.crl"]\n',
+            "entry 'https://crl.example/ca.crl' is not a host name",
+        ),
+        ('[fetch]\nallow = ["10.20.0.1/16"]\n', "entry '10.20.0.1/16' is not a network"),
+        ('[fetch]\nallow = ["*"]\n', "entry '*' is not a host name"),
+    ],
+)
+def test_a_malformed_entry_names_itself_and_the_file(tmp_path: Path, toml: str, said: str) -> None:
+    text = toml if toml.startswith("fetch") else NODE + toml
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=re.escape(said)) as raised:
+        HomeConfig.load(tmp_path)
+    assert raised.value.message.startswith(f"{path}: ")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    """A home with a scheme whose config names an allow-list, opened afresh."""
+    created = Home.init(tmp_path / "h", node_name="rheintal", clock=FixedClock(NOW))
+    created.create_scheme(GERMANY)
+    created.close()
+    path = tmp_path / "h" / CONFIG_FILE
+    path.write_text(path.read_text() + '\n[fetch]\nallow = ["127.0.0.0/8"]\n')
+    return Home.open(tmp_path / "h", clock=FixedClock(NOW))
+
+
+def test_the_homes_fetchers_carry_the_configured_list(home: Home) -> None:
+    try:
+        expected = FetchAllowList(("127.0.0.0/8",))
+        assert home.fetcher().allow == expected
+        # The services that fetch for this home use it unless given another fetcher.
+        resolver = home.trust.resolver()
+        assert isinstance(resolver.fetcher, HttpFetcher) and resolver.fetcher.allow == expected
+        with pytest.raises(FetchError, match=r"host 10\.1\.2\.3 is not on this node's fetch"):
+            home.fetcher().fetch("http://10.1.2.3/ca.crl")
+    finally:
+        home.close()
+
+
+def test_a_home_without_the_section_fetches_as_before(tmp_path: Path) -> None:
+    home = Home.init(tmp_path / "h", node_name="rheintal", clock=FixedClock(NOW))
+    try:
+        assert home.config.fetch_allow is None and home.fetcher().allow is None
+    finally:
+        home.close()
+
+
+def test_a_home_with_a_malformed_section_does_not_open(tmp_path: Path) -> None:
+    Home.init(tmp_path / "h", node_name="rheintal", clock=FixedClock(NOW)).close()
+    path = tmp_path / "h" / CONFIG_FILE
+    path.write_text(path.read_text() + '\n[fetch]\nallow = ["crl.example:8080"]\n')
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: [fetch] allow: fetch allow-list")):
+        Home.open(tmp_path / "h")
