@@ -44,6 +44,13 @@ from trustbridge.trust.validation import ValidationParams
         ("224.0.0.1", "a multicast address"),
         ("0.0.0.0", "an unspecified address"),  # noqa: S104 - the address refused
         ("240.0.0.1", "a reserved address"),
+        # Cloud metadata services outside the link-local range.
+        ("fd00:ec2::254", "a cloud metadata service address"),
+        ("100.100.100.200", "a cloud metadata service address"),
+        ("168.63.129.16", "a cloud metadata service address"),
+        # IPv6 addresses that carry a refused IPv4 one: 6to4 and Teredo.
+        ("2002:a9fe:a9fe::", "a link-local address (169.254.169.254)"),
+        ("2001:0:4136:e378:8000:63bf:5601:5601", "a link-local address (169.254.169.254)"),
     ],
 )
 def test_addresses_no_repository_lives_at_are_refused(host: str, said: str) -> None:
@@ -64,7 +71,11 @@ def test_the_http_fetcher_refuses_before_connecting() -> None:
         fetcher.fetch("file:///etc/passwd")
     with pytest.raises(FetchError, match="port is not a number"):
         fetcher.fetch("http://127.0.0.1:port/x.crl")
-    # A certificate may name any URL: a malformed IDNA label fails the fetch, nothing worse.
+    # A certificate may name any URL: one that cannot be split fails the fetch, nothing worse.
+    for url in ("http://[::1/x", "http://a]/", "http://[x]/", "http://[127.0.0.1]/"):
+        with pytest.raises(FetchError, match="it is not a valid URL"):
+            fetcher.fetch(url)
+    # A malformed IDNA label fails the fetch, nothing worse.
     for url in ("http://xn--a.example/x.crl", "http://b\u00fc\u0301cher\u200d.example/"):
         with pytest.raises(FetchError, match="its host is malformed"):
             fetcher.fetch(url)
@@ -288,6 +299,18 @@ def test_a_name_not_on_the_list_is_refused_without_being_resolved(repos: _Reposi
         f"not fetching {url}: host crl.evil.example is not on this node's fetch allow-list"
     )
     assert _asked(fetcher) == [] and repos.seen == []
+
+
+def test_a_host_that_is_no_dns_name_never_matches_a_name_entry(repos: _Repositories) -> None:
+    """A resolver may read ``evil\\.fuji-ca.example`` as the labels evil.fuji-ca, example: a
+    name outside the wildcard's zone. Such a host is judged by address, not by name."""
+    host = "evil\\.fuji-ca.example"
+    fetcher = _fetcher(["*.fuji-ca.example"], {host: ["127.0.0.1"]})
+    assert not FetchAllowList(("*.fuji-ca.example",)).allows_name(host)
+    url = f"http://{host}:{repos.port4}/ca.crl"
+    with pytest.raises(FetchError, match="not on this node's fetch allow-list"):
+        fetcher.fetch(url)
+    assert repos.seen == []
 
 
 def test_an_idna_name_matches_its_ascii_form(repos: _Repositories) -> None:

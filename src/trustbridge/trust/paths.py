@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import httpcore
 import httpx
@@ -587,6 +587,12 @@ _REFUSED_KINDS = (
     ("unspecified", "an unspecified"),
     ("reserved", "a reserved"),
 )
+#: Cloud metadata and platform services outside the link-local range, refused like it: AWS's
+#: IPv6 instance metadata, Alibaba Cloud's metadata (in the shared 100.64.0.0/10 range) and
+#: Azure's WireServer. No PKI repository lives there.
+_METADATA_SERVICES = frozenset(
+    ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200", "168.63.129.16")
+)
 # One DNS label: letters, digits, hyphens inside, underscores (seen in service names).
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 # Looks like an IPv4 address (digits and dots) or an IPv6 one (a colon): never a host name.
@@ -607,14 +613,21 @@ def _literal(host: str) -> _Address | None:
 
 
 def _refusal(host: str, found: _Address) -> str | None:
-    """Why no PKI repository lives at ``found`` (an address of ``host``), or None."""
-    mapped = found.ipv4_mapped if isinstance(found, ipaddress.IPv6Address) else None
-    address = mapped or found
-    if address.is_loopback:
-        return None
-    for kind, said in _REFUSED_KINDS:
-        if getattr(address, f"is_{kind}"):
-            return f"{host} is {said} address ({address})"
+    """Why no PKI repository lives at ``found`` (an address of ``host``), or None. An IPv6
+    address that carries an IPv4 one (mapped, 6to4, Teredo) is judged by both."""
+    candidates: list[_Address] = [found]
+    if isinstance(found, ipaddress.IPv6Address):
+        embedded = found.ipv4_mapped or found.sixtofour or (found.teredo or (None, None))[1]
+        if embedded is not None:
+            candidates = [embedded] if found.ipv4_mapped else [found, embedded]
+    for address in candidates:
+        if address in _METADATA_SERVICES:
+            return f"{host} is a cloud metadata service address ({address})"
+        if address.is_loopback:
+            continue
+        for kind, said in _REFUSED_KINDS:
+            if getattr(address, f"is_{kind}"):
+                return f"{host} is {said} address ({address})"
     return None
 
 
@@ -703,6 +716,10 @@ class FetchAllowList:
             name = _host_name(host)
         except idna.IDNAError:
             return False
+        # Only a DNS name can match a name entry: a host with other characters (a backslash
+        # that a resolver reads as an escaped dot, say) goes to the network check.
+        if not all(_LABEL.fullmatch(label) for label in name.split(".")):
+            return False
         return name in self._names or any(name.endswith(d) for d in self._domains)
 
     def allows_address(self, address: _Address) -> bool:
@@ -779,6 +796,21 @@ class _GuardedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+def _url_parts(url: str) -> SplitResult:
+    """``url`` split, its host and port read: a URL from a presented certificate that cannot
+    be (an unclosed IPv6 bracket, a port that is no number) is a :class:`FetchError`."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.hostname
+    except ValueError as exc:
+        raise FetchError(f"not fetching {url}: it is not a valid URL ({exc})") from None
+    try:
+        _ = parts.port
+    except ValueError:
+        raise FetchError(f"not fetching {url}: its port is not a number") from None
+    return parts
+
+
 class _GuardedTransport(httpx.HTTPTransport):
     """httpx's transport over :class:`_GuardedBackend` (httpx takes no network backend, so
     its connection pool is replaced by one with ours; TLS still verifies the URL's name)."""
@@ -786,6 +818,13 @@ class _GuardedTransport(httpx.HTTPTransport):
     def __init__(self, backend: _GuardedBackend) -> None:
         ssl_context = httpx.create_ssl_context()  # as httpx's default: certifi, SSL_CERT_FILE
         super().__init__(verify=ssl_context)
+        if not isinstance(getattr(self, "_pool", None), httpcore.ConnectionPool):
+            # The guard replaces httpx's pool; an httpx that keeps it elsewhere would connect
+            # unguarded. Refuse to fetch at all rather than fetch unchecked.
+            raise FetchError(
+                f"httpx {httpx.__version__} keeps its connection pool where the fetcher's "
+                "address guard cannot replace it; no fetcher is made"
+            )
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,
@@ -849,13 +888,9 @@ class HttpFetcher:
         return addresses
 
     def fetch(self, url: str) -> bytes:
-        parts = urlsplit(url)
+        parts = _url_parts(url)
         if parts.scheme not in ("http", "https"):
             raise FetchError(f"not fetching {url}: only http and https URLs are followed")
-        try:
-            _ = parts.port  # a ValueError for a port that is not a number
-        except ValueError:
-            raise FetchError(f"not fetching {url}: its port is not a number") from None
         if not parts.hostname:
             raise FetchError(f"not fetching {url}: it names no host")
         try:
@@ -884,7 +919,7 @@ class MirrorFetcher:
     root: Path
 
     def fetch(self, url: str) -> bytes:
-        parts = urlsplit(url)
+        parts = _url_parts(url)
         if parts.scheme != "http" or not parts.hostname:
             raise FetchError(f"the mirror holds http URLs only, not {url}")
         port = str(parts.port or 80)
