@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
@@ -25,10 +26,12 @@ from jwcrypto.jws import JWS
 
 from trustbridge._canonical import canonical_json
 from trustbridge.credentials._jose import (
+    _der_signature,
     _header,
     _payload_bytes,
     _split,
     decode_jwt,
+    decode_jwt_shared,
     jwk_thumbprint,
     key_from_jwk,
     public_jwk,
@@ -453,3 +456,82 @@ def test_verify_x5c_jws_refuses_what_x5c_of_refuses_and_names_the_source() -> No
     ):
         with pytest.raises(MalformedCredentialError, match=f"^t: {message}"):
             verify_x5c_jws(jws, header, source="t")
+
+
+# -- the JOSE signature as DER, and tokens whose header was seen before ----------------------
+
+_SIGNATURE_OCTETS = st.one_of(st.sampled_from([0x00, 0x01, 0x7F, 0x80, 0xFF]), st.integers(0, 255))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from([32, 48]).flatmap(
+        lambda size: st.tuples(
+            st.just(size),
+            st.lists(_SIGNATURE_OCTETS, min_size=2 * size, max_size=2 * size).map(bytes),
+        )
+    )
+)
+def test_der_signature_is_what_encode_dss_signature_gives(sized: tuple[int, bytes]) -> None:
+    size, signature = sized
+    expected = encode_dss_signature(
+        int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+    )
+    assert _der_signature(signature, size) == expected
+
+
+def test_der_signature_of_zeros_and_high_bits() -> None:
+    for size in (32, 48):
+        for r, s in itertools.product(
+            (bytes(size), b"\x80" + bytes(size - 1), b"\xff" * size, bytes(size - 1) + b"\x01"),
+            repeat=2,
+        ):
+            expected = encode_dss_signature(int.from_bytes(r, "big"), int.from_bytes(s, "big"))
+            assert _der_signature(r + s, size) == expected
+
+
+def test_decode_jwt_refuses_duplicates_nan_and_bom_in_a_compact_payload_of_a_known_header() -> None:
+    header = b64url_encode(b'{"alg":"ES256","typ":"vc+jwt"}')
+    for payload, message in (
+        (b'{"a":1,"a":2}', "duplicate member 'a'"),
+        (b'{"a":NaN}', "NaN is not JSON"),
+        (b'{"a":Infinity}', "Infinity is not JSON"),
+        (b'\xef\xbb\xbf{"a":1}', "BOM"),
+        (b'{"a":"\xff"}', "not UTF-8"),
+    ):
+        text = f"{header}.{b64url_encode(payload)}.c2ln"
+        for _ in range(2):  # the header parsed before on the second round
+            with pytest.raises(MalformedCredentialError, match=message):
+                decode_jwt(text, source="t")
+    assert decode_jwt(f"{header}.{b64url_encode(b'{}')}.c2ln", source="t")[2] == {}
+
+
+def test_the_shared_header_is_the_read_only_one_parsed_once() -> None:
+    header = {"alg": "ES256", "typ": "vc+jwt", "x5c": ["QUJD"]}
+    first = _jwt(header, {"iss": "a"})
+    second = _jwt(header, {"iss": "b"})
+    _, shared, payload = decode_jwt_shared(first, source="t")
+    assert decode_jwt_shared(second, source="t")[1] is shared
+    assert shared == decode_jwt(first, source="t")[1] == {**header, "x5c": ("QUJD",)}
+    assert payload == {"iss": "a"}
+    with pytest.raises(TypeError):
+        shared["typ"] = "vp+jwt"  # type: ignore[index]
+    copied = decode_jwt(first, source="t")[1]
+    copied["typ"] = "vp+jwt"
+    assert decode_jwt_shared(first, source="t")[1]["typ"] == "vc+jwt"
+
+
+def test_a_payload_signed_under_another_header_is_refused() -> None:
+    # A signature covers the header it came with: the signature of the same payload under
+    # another header (the same chain, seen before) does not verify.
+    signer = make_signer()
+    leaf = self_signed(signer)
+    token = sign_jws({"x5c": [x5c_entry(leaf)], "typ": "vc+jwt"}, b'{"a":1}', signer)
+    other = sign_jws({"x5c": [x5c_entry(leaf)], "typ": "vp+jwt"}, b'{"a":1}', signer)
+    head, body, _ = token.split(".")
+    jws, header, _ = decode_jwt(token, source="t")
+    verify_x5c_jws(jws, header, source="t")
+    forged = f"{head}.{body}.{other.split('.')[2]}"
+    jws, header, _ = decode_jwt(forged, source="t")
+    with pytest.raises(TamperedCredentialError, match="signature does not verify"):
+        verify_x5c_jws(jws, header, source="t")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import gzip
+import itertools
 import json
+import re
 import threading
 import tracemalloc
 import zlib
@@ -14,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trustbridge.credentials.errors import (
     CredentialError,
@@ -33,6 +37,7 @@ from trustbridge.credentials.status import (
     StatusListCache,
     StatusListSnapshot,
     StatusPurpose,
+    _is_index,
     check_status,
     entries_from_json,
     read_status_list,
@@ -347,6 +352,24 @@ def test_entry_refuses_what_the_data_model_does_not_allow(obj: object, message: 
     assert caught.value.source == "cred.jwt"
 
 
+_INDEX_PATTERN = re.compile(r"(?:0|[1-9][0-9]{0,17})", re.ASCII)
+
+
+def test_an_index_is_what_the_pattern_fully_matches_on_every_short_text() -> None:
+    for length in range(4):
+        for characters in itertools.product("019a -+\u0663\u00b2", repeat=length):
+            text = "".join(characters)
+            assert _is_index(text) is bool(_INDEX_PATTERN.fullmatch(text)), text
+    for text in ("1" * 17, "1" * 18, "1" * 19, "0" * 18, "9" * 18 + "\n", "12\n", " 12"):
+        assert _is_index(text) is bool(_INDEX_PATTERN.fullmatch(text)), text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x2000), max_size=20))
+def test_an_index_is_what_the_pattern_fully_matches(text: str) -> None:
+    assert _is_index(text) is bool(_INDEX_PATTERN.fullmatch(text))
+
+
 def test_entries_are_one_object_or_an_array() -> None:
     revocation = StatusEntry(URL, 1, REVOCATION)
     suspension = StatusEntry(SUSPENSION_URL, 2, SUSPENSION)
@@ -550,6 +573,17 @@ def test_read_takes_the_narrower_of_valid_until_and_exp() -> None:
     assert snapshot.valid_until == T0 + timedelta(hours=23)
     with pytest.raises(ExpiredCredentialError, match="expired at 2025-06-02T11:00:00Z"):
         read_status_list(document, url=URL, purpose=REVOCATION, at=T0 + timedelta(hours=23.5))
+
+
+def test_status_of_reads_the_bit_the_list_reads() -> None:
+    bits = BitstringStatusList.new(MIN_LIST_BITS + 64)
+    chosen = {0, 1, 7, 8, 9, 4095, MIN_LIST_BITS - 1, MIN_LIST_BITS, MIN_LIST_BITS + 63}
+    for index in chosen:
+        bits.set(index, True)
+    snapshot = StatusListSnapshot(URL, ISSUER, REVOCATION, bits, T0, T0 + timedelta(days=1), None)
+    for index in sorted(chosen | {2, 6, 10, 4094, 4096, MIN_LIST_BITS - 2, MIN_LIST_BITS + 62}):
+        assert snapshot.status_of(StatusEntry(URL, index, REVOCATION)) is bits.get(index)
+        assert snapshot.status_of(StatusEntry(URL, index, REVOCATION)) is (index in chosen)
 
 
 def test_status_of_an_index_beyond_the_list_is_malformed() -> None:

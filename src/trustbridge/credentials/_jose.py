@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPublicKeyTypes,
     CertificatePublicKeyTypes,
 )
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import ConfigDict, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
@@ -45,6 +44,7 @@ from trustbridge.trust._jws import (
 __all__ = [
     "PublicKey",
     "decode_jwt",
+    "decode_jwt_shared",
     "jwk_thumbprint",
     "key_from_jwk",
     "public_jwk",
@@ -252,14 +252,25 @@ class _Verifier:
             return jose_signature_valid(self.key, data, signature)
         if len(signature) != 2 * size:
             return False
-        der = encode_dss_signature(
-            int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
-        )
         try:
-            ec_key.verify(der, data, ecdsa)
+            ec_key.verify(_der_signature(signature, size), data, ecdsa)
         except (InvalidSignature, ValueError):
             return False
         return True
+
+
+def _der_signature(signature: bytes, size: int) -> bytes:
+    """``encode_dss_signature`` of the JOSE form R || S (RFC 7518 3.4; ``size`` octets each, at
+    most 48): the DER SEQUENCE of the two INTEGERs (X.690 8.3: minimal, non-negative), built
+    from the octets without making ints of them."""
+    r = signature[:size].lstrip(b"\0") or b"\0"
+    s = signature[size:].lstrip(b"\0") or b"\0"
+    if r[0] > 0x7F:
+        r = b"\0" + r
+    if s[0] > 0x7F:
+        s = b"\0" + s
+    # Every length is below 128 (short form): 2 * (2 + 49) octets at most.
+    return bytes((0x30, len(r) + len(s) + 4, 0x02, len(r))) + r + bytes((0x02, len(s))) + s
 
 
 def verify_jws(jws: CompactJws, key: CertificatePublicKeyTypes, *, source: str = "") -> None:
@@ -451,6 +462,15 @@ def _payload_bytes(jws: CompactJws) -> bytes:
 
 def decode_jwt(text: str, *, source: str) -> tuple[CompactJws, dict[str, Any], dict[str, Any]]:
     """Split a compact JWT and parse its header and payload as strict JSON objects."""
+    jws, header, payload = decode_jwt_shared(text, source=source)
+    return jws, dict(header), payload
+
+
+def decode_jwt_shared(
+    text: str, *, source: str
+) -> tuple[CompactJws, Mapping[str, Any], dict[str, Any]]:
+    """:func:`decode_jwt`, with the header as parsed once for every token that has it: read-only
+    (objects as mappings, arrays as tuples), not copied."""
     try:
         jws = _split(text)
         header = _header(jws.header)
@@ -461,4 +481,4 @@ def decode_jwt(text: str, *, source: str) -> tuple[CompactJws, dict[str, Any], d
         raise MalformedCredentialError("JWT header is not a JSON object", source=source)
     if not isinstance(payload, dict):
         raise MalformedCredentialError("JWT payload is not a JSON object", source=source)
-    return jws, dict(header), payload
+    return jws, header, payload

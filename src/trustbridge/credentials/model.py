@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import SchemaValidator
 
 from trustbridge.clock import ensure_utc
 from trustbridge.credentials.criteria import Characteristic, ElementKind, EvidenceKind
@@ -108,11 +109,14 @@ class ProfileSubject(_Model):
 
     @model_validator(mode="after")
     def _organization_id(self) -> ProfileSubject:
+        self._check_organization_id()
+        return self
+
+    def _check_organization_id(self) -> None:
         if self.element is ElementKind.ORGANIZATION and self.id != issuer_id_for(self.organization):
             raise ValueError(
                 f"an organization's subject id must be {issuer_id_for(self.organization)!r}"
             )
-        return self
 
     @classmethod
     def organization_of(
@@ -146,9 +150,12 @@ class Claim(_Model):
 
     @model_validator(mode="after")
     def _period(self) -> Claim:
+        self._check_period()
+        return self
+
+    def _check_period(self) -> None:
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
             raise ValueError(f"claim {self.criterion}: validUntil must come after validFrom")
-        return self
 
 
 class Evidence(_Model):
@@ -168,6 +175,10 @@ class Evidence(_Model):
 
     @model_validator(mode="after")
     def _complete(self) -> Evidence:
+        self._check_complete()
+        return self
+
+    def _check_complete(self) -> None:
         if self.kind is EvidenceKind.AUDIT:
             # The auditor and scope may be withheld in a presentation (SD-JWT); an issuer
             # names them (see requests.credential_from_request).
@@ -176,7 +187,6 @@ class Evidence(_Model):
                 raise ValueError(f"audit evidence needs {', '.join(missing)}")
         elif self.findings or self.verdict:
             raise ValueError(f"{self.kind} evidence has no findings or verdict")
-        return self
 
     def to_vc(self) -> dict[str, Any]:
         body = self.json_dict()
@@ -230,12 +240,15 @@ class TrustCredential(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrustCredential:
+        self._check_consistent()
+        return self
+
+    def _check_consistent(self) -> None:
         if self.valid_until <= self.valid_from:
             raise ValueError("validUntil must come after validFrom")
         criteria = [c.criterion for c in self.claims]
         if len(set(criteria)) != len(criteria):
             raise ValueError("a credential names each criterion once")
-        return self
 
     @property
     def criteria(self) -> tuple[str, ...]:
@@ -277,8 +290,10 @@ class TrustCredential(_Model):
             if PROFILE_CONTEXT not in context:
                 raise WrongTypeError(f"@context does not name {PROFILE_CONTEXT}", source=source)
         types = document.get("type")
-        if not isinstance(types, list) or not {"VerifiableCredential", CREDENTIAL_TYPE} <= set(
-            types
+        if (
+            not isinstance(types, list)
+            or not all(isinstance(t, str) for t in types)
+            or not {"VerifiableCredential", CREDENTIAL_TYPE} <= set(types)
         ):
             raise WrongTypeError(
                 f"type must list VerifiableCredential and {CREDENTIAL_TYPE}, not {types!r}",
@@ -292,19 +307,20 @@ class TrustCredential(_Model):
             if not isinstance(evidence, list) or len(evidence) != 1:
                 raise ValueError("a trustworthiness credential has exactly one evidence entry")
             status_json = document.get("credentialStatus")
-            # One validation pass over the whole document (pydantic-core, not per part).
-            return cls.model_validate(
-                {
-                    "id": document["id"],
-                    "issuer": document["issuer"],
-                    "subject": subject,
-                    "claims": claims,
-                    "evidence": Evidence.vc_fields(evidence[0]),
-                    "valid_from": _parse_time(document["validFrom"]),
-                    "valid_until": _parse_time(document["validUntil"]),
-                    "status": entries_from_json(status_json) if status_json is not None else (),
-                }
-            )
+            fields = {
+                "id": document["id"],
+                "issuer": document["issuer"],
+                "subject": subject,
+                "claims": claims,
+                "evidence": Evidence.vc_fields(evidence[0]),
+                "valid_from": _parse_time(document["validFrom"]),
+                "valid_until": _parse_time(document["validUntil"]),
+                "status": entries_from_json(status_json) if status_json is not None else (),
+            }
+            # One validation pass over the whole document (pydantic-core, not per part); the
+            # full one, which names the problem, where the quick one does not accept.
+            credential = _validated(fields)
+            return credential if credential is not None else cls.model_validate(fields)
         except MalformedCredentialError:
             raise
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
@@ -335,6 +351,146 @@ class Verdict(BaseModel):
     holder_jwk: dict[str, Any] | None = None
     reasons: tuple[str, ...]
     verified_at: datetime
+
+
+def _without_validators(model: type[BaseModel], names: frozenset[str]) -> SchemaValidator | None:
+    """``model``'s own pydantic-core validation without the after-validators of this module
+    named (by qualified name) in ``names``; None unless the schema calls each of them. (Where
+    pydantic-core reuses a nested model's own validator instead, that one keeps its checks:
+    never fewer.)"""
+    found: set[str] = set()
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, list):
+            return [strip(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if node.get("type") == "function-after":
+            function = node["function"]["function"]
+            name = getattr(function, "__qualname__", "")
+            if name in names and getattr(function, "__module__", None) == __name__:
+                found.add(name)
+                return strip(node["schema"])
+        return {
+            key: value if key in ("metadata", "serialization") else strip(value)
+            for key, value in node.items()
+        }
+
+    try:
+        validator = SchemaValidator(strip(model.__pydantic_core_schema__))
+    except Exception:  # a schema this module does not know how to take apart: no quick path
+        return None
+    return validator if found == names else None
+
+
+#: TrustCredential's validation without the Python validators :func:`_validated` calls itself.
+_QUICK_CREDENTIAL = _without_validators(
+    TrustCredential,
+    frozenset(
+        {
+            "ProfileSubject._uri",
+            "ProfileSubject._organization_id",
+            "Claim._period",
+            "Evidence._complete",
+            "TrustCredential._utc",
+            "TrustCredential._consistent",
+        }
+    ),
+)
+
+
+def _validated(fields: Mapping[str, Any]) -> TrustCredential | None:
+    """``TrustCredential.model_validate(fields)`` for a valid credential, quicker; None where it
+    is not accepted this way (the caller validates it the full way, which names the problem).
+
+    pydantic-core calling a Python validator costs several times the validator itself; here the
+    schema leaves out the model's Python validators and they are called directly, in one pass.
+    ``_utc`` is left out only for times it leaves as they are (UTC, whole seconds, as
+    ``_parse_time`` and an issuer give them); every other value takes the full way.
+    """
+    if _QUICK_CREDENTIAL is None:
+        return None
+    for name in ("valid_from", "valid_until"):
+        value = fields[name]
+        if type(value) is not datetime or value.tzinfo is not UTC or value.microsecond:
+            return None
+    try:
+        credential: TrustCredential = _QUICK_CREDENTIAL.validate_python(fields)
+        if type(credential) is not TrustCredential:
+            return None
+        # The validators the schema leaves out, called here: each raises ValueError where it
+        # would have made pydantic refuse.
+        subject = credential.subject
+        if ProfileSubject._uri(subject.id) is not subject.id:  # it returns what it was given
+            return None
+        subject._check_organization_id()
+        for claim in credential.claims:
+            claim._check_period()
+        credential.evidence._check_complete()
+        credential._check_consistent()
+    except Exception:  # refused: the full validation says why
+        return None
+    return credential
+
+
+def _new_verdict(
+    *,
+    credential: TrustCredential,
+    format: Literal["vc+jwt", "dc+sd-jwt"],
+    issuer_identity: str,
+    issuer_route: str,
+    issuer_level: str | None,
+    accredited_by: str | None,
+    disclosed: tuple[str, ...],
+    holder_jwk: dict[str, Any] | None,
+    reasons: tuple[str, ...],
+    verified_at: datetime,
+) -> Verdict:
+    """The Verdict of what verification established, built from values of these exact types
+    (as ``model_construct`` builds a model from trusted values, at a fraction of its cost):
+    pydantic would only check again what verification made and typed. Where this pydantic keeps
+    other state in a model, :func:`_verdict_builds` said so at import: validated as usual."""
+    fields: dict[str, Any] = {
+        "credential": credential,
+        "format": format,
+        "issuer_identity": issuer_identity,
+        "issuer_route": issuer_route,
+        "issuer_level": issuer_level,
+        "accredited_by": accredited_by,
+        "disclosed": disclosed,
+        "holder_bound": holder_jwk is not None,
+        "holder_jwk": None if holder_jwk is None else dict(holder_jwk),
+        "reasons": reasons,
+        "verified_at": verified_at,
+    }
+    return _built(fields) if _BUILDS else Verdict.model_validate(fields)
+
+
+_set_attribute = object.__setattr__
+
+
+def _built(fields: dict[str, Any]) -> Verdict:
+    """A Verdict of ``fields`` (all of them), as ``Verdict.model_construct(**fields)`` makes it."""
+    verdict = Verdict.__new__(Verdict)
+    _set_attribute(verdict, "__dict__", fields)
+    _set_attribute(verdict, "__pydantic_fields_set__", set(fields))
+    _set_attribute(verdict, "__pydantic_extra__", None)
+    _set_attribute(verdict, "__pydantic_private__", None)
+    return verdict
+
+
+def _verdict_builds() -> bool:
+    """Whether :func:`_built` gives the instance ``model_construct`` gives (the whole pickled
+    state of a pydantic model: its fields, which were set, extra and private values)."""
+    fields: dict[str, Any] = {name: object() for name in Verdict.model_fields}
+    try:
+        built = _built(dict(fields)).__getstate__()
+        return bool(built == Verdict.model_construct(**fields).__getstate__())
+    except Exception:  # a pydantic that builds models otherwise
+        return False
+
+
+_BUILDS = _verdict_builds()
 
 
 def _parse_time(value: Any) -> datetime:

@@ -72,7 +72,6 @@ _VCDM_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 _DEFAULT_TTL = timedelta(minutes=5)  # credentialSubject.ttl: 300000 ms when absent
 _CHUNK = 64 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
-_INDEX = re.compile(r"(?:0|[1-9][0-9]{0,17})", re.ASCII)
 _TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})",
     re.ASCII,
@@ -316,7 +315,8 @@ class StatusEntry:
         purpose = obj.get("statusPurpose")
         if not isinstance(purpose, str):
             raise _refuse_entry(source, f"statusPurpose {purpose!r} is not a string")
-        if purpose not in _PURPOSES:
+        member = _PURPOSES.get(purpose)
+        if member is None:
             raise _refuse_entry(
                 source,
                 f"statusPurpose {purpose!r} is not supported (only "
@@ -324,14 +324,14 @@ class StatusEntry:
             )
         # statusListIndex: a non-negative integer as a base-10 string
         index = obj.get("statusListIndex")
-        if not isinstance(index, str) or not _INDEX.fullmatch(index):
+        if not isinstance(index, str) or not _is_index(index):
             raise _refuse_entry(
                 source,
                 f"statusListIndex {index!r} is not a non-negative integer as a decimal string "
                 "(no sign, no leading zeros, at most 18 digits)",
             )
         url = obj.get("statusListCredential")
-        problem = _url_problem(url)
+        problem = _str_url_problem(url) if type(url) is str else _url_problem(url)
         if problem or not isinstance(url, str):
             raise _refuse_entry(source, f"statusListCredential {problem}")
         # statusSize: processed as 1 when absent; processors may support only 1
@@ -343,12 +343,23 @@ class StatusEntry:
             raise _refuse_entry(
                 source, f"id {obj['id']!r} is not {f'{url}#{index}'!r} (list URL and index)"
             )
-        # Checked above as __post_init__ would check it: built without checking again.
-        entry = object.__new__(cls)
-        object.__setattr__(entry, "list_url", url)
-        object.__setattr__(entry, "index", int(index))
-        object.__setattr__(entry, "purpose", _PURPOSES[purpose])
+        # Checked above as __post_init__ would check it: built without checking again (the
+        # fields set at once, as the frozen dataclass's own __init__ sets them one by one).
+        entry = _new_object(cls)
+        _set_attribute(entry, "__dict__", {"list_url": url, "index": int(index), "purpose": member})
         return entry
+
+
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _is_index(text: str) -> bool:
+    """Whether ``text`` is 1 to 18 ASCII digits without a leading zero, "0" aside (as the
+    regular expression ``(?:0|[1-9][0-9]{0,17})`` fully matches, in a third of its time)."""
+    return (
+        text.isascii() and text.isdigit() and len(text) <= 18 and (text[0] != "0" or len(text) == 1)
+    )
 
 
 def _refuse_entry(source: str, problem: str) -> MalformedCredentialError:
@@ -360,9 +371,10 @@ def entries_from_json(value: object, *, source: str = "") -> tuple[StatusEntry, 
     items = value if isinstance(value, list) else [value]
     if not items:
         raise MalformedCredentialError("credentialStatus is an empty array", source=source)
-    entries = tuple([StatusEntry.from_json(item, source=source) for item in items])
-    purposes = [entry.purpose for entry in entries]
-    if len(set(purposes)) != len(purposes):
+    read = StatusEntry.from_json
+    entries = tuple([read(item, source=source) for item in items])
+    if len(entries) > 1 and len({entry.purpose for entry in entries}) != len(entries):
+        purposes = [entry.purpose for entry in entries]
         for purpose in StatusPurpose:
             if purposes.count(purpose) > 1:
                 raise MalformedCredentialError(
@@ -475,13 +487,16 @@ class StatusListSnapshot:
                 f"{self.purpose} list {self.url}"
             )
         # Validate Algorithm step 10: an index outside the bitstring is a RANGE_ERROR
-        if entry.index >= self.bits.size:
+        index, bits = entry.index, self.bits._bits
+        if index >= len(bits) * 8:
             raise MalformedCredentialError(
                 f"statusListIndex {entry.index} is beyond the {self.purpose} list of "
                 f"{self.bits.size} entries (RANGE_ERROR)",
                 source=self.url,
             )
-        return self.bits.get(entry.index)
+        if type(index) is int and index >= 0:  # as BitstringStatusList.get reads it
+            return bool(bits[index >> 3] & (0x80 >> (index & 7)))
+        return self.bits.get(index)
 
 
 def _parse_time(value: object, what: str, source: str) -> datetime:
@@ -718,10 +733,16 @@ class StatusListCache:
 
     def get(self, url: str, purpose: StatusPurpose, at: datetime) -> StatusListSnapshot:
         """The ``purpose`` list at ``url`` as usable at ``at``, fetched and read when needed."""
-        at = ensure_utc(at)
+        if at.tzinfo is not UTC:
+            at = ensure_utc(at)
         if type(purpose) is not StatusPurpose:
             purpose = StatusPurpose(purpose)
         key = (url, purpose)
+        # A list in use, read without the lock (one dict look-up of an immutable entry, which
+        # only ever replaces the entry as a whole); anything else under it, as _cached says.
+        cached = self._entries.get(key)
+        if cached is not None and cached.fetched_at <= at < cached.expires_at:
+            return cached.snapshot
         with self._lock:
             snapshot = self._cached(key, at)
             if snapshot is not None:
@@ -796,16 +817,21 @@ def check_status(
         raise StatusUnavailableError(
             "the credential names no status list, so its status cannot be checked"
         )
-    for entry in entries:
+    revocation_later = False  # a revocation entry after another one
+    for position, entry in enumerate(entries):
         if entry.purpose not in (StatusPurpose.REVOCATION, StatusPurpose.SUSPENSION):
             raise MalformedCredentialError(
                 f"status purpose {entry.purpose!r} cannot be checked (only revocation and "
                 "suspension)",
                 source=entry.list_url,
             )
+        if position and entry.purpose is StatusPurpose.REVOCATION:
+            revocation_later = True
     # Revocation first (a stable partition: the order sorted() by that key would give)
-    ordered = [e for e in entries if e.purpose is StatusPurpose.REVOCATION]
-    ordered += [e for e in entries if e.purpose is not StatusPurpose.REVOCATION]
+    ordered = entries
+    if revocation_later:
+        ordered = [e for e in entries if e.purpose is StatusPurpose.REVOCATION]
+        ordered += [e for e in entries if e.purpose is not StatusPurpose.REVOCATION]
     for entry in ordered:
         snapshot = cache.get(entry.list_url, entry.purpose, at)
         # The list whose bits are read is the one whose issuer is compared.

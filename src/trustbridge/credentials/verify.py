@@ -32,7 +32,7 @@ from cryptography import x509
 from trustbridge.clock import ensure_utc
 from trustbridge.credentials import sdjwt
 from trustbridge.credentials._jose import (
-    decode_jwt,
+    decode_jwt_shared,
     key_from_jwk,
     verify_jws,
     verify_x5c_jws,
@@ -59,7 +59,13 @@ from trustbridge.credentials.formats import (
     Token,
     path_text,
 )
-from trustbridge.credentials.model import VCT, TrustCredential, Verdict, issuer_id_for
+from trustbridge.credentials.model import (
+    VCT,
+    TrustCredential,
+    Verdict,
+    _new_verdict,
+    issuer_id_for,
+)
 from trustbridge.credentials.status import (
     StatusListCache,
     StatusListSnapshot,
@@ -133,7 +139,7 @@ class _Signed(NamedTuple):
     """Step 1's result: what the issuer signed, and how the holder may be bound."""
 
     format: Format
-    header: dict[str, Any]
+    header: Mapping[str, Any]
     payload: dict[str, Any]
     chain: tuple[x509.Certificate, ...]
     disclosed: tuple[str, ...]
@@ -210,7 +216,7 @@ class CredentialVerifier:
         ]
         if signed.presentation is not None:
             reasons.append(f"presented by the holder to {audience} with the expected nonce")
-        return Verdict(
+        return _new_verdict(
             credential=credential,
             format=signed.format.value,
             issuer_identity=identity,
@@ -218,7 +224,6 @@ class CredentialVerifier:
             issuer_level=level,
             accredited_by=accreditation,
             disclosed=signed.disclosed,
-            holder_bound=holder_jwk is not None,
             holder_jwk=holder_jwk,
             reasons=tuple(reasons),
             verified_at=at,
@@ -235,7 +240,7 @@ class CredentialVerifier:
     ) -> _Signed:
         if "~" in text:
             return self._sd_jwt(text, at, audience, nonce, expect_presentation, source)
-        jws, header, payload = decode_jwt(text, source=source)
+        jws, header, payload = decode_jwt_shared(text, source=source)
         kind = _kind(header, source)
         if kind is Token.VP_JWT:
             if not expect_presentation:
@@ -317,7 +322,7 @@ class CredentialVerifier:
     def _vp_jwt(
         self,
         vp: CompactJws,
-        vp_header: dict[str, Any],
+        vp_header: Mapping[str, Any],
         vp_payload: dict[str, Any],
         at: datetime,
         audience: str,
@@ -356,7 +361,7 @@ class CredentialVerifier:
 
     def _types(self, signed: _Signed, source: str) -> TrustCredential:
         typ = signed.header.get("typ")
-        if typ != signed.format.value:
+        if typ != signed.format:  # a StrEnum: compared as its text
             raise WrongTypeError(f"typ is {typ!r}, expected {signed.format.value}", source=source)
         payload = signed.payload
         if signed.format is Format.SD_JWT:
@@ -389,29 +394,30 @@ class CredentialVerifier:
         issued = _time(payload, "iat", source)
         if issued is None:
             raise MalformedCredentialError("the credential has no iat", source=source)
-        if issued > at + skew:
+        late = at + skew
+        if issued > late:
             raise NotYetValidCredentialError(
                 f"issued in the future ({issued:%Y-%m-%dT%H:%M:%SZ})", source=source
             )
-        late, early = at + skew, at - skew
-        starts = (_time(payload, "nbf", source), credential.valid_from)
-        ends = (_time(payload, "exp", source), credential.valid_until)
-        for start in starts:
+        early = at - skew
+        not_before = _time(payload, "nbf", source)
+        expires = _time(payload, "exp", source)
+        for start in (not_before, credential.valid_from):
             if start is not None and late < start:
                 raise NotYetValidCredentialError(
                     f"not valid before {start:%Y-%m-%dT%H:%M:%SZ}", source=source
                 )
-        for end in ends:
+        for end in (expires, credential.valid_until):
             if end is not None and early >= end:
                 raise ExpiredCredentialError(f"expired at {end:%Y-%m-%dT%H:%M:%SZ}", source=source)
         for claim in credential.claims:
-            if claim.valid_from and at + skew < claim.valid_from:
+            if claim.valid_from and late < claim.valid_from:
                 raise NotYetValidCredentialError(
                     f"claim {claim.criterion} is not valid before "
                     f"{claim.valid_from:%Y-%m-%dT%H:%M:%SZ}",
                     source=source,
                 )
-            if claim.valid_until and at - skew >= claim.valid_until:
+            if claim.valid_until and early >= claim.valid_until:
                 raise ExpiredCredentialError(
                     f"claim {claim.criterion} expired at {claim.valid_until:%Y-%m-%dT%H:%M:%SZ}",
                     source=source,
@@ -455,8 +461,8 @@ class CredentialVerifier:
         at: datetime,
     ) -> Resolution:
         """The resolver's answer for this chain at ``at``, from the cache while it holds."""
-        with self._lock:
-            cached = self._resolutions.get(key, [])
+        # Read without the lock: a chain's list of resolutions is replaced, never changed.
+        cached = self._resolutions.get(key, ())
         for resolution in cached:
             if resolution.validated_at <= at < resolution.valid_until:
                 return resolution
@@ -475,9 +481,10 @@ class CredentialVerifier:
     ) -> str | None:
         """Which accepted trust list grants ``leaf`` a ``kind`` service for ``scope`` at ``at``."""
         key = (leaf_b64, scope, kind, at)
-        with self._lock:
-            if key in self._accreditations:
-                return self._accreditations[key]
+        try:
+            return self._accreditations[key]  # one look-up: no lock needed
+        except KeyError:
+            pass
         found = None
         for trust_list in self.trust_lists:
             match = recognized(trust_list, leaf, kind=kind, at=at)
@@ -634,11 +641,16 @@ def _leaf(leaf_b64: str) -> _LeafFacts:
 
 def _kind(header: Mapping[str, Any], source: str) -> Token:
     typ = header.get("typ")
-    if typ in (Token.VC_JWT, Token.VP_JWT):
-        return Token(typ)
+    kind = _COMPACT_KINDS.get(typ) if isinstance(typ, str) else None
+    if kind is not None:
+        return kind
     raise MalformedCredentialError(
         f"JOSE typ {typ!r} is none of vc+jwt, vp+jwt, dc+sd-jwt", source=source
     )
+
+
+#: The compact tokens by their JOSE typ (a look-up, not an enum call per token).
+_COMPACT_KINDS = {str(kind): kind for kind in (Token.VC_JWT, Token.VP_JWT)}
 
 
 def _holder_jwk(payload: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -679,7 +691,7 @@ def status_list_reader(
 
     def read(data: bytes, url: str, purpose: StatusPurpose, at: datetime) -> StatusListSnapshot:
         text = data.decode("ascii", "replace").strip()
-        jws, header, payload = decode_jwt(text, source=url)
+        jws, header, payload = decode_jwt_shared(text, source=url)
         if header.get("typ") != STATUS_LIST_TYPE:
             raise WrongTypeError(f"typ is {header.get('typ')!r}, expected vc+jwt", source=url)
         chain = verify_x5c_jws(jws, header, source=url)
