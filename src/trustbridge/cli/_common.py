@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from cryptography import x509
@@ -19,6 +20,10 @@ from trustbridge.pki.keys import load_private_key_pem
 from trustbridge.pki.signers import FileSigner
 
 __all__ = [
+    "ChallengeAudience",
+    "ChallengeNonce",
+    "VerifierAudience",
+    "VerifierNonce",
     "_holder_signer",
     "_home",
     "_load_cert",
@@ -29,6 +34,18 @@ __all__ = [
     "console",
     "err",
     "state",
+]
+
+
+# A presentation's challenge. The holder's side takes the verifier's (required); the verifier's
+# side, checking a presentation, the one it gave (both or neither).
+VerifierAudience = Annotated[str, typer.Option("--audience", help="The verifier's audience.")]
+VerifierNonce = Annotated[str, typer.Option("--nonce", help="The verifier's nonce.")]
+ChallengeAudience = Annotated[
+    str | None, typer.Option("--audience", help="Our audience (who we are), for a presentation.")
+]
+ChallengeNonce = Annotated[
+    str | None, typer.Option("--nonce", help="The nonce we gave, for a presentation.")
 ]
 
 console = Console()

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from trustbridge.cli._common import _home, _read, console
+from trustbridge.cli._common import ChallengeAudience, ChallengeNonce, _home, _read, console
 from trustbridge.errors import InputError
 
 __all__ = ["assess"]
@@ -51,12 +51,8 @@ def assess(
             "--presentation", help="The partner's presentation package (JSON, tb-presentations)."
         ),
     ] = None,
-    nonce: Annotated[
-        str | None, typer.Option("--nonce", help="The nonce we gave the partner.")
-    ] = None,
-    audience: Annotated[
-        str | None, typer.Option("--audience", help="Our audience (who we are).")
-    ] = None,
+    nonce: ChallengeNonce = None,
+    audience: ChallengeAudience = None,
     partner: Annotated[
         str | None,
         typer.Option(

@@ -12,6 +12,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from trustbridge.cli._common import (
+    ChallengeAudience,
+    ChallengeNonce,
+    VerifierAudience,
+    VerifierNonce,
     _holder_signer,
     _home,
     _load_cert,
@@ -182,12 +186,8 @@ def resume(credential_id: str, reason: ReasonOpt = "") -> None:
 @credential_app.command("verify")
 def verify(
     file: Annotated[Path, typer.Argument(help="A credential or presentation.")],
-    audience: Annotated[
-        str | None, typer.Option("--audience", help="Our audience, for a presentation.")
-    ] = None,
-    nonce: Annotated[
-        str | None, typer.Option("--nonce", help="The nonce we gave, for a presentation.")
-    ] = None,
+    audience: ChallengeAudience = None,
+    nonce: ChallengeNonce = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
     """Verify a credential or presentation with this home's trust (resolver, lists, status)."""
@@ -214,8 +214,8 @@ def verify(
 def present(
     file: Annotated[Path, typer.Argument(help="A credential this holder holds.")],
     key: Annotated[Path, typer.Option("--key", help="The holder's key (the one in cnf).")],
-    audience: Annotated[str, typer.Option("--audience", help="The verifier's audience.")],
-    nonce: Annotated[str, typer.Option("--nonce", help="The verifier's nonce.")],
+    audience: VerifierAudience,
+    nonce: VerifierNonce,
     out: Annotated[Path, typer.Option("--out", help="Where to write the presentation.")],
     disclose: Annotated[
         list[str] | None,
@@ -250,8 +250,8 @@ def present(
 
 @credential_app.command("package")
 def package(
-    audience: Annotated[str, typer.Option("--audience", help="The verifier's audience.")],
-    nonce: Annotated[str, typer.Option("--nonce", help="The verifier's nonce.")],
+    audience: VerifierAudience,
+    nonce: VerifierNonce,
     out: Annotated[Path, typer.Option("--out", help="Where to write the package.")],
     credential_ids: Annotated[
         list[str] | None,
