@@ -104,12 +104,18 @@ def pki() -> ScenarioPki:
 
 @pytest.fixture(scope="module")
 def leaves(pki: ScenarioPki) -> dict[str, IssuedIdentity]:
-    return {
-        name: issue_identity(
-            _issuer(pki, case.ca), case.subject, key_type=case.key_type, purpose=case.purpose
-        )
-        for name, case in LEAF_CASES.items()
-    }
+    """One certificate of each case as the CA issues all but the first of a kind: put
+    together from DER (the first is built by CertificateBuilder as well and compared)."""
+    issued = {}
+    for name, case in LEAF_CASES.items():
+        ca = _issuer(pki, case.ca)
+        for _ in range(2):
+            issued[name] = issue_identity(
+                ca, case.subject, key_type=case.key_type, purpose=case.purpose
+            )
+    for ca in (pki.people, pki.devices):
+        assert ca._composed and all(ca._composed.values())
+    return issued
 
 
 @pytest.fixture(scope="module")

@@ -386,3 +386,18 @@ def test_key_usage_asserts_exactly_the_bits_named() -> None:
     assert not (usage.content_commitment or usage.key_encipherment or usage.key_agreement)
     with pytest.raises(ValueError, match="no key usage bit 'cert_sign'"):
         key_usage("cert_sign")
+
+
+def test_common_name_fits_64_bytes_of_utf8() -> None:
+    # X.520 ub-common-name; cryptography counts UTF-8 bytes and refuses longer values.
+    person = PersonSubject(
+        given_name="Jürgen-Ängelbert" * 2,
+        surname="Müller-Lüdenscheidt",
+        country="DE",
+        organization="Muster Maschinenbau GmbH",
+    )
+    common_name = person.x509_name().get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert isinstance(common_name, str)
+    assert len(common_name.encode()) <= 64
+    assert person.display_name.startswith(common_name)
+    assert person.name_der() == person.x509_name().public_bytes()

@@ -1767,16 +1767,18 @@ class Home:
             public_key = _load_public_key(row["public_key_der"])
         now = self.now()
         lifetime_days = row["lifetime_days"]
-        certificate = authority.issue(
+        certificate, certificate_der = authority.issue_encoded(
             subject=subject,
             public_key=public_key,
             level=x509.ObjectIdentifier(row["level_oid"]),
             at=now,
             purpose=Purpose(row["purpose"]),
             lifetime=timedelta(days=lifetime_days) if lifetime_days else None,
+            public_key_der=row["public_key_der"],
         )
         stored = self._certificate_row(
             certificate,
+            der=certificate_der,
             ca_id=row["ca_id"],
             request_id=row["id"],
             subject=subject,
@@ -1792,11 +1794,7 @@ class Home:
         self.log.append(
             EntryKind.CERTIFICATE_ISSUED,
             certificate_entry(
-                certificate,
-                ca=ca,
-                kind=subject.kind.value,
-                der=stored["der"],
-                name=subject.x509_name(),
+                certificate, ca=ca, kind=subject.kind.value, der=stored["der"], dn=subject.dn
             ),
             subject=stored["serial"],
             conn=conn,
@@ -1836,8 +1834,10 @@ class Home:
         now: datetime,
         renewal_of: int | None = None,
         public_key_der: bytes | None = None,
+        der: bytes | None = None,
     ) -> dict[str, Any]:
-        der = certificate.public_bytes(Encoding.DER)
+        if der is None:
+            der = certificate.public_bytes(Encoding.DER)
         if public_key_der is None:
             public_key_der = certificate.public_key().public_bytes(
                 Encoding.DER, PublicFormat.SubjectPublicKeyInfo
@@ -2003,20 +2003,27 @@ class Home:
             part = subjects[start : start + chunk_size]
             keys = [generate_private_key(key_type) for _ in part]
             public_keys = [k.public_key() for k in keys]
+            spkis = [
+                k.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) for k in public_keys
+            ]
             at = self.now()
-            certs = authority.issue_many(
-                subjects=part, public_keys=public_keys, level=level_oid, at=at, lifetime=lifetime
+            issued = authority.issue_many_encoded(
+                subjects=part,
+                public_keys=public_keys,
+                level=level_oid,
+                at=at,
+                lifetime=lifetime,
+                public_keys_der=spkis,
             )
+            certs = [cert for cert, _ in issued]
             rows: list[dict[str, Any]] = []
             entries: list[tuple[EntryKind, dict[str, Any], str | None]] = []
-            for s, cert, public_key in zip(part, certs, public_keys, strict=True):
-                der = cert.public_bytes(Encoding.DER)
-                spki = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+            for s, (cert, der), spki in zip(part, issued, spkis, strict=True):
                 serial = format(cert.serial_number, "x")
                 entries.append(
                     (
                         EntryKind.CERTIFICATE_ISSUED,
-                        certificate_entry(cert, ca=ca, kind="machine", der=der, name=s.x509_name()),
+                        certificate_entry(cert, ca=ca, kind="machine", der=der, dn=s.dn),
                         serial,
                     )
                 )

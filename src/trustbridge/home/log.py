@@ -124,24 +124,25 @@ def certificate_entry(
     ca: str,
     kind: str,
     der: bytes | None = None,
-    name: x509.Name | None = None,
+    dn: str | None = None,
 ) -> dict[str, Any]:
     """The body of a ``certificate.issued`` entry: who, by which CA, and the certificate.
 
-    An issuer that has them passes the certificate's DER encoding (``der``) and the subject
-    name it built the certificate with (``name``): decoding the subject of a certificate
-    and encoding the certificate again cost more than the rest of the entry. The entry is
-    the same either way.
+    An issuer that has them passes the certificate's DER encoding (``der``) and the RFC 4514
+    form of the subject name it built the certificate with (``dn``, as
+    ``certificate.subject.rfc4514_string()`` writes it): decoding the subject of a
+    certificate and encoding the certificate again cost more than the rest of the entry. The
+    entry is the same either way.
     """
     if der is None:
         der = certificate.public_bytes(Encoding.DER)
-    if name is None:
-        name = certificate.subject
+    if dn is None:
+        dn = certificate.subject.rfc4514_string()
     return {
         "ca": ca,
         "serial": format(certificate.serial_number, "x"),
         "kind": kind,
-        "subject": name.rfc4514_string(),
+        "subject": dn,
         "sha256": hashlib.sha256(der).hexdigest(),
         "not_after": certificate.not_valid_after_utc.isoformat(),
         "certificate": base64.b64encode(der).decode(),

@@ -11,7 +11,7 @@ import enum
 import hashlib
 import ipaddress
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from asn1crypto import core as asn1
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
@@ -27,6 +28,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from trustbridge import oids
 from trustbridge.clock import ensure_utc
 from trustbridge.errors import InputError, LimitError, ProfileError
+from trustbridge.pki import der
 from trustbridge.pki.keys import KeyType, hash_for
 from trustbridge.pki.profiles import (
     IdentityProfile,
@@ -39,7 +41,7 @@ from trustbridge.pki.profiles import (
     profile_for,
     subject_kind_extension,
 )
-from trustbridge.pki.signers import Signer
+from trustbridge.pki.signers import Signer, sign_bytes
 
 __all__ = [
     "CaLimits",
@@ -424,6 +426,18 @@ def _extension(value: x509.ExtensionType, *, critical: bool) -> x509.Extension[x
 
 
 _Extensions = tuple[x509.Extension[x509.ExtensionType], ...]
+_ExtensionKey = tuple[IdentityProfile, KeyType, x509.ObjectIdentifier, frozenset[Role]]
+
+
+@dataclass(frozen=True, eq=False)
+class _ExtensionSet:
+    """The extensions before and after the key identifiers for one profile, key type, level
+    and set of roles, as objects and as DER (the same for every certificate of the set)."""
+
+    head: _Extensions
+    tail: _Extensions
+    head_der: bytes
+    tail_der: bytes
 
 
 @dataclass(frozen=True)
@@ -432,8 +446,15 @@ class _Template:
 
     not_before: datetime
     not_after: datetime
-    head: _Extensions
-    tail: _Extensions
+    extensions: _ExtensionSet
+    #: DER of the validity (RFC 5280 4.1.2.5).
+    validity: bytes
+
+
+#: tbsCertificate's version field: [0] EXPLICIT v3.
+_VERSION_3 = bytes.fromhex("a003020102")
+#: extnID of subjectAltName, DER.
+_SAN_OID = bytes.fromhex("0603551d11")
 
 
 @dataclass(frozen=True)
@@ -567,13 +588,37 @@ class CertificateAuthority:
         serial: int | None = None,
     ) -> x509.Certificate:
         """Issue an end-entity certificate of ``subject``'s profile at assurance ``level``."""
+        return self.issue_encoded(
+            subject=subject,
+            public_key=public_key,
+            level=level,
+            at=at,
+            purpose=purpose,
+            lifetime=lifetime,
+            serial=serial,
+        )[0]
+
+    def issue_encoded(
+        self,
+        *,
+        subject: Subject,
+        public_key: CertificatePublicKeyTypes,
+        level: x509.ObjectIdentifier,
+        at: datetime,
+        purpose: Purpose = Purpose.IDENTITY,
+        lifetime: timedelta | None = None,
+        serial: int | None = None,
+        public_key_der: bytes | None = None,
+    ) -> tuple[x509.Certificate, bytes]:
+        """:meth:`issue`, with the certificate's DER (``public_key_der``: the key's
+        SubjectPublicKeyInfo where the caller has it)."""
         at = ensure_utc(at)
         self.check_usable(at)
         key_type = KeyType.of(public_key)
         profile = self._check_limits(subject, level, key_type, purpose)
         not_after = self._validity(at, lifetime, profile.default_lifetime, profile.max_lifetime)
         template = self._template(subject, profile, key_type, level, at, not_after)
-        return self._sign(template, subject, public_key, serial)
+        return self._sign(template, subject, public_key, serial, public_key_der)
 
     def issue_many(
         self,
@@ -590,7 +635,32 @@ class CertificateAuthority:
         The checks and the constant part of the certificates are done once; every subject is
         still checked against the name constraints.
         """
-        if len(subjects) != len(public_keys):
+        issued = self.issue_many_encoded(
+            subjects=subjects,
+            public_keys=public_keys,
+            level=level,
+            at=at,
+            purpose=purpose,
+            lifetime=lifetime,
+        )
+        return [certificate for certificate, _ in issued]
+
+    def issue_many_encoded(
+        self,
+        *,
+        subjects: Sequence[Subject],
+        public_keys: Sequence[CertificatePublicKeyTypes],
+        level: x509.ObjectIdentifier,
+        at: datetime,
+        purpose: Purpose = Purpose.IDENTITY,
+        lifetime: timedelta | None = None,
+        public_keys_der: Sequence[bytes] | None = None,
+    ) -> list[tuple[x509.Certificate, bytes]]:
+        """:meth:`issue_many`, with each certificate's DER (``public_keys_der``: the keys'
+        SubjectPublicKeyInfos where the caller has them)."""
+        if len(subjects) != len(public_keys) or (
+            public_keys_der is not None and len(public_keys_der) != len(public_keys)
+        ):
             raise InputError("issue_many needs one public key per subject")
         if not subjects:
             return []
@@ -603,9 +673,10 @@ class CertificateAuthority:
         profile = self._check_limits(subjects[0], level, key_type, purpose)
         not_after = self._validity(at, lifetime, profile.default_lifetime, profile.max_lifetime)
         template = self._template(subjects[0], profile, key_type, level, at, not_after)
+        encoded: Sequence[bytes | None] = public_keys_der or [None] * len(subjects)
         return [
-            self._sign(template, subject, key, None)
-            for subject, key in zip(subjects, public_keys, strict=True)
+            self._sign(template, subject, key, None, key_der)
+            for subject, key, key_der in zip(subjects, public_keys, encoded, strict=True)
         ]
 
     def _template(
@@ -618,15 +689,18 @@ class CertificateAuthority:
         not_after: datetime,
     ) -> _Template:
         roles = subject.roles if isinstance(subject, PersonSubject) else frozenset()
-        head, tail = self._profile_extensions(profile, key_type, level, roles)
-        return _Template(not_before=at, not_after=not_after, head=head, tail=tail)
+        return _Template(
+            not_before=at,
+            not_after=not_after,
+            extensions=self._profile_extensions(profile, key_type, level, roles),
+            validity=der.sequence(der.time(at), der.time(not_after)),
+        )
 
     @cached_property
     def _extension_sets(
         self,
     ) -> dict[
-        tuple[IdentityProfile, KeyType, x509.ObjectIdentifier, frozenset[Role]],
-        tuple[_Extensions, _Extensions],
+        tuple[IdentityProfile, KeyType, x509.ObjectIdentifier, frozenset[Role]], _ExtensionSet
     ]:
         return {}
 
@@ -636,7 +710,7 @@ class CertificateAuthority:
         key_type: KeyType,
         level: x509.ObjectIdentifier,
         roles: frozenset[Role],
-    ) -> tuple[_Extensions, _Extensions]:
+    ) -> _ExtensionSet:
         """The extensions before and after the key identifiers, for one profile, key type,
         level and set of roles: values that depend on nothing else, built once (immutable)."""
         key = (profile, key_type, level, roles)
@@ -650,12 +724,16 @@ class CertificateAuthority:
         ]
         if profile.extended_key_usage:
             tail.append(x509.ExtendedKeyUsage(list(profile.extended_key_usage)))
-        built = (
-            (
-                _extension(_END_ENTITY, critical=True),
-                _extension(profile.key_usage_extension(key_type), critical=True),
-            ),
-            tuple(_extension(e, critical=False) for e in tail),
+        head = (
+            _extension(_END_ENTITY, critical=True),
+            _extension(profile.key_usage_extension(key_type), critical=True),
+        )
+        tail_extensions = tuple(_extension(e, critical=False) for e in tail)
+        built = _ExtensionSet(
+            head=head,
+            tail=tail_extensions,
+            head_der=b"".join(der.extension(e) for e in head),
+            tail_der=b"".join(der.extension(e) for e in tail_extensions),
         )
         self._extension_sets[key] = built
         return built
@@ -668,24 +746,112 @@ class CertificateAuthority:
     def _aki_extension(self) -> x509.Extension[x509.ExtensionType]:
         return _extension(self._aki, critical=False)
 
+    @cached_property
+    def _issuer_der(self) -> bytes:
+        return self.name.public_bytes()
+
+    @cached_property
+    def _aki_der(self) -> bytes:
+        return der.extension(self._aki_extension)
+
+    @cached_property
+    def _trailer_der(self) -> bytes:
+        return b"".join(der.extension(e) for e in self._trailer)
+
+    @cached_property
+    def _composed(self) -> dict[_ExtensionSet, bool]:
+        """Extension sets whose certificates this CA puts together itself (True) or leaves
+        to ``CertificateBuilder`` (False); see :meth:`_sign`."""
+        return {}
+
+    @cached_property
+    def _signature_algorithm_der(self) -> bytes | None:
+        return der.SIGNATURE_ALGORITHMS.get(self.signer.key_type)
+
+    @cached_property
+    def _sign_tbs(self) -> Callable[[bytes], bytes]:
+        """Signs a tbsCertificate as the builder signs it (see :func:`sign_bytes`)."""
+        key = self.signer.private_key
+        algorithm = self._signature_hash
+        if isinstance(key, ec.EllipticCurvePrivateKey) and algorithm is not None:
+            ecdsa = ec.ECDSA(algorithm)
+            return lambda data: key.sign(data, ecdsa)
+        return lambda data: sign_bytes(self.signer, data)
+
     def _sign(
         self,
         template: _Template,
         subject: Subject,
         public_key: CertificatePublicKeyTypes,
         serial: int | None,
-    ) -> x509.Certificate:
-        name = subject.x509_name()
+        public_key_der: bytes | None = None,
+    ) -> tuple[x509.Certificate, bytes]:
+        """The certificate and its DER."""
         alt_names = subject.alt_names()
         if self._name_constraints:
-            self._check_names(name, alt_names)
+            self._check_names(subject.x509_name(), alt_names)
+        serial = serial or random_serial()
+        extensions = template.extensions
+        algorithm = self._signature_algorithm_der
+        composed = self._composed.get(extensions)
+        if algorithm is None or composed is False:
+            built = self._build(template, subject, alt_names, public_key, serial)
+            return built, built.public_bytes(Encoding.DER)
+        # The certificate put together from DER: what the builder would write, without
+        # encoding the extensions the certificates of this set share again (RFC 5280 4.1).
+        if public_key_der is None:
+            public_key_der = public_key.public_bytes(
+                Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+            )
+        san = b""
+        if alt_names:
+            value = x509.SubjectAlternativeName(alt_names).public_bytes()
+            san = der.sequence(_SAN_OID, der.tlv(0x04, value))
+        tbs = der.sequence(
+            _VERSION_3,
+            der.integer(serial),
+            algorithm,
+            self._issuer_der,
+            template.validity,
+            subject.name_der(),
+            public_key_der,
+            der.tlv(
+                0xA3,
+                der.sequence(
+                    extensions.head_der,
+                    der.key_identifier_extension(public_key_der),
+                    self._aki_der,
+                    extensions.tail_der,
+                    san,
+                    self._trailer_der,
+                ),
+            ),
+        )
+        if composed is None:
+            # The first certificate of a set is built by CertificateBuilder as well: the set
+            # is composed from then on only if both agree to the byte, else built.
+            built = self._build(template, subject, alt_names, public_key, serial)
+            self._composed[extensions] = built.tbs_certificate_bytes == tbs
+            return built, built.public_bytes(Encoding.DER)
+        encoded = der.certificate(tbs, algorithm, self._sign_tbs(tbs))
+        return x509.load_der_x509_certificate(encoded), encoded
+
+    def _build(
+        self,
+        template: _Template,
+        subject: Subject,
+        alt_names: Sequence[x509.GeneralName],
+        public_key: CertificatePublicKeyTypes,
+        serial: int,
+    ) -> x509.Certificate:
+        """The certificate as ``CertificateBuilder`` makes it."""
         # Extensions in the order RFC 5280 profiles usually show them; the builder is made
         # in one step (chained add_extension calls copy and re-check the list each time).
         extensions = [
-            *template.head,
+            *template.extensions.head,
             _extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False),
             self._aki_extension,
-            *template.tail,
+            *template.extensions.tail,
         ]
         if alt_names:
             # RFC 5280 4.2.1.6: critical only when the subject name is empty; ours never is.
@@ -693,9 +859,9 @@ class CertificateAuthority:
         extensions += self._trailer
         builder = x509.CertificateBuilder(
             issuer_name=self.name,
-            subject_name=name,
+            subject_name=subject.x509_name(),
             public_key=public_key,
-            serial_number=serial or random_serial(),
+            serial_number=serial,
             not_valid_before=template.not_before,
             not_valid_after=template.not_after,
             extensions=extensions,

@@ -17,10 +17,10 @@ import functools
 import ipaddress
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from asn1crypto import core as asn1
 from cryptography import x509
@@ -127,6 +127,7 @@ _DNS = re.compile(
 )
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]{0,31}$")
 _UB_NAME = 64  # X.520 upper bound for commonName, organizationName, ...
+_T = TypeVar("_T")
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
 
@@ -135,6 +136,12 @@ def _rdn(oid: x509.ObjectIdentifier, value: str) -> x509.RelativeDistinguishedNa
     """A name attribute as the single-valued RDN that holds it; cached, since a batch
     repeats most of them (``x509.Name`` wraps a bare attribute in such an RDN itself)."""
     return x509.RelativeDistinguishedName([x509.NameAttribute(oid, value)])
+
+
+def _common_name(value: str) -> str:
+    """``value`` cut to the 64 bytes of UTF-8 a commonName may have (X.520 ub-common-name,
+    which ``cryptography`` counts in bytes), at a character boundary."""
+    return value.encode()[:_UB_NAME].decode(errors="ignore")
 
 
 def _text(field_name: str, value: str, *, limit: int = _UB_NAME) -> str:
@@ -192,28 +199,89 @@ def _ip_names(values: tuple[str, ...]) -> list[x509.GeneralName]:
     return [x509.IPAddress(ipaddress.ip_address(a)) for a in values]
 
 
+#: Name attributes that RFC 5280 (Appendix A) and X.520 type as PrintableString, as
+#: ``cryptography`` encodes them by default; every other attribute we write is a UTF8String.
+_PRINTABLE = frozenset({NameOID.COUNTRY_NAME.dotted_string, NameOID.SERIAL_NUMBER.dotted_string})
+#: The attribute names RFC 4514 3 knows (the others are written as dotted OIDs).
+_RFC4514_NAMES = {
+    NameOID.COMMON_NAME.dotted_string: "CN",
+    NameOID.LOCALITY_NAME.dotted_string: "L",
+    NameOID.STATE_OR_PROVINCE_NAME.dotted_string: "ST",
+    NameOID.ORGANIZATION_NAME.dotted_string: "O",
+    NameOID.ORGANIZATIONAL_UNIT_NAME.dotted_string: "OU",
+    NameOID.COUNTRY_NAME.dotted_string: "C",
+    NameOID.STREET_ADDRESS.dotted_string: "STREET",
+    NameOID.DOMAIN_COMPONENT.dotted_string: "DC",
+    NameOID.USER_ID.dotted_string: "UID",
+}
+#: RFC 4514 2.4: characters escaped with a backslash anywhere in a value.
+_RFC4514_ESCAPE = str.maketrans({c: "\\" + c for c in '\\"+,;<>'} | {"\x00": "\\00"})
+
+
+@functools.lru_cache(maxsize=64)
+def _attribute_type_der(oid: x509.ObjectIdentifier) -> tuple[bytes, int]:
+    """The DER of an attribute type and the string tag its values get."""
+    encoded: bytes = asn1.ObjectIdentifier(oid.dotted_string).dump()
+    return encoded, 0x13 if oid.dotted_string in _PRINTABLE else 0x0C
+
+
+def _rdn_der(oid: x509.ObjectIdentifier, value: str) -> bytes:
+    """RelativeDistinguishedName ::= SET { AttributeTypeAndValue } of one attribute."""
+    type_der, tag = _attribute_type_der(oid)
+    return _der(0x31, _der(0x30, type_der + _der(tag, value.encode())))
+
+
+def _rfc4514_value(value: str) -> str:
+    """An attribute value as RFC 4514 2.4 writes it (as ``cryptography`` escapes it)."""
+    if not value:
+        return ""
+    value = value.translate(_RFC4514_ESCAPE)
+    if value[0] == "#" or (value[0] == " " and len(value) > 1):
+        value = "\\" + value
+    if value[-1] == " ":
+        value = value[:-1] + "\\ "
+    return value
+
+
 class _SubjectBase:
     kind: ClassVar[SubjectKind]
 
-    def _build_name(self) -> x509.Name:
+    def _attributes(self) -> list[tuple[x509.ObjectIdentifier, str]]:
+        """The name's attributes in order, each in its own RDN."""
         raise NotImplementedError
+
+    def _cached(self, key: str, make: Callable[[], _T]) -> _T:
+        # Subjects are frozen: what is derived from them is derived once.
+        cached: _T | None = self.__dict__.get(key)
+        if cached is None:
+            cached = self.__dict__[key] = make()
+        return cached
 
     def x509_name(self) -> x509.Name:
         """The subject distinguished name (built once per subject)."""
-        cached: x509.Name | None = self.__dict__.get("_name")
-        if cached is None:
-            cached = self._build_name()
-            self.__dict__["_name"] = cached
-        return cached
+        return self._cached(
+            "_name", lambda: x509.Name([_rdn(oid, v) for oid, v in self._attributes()])
+        )
+
+    def name_der(self) -> bytes:
+        """The DER of :meth:`x509_name`, written without building it (what a CA puts in the
+        certificate; the same bytes as ``x509_name().public_bytes()``)."""
+        return self._cached(
+            "_name_der",
+            lambda: _der(0x30, b"".join(_rdn_der(oid, v) for oid, v in self._attributes())),
+        )
 
     @property
     def dn(self) -> str:
-        """The subject distinguished name as an RFC 4514 string."""
-        cached: str | None = self.__dict__.get("_dn")
-        if cached is None:
-            cached = self.x509_name().rfc4514_string()
-            self.__dict__["_dn"] = cached
-        return cached
+        """The subject distinguished name as an RFC 4514 string (the same string as
+        ``x509_name().rfc4514_string()``)."""
+        return self._cached(
+            "_dn",
+            lambda: ",".join(
+                f"{_RFC4514_NAMES.get(oid.dotted_string, oid.dotted_string)}={_rfc4514_value(v)}"
+                for oid, v in reversed(self._attributes())
+            ),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind.value}
@@ -250,16 +318,16 @@ class OrganizationSubject(_SubjectBase):
     def display_name(self) -> str:
         return self.name
 
-    def _build_name(self) -> x509.Name:
+    def _attributes(self) -> list[tuple[x509.ObjectIdentifier, str]]:
         attrs = [
-            _rdn(NameOID.COUNTRY_NAME, self.country),
-            _rdn(NameOID.ORGANIZATION_NAME, self.name),
-            _rdn(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.identifier),
+            (NameOID.COUNTRY_NAME, self.country),
+            (NameOID.ORGANIZATION_NAME, self.name),
+            (oids.ID_AT_ORGANIZATION_IDENTIFIER, self.identifier),
         ]
         if self.locality:
-            attrs.append(_rdn(NameOID.LOCALITY_NAME, self.locality))
-        attrs.append(_rdn(NameOID.COMMON_NAME, self.name))
-        return x509.Name(attrs)
+            attrs.append((NameOID.LOCALITY_NAME, self.locality))
+        attrs.append((NameOID.COMMON_NAME, _common_name(self.name)))
+        return attrs
 
     def alt_names(self) -> list[x509.GeneralName]:
         return []
@@ -299,25 +367,25 @@ class PersonSubject(_SubjectBase):
     def display_name(self) -> str:
         return f"{self.given_name} {self.surname}"
 
-    def _build_name(self) -> x509.Name:
+    def _attributes(self) -> list[tuple[x509.ObjectIdentifier, str]]:
         attrs = [
-            _rdn(NameOID.COUNTRY_NAME, self.country),
-            _rdn(NameOID.ORGANIZATION_NAME, self.organization),
+            (NameOID.COUNTRY_NAME, self.country),
+            (NameOID.ORGANIZATION_NAME, self.organization),
         ]
         if self.organization_identifier:
-            attrs.append(_rdn(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.organization_identifier))
+            attrs.append((oids.ID_AT_ORGANIZATION_IDENTIFIER, self.organization_identifier))
         attrs += [
-            _rdn(NameOID.GIVEN_NAME, self.given_name),
-            _rdn(NameOID.SURNAME, self.surname),
+            (NameOID.GIVEN_NAME, self.given_name),
+            (NameOID.SURNAME, self.surname),
         ]
         if self.serial_number:
-            attrs.append(_rdn(NameOID.SERIAL_NUMBER, self.serial_number))
+            attrs.append((NameOID.SERIAL_NUMBER, self.serial_number))
         if self.roles:
             # Human-readable echo of the roles; the authoritative form is the role policy OID.
             title = ", ".join(sorted(r.value for r in self.roles))
-            attrs.append(_rdn(NameOID.TITLE, title[:_UB_NAME]))
-        attrs.append(_rdn(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]))
-        return x509.Name(attrs)
+            attrs.append((NameOID.TITLE, title[:_UB_NAME]))
+        attrs.append((NameOID.COMMON_NAME, _common_name(self.display_name)))
+        return attrs
 
     def alt_names(self) -> list[x509.GeneralName]:
         return [x509.RFC822Name(self.email)] if self.email else []
@@ -395,15 +463,13 @@ class MachineSubject(_SubjectBase):
         slug = _model_slug(self.manufacturer, self.model)
         return f"urn:trustbridge:machine:{slug}:{self.serial_number}"
 
-    def _build_name(self) -> x509.Name:
-        return x509.Name(
-            [
-                _rdn(NameOID.COUNTRY_NAME, self.country),
-                _rdn(NameOID.ORGANIZATION_NAME, self.manufacturer),
-                _rdn(NameOID.SERIAL_NUMBER, self.serial_number),
-                _rdn(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]),
-            ]
-        )
+    def _attributes(self) -> list[tuple[x509.ObjectIdentifier, str]]:
+        return [
+            (NameOID.COUNTRY_NAME, self.country),
+            (NameOID.ORGANIZATION_NAME, self.manufacturer),
+            (NameOID.SERIAL_NUMBER, self.serial_number),
+            (NameOID.COMMON_NAME, _common_name(self.display_name)),
+        ]
 
     def alt_names(self) -> list[x509.GeneralName]:
         hw = hardware_module_name(self.manufacturer, self.model, self.serial_number)
@@ -449,15 +515,13 @@ class SoftwareSubject(_SubjectBase):
         slug = re.sub(r"[^A-Za-z0-9.-]+", "-", self.name).strip("-").lower()
         return f"urn:trustbridge:software:{self.organization_identifier}:{slug}:{self.version}"
 
-    def _build_name(self) -> x509.Name:
-        return x509.Name(
-            [
-                _rdn(NameOID.COUNTRY_NAME, self.country),
-                _rdn(NameOID.ORGANIZATION_NAME, self.organization),
-                _rdn(oids.ID_AT_ORGANIZATION_IDENTIFIER, self.organization_identifier),
-                _rdn(NameOID.COMMON_NAME, self.display_name[:_UB_NAME]),
-            ]
-        )
+    def _attributes(self) -> list[tuple[x509.ObjectIdentifier, str]]:
+        return [
+            (NameOID.COUNTRY_NAME, self.country),
+            (NameOID.ORGANIZATION_NAME, self.organization),
+            (oids.ID_AT_ORGANIZATION_IDENTIFIER, self.organization_identifier),
+            (NameOID.COMMON_NAME, _common_name(self.display_name)),
+        ]
 
     def alt_names(self) -> list[x509.GeneralName]:
         return [
