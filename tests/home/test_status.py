@@ -6,6 +6,7 @@ import base64
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -278,3 +279,32 @@ def test_responder_certificate_is_renewed_before_it_expires(ref: Reference) -> N
             same.close()
     finally:
         later.close()
+
+
+def test_the_delta_crl_reads_changed_certificates_through_their_index(ref: Reference) -> None:
+    """The delta CRL's query lets SQLite use the partial index of changed certificates
+    (status_version > 0) instead of scanning every certificate of the CA."""
+    from sqlalchemy import event
+
+    status = ref.home.status
+    status.issue_crls("devices")
+    status.revoke(format(_machine(ref, "SN-IX").serial_number, "x"))
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "status_version >" in statement and statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    engine = ref.home.engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        made = status.issue_crls("devices")
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert any(c.delta for c in made)
+    assert seen, "no delta query was run"
+    statement, parameters = seen[-1]
+    with engine.connect() as conn:
+        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "ix_certificates_status_version" in details, details

@@ -10,10 +10,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
 from tests.pki.pkifactory import organization_subject
 from trustbridge.errors import CsrError, InputError
-from trustbridge.pki.csr import load_csr
+from trustbridge.pki.csr import load_csr, load_csr_key
 from trustbridge.pki.keys import KeyType, generate_private_key, hash_for
 
 
@@ -108,3 +109,40 @@ def test_key_type_we_do_not_use_is_refused() -> None:
         CsrError, match=re.escape("CSR p521.pem: elliptic curve secp521r1 is not supported")
     ):
         load_csr(csr.public_bytes(Encoding.PEM), source="p521.pem")
+
+
+@pytest.mark.parametrize(
+    ("curve", "digest"),
+    [
+        (ec.SECP256R1(), hashes.SHA256()),
+        (ec.SECP384R1(), hashes.SHA384()),
+        (ec.SECP256R1(), hashes.SHA512()),
+    ],
+    ids=["p256-sha256", "p384-sha384", "p256-sha512"],
+)
+def test_ecdsa_requests_are_checked_with_their_key(
+    curve: ec.EllipticCurve, digest: hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+) -> None:
+    key = ec.generate_private_key(curve)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "press")]))
+        .sign(key, digest)
+    )
+    der = csr.public_bytes(Encoding.DER)
+    loaded, public_key = load_csr_key(der, source="ok.der")
+    assert public_key == key.public_key()
+    assert loaded.public_bytes(Encoding.DER) == der
+    # Signed by another key of the same curve: the proof of possession fails. (A signature
+    # of the same length, so that the request still parses.)
+    other = csr
+    while other is csr or len(other.signature) != len(csr.signature):
+        other = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(csr.subject)
+            .sign(ec.generate_private_key(curve), digest)
+        )
+    swapped = der.replace(csr.signature, other.signature)
+    assert swapped != der
+    with pytest.raises(CsrError, match="proof of possession failed"):
+        load_csr_key(swapped, source="swapped.der")

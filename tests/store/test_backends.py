@@ -68,6 +68,10 @@ def test_a_database_behind_the_head_is_upgraded_on_open(backend: tuple[Home, Hol
     migrate(home.engine)
     assert schema_revision(home.engine) == HEAD_REVISION
     assert "log_entries" in inspect(home.engine).get_table_names()
+    # 0008: no index on holder; the status-change index is there (partial).
+    indexes = {i["name"] for i in inspect(home.engine).get_indexes("certificates")}
+    assert "ix_certificates_holder" not in indexes
+    assert "ix_certificates_status_version" in indexes
 
 
 def test_issuance_is_stored_with_aware_utc_times(backend: tuple[Home, Holder]) -> None:

@@ -80,7 +80,7 @@ from trustbridge.pki.ca import (
     certificate_fingerprint,
     key_fingerprint,
 )
-from trustbridge.pki.csr import load_csr
+from trustbridge.pki.csr import load_csr, load_csr_key
 from trustbridge.pki.keys import (
     KeyType,
     generate_private_key,
@@ -1262,8 +1262,7 @@ class Home:
         public_key_der: bytes | None = None
         csr_der: bytes | None = None
         if csr_data is not None:
-            csr = load_csr(csr_data, source=csr_source)
-            public_key = csr.public_key()
+            csr, public_key = load_csr_key(csr_data, source=csr_source)
             csr_der = csr.public_bytes(Encoding.DER)
         if public_key is not None:
             if generate_key is not None:
@@ -1307,11 +1306,17 @@ class Home:
         releasing: list[tuple[x509.Certificate, str]] = []
         if enrolment is not None:
             rule = ApprovalRule.ENROLMENT_CREDENTIAL
-            verify_statement_signature(
-                enrolment.certificate, enrolment_payload(digest), enrolment.signature
-            )
             releasing.append(
                 (enrolment.certificate, certificate_fingerprint(enrolment.certificate))
+            )
+            # The key of a credential verified before (the same certificate: the same
+            # fingerprint), decoded then; its path and status are checked again below.
+            known = self._verified.get(releasing[-1][1])
+            verify_statement_signature(
+                enrolment.certificate,
+                enrolment_payload(digest),
+                enrolment.signature,
+                public_key=known[1].public_key if known is not None else None,
             )
             credential = self._verified_credential(*releasing[-1], subject, now)
             requester = credential.principal

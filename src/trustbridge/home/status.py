@@ -31,6 +31,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     select,
     type_coerce,
     update,
@@ -418,6 +419,9 @@ class StatusService:
                     and_(
                         t.certificates.c.ca_id == ca_id,
                         t.certificates.c.status_version > base.status_version,
+                        # Implied by the line above (versions start at 0); stated as such,
+                        # it lets the partial index ix_certificates_status_version apply.
+                        t.certificates.c.status_version > literal_column("0"),
                     ),
                 )
                 if delta and base is not None

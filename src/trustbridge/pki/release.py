@@ -23,6 +23,7 @@ from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from trustbridge._canonical import canonical_json
 from trustbridge.clock import ensure_utc
@@ -173,11 +174,20 @@ def sign_statement(payload: bytes, signer: Signer) -> bytes:
 
 
 def verify_statement_signature(
-    certificate: x509.Certificate, payload: bytes, signature: bytes
+    certificate: x509.Certificate,
+    payload: bytes,
+    signature: bytes,
+    *,
+    public_key: CertificatePublicKeyTypes | None = None,
 ) -> None:
-    """Raise :class:`ApprovalError` unless ``signature`` over ``payload`` verifies."""
+    """Raise :class:`ApprovalError` unless ``signature`` over ``payload`` verifies.
+
+    ``public_key``: the certificate's key, where the caller has it decoded already.
+    """
     try:
-        valid = signature_valid(certificate.public_key(), payload, signature)
+        if public_key is None:
+            public_key = certificate.public_key()
+        valid = signature_valid(public_key, payload, signature)
     except InputError as exc:
         who = certificate.subject.rfc4514_string()
         raise ApprovalError(f"certificate of {who}: {exc.message}") from None
@@ -204,6 +214,27 @@ class VerifiedIdentity:
     @cached_property
     def principal(self) -> Principal:
         return Principal("identity", self.fingerprint, self.certificate.subject.rfc4514_string())
+
+    @cached_property
+    def public_key(self) -> CertificatePublicKeyTypes:
+        return self.certificate.public_key()
+
+    @cached_property
+    def organization_names(self) -> tuple[str, ...]:
+        """The organizationName values of the subject."""
+        return _attribute_values(self.certificate, x509.NameOID.ORGANIZATION_NAME)
+
+    @cached_property
+    def organization_identifiers(self) -> tuple[str, ...]:
+        """The organizationIdentifier values of the subject (ETSI EN 319 412-1)."""
+        return _attribute_values(self.certificate, ID_AT_ORGANIZATION_IDENTIFIER)
+
+
+def _attribute_values(certificate: x509.Certificate, oid: x509.ObjectIdentifier) -> tuple[str, ...]:
+    return tuple(
+        a.value if isinstance(a.value, str) else a.value.decode(errors="replace")
+        for a in certificate.subject.get_attributes_for_oid(oid)
+    )
 
 
 class IdentityVerifier(Protocol):
@@ -292,17 +323,16 @@ def check_enrolment_credential(subject: Subject, credential: VerifiedIdentity) -
             "an enrolment credential must be an organization identity, not "
             f"{credential.kind or 'a foreign certificate'}"
         )
-    names = credential.certificate.subject
-    org_names = [a.value for a in names.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)]
+    org_names = credential.organization_names
     if organization not in org_names:
         raise ApprovalError(
             f"enrolment credential of {', '.join(map(str, org_names))} cannot enrol "
             f"identities of {organization}"
         )
     if isinstance(subject, SoftwareSubject):
-        ids = [a.value for a in names.get_attributes_for_oid(ID_AT_ORGANIZATION_IDENTIFIER)]
+        ids = credential.organization_identifiers
         if subject.organization_identifier not in ids:
             raise ApprovalError(
-                f"enrolment credential's organization identifier {ids} does not match "
+                f"enrolment credential's organization identifier {list(ids)} does not match "
                 f"{subject.organization_identifier}"
             )

@@ -169,9 +169,17 @@ certificates = Table(
     Column("status_version", Integer, nullable=False, server_default=text("0")),
     Column("status_changed_by", String(200), nullable=True),
     UniqueConstraint("ca_id", "serial", name="uq_certificates_ca_serial"),
-    Index("ix_certificates_status_version", "ca_id", "status_version"),
+    # Only certificates whose status changed: what a delta CRL looks for (status_version > n
+    # for some n >= 0); the query states ``status_version > 0`` so that the index applies.
+    Index(
+        "ix_certificates_status_version",
+        "ca_id",
+        "status_version",
+        sqlite_where=text("status_version > 0"),
+        postgresql_where=text("status_version > 0"),
+    ),
     Index("ix_certificates_key", "key_fingerprint"),
-    Index("ix_certificates_holder", "holder"),
+    # No index on holder: the search matches inside the name (LIKE '%...%').
 )
 
 enrolment_tokens = Table(
