@@ -131,6 +131,10 @@ def _extension_der(extension: x509.Extension[x509.ExtensionType]) -> bytes:
 _TEXT = st.text(
     alphabet=st.sampled_from(list('abcXYZ019 #+,;<>"\\=äßé日本-.')), min_size=1, max_size=30
 ).filter(lambda s: s.strip() != "")
+#: X.520 serial numbers are PrintableStrings (with some characters RFC 4514 escapes).
+_SERIAL = st.text(
+    alphabet=st.sampled_from(list("AZaz09 '()+,-./:=?")), min_size=1, max_size=20
+).filter(lambda s: s.strip() != "")
 _COUNTRY = st.sampled_from(["DE", "JP", "FR"])
 _ORG_ID = st.sampled_from(["VATDE-123456789", "NTRJP-1234567890123", "LEIXG-5299ABC"])
 
@@ -150,11 +154,11 @@ def _subjects() -> st.SearchStrategy[Subject]:
         country=_COUNTRY,
         organization=_TEXT,
         organization_identifier=st.none() | _ORG_ID,
-        serial_number=st.none() | _TEXT,
+        serial_number=st.none() | _SERIAL,
         roles=st.frozensets(st.sampled_from(list(Role))),
     )
     machines = st.builds(
-        MachineSubject, manufacturer=_TEXT, model=_TEXT, serial_number=_TEXT, country=_COUNTRY
+        MachineSubject, manufacturer=_TEXT, model=_TEXT, serial_number=_SERIAL, country=_COUNTRY
     )
     software = st.builds(
         SoftwareSubject,

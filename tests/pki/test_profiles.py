@@ -401,3 +401,18 @@ def test_common_name_fits_64_bytes_of_utf8() -> None:
     assert len(common_name.encode()) <= 64
     assert person.display_name.startswith(common_name)
     assert person.name_der() == person.x509_name().public_bytes()
+
+
+@pytest.mark.parametrize("serial", ["SN_1", "Ä-1", "a@b", "x*y"])
+def test_serial_numbers_must_be_printable_strings(serial: str) -> None:
+    # X.520 serialNumber is a PrintableString; cryptography would write these bytes anyway.
+    with pytest.raises(ProfileError, match="must be a PrintableString"):
+        MachineSubject(manufacturer="Muster", model="MX", serial_number=serial, country="DE")
+    with pytest.raises(ProfileError, match="must be a PrintableString"):
+        PersonSubject(
+            given_name="Erika",
+            surname="Mustermann",
+            country="DE",
+            organization="Muster",
+            serial_number=serial,
+        )

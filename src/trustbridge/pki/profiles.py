@@ -155,6 +155,20 @@ def _text(field_name: str, value: str, *, limit: int = _UB_NAME) -> str:
     return value
 
 
+#: X.680 41.4 PrintableString: what X.520 serialNumber (and countryName) may hold.
+_PRINTABLE_STRING = re.compile(r"^[A-Za-z0-9 '()+,\-./:=?]*$")
+
+
+def _serial(field_name: str, value: str) -> str:
+    value = _text(field_name, value)
+    if not _PRINTABLE_STRING.match(value):
+        raise ProfileError(
+            f"{field_name} {value!r} must be a PrintableString (X.520 serialNumber)",
+            hint="use letters A-Z and a-z, digits, spaces and ' ( ) + , - . / : = ?",
+        )
+    return value
+
+
 def _country(value: str) -> str:
     if not isinstance(value, str) or not _COUNTRY.match(value):
         raise ProfileError(f"country {value!r} is not an ISO 3166 two-letter code such as DE or JP")
@@ -359,7 +373,7 @@ class PersonSubject(_SubjectBase):
             raise ProfileError(f"e-mail address {self.email!r} is not valid")
         if self.serial_number is not None:
             object.__setattr__(
-                self, "serial_number", _text("person serial number", self.serial_number)
+                self, "serial_number", _serial("person serial number", self.serial_number)
             )
         object.__setattr__(self, "roles", frozenset(Role(r) for r in self.roles))
 
@@ -445,7 +459,7 @@ class MachineSubject(_SubjectBase):
     def __post_init__(self) -> None:
         object.__setattr__(self, "manufacturer", _text("manufacturer", self.manufacturer))
         object.__setattr__(self, "model", _text("model", self.model))
-        object.__setattr__(self, "serial_number", _text("serial number", self.serial_number))
+        object.__setattr__(self, "serial_number", _serial("serial number", self.serial_number))
         _country(self.country)
         if self.application_uri is not None:
             _uri("application URI", self.application_uri)
