@@ -81,9 +81,10 @@ def test_time_is_utctime_until_2049_then_generalized(value: datetime) -> None:
         assert encoded == asn1.GeneralizedTime(whole).dump(force=True)
 
 
-def test_time_without_zone_is_refused() -> None:
-    with pytest.raises(InputError, match="time zone"):
-        der.time(datetime(2030, 1, 1))
+def test_time_without_zone_is_utc_and_before_1950_is_refused() -> None:
+    assert der.time(datetime(2030, 1, 1)) == der.time(datetime(2030, 1, 1, tzinfo=UTC))
+    with pytest.raises(InputError, match="its dates start in 1950"):
+        der.time(datetime(1949, 12, 31, 23, 59, tzinfo=UTC))
 
 
 @pytest.mark.parametrize("key_type", list(KeyType))
@@ -93,8 +94,23 @@ def test_key_identifier_is_cryptographys(key_type: KeyType) -> None:
     expected = x509.Extension(
         x509.SubjectKeyIdentifier.oid, False, x509.SubjectKeyIdentifier.from_public_key(public_key)
     )
-    assert der.key_identifier_extension(spki) == der.extension(expected)
-    assert der.extension(expected) == _extension_der(expected)
+    assert der.key_identifier_extension(spki) == der.extension(expected.value)
+    assert der.extension(expected.value) == _extension_der(expected)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        x509.BasicConstraints(ca=False, path_length=None),
+        x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+        x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]),
+        x509.CertificatePolicies([x509.PolicyInformation(oids.DE_HIGH, None)]),
+    ],
+)
+@pytest.mark.parametrize("critical", [True, False])
+def test_extensions_are_cryptographys(value: x509.ExtensionType, critical: bool) -> None:
+    expected = x509.Extension(value.oid, critical, value)
+    assert der.extension(value, critical=critical) == _extension_der(expected)
 
 
 @pytest.mark.parametrize(

@@ -732,8 +732,8 @@ class CertificateAuthority:
         built = _ExtensionSet(
             head=head,
             tail=tail_extensions,
-            head_der=b"".join(der.extension(e) for e in head),
-            tail_der=b"".join(der.extension(e) for e in tail_extensions),
+            head_der=b"".join(der.extension(e.value, critical=e.critical) for e in head),
+            tail_der=b"".join(der.extension(e.value, critical=e.critical) for e in tail_extensions),
         )
         self._extension_sets[key] = built
         return built
@@ -752,11 +752,11 @@ class CertificateAuthority:
 
     @cached_property
     def _aki_der(self) -> bytes:
-        return der.extension(self._aki_extension)
+        return der.extension(self._aki)
 
     @cached_property
     def _trailer_der(self) -> bytes:
-        return b"".join(der.extension(e) for e in self._trailer)
+        return b"".join(der.extension(e) for e in self._pointer_extensions)
 
     @cached_property
     def _composed(self) -> dict[_ExtensionSet, bool]:

@@ -1,21 +1,25 @@
-"""The few DER encodings a CA needs to put an end-entity certificate together itself.
+"""The few DER encodings trustbridge writes itself: certificates and CRLs.
 
-``cryptography``'s ``CertificateBuilder`` turns every Python extension object into DER again
-for every certificate. A CA issues many certificates whose fields are the same but for the
+``cryptography``'s builders turn every Python extension or entry object into DER again for
+every certificate or CRL. A CA issues many certificates whose fields are the same but for the
 serial, the subject, the key and its identifier, so
 :class:`~trustbridge.pki.ca.CertificateAuthority` encodes the shared part once and writes the
-rest with these functions (X.690 DER; RFC 5280 4.1).
-What it writes is compared with ``CertificateBuilder``'s output for the same input before it is
-used (see ``CertificateAuthority._sign``), and the tests compare both on many inputs.
+rest with these functions, and :mod:`trustbridge.pki.revocation` writes CRLs of a million
+entries with them (X.690 DER; RFC 5280 4.1, 5.1). What the CA writes is compared with
+``CertificateBuilder``'s output for the same input before it is used (see
+``CertificateAuthority._sign``); the tests compare both ways on many inputs, as they compare
+CRLs with ``CertificateRevocationListBuilder``'s.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from functools import cache
 
 from cryptography import x509
 
+from trustbridge.clock import ensure_utc
 from trustbridge.errors import InputError
 from trustbridge.pki.keys import KeyType
 
@@ -23,9 +27,10 @@ __all__ = [
     "SIGNATURE_ALGORITHMS",
     "certificate",
     "extension",
+    "header",
     "integer",
     "key_identifier_extension",
-    "length",
+    "oid",
     "sequence",
     "subject_public_key",
     "time",
@@ -50,17 +55,18 @@ SIGNATURE_ALGORITHMS: dict[KeyType, bytes] = {
 _SKI_PREFIX = bytes.fromhex("301d0603551d0e04160414")
 
 
-def length(size: int) -> bytes:
-    """The DER length octets of ``size`` content bytes (X.690 8.1.3, definite form)."""
+def header(tag: int, size: int) -> bytes:
+    """The identifier and length octets of an element of ``size`` content bytes (X.690
+    8.1.3, definite form: short below 128)."""
     if size < 0x80:
-        return bytes((size,))
-    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(octets),)) + octets
+        return bytes((tag, size))
+    octets = (size.bit_length() + 7) // 8
+    return bytes((tag, 0x80 | octets)) + size.to_bytes(octets, "big")
 
 
 def tlv(tag: int, content: bytes) -> bytes:
     """One element: a one-octet ``tag``, the length, the ``content``."""
-    return bytes((tag,)) + length(len(content)) + content
+    return header(tag, len(content)) + content
 
 
 def sequence(*parts: bytes) -> bytes:
@@ -76,37 +82,56 @@ def integer(value: int) -> bytes:
 
 
 def time(value: datetime) -> bytes:
-    """A certificate Time (RFC 5280 4.1.2.5): UTCTime for 1950 to 2049, GeneralizedTime
-    otherwise, in UTC to the second (fractions dropped, as CertificateBuilder drops them)."""
-    if value.tzinfo is None:
-        raise InputError(f"certificate time {value} has no time zone")
-    value = value.astimezone(UTC)
-    if 1950 <= value.year < 2050:
-        return tlv(0x17, value.strftime("%y%m%d%H%M%SZ").encode("ascii"))
-    return tlv(0x18, f"{value.year:04d}{value:%m%d%H%M%S}Z".encode("ascii"))
+    """A certificate or CRL Time (RFC 5280 4.1.2.5, 5.1.2.4): UTCTime through 2049,
+    GeneralizedTime from 2050; in UTC (a naive time is taken as UTC), whole seconds
+    (fractions dropped, as CertificateBuilder drops them)."""
+    if value.tzinfo is not UTC:
+        value = ensure_utc(value)
+    year = value.year
+    if 1950 <= year < 2050:
+        return b"\x17\x0d%02d%02d%02d%02d%02d%02dZ" % (
+            year % 100,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+        )
+    if year < 1950:
+        raise InputError(
+            f"a certificate or CRL cannot state {value:%Y-%m-%d}: its dates start in 1950"
+        )
+    return b"\x18\x0f%04d%02d%02d%02d%02d%02dZ" % (
+        year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+    )
 
 
-def extension(ext: x509.Extension[x509.ExtensionType]) -> bytes:
-    """Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }
-    (the BOOLEAN only when true: DER leaves a default value out)."""
-    body = _oid(ext.oid.dotted_string)
-    if ext.critical:
-        body += b"\x01\x01\xff"
-    return sequence(body, tlv(0x04, ext.value.public_bytes()))
+def extension(value: x509.ExtensionType, *, critical: bool = False) -> bytes:
+    """RFC 5280 4.1: Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE,
+    extnValue OCTET STRING } (the BOOLEAN only when true: DER leaves a default value out)."""
+    flag = b"\x01\x01\xff" if critical else b""
+    return tlv(_SEQUENCE, oid(value.oid) + flag + tlv(0x04, value.public_bytes()))
 
 
-def _oid(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.split(".")]
-    first, rest = arcs[0] * 40 + arcs[1], arcs[2:]
-    out = bytearray()
-    for arc in (first, *rest):
-        chunk = [arc & 0x7F]
-        remaining = arc >> 7
-        while remaining:
-            chunk.append(0x80 | (remaining & 0x7F))
-            remaining >>= 7
-        out += bytes(reversed(chunk))
-    return tlv(0x06, bytes(out))
+@cache
+def oid(value: x509.ObjectIdentifier) -> bytes:
+    """An OBJECT IDENTIFIER (X.690 8.19: the first two arcs as one, each arc base 128, the
+    high bit on all octets of an arc but its last)."""
+    arcs = [int(arc) for arc in value.dotted_string.split(".")]
+    body = bytearray()
+    for arc in (arcs[0] * 40 + arcs[1], *arcs[2:]):
+        octets = [arc & 0x7F]
+        rest = arc >> 7
+        while rest:
+            octets.append(0x80 | (rest & 0x7F))
+            rest >>= 7
+        body += bytes(reversed(octets))
+    return tlv(0x06, bytes(body))
 
 
 def _element(data: bytes, offset: int) -> tuple[int, int, int]:

@@ -28,6 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from trustbridge import oids
 from trustbridge.errors import ProfileError
+from trustbridge.pki import der
 from trustbridge.pki.keys import KeyType
 
 __all__ = [
@@ -235,14 +236,13 @@ _RFC4514_ESCAPE = str.maketrans({c: "\\" + c for c in '\\"+,;<>'} | {"\x00": "\\
 @functools.lru_cache(maxsize=64)
 def _attribute_type_der(oid: x509.ObjectIdentifier) -> tuple[bytes, int]:
     """The DER of an attribute type and the string tag its values get."""
-    encoded: bytes = asn1.ObjectIdentifier(oid.dotted_string).dump()
-    return encoded, 0x13 if oid.dotted_string in _PRINTABLE else 0x0C
+    return der.oid(oid), 0x13 if oid.dotted_string in _PRINTABLE else 0x0C
 
 
 def _rdn_der(oid: x509.ObjectIdentifier, value: str) -> bytes:
     """RelativeDistinguishedName ::= SET { AttributeTypeAndValue } of one attribute."""
     type_der, tag = _attribute_type_der(oid)
-    return _der(0x31, _der(0x30, type_der + _der(tag, value.encode())))
+    return der.tlv(0x31, der.tlv(0x30, type_der + der.tlv(tag, value.encode())))
 
 
 def _rfc4514_value(value: str) -> str:
@@ -282,7 +282,7 @@ class _SubjectBase:
         certificate; the same bytes as ``x509_name().public_bytes()``)."""
         return self._cached(
             "_name_der",
-            lambda: _der(0x30, b"".join(_rdn_der(oid, v) for oid, v in self._attributes())),
+            lambda: der.tlv(0x30, b"".join(_rdn_der(oid, v) for oid, v in self._attributes())),
         )
 
     @property
@@ -418,27 +418,15 @@ def hardware_type_oid(manufacturer: str, model: str) -> x509.ObjectIdentifier:
     return x509.ObjectIdentifier(f"{oids.ARC_HARDWARE_TYPES}.{digest.int}")
 
 
-def _der(tag: int, content: bytes) -> bytes:
-    """One DER TLV (X.690 8.1.3: short or long definite length)."""
-    size = len(content)
-    if size < 0x80:
-        return bytes((tag, size)) + content
-    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(length))) + length + content
-
-
 @functools.lru_cache(maxsize=1024)
 def _hw_type_der(manufacturer: str, model: str) -> bytes:
-    encoded: bytes = asn1.ObjectIdentifier(
-        hardware_type_oid(manufacturer, model).dotted_string
-    ).dump()
-    return encoded
+    return der.oid(hardware_type_oid(manufacturer, model))
 
 
 def hardware_module_name(manufacturer: str, model: str, serial_number: str) -> bytes:
     """RFC 4108 HardwareModuleName ::= SEQUENCE { hwType OID, hwSerialNum OCTET STRING }."""
-    content = _hw_type_der(manufacturer, model) + _der(0x04, serial_number.encode())
-    return _der(0x30, content)
+    content = _hw_type_der(manufacturer, model) + der.tlv(0x04, serial_number.encode())
+    return der.tlv(0x30, content)
 
 
 @dataclass(frozen=True)

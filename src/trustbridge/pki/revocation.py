@@ -11,10 +11,9 @@ import enum
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import cache, cached_property
+from datetime import datetime, timedelta
+from functools import cached_property
 
-from asn1crypto import keys
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -23,6 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
 from trustbridge.clock import ensure_utc
 from trustbridge.errors import InputError, ProfileError
+from trustbridge.pki import der
 from trustbridge.pki.ca import url_distribution_point
 from trustbridge.pki.keys import KeyType, hash_for
 from trustbridge.pki.signers import Signer, sign_bytes
@@ -135,9 +135,9 @@ def build_crl(
     signature = sign_bytes(signer, tbs)
     # RFC 5280 5.1.1: CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm,
     # signatureValue BIT STRING } (no unused bits).
-    bits = _header(_BIT_STRING, len(signature) + 1) + b"\x00" + signature
+    bits = der.header(_BIT_STRING, len(signature) + 1) + b"\x00" + signature
     return b"".join(
-        [_header(_SEQUENCE, len(tbs) + len(algorithm) + len(bits)), tbs, algorithm, bits]
+        [der.header(_SEQUENCE, len(tbs) + len(algorithm) + len(bits)), tbs, algorithm, bits]
     )
 
 
@@ -155,67 +155,8 @@ _EXPLICIT_0 = 0xA0
 _SERIAL_LIMIT = 1 << 159
 
 
-def _header(tag: int, length: int) -> bytes:
-    """DER identifier and length octets (X.690 8.1.3: short form below 128)."""
-    if length < 0x80:
-        return bytes((tag, length))
-    size = (length.bit_length() + 7) // 8
-    return bytes((tag, 0x80 | size)) + length.to_bytes(size, "big")
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    return _header(tag, len(content)) + content
-
-
-@cache
-def _oid(oid: x509.ObjectIdentifier) -> bytes:
-    """X.690 8.19: the first two arcs as one, each arc base 128, high bit on all but the last."""
-    arcs = [int(arc) for arc in oid.dotted_string.split(".")]
-    body = bytearray()
-    for arc in (arcs[0] * 40 + arcs[1], *arcs[2:]):
-        octets = [arc & 0x7F]
-        rest = arc >> 7
-        while rest:
-            octets.append(0x80 | (rest & 0x7F))
-            rest >>= 7
-        body += bytes(reversed(octets))
-    return _tlv(_OID, bytes(body))
-
-
-def _extension(value: x509.ExtensionType, *, critical: bool = False) -> bytes:
-    """RFC 5280 4.1: Extension ::= SEQUENCE { extnID, critical DEFAULT FALSE, extnValue }."""
-    flag = b"\x01\x01\xff" if critical else b""  # DER leaves out a DEFAULT value
-    return _tlv(_SEQUENCE, _oid(value.oid) + flag + _tlv(_OCTET_STRING, value.public_bytes()))
-
-
-def _time(value: datetime) -> bytes:
-    """RFC 5280 5.1.2.4: UTCTime through 2049, GeneralizedTime from 2050; UTC, whole seconds."""
-    if value.tzinfo is not UTC:
-        value = ensure_utc(value)
-    year = value.year
-    if 1950 <= year < 2050:
-        return b"\x17\x0d%02d%02d%02d%02d%02d%02dZ" % (
-            year % 100,
-            value.month,
-            value.day,
-            value.hour,
-            value.minute,
-            value.second,
-        )
-    if year < 1950:
-        raise InputError(f"a CRL cannot state {value:%Y-%m-%d}: its dates start in 1950")
-    return b"\x18\x0f%04d%02d%02d%02d%02d%02dZ" % (
-        year,
-        value.month,
-        value.day,
-        value.hour,
-        value.minute,
-        value.second,
-    )
-
-
 def _signature_algorithm(oid: x509.ObjectIdentifier, *, null_parameters: bool) -> bytes:
-    return _tlv(_SEQUENCE, _oid(oid) + (b"\x05\x00" if null_parameters else b""))
+    return der.tlv(_SEQUENCE, der.oid(oid) + (b"\x05\x00" if null_parameters else b""))
 
 
 #: The AlgorithmIdentifier of what :func:`~trustbridge.pki.signers.sign_bytes` makes per key
@@ -239,9 +180,9 @@ _SIGNATURE_ALGORITHMS: dict[KeyType, bytes] = {
 
 # RFC 5280 5.3.1: the reason code "unspecified" SHOULD be absent.
 _REASON_EXTENSIONS: dict[Reason | None, bytes] = {
-    r: _extension(x509.CRLReason(r.flag)) for r in Reason if r is not Reason.UNSPECIFIED
+    r: der.extension(x509.CRLReason(r.flag)) for r in Reason if r is not Reason.UNSPECIFIED
 }
-_REMOVE_FROM_CRL = _extension(x509.CRLReason(x509.ReasonFlags.remove_from_crl))
+_REMOVE_FROM_CRL = der.extension(x509.CRLReason(x509.ReasonFlags.remove_from_crl))
 
 
 def _tbs_cert_list(
@@ -250,28 +191,28 @@ def _tbs_cert_list(
     """RFC 5280 5.1.2: the TBSCertList, version 2."""
     delta = spec.delta_base is not None
     extensions = [
-        _extension(_aki(issuer)),
-        _extension(x509.CRLNumber(spec.number)),
+        der.extension(_aki(issuer)),
+        der.extension(x509.CRLNumber(spec.number)),
     ]
     if delta:
         assert spec.delta_base is not None
-        extensions.append(_extension(x509.DeltaCRLIndicator(spec.delta_base), critical=True))
+        extensions.append(der.extension(x509.DeltaCRLIndicator(spec.delta_base), critical=True))
     if spec.delta_url and not delta:
-        extensions.append(_extension(x509.FreshestCRL([url_distribution_point(spec.delta_url)])))
-    crl_extensions = _tlv(_EXPLICIT_0, _tlv(_SEQUENCE, b"".join(extensions)))
+        extensions.append(der.extension(x509.FreshestCRL([url_distribution_point(spec.delta_url)])))
+    crl_extensions = der.tlv(_EXPLICIT_0, der.tlv(_SEQUENCE, b"".join(extensions)))
     revoked = _revoked_certificates(entries, delta=delta)
     parts = [
         b"\x02\x01\x01",  # version v2
         algorithm,
         issuer.subject.public_bytes(),
-        _time(spec.this_update),
-        _time(spec.next_update),
+        der.time(spec.this_update),
+        der.time(spec.next_update),
         # RFC 5280 5.1.2.6: without revoked certificates the list is absent.
-        _header(_SEQUENCE, len(revoked)) if revoked else b"",
+        der.header(_SEQUENCE, len(revoked)) if revoked else b"",
         revoked,
         crl_extensions,
     ]
-    return b"".join([_header(_SEQUENCE, sum(map(len, parts))), *parts])
+    return b"".join([der.header(_SEQUENCE, sum(map(len, parts))), *parts])
 
 
 def _revoked_certificates(entries: Iterable[StatusEntry], *, delta: bool) -> bytes:
@@ -294,13 +235,13 @@ def _revoked_certificates(entries: Iterable[StatusEntry], *, delta: bool) -> byt
             reason = Reason.CERTIFICATE_HOLD if status is CertStatus.ON_HOLD else entry.reason
             extensions = _REASON_EXTENSIONS.get(reason, b"")
             if entry.invalidity_date is not None:
-                extensions += _extension(x509.InvalidityDate(entry.invalidity_date))
+                extensions += der.extension(x509.InvalidityDate(entry.invalidity_date))
         serial = entry.serial
         if not 0 < serial < _SERIAL_LIMIT:
             raise InputError(f"serial {serial:x} is not a positive number of at most 20 octets")
         # X.690 8.3: big-endian two's complement, a leading zero octet where the top bit is set.
         number = serial.to_bytes(serial.bit_length() // 8 + 1, "big")
-        body = b"\x02%c%b%b" % (len(number), number, _time(entry.revoked_at))
+        body = b"\x02%c%b%b" % (len(number), number, der.time(entry.revoked_at))
         if extensions:
             body += b"\x30%c%b" % (len(extensions), extensions)
         append(b"\x30%c%b" % (len(body), body))
@@ -324,18 +265,11 @@ def issuer_hashes(issuer: x509.Certificate) -> dict[str, tuple[bytes, bytes]]:
     """Per CertID hash algorithm: (issuerNameHash, issuerKeyHash) of ``issuer`` (RFC 6960 4.1.1)."""
     name_der = issuer.subject.public_bytes()
     spki = issuer.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    key_bits = _subject_public_key_bits(spki)
+    key_bits = der.subject_public_key(spki)
     return {
         name: (hashlib.new(name, name_der).digest(), hashlib.new(name, key_bits).digest())
         for name in _HASHES
     }
-
-
-def _subject_public_key_bits(spki: bytes) -> bytes:
-    """The value of the subjectPublicKey BIT STRING (without the unused-bits octet)."""
-    info = keys.PublicKeyInfo.load(spki)
-    bits: bytes = info["public_key"].contents
-    return bits[1:]
 
 
 @dataclass(frozen=True)
