@@ -16,6 +16,7 @@ from asn1crypto import core as asn1
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -288,6 +289,20 @@ def test_a_disagreement_with_the_builder_falls_back_to_it(
     ca = _ca(KeyType.P256)
     # A composition that differs from the builder's (here: a wrong subject encoding).
     monkeypatch.setattr(MachineSubject, "name_der", lambda self: b"\x30\x00")
+    first = issue_identity(ca, machine_subject())
+    assert list(ca._composed.values()) == [False]
+    second = issue_identity(ca, machine_subject())
+    for issued in (first, second):
+        issued.certificate.verify_directly_issued_by(ca.certificate)
+        assert issued.certificate.subject == machine_subject().x509_name()
+
+
+def test_a_signature_that_does_not_verify_keeps_the_builder() -> None:
+    ca = _ca(KeyType.P256)
+    # A signer whose composed signatures would not verify with the CA's key.
+    key = ca.signer.private_key
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    ca.__dict__["_sign_tbs"] = lambda data: key.sign(data + b"x", ec.ECDSA(hashes.SHA256()))
     first = issue_identity(ca, machine_subject())
     assert list(ca._composed.values()) == [False]
     second = issue_identity(ca, machine_subject())

@@ -416,3 +416,52 @@ def test_serial_numbers_must_be_printable_strings(serial: str) -> None:
             organization="Muster",
             serial_number=serial,
         )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"country": "DE\n"},
+        {"identifier": "VATDE-123456789\n"},
+    ],
+)
+def test_a_trailing_newline_is_not_a_valid_value(change: dict[str, str]) -> None:
+    # "$" matches before a final newline; the checks match the whole value.
+    fields = {"name": "Muster", "country": "DE", "identifier": "VATDE-123456789", **change}
+    with pytest.raises(ProfileError):
+        OrganizationSubject(**fields)
+
+
+def test_trailing_newlines_in_software_and_machine_fields_are_refused() -> None:
+    with pytest.raises(ProfileError):
+        SoftwareSubject(
+            name="Line Controller",
+            version="2.4.1\n",
+            organization="Muster",
+            organization_identifier="VATDE-123456789",
+            country="DE",
+        )
+    with pytest.raises(ProfileError):
+        MachineSubject(
+            manufacturer="Muster",
+            model="MX",
+            serial_number="1",
+            country="DE",
+            application_uri="urn:x:y\n",
+        )
+    with pytest.raises(ProfileError):
+        MachineSubject(
+            manufacturer="Muster",
+            model="MX",
+            serial_number="1",
+            country="DE",
+            dns_names=("press.example\n",),
+        )
+    with pytest.raises(ProfileError):
+        PersonSubject(
+            given_name="Erika",
+            surname="M",
+            country="DE",
+            organization="Muster",
+            email="erika@muster.example\n",
+        )

@@ -47,10 +47,11 @@ def test_commits_are_checkpointed_in_the_background(tmp_path: Path) -> None:
             )
     _wait_for(lambda: worker.checkpoints >= 1)
     assert worker.error is None
+    thread = worker._thread
+    assert thread is not None
     engine.dispose()
     # Stopped with the engine; every committed row is in the database.
-    assert worker._thread is not None
-    assert not worker._thread.is_alive()
+    assert not thread.is_alive()
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT count(*) FROM t").fetchone() == (CHECKPOINT_COMMITS * 3,)
 
@@ -82,14 +83,57 @@ def test_a_removed_database_is_not_created_again(tmp_path: Path) -> None:
     assert not path.exists()
 
 
-def test_the_thread_starts_only_after_commits(tmp_path: Path) -> None:
-    worker = WalCheckpointer(str(tmp_path / "db.sqlite"), every=3)
+def test_the_thread_starts_after_commits_and_again_when_needed(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    engine = connect(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+    worker = WalCheckpointer(str(path), every=3)
     worker.committed()
     worker.committed()
     assert worker._thread is None
-    worker.close()
     worker.committed()
-    assert worker._thread is None  # closed: never started
+    first = worker._thread
+    assert first is not None
+    _wait_for(lambda: worker.checkpoints == 1)
+    # Stopped (the engine was disposed), then used again: a new thread.
+    worker.close()
+    assert not first.is_alive()
+    for _ in range(3):
+        worker.committed()
+    second = worker._thread
+    assert second is not None
+    assert second is not first
+    _wait_for(lambda: worker.checkpoints == 2)
+    # A thread that died (here: stopped behind the worker's back) is replaced.
+    worker.close()
+    worker._thread = second
+    for _ in range(3):
+        worker.committed()
+    assert worker._thread is not second
+    _wait_for(lambda: worker.checkpoints == 3)
+    worker.close()
+    engine.dispose()
+
+
+def test_an_unexpected_error_does_not_end_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "db.sqlite"
+    sqlite3.connect(path).close()
+    worker = WalCheckpointer(str(path), every=1)
+
+    def broken(*_: object, **__: object) -> sqlite3.Connection:
+        raise RuntimeError("not what sqlite3 raises")
+
+    monkeypatch.setattr(sqlite3, "connect", broken)
+    worker.committed()
+    _wait_for(lambda: worker.error is not None)
+    assert worker.error == "RuntimeError: not what sqlite3 raises"
+    monkeypatch.undo()
+    worker.committed()
+    _wait_for(lambda: worker.checkpoints == 1)
+    worker.close()
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])

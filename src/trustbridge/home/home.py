@@ -1779,7 +1779,6 @@ class Home:
             at=now,
             purpose=Purpose(row["purpose"]),
             lifetime=timedelta(days=lifetime_days) if lifetime_days else None,
-            public_key_der=row["public_key_der"],
         )
         stored = self._certificate_row(
             certificate,
@@ -2018,7 +2017,6 @@ class Home:
                 level=level_oid,
                 at=at,
                 lifetime=lifetime,
-                public_keys_der=spkis,
             )
             certs = [cert for cert, _ in issued]
             rows: list[dict[str, Any]] = []

@@ -41,7 +41,7 @@ from trustbridge.pki.profiles import (
     profile_for,
     subject_kind_extension,
 )
-from trustbridge.pki.signers import Signer, sign_bytes
+from trustbridge.pki.signers import Signer, sign_bytes, signature_valid
 
 __all__ = [
     "CaLimits",
@@ -608,17 +608,15 @@ class CertificateAuthority:
         purpose: Purpose = Purpose.IDENTITY,
         lifetime: timedelta | None = None,
         serial: int | None = None,
-        public_key_der: bytes | None = None,
     ) -> tuple[x509.Certificate, bytes]:
-        """:meth:`issue`, with the certificate's DER (``public_key_der``: the key's
-        SubjectPublicKeyInfo where the caller has it)."""
+        """:meth:`issue`, with the certificate's DER."""
         at = ensure_utc(at)
         self.check_usable(at)
         key_type = KeyType.of(public_key)
         profile = self._check_limits(subject, level, key_type, purpose)
         not_after = self._validity(at, lifetime, profile.default_lifetime, profile.max_lifetime)
         template = self._template(subject, profile, key_type, level, at, not_after)
-        return self._sign(template, subject, public_key, serial, public_key_der)
+        return self._sign(template, subject, public_key, serial)
 
     def issue_many(
         self,
@@ -654,13 +652,9 @@ class CertificateAuthority:
         at: datetime,
         purpose: Purpose = Purpose.IDENTITY,
         lifetime: timedelta | None = None,
-        public_keys_der: Sequence[bytes] | None = None,
     ) -> list[tuple[x509.Certificate, bytes]]:
-        """:meth:`issue_many`, with each certificate's DER (``public_keys_der``: the keys'
-        SubjectPublicKeyInfos where the caller has them)."""
-        if len(subjects) != len(public_keys) or (
-            public_keys_der is not None and len(public_keys_der) != len(public_keys)
-        ):
+        """:meth:`issue_many`, with each certificate's DER."""
+        if len(subjects) != len(public_keys):
             raise InputError("issue_many needs one public key per subject")
         if not subjects:
             return []
@@ -673,10 +667,9 @@ class CertificateAuthority:
         profile = self._check_limits(subjects[0], level, key_type, purpose)
         not_after = self._validity(at, lifetime, profile.default_lifetime, profile.max_lifetime)
         template = self._template(subjects[0], profile, key_type, level, at, not_after)
-        encoded: Sequence[bytes | None] = public_keys_der or [None] * len(subjects)
         return [
-            self._sign(template, subject, key, None, key_der)
-            for subject, key, key_der in zip(subjects, public_keys, encoded, strict=True)
+            self._sign(template, subject, key, None)
+            for subject, key in zip(subjects, public_keys, strict=True)
         ]
 
     def _template(
@@ -784,7 +777,6 @@ class CertificateAuthority:
         subject: Subject,
         public_key: CertificatePublicKeyTypes,
         serial: int | None,
-        public_key_der: bytes | None = None,
     ) -> tuple[x509.Certificate, bytes]:
         """The certificate and its DER."""
         alt_names = subject.alt_names()
@@ -799,10 +791,7 @@ class CertificateAuthority:
             return built, built.public_bytes(Encoding.DER)
         # The certificate put together from DER: what the builder would write, without
         # encoding the extensions the certificates of this set share again (RFC 5280 4.1).
-        if public_key_der is None:
-            public_key_der = public_key.public_bytes(
-                Encoding.DER, PublicFormat.SubjectPublicKeyInfo
-            )
+        public_key_der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         san = b""
         if alt_names:
             value = x509.SubjectAlternativeName(alt_names).public_bytes()
@@ -829,9 +818,12 @@ class CertificateAuthority:
         )
         if composed is None:
             # The first certificate of a set is built by CertificateBuilder as well: the set
-            # is composed from then on only if both agree to the byte, else built.
+            # is composed from then on only if both agree to the byte, and a signature made
+            # the composed way verifies with the CA's key; else it is built.
             built = self._build(template, subject, alt_names, public_key, serial)
-            self._composed[extensions] = built.tbs_certificate_bytes == tbs
+            self._composed[extensions] = built.tbs_certificate_bytes == tbs and signature_valid(
+                self.signer.public_key, tbs, self._sign_tbs(tbs)
+            )
             return built, built.public_bytes(Encoding.DER)
         encoded = der.certificate(tbs, algorithm, self._sign_tbs(tbs))
         return x509.load_der_x509_certificate(encoded), encoded

@@ -162,7 +162,7 @@ _PRINTABLE_STRING = re.compile(r"^[A-Za-z0-9 '()+,\-./:=?]*$")
 
 def _serial(field_name: str, value: str) -> str:
     value = _text(field_name, value)
-    if not _PRINTABLE_STRING.match(value):
+    if not _PRINTABLE_STRING.fullmatch(value):
         raise ProfileError(
             f"{field_name} {value!r} must be a PrintableString (X.520 serialNumber)",
             hint="use letters A-Z and a-z, digits, spaces and ' ( ) + , - . / : = ?",
@@ -171,13 +171,13 @@ def _serial(field_name: str, value: str) -> str:
 
 
 def _country(value: str) -> str:
-    if not isinstance(value, str) or not _COUNTRY.match(value):
+    if not isinstance(value, str) or not _COUNTRY.fullmatch(value):
         raise ProfileError(f"country {value!r} is not an ISO 3166 two-letter code such as DE or JP")
     return value
 
 
 def _org_identifier(value: str) -> str:
-    if not isinstance(value, str) or not _ORG_ID.match(value):
+    if not isinstance(value, str) or not _ORG_ID.fullmatch(value):
         raise ProfileError(
             f"organization identifier {value!r} does not follow ETSI EN 319 412-1",
             hint="use type + country + '-' + id, for example LEIXG-5299..., VATDE-123456789, "
@@ -187,14 +187,14 @@ def _org_identifier(value: str) -> str:
 
 
 def _uri(field_name: str, value: str) -> str:
-    if not isinstance(value, str) or not _URI.match(value):
+    if not isinstance(value, str) or not _URI.fullmatch(value):
         raise ProfileError(f"{field_name} {value!r} is not an absolute URI")
     return value
 
 
 def _dns_names(values: tuple[str, ...]) -> tuple[str, ...]:
     for name in values:
-        if not _DNS.match(name):
+        if not _DNS.fullmatch(name):
             raise ProfileError(f"DNS name {name!r} is not a valid host name")
     return tuple(values)
 
@@ -369,7 +369,7 @@ class PersonSubject(_SubjectBase):
         object.__setattr__(self, "organization", _text("organization", self.organization))
         if self.organization_identifier is not None:
             _org_identifier(self.organization_identifier)
-        if self.email is not None and not _EMAIL.match(self.email):
+        if self.email is not None and not _EMAIL.fullmatch(self.email):
             raise ProfileError(f"e-mail address {self.email!r} is not valid")
         if self.serial_number is not None:
             object.__setattr__(
@@ -499,7 +499,7 @@ class SoftwareSubject(_SubjectBase):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _text("software name", self.name))
-        if not _VERSION.match(self.version):
+        if not _VERSION.fullmatch(self.version):
             raise ProfileError(f"software version {self.version!r} is not a version string")
         object.__setattr__(self, "organization", _text("organization", self.organization))
         _org_identifier(self.organization_identifier)

@@ -63,15 +63,19 @@ class WalCheckpointer:
     """Checkpoints a SQLite database in WAL mode from a background thread.
 
     With ``synchronous=NORMAL`` a commit writes its pages to the write-ahead log without
-    waiting for the disk; the wait comes with the checkpoint, which copies the log into the
-    database file between two fsyncs. Left to SQLite, the commit that fills the log to 1000
-    pages runs the checkpoint, so every fiftieth issuance or so waited several milliseconds.
-    Here a thread runs a PASSIVE checkpoint (it never blocks writers or readers) after every
+    waiting for the disk; the wait comes with the checkpoint, which syncs the log and copies it
+    into the database file. Left to SQLite, the commit that fills the log to 1000 pages runs
+    the checkpoint, so every fiftieth issuance or so waited several milliseconds. Here a thread
+    runs a PASSIVE checkpoint (it never blocks writers or readers) after every
     :data:`CHECKPOINT_COMMITS` commits of this process, with its own connection (the ``sqlite3``
-    module lets other threads run while SQLite works). What is committed is as durable as
-    before: in the log at once, in the database file at the next checkpoint. Writers still
-    checkpoint themselves if the log reaches 10,000 pages (the thread fell behind, or another
-    process writes).
+    module lets other threads run while SQLite works).
+
+    What a commit guarantees is what ``synchronous=NORMAL`` gave before: it survives a crash of
+    the process at once (it is in the log), and a power loss once the next checkpoint has
+    synced the log, about every 64 commits (before: about every 50, at 1000 pages). Writers
+    still checkpoint themselves if the log reaches 10,000 pages (another process writes, or the
+    thread fell behind). The thread starts with the first checkpoint due, again if it died
+    (an unexpected error, a fork) or its engine was disposed and is used again.
     """
 
     def __init__(self, path: str, *, every: int | None = None) -> None:
@@ -80,7 +84,6 @@ class WalCheckpointer:
         self._every = every if every is not None else CHECKPOINT_COMMITS
         self._commits = 0
         self._wake = threading.Event()
-        self._stopped = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         #: Checkpoints run, and the last error (for tests and diagnostics).
@@ -93,13 +96,17 @@ class WalCheckpointer:
         if self._commits < self._every:
             return
         self._commits = 0
-        if self._thread is None:
+        thread = self._thread
+        if thread is None or not thread.is_alive():
             with self._lock:
-                if self._thread is None and not self._stopped:
-                    self._thread = threading.Thread(
-                        target=self._run, name="sqlite-checkpoint", daemon=True
+                thread = self._thread
+                if thread is None or not thread.is_alive():
+                    self._wake = threading.Event()
+                    thread = threading.Thread(
+                        target=self._run, args=(self._wake,), name="sqlite-checkpoint", daemon=True
                     )
-                    self._thread.start()
+                    self._thread = thread
+                    thread.start()
         self._wake.set()
 
     def checkpoint(self) -> None:
@@ -110,26 +117,26 @@ class WalCheckpointer:
                 connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             finally:
                 connection.close()
-        except sqlite3.Error as exc:
-            # The writers' own automatic checkpoint remains; nothing is lost by skipping one.
-            self.error = str(exc)
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
         else:
             self.checkpoints += 1
 
-    def _run(self) -> None:
+    def _run(self, wake: threading.Event) -> None:
         while True:
-            self._wake.wait()
-            self._wake.clear()
-            if self._stopped:
-                return
+            wake.wait()
+            wake.clear()
+            if self._thread is not threading.current_thread():
+                return  # stopped (close) or replaced
             self.checkpoint()
 
     def close(self, *_: Any) -> None:
-        """Stop the thread (an engine listener: when the engine is disposed)."""
+        """Stop the thread (an engine listener: when the engine is disposed); commits on the
+        engine afterwards start a new one."""
         with self._lock:
-            self._stopped = True
-            thread = self._thread
-        self._wake.set()
+            thread, self._thread = self._thread, None
+            wake = self._wake
+        wake.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
 
