@@ -2011,7 +2011,7 @@ class Home:
                 k.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) for k in public_keys
             ]
             at = self.now()
-            issued = authority.issue_many_encoded(
+            issued = authority.issue_many(
                 subjects=part,
                 public_keys=public_keys,
                 level=level_oid,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from typing import NotRequired, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from asn1crypto import core as asn1
@@ -457,6 +458,18 @@ _VERSION_3 = bytes.fromhex("a003020102")
 _SAN_OID = bytes.fromhex("0603551d11")
 
 
+class IssueRequest(TypedDict):
+    """The arguments of :meth:`CertificateAuthority.issue` (see ``issue_encoded``)."""
+
+    subject: Subject
+    public_key: CertificatePublicKeyTypes
+    level: x509.ObjectIdentifier
+    at: datetime
+    purpose: NotRequired[Purpose]
+    lifetime: NotRequired[timedelta | None]
+    serial: NotRequired[int | None]
+
+
 @dataclass(frozen=True)
 class CertificateAuthority:
     """A CA that can sign: its certificate, its key, its limits and its URLs."""
@@ -576,27 +589,10 @@ class CertificateAuthority:
                 )
         return profile
 
-    def issue(
-        self,
-        *,
-        subject: Subject,
-        public_key: CertificatePublicKeyTypes,
-        level: x509.ObjectIdentifier,
-        at: datetime,
-        purpose: Purpose = Purpose.IDENTITY,
-        lifetime: timedelta | None = None,
-        serial: int | None = None,
-    ) -> x509.Certificate:
-        """Issue an end-entity certificate of ``subject``'s profile at assurance ``level``."""
-        return self.issue_encoded(
-            subject=subject,
-            public_key=public_key,
-            level=level,
-            at=at,
-            purpose=purpose,
-            lifetime=lifetime,
-            serial=serial,
-        )[0]
+    def issue(self, **request: Unpack[IssueRequest]) -> x509.Certificate:
+        """Issue an end-entity certificate of ``subject``'s profile at assurance ``level``
+        (the arguments of :meth:`issue_encoded`)."""
+        return self.issue_encoded(**request)[0]
 
     def issue_encoded(
         self,
@@ -610,12 +606,9 @@ class CertificateAuthority:
         serial: int | None = None,
     ) -> tuple[x509.Certificate, bytes]:
         """:meth:`issue`, with the certificate's DER."""
-        at = ensure_utc(at)
-        self.check_usable(at)
-        key_type = KeyType.of(public_key)
-        profile = self._check_limits(subject, level, key_type, purpose)
-        not_after = self._validity(at, lifetime, profile.default_lifetime, profile.max_lifetime)
-        template = self._template(subject, profile, key_type, level, at, not_after)
+        template = self._checked_template(
+            subject, KeyType.of(public_key), level, at, purpose, lifetime
+        )
         return self._sign(template, subject, public_key, serial)
 
     def issue_many(
@@ -627,50 +620,43 @@ class CertificateAuthority:
         at: datetime,
         purpose: Purpose = Purpose.IDENTITY,
         lifetime: timedelta | None = None,
-    ) -> list[x509.Certificate]:
-        """Issue many certificates of one kind, level and key type (a production batch).
+    ) -> list[tuple[x509.Certificate, bytes]]:
+        """Issue many certificates of one kind, level and key type (a production batch):
+        each certificate with its DER.
 
         The checks and the constant part of the certificates are done once; every subject is
         still checked against the name constraints.
         """
-        issued = self.issue_many_encoded(
-            subjects=subjects,
-            public_keys=public_keys,
-            level=level,
-            at=at,
-            purpose=purpose,
-            lifetime=lifetime,
-        )
-        return [certificate for certificate, _ in issued]
-
-    def issue_many_encoded(
-        self,
-        *,
-        subjects: Sequence[Subject],
-        public_keys: Sequence[CertificatePublicKeyTypes],
-        level: x509.ObjectIdentifier,
-        at: datetime,
-        purpose: Purpose = Purpose.IDENTITY,
-        lifetime: timedelta | None = None,
-    ) -> list[tuple[x509.Certificate, bytes]]:
-        """:meth:`issue_many`, with each certificate's DER."""
         if len(subjects) != len(public_keys):
             raise InputError("issue_many needs one public key per subject")
         if not subjects:
             return []
-        at = ensure_utc(at)
-        self.check_usable(at)
         key_type = KeyType.of(public_keys[0])
         kinds = {s.kind for s in subjects}
         if len(kinds) != 1 or any(KeyType.of(k) is not key_type for k in public_keys):
             raise InputError("issue_many needs subjects of one kind and keys of one type")
-        profile = self._check_limits(subjects[0], level, key_type, purpose)
-        not_after = self._validity(at, lifetime, profile.default_lifetime, profile.max_lifetime)
-        template = self._template(subjects[0], profile, key_type, level, at, not_after)
+        template = self._checked_template(subjects[0], key_type, level, at, purpose, lifetime)
         return [
             self._sign(template, subject, key, None)
             for subject, key in zip(subjects, public_keys, strict=True)
         ]
+
+    def _checked_template(
+        self,
+        subject: Subject,
+        key_type: KeyType,
+        level: x509.ObjectIdentifier,
+        at: datetime,
+        purpose: Purpose,
+        lifetime: timedelta | None,
+    ) -> _Template:
+        """The shared part of certificates for ``subject``'s kind issued ``at``, once this CA
+        may issue them (usable, limits, validity)."""
+        at = ensure_utc(at)
+        self.check_usable(at)
+        profile = self._check_limits(subject, level, key_type, purpose)
+        not_after = self._validity(at, lifetime, profile.default_lifetime, profile.max_lifetime)
+        return self._template(subject, profile, key_type, level, at, not_after)
 
     def _template(
         self,
