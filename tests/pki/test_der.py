@@ -9,6 +9,7 @@ a disagreement falls back to the builder.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -204,6 +205,94 @@ def test_subject_with_special_characters() -> None:
     assert subject.dn.startswith('CN=\\#1 \\"Werk\\"\\, Teil\\+Sohn\\; \\<a\\>\\\\b')
 
 
+# -- alternative names -----------------------------------------------------------------------
+
+_LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
+_GENERAL_NAMES = st.one_of(
+    st.builds(lambda ls: x509.DNSName(".".join(ls)), st.lists(_LABEL, min_size=1, max_size=4)),
+    st.builds(lambda u, h: x509.RFC822Name(f"{u}@{h}.example"), _LABEL, _LABEL),
+    st.builds(lambda p: x509.UniformResourceIdentifier(f"urn:x:{p}"), _LABEL),
+    st.builds(x509.IPAddress, st.ip_addresses()),
+    st.builds(
+        lambda serial: x509.OtherName(
+            oids.ID_ON_HARDWARE_MODULE_NAME,
+            der.sequence(der.oid(oids.ID_ON_HARDWARE_MODULE_NAME), der.tlv(0x04, serial)),
+        ),
+        st.binary(min_size=1, max_size=300),
+    ),
+    st.builds(
+        lambda text: x509.DirectoryName(
+            x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, text)])
+        ),
+        _TEXT,
+    ),
+)
+
+
+def _san_der(names: list[x509.GeneralName]) -> bytes:
+    return _extension_der(
+        x509.Extension(
+            x509.ExtensionOID.SUBJECT_ALTERNATIVE_NAME, False, x509.SubjectAlternativeName(names)
+        )
+    )
+
+
+@settings(max_examples=300)
+@given(st.lists(_GENERAL_NAMES, min_size=1, max_size=8))
+def test_subject_alt_names_are_cryptographys(names: list[x509.GeneralName]) -> None:
+    assert der.subject_alt_name_extension(names) == _san_der(names)
+
+
+def test_alternatives_the_writer_leaves_to_cryptography_are_still_written() -> None:
+    names: list[x509.GeneralName] = [
+        x509.DNSName("a.example"),
+        x509.RegisteredID(x509.ObjectIdentifier("1.2.3.4")),
+        x509.IPAddress(ipaddress.ip_network("192.0.2.0/24")),
+    ]
+    assert der.subject_alt_name_extension(names) == _san_der(names)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        MachineSubject(
+            manufacturer="Hayashi Seiki",
+            model="HS-7",
+            serial_number="A-1",
+            country="JP",
+            application_uri="urn:hayashi:hs7:a1",
+            dns_names=("hs7-a1.hayashi.example",),
+            ip_addresses=("192.0.2.7", "2001:db8::7"),
+        ),
+        MachineSubject(manufacturer="M", model="X", serial_number="1", country="DE"),
+        PersonSubject(
+            given_name="Erika",
+            surname="Muster",
+            country="DE",
+            organization="Werk",
+            email="erika@werk.example",
+        ),
+        SoftwareSubject(
+            name="mes",
+            version="2.1",
+            organization="Werk",
+            organization_identifier="VATDE-123456789",
+            country="DE",
+            dns_names=("mes.werk.example",),
+        ),
+    ],
+    ids=["machine-all", "machine", "person", "software"],
+)
+def test_subjects_alt_names_der_is_cryptographys(subject: Subject) -> None:
+    assert subject.alt_names_der() == _san_der(subject.alt_names())
+
+
+def test_subject_without_alt_names_has_no_extension() -> None:
+    subject = OrganizationSubject(name="Werk", country="DE", identifier="VATDE-123456789")
+    assert subject.alt_names() == []
+    assert subject.alt_names_der() == b""
+
+
 # -- whole certificates ----------------------------------------------------------------------
 
 
@@ -251,7 +340,7 @@ def test_composed_certificate_is_the_builders(ca_key: KeyType, case: str) -> Non
         AT,
         certificate.not_valid_after_utc,
     )
-    built = ca._build(template, subject, subject.alt_names(), key.public_key(), 4711)
+    built = ca._build(template, subject, key.public_key(), 4711)
     assert built.tbs_certificate_bytes == certificate.tbs_certificate_bytes
     # And it carries the extensions of the first (built) certificate, with its own key's SKI.
     assert [(e.oid, e.critical) for e in certificate.extensions] == [

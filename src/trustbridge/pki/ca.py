@@ -454,8 +454,6 @@ class _Template:
 
 #: tbsCertificate's version field: [0] EXPLICIT v3.
 _VERSION_3 = bytes.fromhex("a003020102")
-#: extnID of subjectAltName, DER.
-_SAN_OID = bytes.fromhex("0603551d11")
 
 
 class IssueRequest(TypedDict):
@@ -765,23 +763,18 @@ class CertificateAuthority:
         serial: int | None,
     ) -> tuple[x509.Certificate, bytes]:
         """The certificate and its DER."""
-        alt_names = subject.alt_names()
         if self._name_constraints:
-            self._check_names(subject.x509_name(), alt_names)
+            self._check_names(subject.x509_name(), subject.alt_names())
         serial = serial or random_serial()
         extensions = template.extensions
         algorithm = self._signature_algorithm_der
         composed = self._composed.get(extensions)
         if algorithm is None or composed is False:
-            built = self._build(template, subject, alt_names, public_key, serial)
+            built = self._build(template, subject, public_key, serial)
             return built, built.public_bytes(Encoding.DER)
         # The certificate put together from DER: what the builder would write, without
         # encoding the extensions the certificates of this set share again (RFC 5280 4.1).
         public_key_der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-        san = b""
-        if alt_names:
-            value = x509.SubjectAlternativeName(alt_names).public_bytes()
-            san = der.sequence(_SAN_OID, der.tlv(0x04, value))
         tbs = der.sequence(
             _VERSION_3,
             der.integer(serial),
@@ -797,7 +790,7 @@ class CertificateAuthority:
                     der.key_identifier_extension(public_key_der),
                     self._aki_der,
                     extensions.tail_der,
-                    san,
+                    subject.alt_names_der(),
                     self._trailer_der,
                 ),
             ),
@@ -806,7 +799,7 @@ class CertificateAuthority:
             # The first certificate of a set is built by CertificateBuilder as well: the set
             # is composed from then on only if both agree to the byte, and a signature made
             # the composed way verifies with the CA's key; else it is built.
-            built = self._build(template, subject, alt_names, public_key, serial)
+            built = self._build(template, subject, public_key, serial)
             self._composed[extensions] = built.tbs_certificate_bytes == tbs and signature_valid(
                 self.signer.public_key, tbs, self._sign_tbs(tbs)
             )
@@ -818,7 +811,6 @@ class CertificateAuthority:
         self,
         template: _Template,
         subject: Subject,
-        alt_names: Sequence[x509.GeneralName],
         public_key: CertificatePublicKeyTypes,
         serial: int,
     ) -> x509.Certificate:
@@ -831,6 +823,7 @@ class CertificateAuthority:
             self._aki_extension,
             *template.extensions.tail,
         ]
+        alt_names = subject.alt_names()
         if alt_names:
             # RFC 5280 4.2.1.6: critical only when the subject name is empty; ours never is.
             extensions.append(_extension(x509.SubjectAlternativeName(alt_names), critical=False))

@@ -14,8 +14,10 @@ CRLs with ``CertificateRevocationListBuilder``'s.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cache
+from ipaddress import IPv4Address, IPv6Address
 
 from cryptography import x509
 
@@ -32,6 +34,7 @@ __all__ = [
     "key_identifier_extension",
     "oid",
     "sequence",
+    "subject_alt_name_extension",
     "subject_public_key",
     "time",
     "tlv",
@@ -132,6 +135,43 @@ def oid(value: x509.ObjectIdentifier) -> bytes:
             rest >>= 7
         body += bytes(reversed(octets))
     return tlv(0x06, bytes(body))
+
+
+#: GeneralName ::= CHOICE (RFC 5280 4.2.1.6): the IA5String alternatives, tagged [n]
+#: IMPLICIT (cryptography's constructors accept ASCII values only).
+_IA5_NAMES: dict[type[x509.GeneralName], int] = {
+    x509.RFC822Name: 0x81,
+    x509.DNSName: 0x82,
+    x509.UniformResourceIdentifier: 0x86,
+}
+#: extnID id-ce-subjectAltName.
+_SAN_OID = bytes.fromhex("0603551d11")
+
+
+def _general_name(name: x509.GeneralName) -> bytes | None:
+    """One GeneralName, or None for an alternative this writer leaves to cryptography."""
+    tag = _IA5_NAMES.get(type(name))
+    if tag is not None:
+        return tlv(tag, name.value.encode("ascii"))
+    if isinstance(name, x509.IPAddress) and isinstance(name.value, IPv4Address | IPv6Address):
+        return tlv(0x87, name.value.packed)  # iPAddress [7] IMPLICIT OCTET STRING
+    if isinstance(name, x509.OtherName):
+        # otherName [0] IMPLICIT SEQUENCE { type-id OID, value [0] EXPLICIT ANY }
+        return tlv(0xA0, oid(name.type_id) + tlv(0xA0, name.value))
+    if isinstance(name, x509.DirectoryName):
+        return tlv(0xA4, name.value.public_bytes())  # directoryName [4] EXPLICIT Name
+    return None
+
+
+def subject_alt_name_extension(names: Sequence[x509.GeneralName]) -> bytes:
+    """The subjectAltName extension (not critical: the subject name is never empty) with
+    ``names`` in order, as ``CertificateBuilder`` writes it (RFC 5280 4.2.1.6)."""
+    written = [_general_name(name) for name in names]
+    if any(w is None for w in written):
+        value = x509.SubjectAlternativeName(names).public_bytes()
+    else:
+        value = tlv(_SEQUENCE, b"".join(w for w in written if w is not None))
+    return tlv(_SEQUENCE, _SAN_OID + tlv(0x04, value))
 
 
 def _element(data: bytes, offset: int) -> tuple[int, int, int]:

@@ -264,6 +264,10 @@ class _SubjectBase:
         """The name's attributes in order, each in its own RDN."""
         raise NotImplementedError
 
+    def alt_names(self) -> list[x509.GeneralName]:
+        """The subject's alternative names, in the order its certificates carry them."""
+        raise NotImplementedError
+
     def _cached(self, key: str, make: Callable[[], _T]) -> _T:
         # Subjects are frozen: what is derived from them is derived once.
         cached: _T | None = self.__dict__.get(key)
@@ -283,6 +287,14 @@ class _SubjectBase:
         return self._cached(
             "_name_der",
             lambda: der.tlv(0x30, b"".join(_rdn_der(oid, v) for oid, v in self._attributes())),
+        )
+
+    def alt_names_der(self) -> bytes:
+        """The DER of the subjectAltName extension of :meth:`alt_names`, empty when there are
+        none (written once per subject, the same bytes as ``CertificateBuilder`` writes)."""
+        return self._cached(
+            "_alt_names_der",
+            lambda: der.subject_alt_name_extension(names) if (names := self.alt_names()) else b"",
         )
 
     @property
