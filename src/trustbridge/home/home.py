@@ -116,7 +116,7 @@ from trustbridge.pki.release import (
 )
 from trustbridge.pki.signers import FileSigner, Signer
 from trustbridge.store import tables as t
-from trustbridge.store.db import connect, migrate
+from trustbridge.store.db import Transactions, connect, migrate
 from trustbridge.store.types import UtcDateTime
 from trustbridge.trust.paths import HttpFetcher
 from trustbridge.trust.schemes import TrustScheme
@@ -345,6 +345,7 @@ class Home:
         self.path = path
         self.config = config
         self.engine = engine
+        self._transactions = Transactions(engine)
         self.clock = clock
         self.prompt = prompt
         self._authorities: dict[str, CertificateAuthority] = {}
@@ -427,6 +428,7 @@ class Home:
         return cls(path, config, engine, clock=clock or configured_clock(), prompt=prompt)
 
     def close(self) -> None:
+        self._transactions.close()
         self.engine.dispose()
 
     @cached_property
@@ -475,7 +477,7 @@ class Home:
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         try:
-            with self.engine.begin() as connection:
+            with self._transactions.begin() as connection:
                 yield connection
         except OperationalError as exc:
             raise StoreError(f"database error: {exc.orig}") from None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from trustbridge.errors import StoreError
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKPOINT_COMMITS",
     "HEAD_REVISION",
+    "Transactions",
     "WalCheckpointer",
     "checkpointer",
     "connect",
@@ -139,6 +143,65 @@ class WalCheckpointer:
         wake.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
+
+
+class Transactions:
+    """Transactions on an engine; on a SQLite file, on a connection kept open between them.
+
+    Taking a connection from SQLAlchemy's pool and giving it back costs about as much as
+    SQLite's own commit of a small transaction (pool bookkeeping, events, the reset on
+    return). On SQLite, where writers take turns anyway, one connection stays open and serves
+    the transaction of whichever thread finds it free; a thread that finds it taken (another
+    thread's transaction, or a transaction begun inside one) takes a pooled connection as
+    before, so nothing waits for it and the pool is never short of one. The kept connection
+    is left after an error that invalidated it, and in a process forked since it was opened.
+    PostgreSQL connections always come from the pool (its pre-ping notices a restarted
+    server).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._keep = engine.dialect.name == "sqlite" and checkpointer(engine) is not None
+        self._lock = threading.Lock()
+        self._kept: Connection | None = None
+        self._pid = 0
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction, committed when the block ends, rolled back if it raises."""
+        if not self._keep or not self._lock.acquire(blocking=False):
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        try:
+            connection = self._connection()
+            try:
+                with connection.begin():
+                    yield connection
+            finally:
+                if connection.invalidated or connection.in_transaction():
+                    self._drop()
+        finally:
+            self._lock.release()
+
+    def _connection(self) -> Connection:
+        kept = self._kept
+        if kept is None or kept.closed or self._pid != os.getpid():
+            # A connection opened before a fork belongs to the parent: never used here.
+            self._kept = kept = self.engine.connect()
+            self._pid = os.getpid()
+        return kept
+
+    def _drop(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is not None and self._pid == os.getpid():
+            with suppress(SQLAlchemyError):  # already unusable: dropped either way
+                kept.close()
+
+    def close(self) -> None:
+        """Close the kept connection (waiting for a transaction on it to end)."""
+        with self._lock:
+            self._drop()
 
 
 def checkpointer(engine: Engine) -> WalCheckpointer | None:
