@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -103,6 +103,12 @@ def test_of_rejects_unsupported_curves_and_sizes() -> None:
     weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
     with pytest.raises(InputError, match="RSA key size 1024 is not supported"):
         KeyType.of(weak)
+    # Asked twice: the key's class is known the second time, the answer is the same.
+    for _ in range(2):
+        with pytest.raises(InputError, match="secp256k1 is not supported"):
+            KeyType.of(ec.generate_private_key(ec.SECP256K1()).public_key())
+        with pytest.raises(InputError, match="X25519PrivateKey is not supported"):
+            KeyType.of(x25519.X25519PrivateKey.generate())
 
 
 @pytest.mark.parametrize("key_type", list(KeyType))

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Column, Integer, MetaData, Table, insert, select
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import Column, Integer, MetaData, Table, TypeDecorator, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from trustbridge.store.db import connect
 from trustbridge.store.types import UtcDateTime, sqlite_utc_text
 
 _DIALECT = sqlite.dialect()
 # SQLAlchemy's own chain: process_bind_param, then the SQLite DATETIME formatting.
-_GENERIC = super(UtcDateTime, UtcDateTime().dialect_impl(_DIALECT)).bind_processor(_DIALECT)
+_IMPL = UtcDateTime().dialect_impl(_DIALECT)
+assert isinstance(_IMPL, UtcDateTime)
+_GENERIC: Callable[[Any], Any] | None = TypeDecorator.bind_processor(_IMPL, _DIALECT)
 
-_zones = st.builds(
+_zones = st.just(UTC) | st.builds(
     lambda minutes: timezone(timedelta(minutes=minutes)), st.integers(-23 * 60, 23 * 60)
 )
 _times = st.datetimes(
@@ -34,9 +38,7 @@ def test_fast_conversion_is_the_generic_one(value: datetime) -> None:
 
 def test_the_type_uses_the_fast_conversion_on_sqlite_only() -> None:
     assert UtcDateTime().dialect_impl(_DIALECT).bind_processor(_DIALECT) is sqlite_utc_text
-    from sqlalchemy.dialects import postgresql
-
-    pg = postgresql.dialect()
+    pg = postgresql.dialect()  # type: ignore[no-untyped-call]
     assert UtcDateTime().dialect_impl(pg).bind_processor(pg) is not sqlite_utc_text
 
 

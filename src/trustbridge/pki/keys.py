@@ -77,15 +77,22 @@ class KeyType(enum.StrEnum):
     @classmethod
     def of(cls, key: CertificatePublicKeyTypes | PrivateKeyTypes) -> KeyType:
         """The key type of a public or private key; raises for types trustbridge does not use."""
-        if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
-            if isinstance(key.curve, ec.SECP256R1):
-                return cls.P256
-            if isinstance(key.curve, ec.SECP384R1):
-                return cls.P384
-            raise InputError(f"elliptic curve {key.curve.name} is not supported")
-        if isinstance(key, ed25519.Ed25519PublicKey | ed25519.Ed25519PrivateKey):
+        # The family is a property of the key's class: found by isinstance (the key classes
+        # are ABCs, slow to check) once per class.
+        family = _FAMILIES.get(type(key))
+        if family is None:
+            family = _FAMILIES[type(key)] = _family(key)
+        if family == "ec":
+            assert isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey)
+            curve = key.curve.name
+            found = _CURVES.get(curve)
+            if found is None:
+                raise InputError(f"elliptic curve {curve} is not supported")
+            return found
+        if family == "ed25519":
             return cls.ED25519
-        if isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey):
+        if family == "rsa":
+            assert isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey)
             if key.key_size == 2048:
                 return cls.RSA2048
             if key.key_size == 3072:
@@ -100,6 +107,21 @@ class KeyType(enum.StrEnum):
     @property
     def is_ec(self) -> bool:
         return self in (KeyType.P256, KeyType.P384)
+
+
+#: Key family ("ec", "ed25519", "rsa" or "" for one trustbridge does not use) by key class.
+_FAMILIES: dict[type, str] = {}
+_CURVES = {ec.SECP256R1.name: KeyType.P256, ec.SECP384R1.name: KeyType.P384}
+
+
+def _family(key: object) -> str:
+    if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
+        return "ec"
+    if isinstance(key, ed25519.Ed25519PublicKey | ed25519.Ed25519PrivateKey):
+        return "ed25519"
+    if isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey):
+        return "rsa"
+    return ""
 
 
 def hash_for(key_type: KeyType) -> hashes.SHA256 | hashes.SHA384 | None:

@@ -20,6 +20,8 @@ def sqlite_utc_text(value: datetime | None) -> str | None:
     """
     if value is None:
         return None
+    if value.tzinfo is UTC:
+        return value.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r} given to a UTC column")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
