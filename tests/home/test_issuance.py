@@ -9,17 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import event, insert, update
 
 import trustbridge.home.home as home_module
 import trustbridge.pki.ca as ca_module
 from tests.home.test_home import count, issue_machine, issue_org
-from tests.homes import MUSTER, NOW, PASSPHRASE_ENV
+from tests.homes import MUSTER, NOW, PASSPHRASE_ENV, new_holder
 from trustbridge.clock import FixedClock
 from trustbridge.errors import DuplicateError, ValidationError
 from trustbridge.home import EnrolmentProof, Home, KeySpec, ProductionBatch
 from trustbridge.home.config import SecretSource
 from trustbridge.home.log import certificate_entry
+from trustbridge.home.records import RequestInfo
 from trustbridge.ledger.entries import EntryKind, LogEntry
 from trustbridge.pki.keys import KeyType
 from trustbridge.store import tables as t
@@ -104,6 +105,45 @@ def test_a_revoked_enrolment_credential_releases_nothing(ref: Reference) -> None
         issue_machine(ref, org, "A-2")
     after = [count(ref.home, table) for table in (t.requests, t.certificates, t.audit_events)]
     assert after == before
+
+
+def test_pending_requests_are_listed_from_their_partial_index(ref: Reference) -> None:
+    """Only pending requests are in the state index (migration 0009); the officers' list
+    reads it, oldest first, and other states are still found."""
+    home = ref.home
+    _credential, org = issue_org(ref)
+    issue_machine(ref, org, "B-1")  # released by its rule: stored issued, never pending
+    first = home.submit_request(
+        ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr()
+    )
+    second = home.submit_request(
+        ca="ids", subject=MUSTER, level="de-high", csr_data=new_holder().csr()
+    )
+    assert isinstance(first, RequestInfo) and isinstance(second, RequestInfo)
+    listed = home.requests(state="pending")
+    assert [r.id for r in listed] == [first.id, second.id]
+    assert all(r.state == "pending" for r in listed)
+    issued = home.requests(state="issued")
+    assert issued and all(r.state == "issued" for r in issued)
+    assert {r.id for r in home.requests()} >= {r.id for r in (*listed, *issued)}
+
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM requests" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(home.engine, "before_cursor_execute", capture)
+    try:
+        home.requests(state="pending")
+    finally:
+        event.remove(home.engine, "before_cursor_execute", capture)
+    assert seen, "no request query was run"
+    statement, parameters = seen[-1]
+    with home.engine.connect() as conn:
+        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "ix_requests_pending" in details, details
 
 
 # -- prepared inserts store what SQLAlchemy stores ------------------------------------------------

@@ -72,6 +72,10 @@ def test_a_database_behind_the_head_is_upgraded_on_open(backend: tuple[Home, Hol
     indexes = {i["name"] for i in inspect(home.engine).get_indexes("certificates")}
     assert "ix_certificates_holder" not in indexes
     assert "ix_certificates_status_version" in indexes
+    # 0009: the state index of requests holds the pending ones only.
+    indexes = {i["name"] for i in inspect(home.engine).get_indexes("requests")}
+    assert "ix_requests_state" not in indexes
+    assert "ix_requests_pending" in indexes
 
 
 def test_issuance_is_stored_with_aware_utc_times(backend: tuple[Home, Holder]) -> None:

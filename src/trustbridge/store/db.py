@@ -35,7 +35,7 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration's revision (tests/store checks that it is alembic's head). A database
 #: already there opens without loading alembic, which a command would otherwise spend a tenth
 #: of its start-up on.
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 
 
 def _alembic_config() -> Config:

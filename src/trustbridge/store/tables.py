@@ -137,7 +137,13 @@ requests = Table(
         sqlite_where=text("state = 'pending'"),
         postgresql_where=text("state = 'pending'"),
     ),
-    Index("ix_requests_state", "state"),
+    # The officers' list of pending requests, oldest first (migration 0009).
+    Index(
+        "ix_requests_pending",
+        "requested_at",
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
 )
 
 certificates = Table(
