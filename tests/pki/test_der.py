@@ -232,7 +232,9 @@ _GENERAL_NAMES = st.one_of(
 def _san_der(names: list[x509.GeneralName]) -> bytes:
     return _extension_der(
         x509.Extension(
-            x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME, False, x509.SubjectAlternativeName(names)
+            x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+            False,
+            x509.SubjectAlternativeName(names),
         )
     )
 
