@@ -138,16 +138,21 @@ def test_threads_never_wait_for_the_kept_connection(engine: Engine) -> None:
     transactions.close()
 
 
-def test_other_databases_use_the_pool(tmp_path: Path) -> None:
+def _assert_pooled(engine: Engine) -> None:
+    """Every transaction on its own pooled connection, closed after it."""
+    transactions = Transactions(engine)
+    with transactions.begin() as first:
+        first.execute(text("SELECT 1"))
+    with transactions.begin() as second:
+        second.execute(text("SELECT 1"))
+    assert first is not second
+    assert first.closed and second.closed
+
+
+def test_other_databases_use_the_pool() -> None:
     memory = connect("sqlite://")
     try:
-        transactions = Transactions(memory)
-        with transactions.begin() as first:
-            first.execute(text("SELECT 1"))
-        with transactions.begin() as second:
-            second.execute(text("SELECT 1"))
-        assert first is not second
-        assert first.closed and second.closed
+        _assert_pooled(memory)
     finally:
         memory.dispose()
 
@@ -156,12 +161,6 @@ def test_other_databases_use_the_pool(tmp_path: Path) -> None:
 def test_postgresql_uses_the_pool(postgres_url: str) -> None:
     engine = connect(postgres_url)
     try:
-        transactions = Transactions(engine)
-        with transactions.begin() as first:
-            first.execute(text("SELECT 1"))
-        with transactions.begin() as second:
-            second.execute(text("SELECT 1"))
-        assert first is not second
-        assert first.closed and second.closed
+        _assert_pooled(engine)
     finally:
         engine.dispose()
