@@ -289,6 +289,16 @@ def test_subjects_alt_names_der_is_cryptographys(subject: Subject) -> None:
     assert subject.alt_names_der() == _san_der(subject.alt_names())
 
 
+@pytest.mark.parametrize("value", [b"\x04\x05ab", b"\x04\x01a\x04\x01b", b""])
+def test_an_other_name_that_is_not_one_der_element_is_refused(value: bytes) -> None:
+    """Not written as given: left to cryptography, which refuses it as the builder would."""
+    name = x509.OtherName(oids.ID_ON_HARDWARE_MODULE_NAME, value)
+    with pytest.raises(ValueError, match="valid DER"):
+        x509.SubjectAlternativeName([name]).public_bytes()
+    with pytest.raises(ValueError, match="valid DER"):
+        der.subject_alt_name_extension([name])
+
+
 def test_subject_without_alt_names_has_no_extension() -> None:
     subject = OrganizationSubject(name="Werk", country="DE", identifier="VATDE-123456789")
     assert subject.alt_names() == []

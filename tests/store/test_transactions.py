@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from trustbridge.store.db import Transactions, connect
@@ -54,7 +54,7 @@ def test_a_transaction_inside_one_takes_a_pooled_connection(engine: Engine) -> N
     transactions.close()
 
 
-def test_an_error_rolls_back_and_the_connection_stays_usable(engine: Engine) -> None:
+def test_an_error_rolls_back_and_the_connection_is_replaced(engine: Engine) -> None:
     transactions = Transactions(engine)
     with transactions.begin() as conn:
         conn.execute(text("INSERT INTO t VALUES (1, 'kept')"))
@@ -69,9 +69,10 @@ def test_an_error_rolls_back_and_the_connection_stays_usable(engine: Engine) -> 
     with pytest.raises(IntegrityError):
         duplicate()
     assert used == [conn]
+    assert conn.closed  # whatever state the error left it in, it is not used again
     with transactions.begin() as after:
         after.execute(text("INSERT INTO t VALUES (3, 'after')"))
-    assert after is conn
+    assert after is not conn
     assert _rows(engine) == [(1, "kept"), (3, "after")]
     transactions.close()
 
@@ -103,9 +104,68 @@ def test_a_connection_from_before_a_fork_is_not_used(engine: Engine) -> None:
     with transactions.begin() as child:
         child.execute(text("INSERT INTO t VALUES (2, 'b')"))
     assert child is not parent
-    assert not parent.closed  # the parent's to close, not the child's
+    # The parent's to close, not the child's: held, never given back to this pool.
+    assert not parent.closed
+    assert transactions._inherited == [parent]
     transactions.close()
     parent.close()
+
+
+def test_a_failed_commit_leaves_nothing_for_the_next_transaction(tmp_path: Path) -> None:
+    """SQLite keeps a transaction open when its COMMIT fails (here a deferred foreign key);
+    the kept connection is replaced, so no later transaction commits those rows."""
+    engine = connect(f"sqlite:///{tmp_path / 'fk.sqlite'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE p (id INTEGER PRIMARY KEY)"))
+            conn.execute(
+                text(
+                    "CREATE TABLE c (id INTEGER PRIMARY KEY, "
+                    "p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)"
+                )
+            )
+        transactions = Transactions(engine)
+
+        def orphan() -> None:
+            with transactions.begin() as failing:
+                failing.execute(text("INSERT INTO c VALUES (1, 99)"))
+
+        with pytest.raises(IntegrityError):
+            orphan()
+        with transactions.begin() as after:
+            after.execute(text("INSERT INTO p VALUES (99)"))
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM c")).scalar_one() == 0
+            assert conn.execute(text("SELECT count(*) FROM p")).scalar_one() == 1
+        transactions.close()
+    finally:
+        engine.dispose()
+
+
+def test_close_during_a_transaction_and_after(engine: Engine) -> None:
+    transactions = Transactions(engine)
+    inside, release = threading.Event(), threading.Event()
+    used: list[Connection] = []
+
+    def long_transaction() -> None:
+        with transactions.begin() as conn:
+            used.append(conn)
+            conn.execute(text("INSERT INTO t VALUES (1, 'long')"))
+            inside.set()
+            release.wait(timeout=60)
+
+    worker = threading.Thread(target=long_transaction)
+    worker.start()
+    assert inside.wait(timeout=60)
+    transactions.close()  # does not wait for the transaction
+    release.set()
+    worker.join(timeout=60)
+    assert used and used[0].closed  # closed when its transaction ended
+    with transactions.begin() as later:
+        later.execute(text("INSERT INTO t VALUES (2, 'later')"))
+    assert later is not used[0]
+    assert later.closed  # a pooled connection: nothing left open after close()
+    assert _rows(engine) == [(1, "long"), (2, "later")]
 
 
 def test_threads_never_wait_for_the_kept_connection(engine: Engine) -> None:

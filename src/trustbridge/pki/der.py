@@ -152,15 +152,27 @@ def _general_name(name: x509.GeneralName) -> bytes | None:
     """One GeneralName, or None for an alternative this writer leaves to cryptography."""
     tag = _IA5_NAMES.get(type(name))
     if tag is not None:
-        return tlv(tag, name.value.encode("ascii"))
+        text: str = name.value
+        return tlv(tag, text.encode("ascii")) if text.isascii() else None
     if isinstance(name, x509.IPAddress) and isinstance(name.value, IPv4Address | IPv6Address):
         return tlv(0x87, name.value.packed)  # iPAddress [7] IMPLICIT OCTET STRING
     if isinstance(name, x509.OtherName):
-        # otherName [0] IMPLICIT SEQUENCE { type-id OID, value [0] EXPLICIT ANY }
+        # otherName [0] IMPLICIT SEQUENCE { type-id OID, value [0] EXPLICIT ANY }; a value
+        # that is not one DER element is left to cryptography, which refuses it.
+        if not _one_element(name.value):
+            return None
         return tlv(0xA0, oid(name.type_id) + tlv(0xA0, name.value))
     if isinstance(name, x509.DirectoryName):
         return tlv(0xA4, name.value.public_bytes())  # directoryName [4] EXPLICIT Name
     return None
+
+
+def _one_element(data: bytes) -> bool:
+    """Whether ``data`` is exactly one element with a definite length."""
+    try:
+        return _element(data, 0)[2] == len(data)
+    except InputError:
+        return False
 
 
 def subject_alt_name_extension(names: Sequence[x509.GeneralName]) -> bytes:

@@ -153,10 +153,15 @@ class Transactions:
     return). On SQLite, where writers take turns anyway, one connection stays open and serves
     the transaction of whichever thread finds it free; a thread that finds it taken (another
     thread's transaction, or a transaction begun inside one) takes a pooled connection as
-    before, so nothing waits for it and the pool is never short of one. The kept connection
-    is left after an error that invalidated it, and in a process forked since it was opened.
-    PostgreSQL connections always come from the pool (its pre-ping notices a restarted
-    server).
+    before, so nothing waits for it and the pool is never short of one.
+
+    After every transaction the kept connection is reset at the driver as the pool resets a
+    connection given back (a rollback: it ends a transaction SQLite still has open after a
+    commit that failed, and the read of a result not fetched to its end). It is closed and
+    replaced when the block or the commit raised, when it was invalidated, or when the reset
+    fails. A process forked since it was opened never uses it (nor returns it to its pool).
+    After :meth:`close`, transactions take pooled connections. PostgreSQL connections always
+    come from the pool (its pre-ping notices a restarted server).
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -165,29 +170,38 @@ class Transactions:
         self._lock = threading.Lock()
         self._kept: Connection | None = None
         self._pid = 0
+        self._closed = False
+        #: Connections opened before a fork: held, never closed or returned in this process.
+        self._inherited: list[Connection] = []
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A transaction, committed when the block ends, rolled back if it raises."""
-        if not self._keep or not self._lock.acquire(blocking=False):
+        if not self._keep or self._closed or not self._lock.acquire(blocking=False):
             with self.engine.begin() as connection:
                 yield connection
             return
         try:
             connection = self._connection()
+            ended = False
             try:
                 with connection.begin():
                     yield connection
+                ended = True
             finally:
-                if connection.invalidated or connection.in_transaction():
+                if not ended or self._closed or not _reset(connection):
                     self._drop()
         finally:
             self._lock.release()
 
     def _connection(self) -> Connection:
         kept = self._kept
-        if kept is None or kept.closed or self._pid != os.getpid():
-            # A connection opened before a fork belongs to the parent: never used here.
+        if kept is not None and self._pid != os.getpid():
+            # Opened before a fork: the parent's. Kept referenced, so that it is never
+            # closed or given back to the pool in this process.
+            self._inherited.append(kept)
+            kept = self._kept = None
+        if kept is None or kept.closed:
             self._kept = kept = self.engine.connect()
             self._pid = os.getpid()
         return kept
@@ -199,9 +213,29 @@ class Transactions:
                 kept.close()
 
     def close(self) -> None:
-        """Close the kept connection (waiting for a transaction on it to end)."""
-        with self._lock:
-            self._drop()
+        """Close the kept connection; transactions from now on take pooled ones. A
+        transaction running on it meanwhile closes it when it ends."""
+        self._closed = True
+        if self._lock.acquire(blocking=False):
+            try:
+                self._drop()
+            finally:
+                self._lock.release()
+
+
+def _reset(connection: Connection) -> bool:
+    """Reset a connection after its transaction as the pool resets one given back: a driver
+    rollback. Whether it is clean (no transaction left open, not invalidated)."""
+    if connection.invalidated or connection.in_transaction():
+        return False
+    try:
+        dbapi = connection.connection.dbapi_connection
+        if dbapi is None:
+            return False
+        dbapi.rollback()
+        return not dbapi.in_transaction
+    except Exception:  # any failure: the connection is replaced
+        return False
 
 
 def checkpointer(engine: Engine) -> WalCheckpointer | None:
