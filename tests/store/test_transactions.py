@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,13 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = connect(f"sqlite:///{tmp_path / 'db.sqlite'}")
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+        conn.execute(text("CREATE TABLE p (id INTEGER PRIMARY KEY)"))
+        conn.execute(
+            text(
+                "CREATE TABLE c (id INTEGER PRIMARY KEY, "
+                "p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
     yield engine
     engine.dispose()
 
@@ -54,45 +61,54 @@ def test_a_transaction_inside_one_takes_a_pooled_connection(engine: Engine) -> N
     transactions.close()
 
 
-def test_an_error_rolls_back_and_the_connection_is_replaced(engine: Engine) -> None:
+def _duplicate_key(conn: Connection) -> None:
+    conn.execute(text("INSERT INTO t VALUES (2, 'rolled back')"))
+    conn.execute(text("INSERT INTO t VALUES (1, 'duplicate')"))
+
+
+def _connection_broke(conn: Connection) -> None:
+    conn.execute(text("INSERT INTO t VALUES (2, 'rolled back')"))
+    conn.invalidate()
+    raise RuntimeError("the connection broke")
+
+
+def _commit_refused(conn: Connection) -> None:
+    # SQLite refuses the COMMIT (a deferred foreign key) and keeps the transaction open:
+    # a later transaction on the same connection would commit these rows.
+    conn.execute(text("INSERT INTO t VALUES (2, 'rolled back')"))
+    conn.execute(text("INSERT INTO c VALUES (1, 99)"))
+
+
+@pytest.mark.parametrize(
+    ("failing", "error"),
+    [
+        (_duplicate_key, IntegrityError),
+        (_connection_broke, RuntimeError),
+        (_commit_refused, IntegrityError),
+    ],
+    ids=["duplicate-key", "connection-broke", "commit-refused"],
+)
+def test_a_failed_transaction_leaves_nothing_and_its_connection_is_replaced(
+    engine: Engine, failing: Callable[[Connection], None], error: type[Exception]
+) -> None:
     transactions = Transactions(engine)
     with transactions.begin() as conn:
         conn.execute(text("INSERT INTO t VALUES (1, 'kept')"))
-    used: list[object] = []
 
-    def duplicate() -> None:
+    def fail() -> None:
         with transactions.begin() as again:
-            used.append(again)
-            again.execute(text("INSERT INTO t VALUES (2, 'rolled back')"))
-            again.execute(text("INSERT INTO t VALUES (1, 'duplicate')"))
+            assert again is conn
+            failing(again)
 
-    with pytest.raises(IntegrityError):
-        duplicate()
-    assert used == [conn]
-    assert conn.closed  # whatever state the error left it in, it is not used again
+    with pytest.raises(error):
+        fail()
+    assert conn.closed  # whatever state the failure left it in, it is not used again
     with transactions.begin() as after:
         after.execute(text("INSERT INTO t VALUES (3, 'after')"))
     assert after is not conn
     assert _rows(engine) == [(1, "kept"), (3, "after")]
-    transactions.close()
-
-
-def test_an_invalidated_connection_is_replaced(engine: Engine) -> None:
-    transactions = Transactions(engine)
-    with transactions.begin() as conn:
-        conn.execute(text("INSERT INTO t VALUES (1, 'a')"))
-
-    def breaks() -> None:
-        with transactions.begin() as broken:
-            broken.invalidate()
-            raise RuntimeError("the connection broke")
-
-    with pytest.raises(RuntimeError):
-        breaks()
-    with transactions.begin() as fresh:
-        fresh.execute(text("INSERT INTO t VALUES (2, 'b')"))
-    assert fresh is not conn
-    assert _rows(engine) == [(1, "a"), (2, "b")]
+    with engine.connect() as other:
+        assert other.execute(text("SELECT count(*) FROM c")).scalar_one() == 0
     transactions.close()
 
 
@@ -109,37 +125,6 @@ def test_a_connection_from_before_a_fork_is_not_used(engine: Engine) -> None:
     assert transactions._inherited == [parent]
     transactions.close()
     parent.close()
-
-
-def test_a_failed_commit_leaves_nothing_for_the_next_transaction(tmp_path: Path) -> None:
-    """SQLite keeps a transaction open when its COMMIT fails (here a deferred foreign key);
-    the kept connection is replaced, so no later transaction commits those rows."""
-    engine = connect(f"sqlite:///{tmp_path / 'fk.sqlite'}")
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE p (id INTEGER PRIMARY KEY)"))
-            conn.execute(
-                text(
-                    "CREATE TABLE c (id INTEGER PRIMARY KEY, "
-                    "p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)"
-                )
-            )
-        transactions = Transactions(engine)
-
-        def orphan() -> None:
-            with transactions.begin() as failing:
-                failing.execute(text("INSERT INTO c VALUES (1, 99)"))
-
-        with pytest.raises(IntegrityError):
-            orphan()
-        with transactions.begin() as after:
-            after.execute(text("INSERT INTO p VALUES (99)"))
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM c")).scalar_one() == 0
-            assert conn.execute(text("SELECT count(*) FROM p")).scalar_one() == 1
-        transactions.close()
-    finally:
-        engine.dispose()
 
 
 def test_close_during_a_transaction_and_after(engine: Engine) -> None:
