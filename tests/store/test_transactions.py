@@ -36,12 +36,21 @@ def _rows(engine: Engine) -> list[tuple[int, str]]:
         ]
 
 
+def _one_after_another(transactions: Transactions, *statements: str) -> list[Connection]:
+    """Run each statement in a transaction of its own; the connections they ran on."""
+    used = []
+    for statement in statements:
+        with transactions.begin() as conn:
+            conn.execute(text(statement))
+            used.append(conn)
+    return used
+
+
 def test_sqlite_transactions_share_one_connection(engine: Engine) -> None:
     transactions = Transactions(engine)
-    with transactions.begin() as first:
-        first.execute(text("INSERT INTO t VALUES (1, 'a')"))
-    with transactions.begin() as second:
-        second.execute(text("INSERT INTO t VALUES (2, 'b')"))
+    first, second = _one_after_another(
+        transactions, "INSERT INTO t VALUES (1, 'a')", "INSERT INTO t VALUES (2, 'b')"
+    )
     assert first is second
     assert not second.in_transaction()
     # Committed: another connection reads both rows.
@@ -185,11 +194,7 @@ def test_threads_never_wait_for_the_kept_connection(engine: Engine) -> None:
 
 def _assert_pooled(engine: Engine) -> None:
     """Every transaction on its own pooled connection, closed after it."""
-    transactions = Transactions(engine)
-    with transactions.begin() as first:
-        first.execute(text("SELECT 1"))
-    with transactions.begin() as second:
-        second.execute(text("SELECT 1"))
+    first, second = _one_after_another(Transactions(engine), "SELECT 1", "SELECT 1")
     assert first is not second
     assert first.closed and second.closed
 
