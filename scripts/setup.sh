@@ -5,7 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The interpreter of .venv: $PYTHON where set; otherwise the distribution's python3 where it is
+# 3.11 or newer, otherwise python3 from PATH. Debian's interpreter is linked statically and
+# optimized by Debian; a shared-library build such as pyenv's ran trustbridge's issuance 5-10 %
+# slower and plain Python code about 25 % slower here (docs/identities.md, "The interpreter").
+SYSTEM_PYTHON=/usr/bin/python3
+if [ -z "${PYTHON:-}" ] && [ -x "$SYSTEM_PYTHON" ] \
+    && "$SYSTEM_PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    PYTHON=$SYSTEM_PYTHON
+fi
+PYTHON=${PYTHON:-python3}
+
 need_apt=()
+# Debian splits venv and ensurepip out of its interpreter.
+"$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v softhsm2-util >/dev/null 2>&1 || need_apt+=(softhsm2)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
@@ -31,9 +44,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    echo "setup: creating .venv"
+# A .venv made from another interpreter is made again (its packages are reinstalled below).
+want=$("$PYTHON" -c 'import os, sys; print(os.path.realpath(sys.executable))')
+have=$(.venv/bin/python -c 'import os, sys; print(os.path.realpath(sys._base_executable))' 2>/dev/null || true)
+if [ "$have" != "$want" ]; then
+    if [ -n "$have" ]; then
+        echo "setup: .venv was made with $have; making it again with $want"
+        rm -rf .venv
+    fi
+    echo "setup: creating .venv ($want)"
     "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.setup-stamp
