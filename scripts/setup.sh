@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # The interpreter of .venv: $PYTHON where set; otherwise the distribution's python3 where it is
 # 3.11 or newer, otherwise python3 from PATH. Debian's interpreter is linked statically and
-# optimized by Debian; a shared-library build such as pyenv's ran trustbridge's issuance 5-10 %
+# optimized by Debian; a shared-library build such as pyenv's ran trustbridge's issuance about 7 %
 # slower and plain Python code about 25 % slower here (docs/identities.md, "The interpreter").
 SYSTEM_PYTHON=/usr/bin/python3
 if [ -z "${PYTHON:-}" ] && [ -x "$SYSTEM_PYTHON" ] \
