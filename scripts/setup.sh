@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything trustbridge needs on a fresh Debian machine, from the package registries:
-# Debian packages where missing (softhsm2, PostgreSQL server, openssl, poppler-utils, NSS tools), then a virtual
-# environment with the project and its development tools. Safe to run repeatedly.
+# Debian packages where missing (softhsm2, PostgreSQL server, openssl, poppler-utils, NSS tools,
+# tinyproxy), then a virtual environment with the project and its development tools. Safe to run
+# repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,8 @@ command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
 # Independent checks of signed contracts: poppler's pdfsig, with an NSS database from certutil.
 command -v pdfsig >/dev/null 2>&1 || need_apt+=(poppler-utils)
 command -v certutil >/dev/null 2>&1 || need_apt+=(libnss3-tools)
+# The fetcher's [fetch] proxy is tested against a real forward proxy.
+command -v tinyproxy >/dev/null 2>&1 || need_apt+=(tinyproxy)
 # Browser tests of the web UI: Debian's Chromium, driven by Playwright (no browser download).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # The benchmarks compare our OCSP responder with nginx serving exported responses, under wrk.

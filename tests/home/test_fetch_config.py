@@ -126,3 +126,60 @@ def test_a_home_with_a_malformed_section_does_not_open(tmp_path: Path) -> None:
     path.write_text(path.read_text() + '\n[fetch]\nallow = ["crl.example:8080"]\n')
     with pytest.raises(ConfigError, match=re.escape(f"{path}: [fetch] allow: fetch allow-list")):
         Home.open(tmp_path / "h")
+
+
+def test_the_proxy_round_trips_in_canonical_form(tmp_path: Path) -> None:
+    _write(tmp_path, NODE + '[fetch]\nproxy = "http://Proxy.Werk.example:3128/"\n')
+    config = HomeConfig.load(tmp_path)
+    assert config.fetch_proxy == "http://proxy.werk.example:3128"
+    assert config.fetch_allow is None
+    config.save(tmp_path)
+    written = tomllib.loads((tmp_path / CONFIG_FILE).read_text())
+    assert written["fetch"] == {"proxy": "http://proxy.werk.example:3128"}
+    both = HomeConfig(node_name="n", fetch_allow=FetchAllowList(ALLOW), fetch_proxy=PROXY)
+    both.save(tmp_path)
+    assert HomeConfig.load(tmp_path) == both
+
+
+PROXY = "http://10.20.0.8:3128"
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ('"https://proxy.example:3128"', "is not an http:// proxy URL"),
+        ('"socks5://proxy.example:1080"', "is not an http:// proxy URL"),
+        ('"proxy.example:3128"', "is not an http:// proxy URL"),
+        ('"http://:3128"', "names no host"),
+        ('"http://proxy.example:31x8"', "is not a valid URL"),
+        ('"http://proxy.example:3128/pac"', "has a path, query or fragment"),
+        ("3128", "fetch proxy 3128 is not a URL string"),
+    ],
+)
+def test_a_malformed_proxy_names_itself_and_the_file(tmp_path: Path, value: str, said: str) -> None:
+    path = _write(tmp_path, NODE + f"[fetch]\nproxy = {value}\n")
+    with pytest.raises(ConfigError, match=re.escape(said)) as raised:
+        HomeConfig.load(tmp_path)
+    assert raised.value.message.startswith(f"{path}: [fetch] proxy: ")
+
+
+def test_proxy_credentials_are_refused_without_showing_them(tmp_path: Path) -> None:
+    _write(tmp_path, NODE + '[fetch]\nproxy = "http://werk:s3cret@proxy.example:3128"\n')
+    with pytest.raises(ConfigError, match="carries credentials") as raised:
+        HomeConfig.load(tmp_path)
+    assert "s3cret" not in raised.value.message and "werk" not in raised.value.message
+
+
+def test_the_homes_fetchers_go_through_the_configured_proxy(tmp_path: Path) -> None:
+    created = Home.init(tmp_path / "h", node_name="rheintal", clock=FixedClock(NOW))
+    created.create_scheme(GERMANY)
+    created.close()
+    path = tmp_path / "h" / CONFIG_FILE
+    path.write_text(path.read_text() + f'\n[fetch]\nproxy = "{PROXY}"\n')
+    home = Home.open(tmp_path / "h", clock=FixedClock(NOW))
+    try:
+        assert home.fetcher().proxy == PROXY
+        resolver = home.trust.resolver()
+        assert isinstance(resolver.fetcher, HttpFetcher) and resolver.fetcher.proxy == PROXY
+    finally:
+        home.close()

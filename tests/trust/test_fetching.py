@@ -5,9 +5,13 @@ search, into a bounded cache."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -496,3 +500,165 @@ def test_a_malformed_entry_is_refused_by_name(entry: object, said: str) -> None:
 def test_one_string_is_not_a_list() -> None:
     with pytest.raises(InputError, match="one string"):
         FetchAllowList("crl.example")  # type: ignore[arg-type]
+
+
+# -- through a forward proxy ([fetch] proxy): Debian's tinyproxy, started here -------------------
+
+
+@dataclass
+class _Proxy:
+    url: str
+    log: Path
+
+    def requests(self) -> list[str]:
+        """The request lines the proxy logged (``GET http://...``, ``CONNECT host:port``)."""
+        text = self.log.read_text() if self.log.exists() else ""
+        return [line.split("): ", 1)[1] for line in text.splitlines() if "Request (file" in line]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Proxy]:
+    """A real forward proxy on loopback (tinyproxy; ``make setup`` installs it)."""
+    binary = shutil.which("tinyproxy")
+    assert binary is not None, "tinyproxy is missing: scripts/setup.sh installs it"
+    folder = tmp_path_factory.mktemp("tinyproxy")
+    port, log = _free_port(), folder / "tinyproxy.log"
+    config = folder / "tinyproxy.conf"
+    config.write_text(
+        f'Port {port}\nListen 127.0.0.1\nTimeout 10\nLogFile "{log}"\nLogLevel Info\n'
+        "MaxClients 20\nAllow 127.0.0.1\n"
+    )
+    process = subprocess.Popen(
+        [binary, "-d", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"tinyproxy did not start (see {log})") from None
+                time.sleep(0.05)
+        yield _Proxy(f"http://127.0.0.1:{port}", log)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _proxied(
+    proxy: _Proxy, allow: list[str] | None = None, dns: dict[str, list[str]] | None = None
+) -> HttpFetcher:
+    """A fetcher through ``proxy`` whose own resolver knows only ``dns`` (the proxy uses the
+    system's)."""
+    return HttpFetcher(
+        timeout=5.0,
+        allow=FetchAllowList(tuple(allow)) if allow is not None else None,
+        resolve=_Dns({name: [addresses] for name, addresses in (dns or {}).items()}),
+        proxy=proxy.url,
+    )
+
+
+def test_a_proxied_fetch_goes_through_the_proxy(proxy: _Proxy, repos: _Repositories) -> None:
+    url = f"http://127.0.0.1:{repos.port4}/ca.crl"
+    assert _proxied(proxy).fetch(url) == CRL
+    assert f"GET {url} HTTP/1.1" in proxy.requests()
+    assert repos.seen == [("/ca.crl", f"127.0.0.1:{repos.port4}")]
+
+
+def test_a_name_that_only_the_proxy_resolves_is_left_to_it(
+    proxy: _Proxy, repos: _Repositories
+) -> None:
+    # No allow-list: the proxy resolves localhost (its /etc/hosts); this fetcher cannot.
+    fetcher = _proxied(proxy)
+    url = f"http://localhost:{repos.port4}/ca.crl"
+    assert fetcher.fetch(url) == CRL
+    assert _asked(fetcher) == ["localhost"]
+    assert f"GET {url} HTTP/1.1" in proxy.requests()
+
+
+def test_https_is_tunnelled_and_verifies_the_urls_name(
+    proxy: _Proxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, cert_file = _tls_repository(tmp_path, "localhost")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # trust the repository's certificate
+    port = server.server_address[1]
+    try:
+        assert _proxied(proxy).fetch(f"https://localhost:{port}/ca.crl") == CRL
+        assert f"CONNECT localhost:{port} HTTP/1.1" in proxy.requests()
+        # The tunnel ends at the repository: its certificate must name the URL's host.
+        with pytest.raises(FetchError, match="certificate verify failed"):
+            _proxied(proxy).fetch(f"https://127.0.0.1:{port}/ca.crl")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("url", "dns", "said"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", {}, "a link-local address"),
+        # A name that resolves here to a refused address is refused, though the proxy would
+        # resolve it.
+        (
+            "http://metadata.werk.example/latest/",
+            {"metadata.werk.example": ["169.254.169.254"]},
+            "metadata.werk.example is a link-local address",
+        ),
+        ("http://[fd00:ec2::254]/latest/", {}, "a cloud metadata service address"),
+    ],
+)
+def test_the_refusals_apply_before_the_proxy_is_asked(
+    proxy: _Proxy, url: str, dns: dict[str, list[str]], said: str
+) -> None:
+    before = proxy.requests()
+    with pytest.raises(FetchError, match=f"not fetching {re.escape(url)}: .*{said}"):
+        _proxied(proxy, dns=dns).fetch(url)
+    assert proxy.requests() == before
+
+
+def test_an_allow_list_applies_through_the_proxy(proxy: _Proxy, repos: _Repositories) -> None:
+    allow = ["127.0.0.0/8", "crl.rheintal-trust.example"]
+    before = proxy.requests()
+    # A name that does not resolve here: no network entry can be checked, so only a name
+    # entry could allow it.
+    with pytest.raises(FetchError, match="its network cannot be checked: it does not resolve"):
+        _proxied(proxy, allow).fetch(f"http://localhost:{repos.port4}/ca.crl")
+    with pytest.raises(FetchError, match=r"host 10\.1\.2\.3 is not on this node's fetch"):
+        _proxied(proxy, allow).fetch("http://10.1.2.3/ca.crl")
+    with pytest.raises(FetchError, match=r"resolves to 10\.1\.2\.3, outside the allowed networks"):
+        _proxied(proxy, allow, {"localhost": ["10.1.2.3"]}).fetch("http://localhost/ca.crl")
+    assert proxy.requests() == before
+    # Resolving here inside an allowed network, or a literal inside one: through the proxy.
+    url = f"http://localhost:{repos.port4}/ca.crl"
+    assert _proxied(proxy, allow, {"localhost": ["127.0.0.1"]}).fetch(url) == CRL
+    assert _proxied(proxy, allow).fetch(f"http://127.0.0.1:{repos.port4}/ca.crl") == CRL
+    assert len(repos.seen) == 2
+
+
+def test_with_the_proxy_down_nothing_is_fetched_directly(repos: _Repositories) -> None:
+    dead = f"http://127.0.0.1:{_free_port()}"
+    fetcher = HttpFetcher(timeout=2.0, proxy=dead)
+    url = f"http://127.0.0.1:{repos.port4}/ca.crl"
+    with pytest.raises(FetchError, match=f"cannot fetch .* through the fetch proxy {dead}"):
+        fetcher.fetch(url)
+    assert repos.seen == []
+
+
+def test_a_proxy_from_the_environment_is_never_used(
+    repos: _Repositories, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = f"http://127.0.0.1:{_free_port()}"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, dead)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert HttpFetcher(timeout=2.0).fetch(f"http://127.0.0.1:{repos.port4}/ca.crl") == CRL

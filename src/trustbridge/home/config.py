@@ -12,7 +12,7 @@ from typing import Any
 import tomli_w
 
 from trustbridge.errors import ConfigError, InputError
-from trustbridge.trust.paths import FetchAllowList
+from trustbridge.trust.paths import FetchAllowList, fetch_proxy_url
 
 __all__ = ["CONFIG_FILE", "HomeConfig", "SecretSource"]
 
@@ -41,7 +41,9 @@ class HomeConfig:
     ``fetch_allow`` (``[fetch] allow``) restricts what the node fetches for certificates and
     credentials (CRLs, AIA and SIA bundles, status lists) to the hosts and networks it names;
     None (no ``[fetch]`` section, or one without ``allow``) leaves every host that the
-    fetcher's refusals leave.
+    fetcher's refusals leave. ``fetch_proxy`` (``[fetch] proxy``, ``http://host:port``) is the
+    forward proxy those fetches go through; None: they connect directly (a proxy in the
+    environment, ``HTTPS_PROXY`` and the like, is never used for them).
     """
 
     node_name: str
@@ -51,6 +53,7 @@ class HomeConfig:
     database_url: str | None = None
     secrets: dict[str, SecretSource] = field(default_factory=dict)
     fetch_allow: FetchAllowList | None = None
+    fetch_proxy: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -73,8 +76,13 @@ class HomeConfig:
             data["database"] = {"url": self.database_url}
         if self.secrets:
             data["secrets"] = {slug: src.to_dict() for slug, src in sorted(self.secrets.items())}
+        fetch: dict[str, Any] = {}
         if self.fetch_allow is not None:
-            data["fetch"] = {"allow": list(self.fetch_allow.entries)}
+            fetch["allow"] = list(self.fetch_allow.entries)
+        if self.fetch_proxy is not None:
+            fetch["proxy"] = self.fetch_proxy
+        if fetch:
+            data["fetch"] = fetch
         return data
 
     def save(self, home: Path) -> None:
@@ -96,6 +104,7 @@ class HomeConfig:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
         fetch_allow = _fetch_allow(data.get("fetch"), path)
+        fetch_proxy = _fetch_proxy(data.get("fetch"), path)
         try:
             node = data["node"]
             secrets = {
@@ -110,12 +119,13 @@ class HomeConfig:
                 database_url=data.get("database", {}).get("url"),
                 secrets=secrets,
                 fetch_allow=fetch_allow,
+                fetch_proxy=fetch_proxy,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{path} is missing or has a malformed entry: {exc}") from None
 
 
-_FETCH_KEYS = frozenset({"allow"})
+_FETCH_KEYS = frozenset({"allow", "proxy"})
 
 
 def _fetch_allow(section: object, path: Path) -> FetchAllowList | None:
@@ -129,7 +139,8 @@ def _fetch_allow(section: object, path: Path) -> FetchAllowList | None:
     if unknown:
         raise ConfigError(
             f"{path}: [fetch] has unknown key(s) {', '.join(unknown)}",
-            hint="[fetch] takes allow = [host names, *.domains, networks]",
+            hint="[fetch] takes allow = [host names, *.domains, networks] and "
+            'proxy = "http://host:port"',
         )
     if "allow" not in section:
         return None
@@ -143,3 +154,14 @@ def _fetch_allow(section: object, path: Path) -> FetchAllowList | None:
         return FetchAllowList(tuple(allow))
     except InputError as exc:
         raise ConfigError(f"{path}: [fetch] allow: {exc.message}", hint=exc.hint) from None
+
+
+def _fetch_proxy(section: object, path: Path) -> str | None:
+    """The ``[fetch]`` section's proxy (checked by :func:`_fetch_allow` to be a section with
+    known keys); a malformed one is an error, never ignored."""
+    if not isinstance(section, dict) or "proxy" not in section:
+        return None
+    try:
+        return fetch_proxy_url(section["proxy"])
+    except InputError as exc:
+        raise ConfigError(f"{path}: [fetch] proxy: {exc.message}", hint=exc.hint) from None

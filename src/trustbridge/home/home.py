@@ -472,8 +472,9 @@ class Home:
 
     def fetcher(self) -> HttpFetcher:
         """The HTTP fetcher for what certificates and credentials point at (CRLs, AIA and SIA
-        bundles, status lists), restricted to the ``[fetch] allow`` list of ``config.toml``."""
-        return HttpFetcher(allow=self.config.fetch_allow)
+        bundles, status lists), restricted to the ``[fetch] allow`` list of ``config.toml``
+        and going through its ``[fetch] proxy`` where one is set."""
+        return HttpFetcher(allow=self.config.fetch_allow, proxy=self.config.fetch_proxy)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

@@ -63,6 +63,7 @@ __all__ = [
     "PathBuilder",
     "PathSearchError",
     "SearchLimits",
+    "fetch_proxy_url",
     "read_certificates",
     "refused_address",
     "system_resolve",
@@ -757,6 +758,47 @@ def _allow_entry(entry: object) -> str | _Network:
     return f"*.{name}" if wildcard else name
 
 
+def fetch_proxy_url(text: object) -> str:
+    """A forward proxy's URL as ``[fetch] proxy`` gives it, checked and in canonical form:
+    ``http://host:port`` (the port defaults to 80), no credentials, path or query."""
+    if not isinstance(text, str):
+        raise InputError(f"fetch proxy {text!r} is not a URL string")
+    hint = "write the proxy as http://proxy.example.com:3128 (no credentials, path or query)"
+    try:
+        parts = urlsplit(text.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise InputError(f"fetch proxy {text!r} is not a valid URL: {exc}", hint=hint) from None
+    if parts.scheme != "http":
+        raise InputError(
+            f"fetch proxy {text!r} is not an http:// proxy URL (HTTPS is tunnelled through it "
+            "with CONNECT; a TLS or SOCKS connection to the proxy itself is not supported)",
+            hint=hint,
+        )
+    if parts.username is not None or parts.password is not None:
+        raise InputError(
+            f"fetch proxy {_redacted_proxy(parts)} carries credentials; a proxy that asks "
+            "for authentication is not supported",
+            hint=hint,
+        )
+    if not host:
+        raise InputError(f"fetch proxy {text!r} names no host", hint=hint)
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise InputError(f"fetch proxy {text!r} has a path, query or fragment", hint=hint)
+    try:
+        name = _host_name(host) if _literal(host) is None else str(_literal(host))
+    except idna.IDNAError as exc:
+        raise InputError(f"fetch proxy {text!r} has a malformed host: {exc}", hint=hint) from None
+    shown = f"[{name}]" if ":" in name else name
+    return f"http://{shown}:{port or 80}"
+
+
+def _redacted_proxy(parts: SplitResult) -> str:
+    """A proxy URL with its credentials left out (error messages never show a password)."""
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return repr(f"{parts.scheme}://***@{netloc}{parts.path}")
+
+
 class _RefusedError(Exception):
     """A connection the fetcher refuses to open (the reason is the message)."""
 
@@ -815,7 +857,7 @@ class _GuardedTransport(httpx.HTTPTransport):
     """httpx's transport over :class:`_GuardedBackend` (httpx takes no network backend, so
     its connection pool is replaced by one with ours; TLS still verifies the URL's name)."""
 
-    def __init__(self, backend: _GuardedBackend) -> None:
+    def __init__(self, backend: _GuardedBackend, proxy: str | None = None) -> None:
         ssl_context = httpx.create_ssl_context()  # as httpx's default: certifi, SSL_CERT_FILE
         super().__init__(verify=ssl_context)
         if not isinstance(getattr(self, "_pool", None), httpcore.ConnectionPool):
@@ -826,22 +868,41 @@ class _GuardedTransport(httpx.HTTPTransport):
                 "address guard cannot replace it; no fetcher is made"
             )
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=backend,
-        )
+        if proxy is None:
+            self._pool = httpcore.ConnectionPool(
+                ssl_context=ssl_context,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                network_backend=backend,
+            )
+        else:
+            # Through a forward proxy: plain HTTP in absolute form, HTTPS tunnelled with
+            # CONNECT (TLS end to end, verifying the URL's name). The backend connects to the
+            # proxy only.
+            self._pool = httpcore.HTTPProxy(
+                proxy_url=proxy,
+                ssl_context=ssl_context,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                network_backend=backend,
+            )
 
 
 @dataclass
 class HttpFetcher:
     """Fetches ``http``/``https`` URLs with a timeout and a size limit, never following
-    redirects, never through a proxy, never from addresses :func:`refused_address` refuses
-    and, with an ``allow`` list, only from the hosts and networks it allows
-    (:class:`FetchAllowList`). A refused URL raises :class:`FetchError` before any
-    connection is made."""
+    redirects, never from addresses :func:`refused_address` refuses and, with an ``allow``
+    list, only from the hosts and networks it allows (:class:`FetchAllowList`). A refused
+    URL raises :class:`FetchError` before any connection is made.
+
+    No proxy from the environment is used; with ``proxy`` (``[fetch] proxy``, see
+    :func:`fetch_proxy_url`) every fetch goes through that forward proxy and nothing is
+    connected to but the proxy. The proxy resolves the names, so the checks see what the
+    names resolve to *here*: a name that resolves here is checked as without a proxy; one
+    that does not is passed to the proxy only when no allow-list is set or the list allows
+    it by name (network entries cannot apply to it). IP literals are checked as always."""
 
     timeout: float = 5.0
     max_bytes: int = 4 * 1024 * 1024
@@ -849,17 +910,44 @@ class HttpFetcher:
     allow: FetchAllowList | None = field(default=None, kw_only=True)
     #: Resolves host names (tests pass their own: no real DNS).
     resolve: Resolver = field(default=system_resolve, kw_only=True)
+    #: The forward proxy every fetch goes through (canonical, see :func:`fetch_proxy_url`).
+    proxy: str | None = field(default=None, kw_only=True)
     _client: httpx.Client = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # No proxy from the environment (trust_env): a proxy would resolve and connect where
-        # the refusals and the allow-list cannot see.
-        transport = _GuardedTransport(_GuardedBackend(self._admit))
+        # No proxy from the environment (trust_env): an unconfigured proxy would resolve and
+        # connect where the refusals and the allow-list cannot see.
+        if self.proxy is None:
+            transport = _GuardedTransport(_GuardedBackend(self._admit))
+        else:
+            self.proxy = fetch_proxy_url(self.proxy)
+            transport = _GuardedTransport(_GuardedBackend(self._admit_proxy), self.proxy)
         self._client = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
 
-    def _admit(self, host: str, port: int) -> list[_Address]:
+    def _admit_proxy(self, host: str, port: int) -> list[_Address]:
+        """The proxy's addresses: the only connections a proxied fetcher opens. The proxy
+        is the operator's choice, so its address is not refused (it lives on the plant or
+        company network as a rule)."""
+        assert self.proxy is not None
+        proxy = urlsplit(self.proxy)
+        if (proxy.hostname, proxy.port) != (host.lower().strip("[]"), port):
+            raise _RefusedError(f"only the fetch proxy {self.proxy} is connected to, not {host}")
+        literal = _literal(host)
+        if literal is not None:
+            return [literal]
+        try:
+            addresses = [ipaddress.ip_address(a) for a in self.resolve(host, port)]
+        except (OSError, UnicodeError, ValueError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve the fetch proxy {host}: {exc}") from None
+        if not addresses:
+            raise httpcore.ConnectError(f"the fetch proxy {host} resolves to no address")
+        return addresses
+
+    def _admit(self, host: str, port: int, *, proxied: bool = False) -> list[_Address]:
         """The addresses ``host`` may be connected to, resolved once; raises :class:`_RefusedError`
-        (or httpcore's ``ConnectError`` where the name does not resolve)."""
+        (or httpcore's ``ConnectError`` where the name does not resolve). ``proxied``: the
+        proxy connects and resolves; a name that does not resolve here is left to it where
+        the allow-list does not need its addresses (the result is then empty)."""
         allow = self.allow
         literal = _literal(host)
         by_name = allow is not None and allow.allows_name(host)
@@ -872,9 +960,18 @@ class HttpFetcher:
             try:
                 addresses = [ipaddress.ip_address(a) for a in self.resolve(host, port)]
             except (OSError, UnicodeError, ValueError) as exc:
-                raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
+                if not proxied:
+                    raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
+                addresses = []
             if not addresses:
-                raise httpcore.ConnectError(f"{host} resolves to no address")
+                if not proxied:
+                    raise httpcore.ConnectError(f"{host} resolves to no address")
+                if allow is not None and not by_name:
+                    raise _RefusedError(
+                        f"{outside} by name, and its network cannot be checked: it does not "
+                        "resolve here (the fetch proxy would resolve it)"
+                    )
+                return []
         for address in addresses:
             refused = _refusal(host, address)
             if refused is not None:
@@ -894,6 +991,10 @@ class HttpFetcher:
         if not parts.hostname:
             raise FetchError(f"not fetching {url}: it names no host")
         try:
+            if self.proxy is not None:
+                # The backend connects to the proxy only: the URL's host is checked here.
+                default_port = 443 if parts.scheme == "https" else 80
+                self._admit(parts.hostname, parts.port or default_port, proxied=True)
             with self._client.stream("GET", url, timeout=self.timeout) as response:
                 if response.status_code != 200:
                     raise FetchError(f"{url} answered HTTP {response.status_code}")
@@ -908,6 +1009,9 @@ class HttpFetcher:
         except (httpx.InvalidURL, UnicodeError) as exc:
             # httpx decodes xn-- labels for the Host header (idna.IDNAError is a UnicodeError).
             raise FetchError(f"not fetching {url}: its host is malformed: {exc}") from None
+        except (httpx.ProxyError, httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            via = f" through the fetch proxy {self.proxy}" if self.proxy is not None else ""
+            raise FetchError(f"cannot fetch {url}{via}: {exc}") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"cannot fetch {url}: {exc}") from None
 
