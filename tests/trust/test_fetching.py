@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from tests.homes import NOW
-from trustbridge.errors import InputError
+from trustbridge.errors import ConfigError, InputError
+from trustbridge.home.config import CONFIG_FILE, HomeConfig
 from trustbridge.trust.paths import (
     FetchAllowList,
     FetchError,
@@ -33,7 +34,9 @@ from trustbridge.trust.paths import (
     PathBuilder,
     PathSearchError,
     SearchLimits,
+    fetch_proxy_url,
     refused_address,
+    system_resolve,
 )
 from trustbridge.trust.validation import ValidationParams
 
@@ -637,11 +640,14 @@ def test_an_allow_list_applies_through_the_proxy(proxy: _Proxy, repos: _Reposito
     with pytest.raises(FetchError, match=r"resolves to 10\.1\.2\.3, outside the allowed networks"):
         _proxied(proxy, allow, {"localhost": ["10.1.2.3"]}).fetch("http://localhost/ca.crl")
     assert proxy.requests() == before
-    # Resolving here inside an allowed network, or a literal inside one: through the proxy.
+    # A name resolving here inside an allowed network: the proxy would resolve it again.
     url = f"http://localhost:{repos.port4}/ca.crl"
-    assert _proxied(proxy, allow, {"localhost": ["127.0.0.1"]}).fetch(url) == CRL
+    with pytest.raises(FetchError, match="a network entry cannot allow a name fetched through"):
+        _proxied(proxy, allow, {"localhost": ["127.0.0.1"]}).fetch(url)
+    assert proxy.requests() == before
+    # A literal inside an allowed network: through the proxy.
     assert _proxied(proxy, allow).fetch(f"http://127.0.0.1:{repos.port4}/ca.crl") == CRL
-    assert len(repos.seen) == 2
+    assert len(repos.seen) == 1
 
 
 def test_with_the_proxy_down_nothing_is_fetched_directly(repos: _Repositories) -> None:
@@ -662,3 +668,135 @@ def test_a_proxy_from_the_environment_is_never_used(
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     assert HttpFetcher(timeout=2.0).fetch(f"http://127.0.0.1:{repos.port4}/ca.crl") == CRL
+
+
+# -- through a proxy, the host checked is the host sent ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # A trailing dot: urlsplit/ipaddress see a name, getaddrinfo here does not resolve it
+        # (NXDOMAIN), so with no allow-list it goes to the proxy. Squid's URL parser strips
+        # trailing dots and connects to 169.254.169.254.
+        "http://169.254.169.254./latest/meta-data/",
+        "http://169.254.169.254.:80/latest/meta-data/",
+        "http://2852039166./latest/meta-data/",
+        "http://0xa9fea9fe./latest/meta-data/",
+        "http://169.254.43518./latest/meta-data/",
+        # Not a DNS name at all; a proxy that percent-decodes or trims hosts reads an address.
+        "http://%31%36%39.254.169.254/latest/meta-data/",
+        "http://169.254.169.254 /latest/meta-data/",
+    ],
+)
+def test_a_disguised_literal_never_reaches_the_proxy(proxy: _Proxy, url: str) -> None:
+    fetcher = HttpFetcher(timeout=5.0, proxy=proxy.url)  # the real resolver, no allow-list
+    before = proxy.requests()
+    with pytest.raises(FetchError, match=r"not fetching "):
+        fetcher.fetch(url)
+    assert proxy.requests() == before
+
+
+# The name checked is the name sent: httpx writes IDNA 2008 (xn--), getaddrinfo would look up
+# the IDNA 2003 form (faß -> fass), another name.
+
+
+def _system_like(table: dict[str, list[str]]) -> _Dns:
+    """A resolver that, like socket.getaddrinfo (system_resolve), turns a Unicode host into
+    ASCII with Python's "idna" codec (IDNA 2003: ß -> ss) before looking it up."""
+    dns = _Dns({name: [addresses] for name, addresses in table.items()})
+    inner = dns.__call__
+
+    class _Idna2003(_Dns):
+        def __call__(self, host: str, port: int) -> list[str]:
+            return inner(host.encode("idna").decode("ascii"), port)
+
+    wrapped = _Idna2003(dns.table)
+    wrapped.asked = dns.asked
+    return wrapped
+
+
+def test_the_system_resolver_maps_unicode_names_with_idna_2003() -> None:
+    # The premise of _system_like: getaddrinfo is given the IDNA 2003 (nameprep) form.
+    assert "faß".encode("idna") == b"fass"
+    assert system_resolve("ｌｏｃａｌｈｏｓｔ", 80)[0] in ("127.0.0.1", "::1")  # noqa: RUF001
+
+
+def test_the_name_sent_to_the_proxy_is_the_name_checked(proxy: _Proxy) -> None:
+    # fass.attacker.example resolves into the allowed network; httpx sends the proxy
+    # xn--fa-hia.attacker.example, a different name whose DNS the attacker also controls.
+    fetcher = HttpFetcher(
+        timeout=5.0,
+        allow=FetchAllowList(("10.0.0.0/8",)),
+        resolve=_system_like({"fass.attacker.example": ["10.20.0.5"]}),
+        proxy=proxy.url,
+    )
+    before = proxy.requests()
+    with pytest.raises(FetchError, match="not fetching"):
+        fetcher.fetch("http://faß.attacker.example/ca.crl")
+    assert proxy.requests() == before
+
+
+def test_the_refusals_see_the_name_sent_to_the_proxy(proxy: _Proxy) -> None:
+    fetcher = HttpFetcher(
+        timeout=5.0,
+        resolve=_system_like(
+            {
+                "fass.attacker.example": ["93.184.216.34"],
+                "xn--fa-hia.attacker.example": ["169.254.169.254"],
+            }
+        ),
+        proxy=proxy.url,
+    )
+    before = proxy.requests()
+    with pytest.raises(FetchError, match="link-local"):
+        fetcher.fetch("http://faß.attacker.example/latest/meta-data/")
+    assert proxy.requests() == before
+
+
+# Through a proxy a network entry allows IP literals only: the proxy resolves a name again.
+
+
+def test_a_name_allowed_by_network_is_not_re_resolved_elsewhere(
+    proxy: _Proxy, repos: _Repositories
+) -> None:
+    # Here localhost answers 10.1.2.3 (inside the allowed network); the proxy resolves it
+    # again and gets 127.0.0.1 (outside it): DNS rebinding or split horizon.
+    fetcher = _proxied(proxy, ["10.0.0.0/8"], {"localhost": ["10.1.2.3"]})
+    with pytest.raises(FetchError, match="a network entry cannot allow a name fetched through"):
+        fetcher.fetch(f"http://localhost:{repos.port4}/ca.crl")
+    assert repos.seen == []  # the proxy would have fetched from 127.0.0.1, off the list
+
+
+# IPv6 literals are not sent through the proxy: httpcore writes them without brackets.
+
+
+def test_an_ipv6_literal_is_not_sent_through_the_proxy(proxy: _Proxy, repos: _Repositories) -> None:
+    # httpcore would send "GET http://::1:PORT/ca.crl" (RFC 9112 wants [::1]); a proxy may
+    # read the port as the address's last group.
+    before = proxy.requests()
+    with pytest.raises(FetchError, match=r"an IPv6 address \(::1\) is not sent through"):
+        _proxied(proxy, ["::1/128"]).fetch(f"http://[::1]:{repos.port6}/ca.crl")
+    assert proxy.requests() == before
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://werk:s3cret@proxy.example:3128",
+        "socks5://werk:s3cret@proxy.example:1080",
+        "http://werk:s3cret@proxy.example:31x8",
+        "http://werk:s3cret@[proxy.example:3128",
+    ],
+)
+def test_no_config_error_shows_the_proxy_password(tmp_path: Path, value: str) -> None:
+    (tmp_path / CONFIG_FILE).write_text(f'[node]\nname = "n"\n[fetch]\nproxy = "{value}"\n')
+    with pytest.raises(ConfigError) as raised:
+        HomeConfig.load(tmp_path)
+    shown = f"{raised.value.message} {raised.value.hint or ''}"
+    assert "s3cret" not in shown, shown
+
+
+def test_port_zero_is_not_silently_port_80() -> None:
+    with pytest.raises(InputError, match="names port 0"):
+        fetch_proxy_url("http://proxy.example:0")

@@ -596,6 +596,8 @@ _METADATA_SERVICES = frozenset(
 )
 # One DNS label: letters, digits, hyphens inside, underscores (seen in service names).
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+# A last label that URL parsers (WHATWG) and inet_aton read as a number: no DNS name ends so.
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 # Looks like an IPv4 address (digits and dots) or an IPv6 one (a colon): never a host name.
 _LOOKS_NUMERIC = re.compile(r"[0-9.]+|[0-9a-fA-F.]*:[0-9a-fA-F:.]*")
 
@@ -764,23 +766,26 @@ def fetch_proxy_url(text: object) -> str:
     if not isinstance(text, str):
         raise InputError(f"fetch proxy {text!r} is not a URL string")
     hint = "write the proxy as http://proxy.example.com:3128 (no credentials, path or query)"
+    shown = _redacted_proxy(text)
     try:
         parts = urlsplit(text.strip())
         host, port = parts.hostname, parts.port
     except ValueError as exc:
-        raise InputError(f"fetch proxy {text!r} is not a valid URL: {exc}", hint=hint) from None
+        raise InputError(f"fetch proxy {shown} is not a valid URL: {exc}", hint=hint) from None
     if parts.scheme != "http":
         raise InputError(
-            f"fetch proxy {text!r} is not an http:// proxy URL (HTTPS is tunnelled through it "
+            f"fetch proxy {shown} is not an http:// proxy URL (HTTPS is tunnelled through it "
             "with CONNECT; a TLS or SOCKS connection to the proxy itself is not supported)",
             hint=hint,
         )
-    if parts.username is not None or parts.password is not None:
+    if parts.username is not None or parts.password is not None or "@" in text:
         raise InputError(
-            f"fetch proxy {_redacted_proxy(parts)} carries credentials; a proxy that asks "
+            f"fetch proxy {shown} carries credentials; a proxy that asks "
             "for authentication is not supported",
             hint=hint,
         )
+    if port == 0:
+        raise InputError(f"fetch proxy {shown} names port 0", hint=hint)
     if not host:
         raise InputError(f"fetch proxy {text!r} names no host", hint=hint)
     if parts.path not in ("", "/") or parts.query or parts.fragment:
@@ -793,10 +798,14 @@ def fetch_proxy_url(text: object) -> str:
     return f"http://{shown}:{port or 80}"
 
 
-def _redacted_proxy(parts: SplitResult) -> str:
-    """A proxy URL with its credentials left out (error messages never show a password)."""
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    return repr(f"{parts.scheme}://***@{netloc}{parts.path}")
+def _redacted_proxy(text: str) -> str:
+    """A proxy URL as error messages show it: all before its last ``@`` (credentials, however
+    malformed the URL) left out, so that no message shows a password."""
+    if "@" not in text:
+        return repr(text)
+    scheme, sep, _ = text.strip().partition("://")
+    rest = text.rsplit("@", 1)[1]
+    return repr(f"{scheme}://***@{rest}" if sep else f"***@{rest}")
 
 
 class _RefusedError(Exception):
@@ -899,10 +908,10 @@ class HttpFetcher:
 
     No proxy from the environment is used; with ``proxy`` (``[fetch] proxy``, see
     :func:`fetch_proxy_url`) every fetch goes through that forward proxy and nothing is
-    connected to but the proxy. The proxy resolves the names, so the checks see what the
-    names resolve to *here*: a name that resolves here is checked as without a proxy; one
-    that does not is passed to the proxy only when no allow-list is set or the list allows
-    it by name (network entries cannot apply to it). IP literals are checked as always."""
+    connected to but the proxy. The proxy resolves the names, so the checks see the host as
+    it is sent and what it resolves to *here*: the refusals apply as without a proxy; with an
+    allow-list, only a name entry allows a name (the proxy resolves it again, so network
+    entries apply to IP literals only). Only an IPv4 literal or a DNS name is sent."""
 
     timeout: float = 5.0
     max_bytes: int = 4 * 1024 * 1024
@@ -943,6 +952,26 @@ class HttpFetcher:
             raise httpcore.ConnectError(f"the fetch proxy {host} resolves to no address")
         return addresses
 
+    def _admit_for_proxy(self, host: str, port: int) -> None:
+        """Checks a URL's host (as sent to the proxy) before the proxy sees it. Only an IP
+        literal or a DNS name is sent: a proxy reads other hosts in its own way (a trailing
+        dot stripped, a number or hex form taken as an IPv4 address, percent-escapes
+        decoded). An IPv6 literal is not sent (httpcore writes it without brackets)."""
+        literal = _literal(host)
+        if literal is None:
+            name = host[:-1] if host.endswith(".") else host
+            labels = name.split(".")
+            if not all(_LABEL.fullmatch(label) for label in labels) or _NUMERIC_LABEL.fullmatch(
+                labels[-1]
+            ):
+                raise _RefusedError(
+                    f"host {host} is neither an IP address nor a DNS name, and the fetch proxy "
+                    "could read it as an address"
+                )
+        self._admit(host, port, proxied=True)
+        if isinstance(literal, ipaddress.IPv6Address):
+            raise _RefusedError(f"an IPv6 address ({host}) is not sent through the fetch proxy")
+
     def _admit(self, host: str, port: int, *, proxied: bool = False) -> list[_Address]:
         """The addresses ``host`` may be connected to, resolved once; raises :class:`_RefusedError`
         (or httpcore's ``ConnectError`` where the name does not resolve). ``proxied``: the
@@ -982,6 +1011,13 @@ class HttpFetcher:
                     if literal is None:
                         outside += f" (it resolves to {address}, outside the allowed networks)"
                     raise _RefusedError(outside)
+            if proxied and literal is None:
+                # The proxy resolves the name again: what it connects to is not what was
+                # checked here (DNS rebinding, split horizon). Only a name entry allows a name.
+                raise _RefusedError(
+                    f"{outside} by name; a network entry cannot allow a name fetched through "
+                    "the fetch proxy (the proxy resolves it again)"
+                )
         return addresses
 
     def fetch(self, url: str) -> bytes:
@@ -991,11 +1027,15 @@ class HttpFetcher:
         if not parts.hostname:
             raise FetchError(f"not fetching {url}: it names no host")
         try:
+            request = self._client.build_request("GET", url, timeout=self.timeout)
             if self.proxy is not None:
-                # The backend connects to the proxy only: the URL's host is checked here.
-                default_port = 443 if parts.scheme == "https" else 80
-                self._admit(parts.hostname, parts.port or default_port, proxied=True)
-            with self._client.stream("GET", url, timeout=self.timeout) as response:
+                # The backend connects to the proxy only: the host is checked here, as httpx
+                # writes it into the request line and CONNECT (not as urlsplit reads it).
+                default_port = 443 if request.url.scheme == "https" else 80
+                sent = request.url.raw_host.decode("ascii")
+                self._admit_for_proxy(sent, request.url.port or default_port)
+            response = self._client.send(request, stream=True)
+            try:
                 if response.status_code != 200:
                     raise FetchError(f"{url} answered HTTP {response.status_code}")
                 body = bytearray()
@@ -1004,6 +1044,8 @@ class HttpFetcher:
                     if len(body) > self.max_bytes:
                         raise FetchError(f"{url} is larger than {self.max_bytes} bytes")
                 return bytes(body)
+            finally:
+                response.close()
         except _RefusedError as exc:
             raise FetchError(f"not fetching {url}: {exc}") from None
         except (httpx.InvalidURL, UnicodeError) as exc:
