@@ -183,3 +183,12 @@ def test_the_homes_fetchers_go_through_the_configured_proxy(tmp_path: Path) -> N
         assert isinstance(resolver.fetcher, HttpFetcher) and resolver.fetcher.proxy == PROXY
     finally:
         home.close()
+
+
+@pytest.mark.parametrize("table", ["[Fetch]", "[fetch_proxy]", "[fetsch]"])
+def test_a_misspelt_table_stops_the_home_from_opening(tmp_path: Path, table: str) -> None:
+    path = _write(tmp_path, NODE + f'{table}\nproxy = "{PROXY}"\nallow = []\n')
+    with pytest.raises(ConfigError, match="unknown table") as raised:
+        HomeConfig.load(tmp_path)
+    assert raised.value.message.startswith(f"{path}: ")
+    assert table.strip("[]") in raised.value.message

@@ -103,6 +103,13 @@ class HomeConfig:
             ) from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        unknown = sorted(set(data) - _TABLES)
+        if unknown:
+            # A misspelt table ([Fetch], [fetch.allow]) would drop what it says without a word.
+            raise ConfigError(
+                f"{path}: unknown table(s) or key(s) {', '.join(unknown)}",
+                hint="config.toml takes [node], [database], [secrets] and [fetch]",
+            )
         fetch_allow = _fetch_allow(data.get("fetch"), path)
         fetch_proxy = _fetch_proxy(data.get("fetch"), path)
         try:
@@ -125,6 +132,8 @@ class HomeConfig:
             raise ConfigError(f"{path} is missing or has a malformed entry: {exc}") from None
 
 
+#: The top-level tables of ``config.toml``.
+_TABLES = frozenset({"node", "database", "secrets", "fetch"})
 _FETCH_KEYS = frozenset({"allow", "proxy"})
 
 
