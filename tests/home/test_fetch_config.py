@@ -88,15 +88,20 @@ def test_a_malformed_entry_names_itself_and_the_file(tmp_path: Path, toml: str, 
     assert raised.value.message.startswith(f"{path}: ")
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Home:
-    """A home with a scheme whose config names an allow-list, opened afresh."""
+def _home_with(tmp_path: Path, fetch: str) -> Home:
+    """A home with a scheme, opened afresh after ``fetch`` was added to its config."""
     created = Home.init(tmp_path / "h", node_name="rheintal", clock=FixedClock(NOW))
     created.create_scheme(GERMANY)
     created.close()
     path = tmp_path / "h" / CONFIG_FILE
-    path.write_text(path.read_text() + '\n[fetch]\nallow = ["127.0.0.0/8"]\n')
+    path.write_text(path.read_text() + f"\n[fetch]\n{fetch}\n")
     return Home.open(tmp_path / "h", clock=FixedClock(NOW))
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    """A home whose config names an allow-list."""
+    return _home_with(tmp_path, 'allow = ["127.0.0.0/8"]')
 
 
 def test_the_homes_fetchers_carry_the_configured_list(home: Home) -> None:
@@ -171,12 +176,7 @@ def test_proxy_credentials_are_refused_without_showing_them(tmp_path: Path) -> N
 
 
 def test_the_homes_fetchers_go_through_the_configured_proxy(tmp_path: Path) -> None:
-    created = Home.init(tmp_path / "h", node_name="rheintal", clock=FixedClock(NOW))
-    created.create_scheme(GERMANY)
-    created.close()
-    path = tmp_path / "h" / CONFIG_FILE
-    path.write_text(path.read_text() + f'\n[fetch]\nproxy = "{PROXY}"\n')
-    home = Home.open(tmp_path / "h", clock=FixedClock(NOW))
+    home = _home_with(tmp_path, f'proxy = "{PROXY}"')
     try:
         assert home.fetcher().proxy == PROXY
         resolver = home.trust.resolver()

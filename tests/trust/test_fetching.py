@@ -4,6 +4,7 @@ search, into a bounded cache."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import shutil
@@ -243,8 +244,13 @@ class _Dns:
 
     table: dict[str, list[list[str]]]
     asked: list[str] = field(default_factory=list)
+    #: Turn a Unicode host into ASCII with Python's "idna" codec (IDNA 2003: ß -> ss) first,
+    #: as socket.getaddrinfo (system_resolve) does.
+    idna2003: bool = False
 
     def __call__(self, host: str, port: int) -> list[str]:
+        if self.idna2003:
+            host = host.encode("idna").decode("ascii")
         self.asked.append(host)
         answers = self.table.get(host)
         if not answers:
@@ -252,12 +258,21 @@ class _Dns:
         return answers.pop(0) if len(answers) > 1 else answers[0]
 
 
-def _fetcher(allow: list[str] | None, dns: dict[str, list[str]] | None = None) -> HttpFetcher:
+def _fetcher(
+    allow: list[str] | None,
+    dns: dict[str, list[str]] | None = None,
+    *,
+    proxy: _Proxy | None = None,
+    idna2003: bool = False,
+) -> HttpFetcher:
+    """A fetcher whose own resolver knows only ``dns``; through ``proxy`` where given (the
+    proxy resolves with the system's resolver)."""
     table = {name: [addresses] for name, addresses in (dns or {}).items()}
     return HttpFetcher(
-        timeout=2.0,
+        timeout=2.0 if proxy is None else 5.0,
         allow=FetchAllowList(tuple(allow)) if allow is not None else None,
-        resolve=_Dns(table),
+        resolve=_Dns(table, idna2003=idna2003),
+        proxy=proxy.url if proxy is not None else None,
     )
 
 
@@ -557,22 +572,18 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Proxy]:
         process.wait(10)
 
 
-def _proxied(
-    proxy: _Proxy, allow: list[str] | None = None, dns: dict[str, list[str]] | None = None
-) -> HttpFetcher:
-    """A fetcher through ``proxy`` whose own resolver knows only ``dns`` (the proxy uses the
-    system's)."""
-    return HttpFetcher(
-        timeout=5.0,
-        allow=FetchAllowList(tuple(allow)) if allow is not None else None,
-        resolve=_Dns({name: [addresses] for name, addresses in (dns or {}).items()}),
-        proxy=proxy.url,
-    )
+@contextlib.contextmanager
+def _refused_before(proxy: _Proxy, match: str) -> Iterator[None]:
+    """The block's fetch fails with ``match`` and the proxy never sees a request."""
+    before = proxy.requests()
+    with pytest.raises(FetchError, match=match):
+        yield
+    assert proxy.requests() == before
 
 
 def test_a_proxied_fetch_goes_through_the_proxy(proxy: _Proxy, repos: _Repositories) -> None:
     url = f"http://127.0.0.1:{repos.port4}/ca.crl"
-    assert _proxied(proxy).fetch(url) == CRL
+    assert _fetcher(None, proxy=proxy).fetch(url) == CRL
     assert f"GET {url} HTTP/1.1" in proxy.requests()
     assert repos.seen == [("/ca.crl", f"127.0.0.1:{repos.port4}")]
 
@@ -581,7 +592,7 @@ def test_a_name_that_only_the_proxy_resolves_is_left_to_it(
     proxy: _Proxy, repos: _Repositories
 ) -> None:
     # No allow-list: the proxy resolves localhost (its /etc/hosts); this fetcher cannot.
-    fetcher = _proxied(proxy)
+    fetcher = _fetcher(None, proxy=proxy)
     url = f"http://localhost:{repos.port4}/ca.crl"
     assert fetcher.fetch(url) == CRL
     assert _asked(fetcher) == ["localhost"]
@@ -595,11 +606,11 @@ def test_https_is_tunnelled_and_verifies_the_urls_name(
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # trust the repository's certificate
     port = server.server_address[1]
     try:
-        assert _proxied(proxy).fetch(f"https://localhost:{port}/ca.crl") == CRL
+        assert _fetcher(None, proxy=proxy).fetch(f"https://localhost:{port}/ca.crl") == CRL
         assert f"CONNECT localhost:{port} HTTP/1.1" in proxy.requests()
         # The tunnel ends at the repository: its certificate must name the URL's host.
         with pytest.raises(FetchError, match="certificate verify failed"):
-            _proxied(proxy).fetch(f"https://127.0.0.1:{port}/ca.crl")
+            _fetcher(None, proxy=proxy).fetch(f"https://127.0.0.1:{port}/ca.crl")
     finally:
         server.shutdown()
         server.server_close()
@@ -622,31 +633,26 @@ def test_https_is_tunnelled_and_verifies_the_urls_name(
 def test_the_refusals_apply_before_the_proxy_is_asked(
     proxy: _Proxy, url: str, dns: dict[str, list[str]], said: str
 ) -> None:
-    before = proxy.requests()
-    with pytest.raises(FetchError, match=f"not fetching {re.escape(url)}: .*{said}"):
-        _proxied(proxy, dns=dns).fetch(url)
-    assert proxy.requests() == before
+    with _refused_before(proxy, f"not fetching {re.escape(url)}: .*{said}"):
+        _fetcher(None, dns, proxy=proxy).fetch(url)
 
 
 def test_an_allow_list_applies_through_the_proxy(proxy: _Proxy, repos: _Repositories) -> None:
     allow = ["127.0.0.0/8", "crl.rheintal-trust.example"]
-    before = proxy.requests()
     # A name that does not resolve here: no network entry can be checked, so only a name
     # entry could allow it.
-    with pytest.raises(FetchError, match="its network cannot be checked: it does not resolve"):
-        _proxied(proxy, allow).fetch(f"http://localhost:{repos.port4}/ca.crl")
-    with pytest.raises(FetchError, match=r"host 10\.1\.2\.3 is not on this node's fetch"):
-        _proxied(proxy, allow).fetch("http://10.1.2.3/ca.crl")
-    with pytest.raises(FetchError, match=r"resolves to 10\.1\.2\.3, outside the allowed networks"):
-        _proxied(proxy, allow, {"localhost": ["10.1.2.3"]}).fetch("http://localhost/ca.crl")
-    assert proxy.requests() == before
+    with _refused_before(proxy, "its network cannot be checked: it does not resolve"):
+        _fetcher(allow, proxy=proxy).fetch(f"http://localhost:{repos.port4}/ca.crl")
+    with _refused_before(proxy, r"host 10\.1\.2\.3 is not on this node's fetch"):
+        _fetcher(allow, proxy=proxy).fetch("http://10.1.2.3/ca.crl")
+    with _refused_before(proxy, r"resolves to 10\.1\.2\.3, outside the allowed networks"):
+        _fetcher(allow, {"localhost": ["10.1.2.3"]}, proxy=proxy).fetch("http://localhost/ca.crl")
     # A name resolving here inside an allowed network: the proxy would resolve it again.
     url = f"http://localhost:{repos.port4}/ca.crl"
-    with pytest.raises(FetchError, match="a network entry cannot allow a name fetched through"):
-        _proxied(proxy, allow, {"localhost": ["127.0.0.1"]}).fetch(url)
-    assert proxy.requests() == before
+    with _refused_before(proxy, "a network entry cannot allow a name fetched through"):
+        _fetcher(allow, {"localhost": ["127.0.0.1"]}, proxy=proxy).fetch(url)
     # A literal inside an allowed network: through the proxy.
-    assert _proxied(proxy, allow).fetch(f"http://127.0.0.1:{repos.port4}/ca.crl") == CRL
+    assert _fetcher(allow, proxy=proxy).fetch(f"http://127.0.0.1:{repos.port4}/ca.crl") == CRL
     assert len(repos.seen) == 1
 
 
@@ -691,33 +697,16 @@ def test_a_proxy_from_the_environment_is_never_used(
 )
 def test_a_disguised_literal_never_reaches_the_proxy(proxy: _Proxy, url: str) -> None:
     fetcher = HttpFetcher(timeout=5.0, proxy=proxy.url)  # the real resolver, no allow-list
-    before = proxy.requests()
-    with pytest.raises(FetchError, match=r"not fetching "):
+    with _refused_before(proxy, "not fetching "):
         fetcher.fetch(url)
-    assert proxy.requests() == before
 
 
 # The name checked is the name sent: httpx writes IDNA 2008 (xn--), getaddrinfo would look up
 # the IDNA 2003 form (faß -> fass), another name.
 
 
-def _system_like(table: dict[str, list[str]]) -> _Dns:
-    """A resolver that, like socket.getaddrinfo (system_resolve), turns a Unicode host into
-    ASCII with Python's "idna" codec (IDNA 2003: ß -> ss) before looking it up."""
-    dns = _Dns({name: [addresses] for name, addresses in table.items()})
-    inner = dns.__call__
-
-    class _Idna2003(_Dns):
-        def __call__(self, host: str, port: int) -> list[str]:
-            return inner(host.encode("idna").decode("ascii"), port)
-
-    wrapped = _Idna2003(dns.table)
-    wrapped.asked = dns.asked
-    return wrapped
-
-
 def test_the_system_resolver_maps_unicode_names_with_idna_2003() -> None:
-    # The premise of _system_like: getaddrinfo is given the IDNA 2003 (nameprep) form.
+    # The premise of _Dns(idna2003=True): getaddrinfo is given the IDNA 2003 (nameprep) form.
     assert "faß".encode("idna") == b"fass"
     assert system_resolve("ｌｏｃａｌｈｏｓｔ", 80)[0] in ("127.0.0.1", "::1")  # noqa: RUF001
 
@@ -725,33 +714,20 @@ def test_the_system_resolver_maps_unicode_names_with_idna_2003() -> None:
 def test_the_name_sent_to_the_proxy_is_the_name_checked(proxy: _Proxy) -> None:
     # fass.attacker.example resolves into the allowed network; httpx sends the proxy
     # xn--fa-hia.attacker.example, a different name whose DNS the attacker also controls.
-    fetcher = HttpFetcher(
-        timeout=5.0,
-        allow=FetchAllowList(("10.0.0.0/8",)),
-        resolve=_system_like({"fass.attacker.example": ["10.20.0.5"]}),
-        proxy=proxy.url,
-    )
-    before = proxy.requests()
-    with pytest.raises(FetchError, match="not fetching"):
+    dns = {"fass.attacker.example": ["10.20.0.5"]}
+    fetcher = _fetcher(["10.0.0.0/8"], dns, proxy=proxy, idna2003=True)
+    with _refused_before(proxy, "not fetching"):
         fetcher.fetch("http://faß.attacker.example/ca.crl")
-    assert proxy.requests() == before
 
 
 def test_the_refusals_see_the_name_sent_to_the_proxy(proxy: _Proxy) -> None:
-    fetcher = HttpFetcher(
-        timeout=5.0,
-        resolve=_system_like(
-            {
-                "fass.attacker.example": ["93.184.216.34"],
-                "xn--fa-hia.attacker.example": ["169.254.169.254"],
-            }
-        ),
-        proxy=proxy.url,
-    )
-    before = proxy.requests()
-    with pytest.raises(FetchError, match="link-local"):
+    dns = {
+        "fass.attacker.example": ["93.184.216.34"],
+        "xn--fa-hia.attacker.example": ["169.254.169.254"],
+    }
+    fetcher = _fetcher(None, dns, proxy=proxy, idna2003=True)
+    with _refused_before(proxy, "link-local"):
         fetcher.fetch("http://faß.attacker.example/latest/meta-data/")
-    assert proxy.requests() == before
 
 
 # Through a proxy a network entry allows IP literals only: the proxy resolves a name again.
@@ -762,7 +738,7 @@ def test_a_name_allowed_by_network_is_not_re_resolved_elsewhere(
 ) -> None:
     # Here localhost answers 10.1.2.3 (inside the allowed network); the proxy resolves it
     # again and gets 127.0.0.1 (outside it): DNS rebinding or split horizon.
-    fetcher = _proxied(proxy, ["10.0.0.0/8"], {"localhost": ["10.1.2.3"]})
+    fetcher = _fetcher(["10.0.0.0/8"], {"localhost": ["10.1.2.3"]}, proxy=proxy)
     with pytest.raises(FetchError, match="a network entry cannot allow a name fetched through"):
         fetcher.fetch(f"http://localhost:{repos.port4}/ca.crl")
     assert repos.seen == []  # the proxy would have fetched from 127.0.0.1, off the list
@@ -774,10 +750,8 @@ def test_a_name_allowed_by_network_is_not_re_resolved_elsewhere(
 def test_an_ipv6_literal_is_not_sent_through_the_proxy(proxy: _Proxy, repos: _Repositories) -> None:
     # httpcore would send "GET http://::1:PORT/ca.crl" (RFC 9112 wants [::1]); a proxy may
     # read the port as the address's last group.
-    before = proxy.requests()
-    with pytest.raises(FetchError, match=r"an IPv6 address \(::1\) is not sent through"):
-        _proxied(proxy, ["::1/128"]).fetch(f"http://[::1]:{repos.port6}/ca.crl")
-    assert proxy.requests() == before
+    with _refused_before(proxy, r"an IPv6 address \(::1\) is not sent through"):
+        _fetcher(["::1/128"], proxy=proxy).fetch(f"http://[::1]:{repos.port6}/ca.crl")
 
 
 @pytest.mark.parametrize(
