@@ -10,7 +10,7 @@ import pytest
 
 from tests.homes import NOW
 from trustbridge.clock import FixedClock
-from trustbridge.errors import ConfigError
+from trustbridge.errors import ConfigError, PassphraseError
 from trustbridge.home import Home
 from trustbridge.home.config import CONFIG_FILE, HomeConfig
 from trustbridge.trust.paths import FetchAllowList, FetchError, HttpFetcher
@@ -192,3 +192,99 @@ def test_a_misspelt_table_stops_the_home_from_opening(tmp_path: Path, table: str
         HomeConfig.load(tmp_path)
     assert raised.value.message.startswith(f"{path}: ")
     assert table.strip("[]") in raised.value.message
+
+
+# -- a proxy that asks for credentials: [fetch] proxy_user, the password a home secret --------
+
+USER = "werk-pki"
+
+
+def test_the_proxy_user_round_trips(tmp_path: Path) -> None:
+    config = HomeConfig(node_name="n", fetch_proxy=PROXY, fetch_proxy_user=USER)
+    config.save(tmp_path)
+    written = tomllib.loads((tmp_path / CONFIG_FILE).read_text())
+    assert written["fetch"] == {"proxy": PROXY, "proxy_user": USER}
+    assert HomeConfig.load(tmp_path) == config
+
+
+@pytest.mark.parametrize(
+    ("fetch", "said"),
+    [
+        (f'proxy_user = "{USER}"', "[fetch] proxy_user is set, but no [fetch] proxy"),
+        (f'proxy = "{PROXY}"\nproxy_user = "werk:pki"', "has a colon or a control character"),
+        (f'proxy = "{PROXY}"\nproxy_user = ""', "is not a non-empty string"),
+        (f'proxy = "{PROXY}"\nproxy_user = 42', "fetch proxy user 42 is not"),
+    ],
+)
+def test_a_malformed_proxy_user_names_itself_and_the_file(
+    tmp_path: Path, fetch: str, said: str
+) -> None:
+    path = _write(tmp_path, NODE + f"[fetch]\n{fetch}\n")
+    with pytest.raises(ConfigError, match=re.escape(said)) as raised:
+        HomeConfig.load(tmp_path)
+    assert raised.value.message.startswith(f"{path}: [fetch] proxy_user")
+
+
+def test_the_proxy_password_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRUSTBRIDGE_PASSPHRASE_FETCH_PROXY", "Kupfer-7.Draht")
+    home = _home_with(tmp_path, f'proxy = "{PROXY}"\nproxy_user = "{USER}"')
+    try:
+        assert home.fetcher().proxy_auth == (USER, b"Kupfer-7.Draht")
+        # The trust resolver's fetcher is the home's: it carries the credentials too.
+        resolver = home.trust.resolver()
+        assert isinstance(resolver.fetcher, HttpFetcher)
+        assert resolver.fetcher.proxy_auth == (USER, b"Kupfer-7.Draht")
+    finally:
+        home.close()
+
+
+def _with_password_file(tmp_path: Path, mode: int) -> Home:
+    home = _home_with(
+        tmp_path,
+        f'proxy = "{PROXY}"\nproxy_user = "{USER}"\n'
+        '[secrets.fetch-proxy]\nfile = "secrets/fetch-proxy"',
+    )
+    secret = home.path / "secrets" / "fetch-proxy"
+    secret.parent.mkdir(exist_ok=True)
+    secret.write_text("Kupfer-7.Draht\n")
+    secret.chmod(mode)
+    return home
+
+
+def test_the_proxy_password_comes_from_a_protected_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRUSTBRIDGE_PASSPHRASE_FETCH_PROXY", "not this one")
+    home = _with_password_file(tmp_path, 0o600)
+    try:
+        assert home.fetcher().proxy_auth == (USER, b"Kupfer-7.Draht")
+    finally:
+        home.close()
+
+
+def test_a_password_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    home = _with_password_file(tmp_path, 0o644)
+    try:
+        with pytest.raises(ConfigError, match="readable by others") as raised:
+            home.fetcher()
+        assert f"for fetch proxy user '{USER}'" in raised.value.message
+    finally:
+        home.close()
+
+
+def test_without_a_password_the_fetcher_says_where_to_put_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRUSTBRIDGE_PASSPHRASE_FETCH_PROXY", raising=False)
+    home = _home_with(tmp_path, f'proxy = "{PROXY}"\nproxy_user = "{USER}"')
+    try:
+        with pytest.raises(
+            PassphraseError, match=f"no password for fetch proxy user '{USER}'"
+        ) as raised:
+            home.fetcher()
+        assert raised.value.hint is not None
+        assert "TRUSTBRIDGE_PASSPHRASE_FETCH_PROXY" in raised.value.hint
+    finally:
+        home.close()

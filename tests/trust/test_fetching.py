@@ -183,9 +183,13 @@ class _Repository(BaseHTTPRequestHandler):
     """Serves ``/ca.crl``; ``/moved`` redirects to a cloud metadata address. Records requests."""
 
     seen: ClassVar[list[tuple[str, str]]] = []
+    #: Proxy-Authorization headers that reached the repository (a proxy must never pass them).
+    proxy_credentials: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         self.seen.append((self.path, self.headers.get("Host", "")))
+        if "Proxy-Authorization" in self.headers:
+            self.proxy_credentials.append(self.headers["Proxy-Authorization"])
         if self.path == "/ca.crl":
             self.send_response(200)
             self.send_header("Content-Length", str(len(CRL)))
@@ -236,6 +240,7 @@ def repos() -> Iterator[_Repositories]:
 @pytest.fixture(autouse=True)
 def _fresh_log() -> None:
     _Repository.seen.clear()
+    _Repository.proxy_credentials.clear()
 
 
 @dataclass
@@ -541,17 +546,16 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Proxy]:
-    """A real forward proxy on loopback (tinyproxy; ``make setup`` installs it)."""
+@contextlib.contextmanager
+def _tinyproxy(folder: Path, *settings: str) -> Iterator[_Proxy]:
+    """Debian's tinyproxy on loopback with ``settings`` added to its configuration."""
     binary = shutil.which("tinyproxy")
     assert binary is not None, "tinyproxy is missing: scripts/setup.sh installs it"
-    folder = tmp_path_factory.mktemp("tinyproxy")
     port, log = _free_port(), folder / "tinyproxy.log"
     config = folder / "tinyproxy.conf"
     config.write_text(
         f'Port {port}\nListen 127.0.0.1\nTimeout 10\nLogFile "{log}"\nLogLevel Info\n'
-        "MaxClients 20\nAllow 127.0.0.1\n"
+        "MaxClients 20\nAllow 127.0.0.1\n" + "".join(f"{line}\n" for line in settings)
     )
     process = subprocess.Popen(
         [binary, "-d", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -570,6 +574,13 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Proxy]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Proxy]:
+    """A real forward proxy on loopback (tinyproxy; ``make setup`` installs it)."""
+    with _tinyproxy(tmp_path_factory.mktemp("tinyproxy")) as started:
+        yield started
 
 
 @contextlib.contextmanager
@@ -774,3 +785,123 @@ def test_no_config_error_shows_the_proxy_password(tmp_path: Path, value: str) ->
 def test_port_zero_is_not_silently_port_80() -> None:
     with pytest.raises(InputError, match="names port 0"):
         fetch_proxy_url("http://proxy.example:0")
+
+
+# -- a proxy that asks for credentials (HTTP Basic, [fetch] proxy_user) ------------------------
+
+_PROXY_USER, _PROXY_PASSWORD = "werk-pki", b"Kupfer-7.Draht"  # what tinyproxy parses
+
+
+@pytest.fixture(scope="module")
+def auth_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Proxy]:
+    """tinyproxy that lets through only requests with the user's Basic credentials."""
+    folder = tmp_path_factory.mktemp("tinyproxy-auth")
+    with _tinyproxy(folder, f"BasicAuth {_PROXY_USER} {_PROXY_PASSWORD.decode()}") as started:
+        yield started
+
+
+def _auth_fetcher(proxy: _Proxy, password: bytes | None = _PROXY_PASSWORD) -> HttpFetcher:
+    auth = None if password is None else (_PROXY_USER, password)
+    return HttpFetcher(timeout=5.0, resolve=_Dns({}), proxy=proxy.url, proxy_auth=auth)
+
+
+@contextlib.contextmanager
+def _https_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, ThreadingHTTPServer]]:
+    """A loopback HTTPS repository for ``localhost`` that this test trusts: its URL, server."""
+    server, cert_file = _tls_repository(tmp_path, "localhost")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    try:
+        yield f"https://localhost:{server.server_address[1]}/ca.crl", server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def https_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, ThreadingHTTPServer]]:
+    with _https_repository(tmp_path, monkeypatch) as repository:
+        yield repository
+
+
+def test_credentials_open_the_proxy_and_never_reach_the_repository(
+    auth_proxy: _Proxy, repos: _Repositories
+) -> None:
+    url = f"http://127.0.0.1:{repos.port4}/ca.crl"
+    assert _auth_fetcher(auth_proxy).fetch(url) == CRL
+    assert f"GET {url} HTTP/1.1" in auth_proxy.requests()
+    assert repos.seen == [("/ca.crl", f"127.0.0.1:{repos.port4}")]
+    assert _Repository.proxy_credentials == []  # the proxy took them; the partner never saw them
+
+
+def test_credentials_open_a_tunnel(
+    auth_proxy: _Proxy, https_repository: tuple[str, ThreadingHTTPServer]
+) -> None:
+    url, server = https_repository
+    assert _auth_fetcher(auth_proxy).fetch(url) == CRL
+    assert f"CONNECT localhost:{server.server_address[1]} HTTP/1.1" in auth_proxy.requests()
+    assert _Repository.proxy_credentials == []
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize(
+    ("password", "hint"),
+    [
+        (None, "the proxy asks for credentials: set [fetch] proxy_user"),
+        (b"Kupfer-7.Drah", f"the proxy did not accept user '{_PROXY_USER}'"),
+    ],
+)
+def test_a_proxy_that_refuses_says_what_to_do(
+    auth_proxy: _Proxy,
+    repos: _Repositories,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    scheme: str,
+    password: bytes | None,
+    hint: str,
+) -> None:
+    with contextlib.ExitStack() as stack:
+        if scheme == "https":
+            url, _ = stack.enter_context(_https_repository(tmp_path, monkeypatch))
+        else:
+            url = f"http://127.0.0.1:{repos.port4}/ca.crl"
+        with pytest.raises(FetchError) as raised:
+            _auth_fetcher(auth_proxy, password).fetch(url)
+    message, said_hint = raised.value.message, raised.value.hint or ""
+    if scheme == "http" and password is not None:
+        # tinyproxy answers wrong credentials with 401 (not 407): over plain HTTP that
+        # cannot be told from the repository's own 401.
+        assert message == f"{url} answered HTTP 401 through the fetch proxy {auth_proxy.url}"
+        assert f"a proxy that did not accept user '{_PROXY_USER}' may answer so" in said_hint
+    else:
+        assert message.startswith(f"the fetch proxy {auth_proxy.url} refused {url}: 40")
+        assert hint in said_hint
+    assert "Kupfer" not in message + said_hint and "Drah" not in message + said_hint
+    assert repos.seen == []
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "said"),
+    [
+        ("werk:pki", b"pw", "has a colon or a control character"),
+        ("werk\npki", b"pw", "has a colon or a control character"),
+        ("", b"pw", "is not a non-empty string"),
+        ("werk-pki", b"", "is empty"),
+        # A password file written with CRLF line ends: the CR is left after the newline is cut.
+        ("werk-pki", b"Kupfer\r", "has a control character"),
+    ],
+)
+def test_malformed_proxy_credentials_are_refused(user: str, password: bytes, said: str) -> None:
+    with pytest.raises(InputError, match=re.escape(said)) as raised:
+        HttpFetcher(proxy="http://proxy.example:3128", proxy_auth=(user, password))
+    assert "Kupfer" not in f"{raised.value.message} {raised.value.hint}"
+
+
+def test_credentials_need_a_proxy_and_stay_out_of_the_fetchers_repr() -> None:
+    with pytest.raises(InputError, match="no fetch proxy"):
+        HttpFetcher(proxy_auth=(_PROXY_USER, _PROXY_PASSWORD))
+    fetcher = HttpFetcher(proxy="http://proxy.example:3128", proxy_auth=(_PROXY_USER, b"Kupfer"))
+    assert "Kupfer" not in repr(fetcher)

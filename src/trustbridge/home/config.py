@@ -12,11 +12,14 @@ from typing import Any
 import tomli_w
 
 from trustbridge.errors import ConfigError, InputError
-from trustbridge.trust.paths import FetchAllowList, fetch_proxy_url
+from trustbridge.trust.paths import FetchAllowList, fetch_proxy_url, fetch_proxy_user
 
-__all__ = ["CONFIG_FILE", "HomeConfig", "SecretSource"]
+__all__ = ["CONFIG_FILE", "FETCH_PROXY_SLUG", "HomeConfig", "SecretSource"]
 
 CONFIG_FILE = "config.toml"
+#: The secret (``[secrets.fetch-proxy]``, ``TRUSTBRIDGE_PASSPHRASE_FETCH_PROXY``) holding the
+#: password of ``[fetch] proxy_user``.
+FETCH_PROXY_SLUG = "fetch-proxy"
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,9 @@ class HomeConfig:
     None (no ``[fetch]`` section, or one without ``allow``) leaves every host that the
     fetcher's refusals leave. ``fetch_proxy`` (``[fetch] proxy``, ``http://host:port``) is the
     forward proxy those fetches go through; None: they connect directly (a proxy in the
-    environment, ``HTTPS_PROXY`` and the like, is never used for them).
+    environment, ``HTTPS_PROXY`` and the like, is never used for them). ``fetch_proxy_user``
+    (``[fetch] proxy_user``) is the user that proxy knows this node as; the password is the
+    secret :data:`FETCH_PROXY_SLUG`, never in this file.
     """
 
     node_name: str
@@ -54,6 +59,7 @@ class HomeConfig:
     secrets: dict[str, SecretSource] = field(default_factory=dict)
     fetch_allow: FetchAllowList | None = None
     fetch_proxy: str | None = None
+    fetch_proxy_user: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -81,6 +87,8 @@ class HomeConfig:
             fetch["allow"] = list(self.fetch_allow.entries)
         if self.fetch_proxy is not None:
             fetch["proxy"] = self.fetch_proxy
+        if self.fetch_proxy_user is not None:
+            fetch["proxy_user"] = self.fetch_proxy_user
         if fetch:
             data["fetch"] = fetch
         return data
@@ -112,6 +120,7 @@ class HomeConfig:
             )
         fetch_allow = _fetch_allow(data.get("fetch"), path)
         fetch_proxy = _fetch_proxy(data.get("fetch"), path)
+        fetch_proxy_user = _fetch_proxy_user(data.get("fetch"), path)
         try:
             node = data["node"]
             secrets = {
@@ -127,6 +136,7 @@ class HomeConfig:
                 secrets=secrets,
                 fetch_allow=fetch_allow,
                 fetch_proxy=fetch_proxy,
+                fetch_proxy_user=fetch_proxy_user,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{path} is missing or has a malformed entry: {exc}") from None
@@ -134,7 +144,7 @@ class HomeConfig:
 
 #: The top-level tables of ``config.toml``.
 _TABLES = frozenset({"node", "database", "secrets", "fetch"})
-_FETCH_KEYS = frozenset({"allow", "proxy"})
+_FETCH_KEYS = frozenset({"allow", "proxy", "proxy_user"})
 
 
 def _fetch_allow(section: object, path: Path) -> FetchAllowList | None:
@@ -149,7 +159,7 @@ def _fetch_allow(section: object, path: Path) -> FetchAllowList | None:
         raise ConfigError(
             f"{path}: [fetch] has unknown key(s) {', '.join(unknown)}",
             hint="[fetch] takes allow = [host names, *.domains, networks] and "
-            'proxy = "http://host:port"',
+            'proxy = "http://host:port" and proxy_user = "name"',
         )
     if "allow" not in section:
         return None
@@ -174,3 +184,18 @@ def _fetch_proxy(section: object, path: Path) -> str | None:
         return fetch_proxy_url(section["proxy"])
     except InputError as exc:
         raise ConfigError(f"{path}: [fetch] proxy: {exc.message}", hint=exc.hint) from None
+
+
+def _fetch_proxy_user(section: object, path: Path) -> str | None:
+    """The ``[fetch]`` section's proxy user; only beside a proxy."""
+    if not isinstance(section, dict) or "proxy_user" not in section:
+        return None
+    if "proxy" not in section:
+        raise ConfigError(
+            f"{path}: [fetch] proxy_user is set, but no [fetch] proxy",
+            hint='name the proxy too: proxy = "http://host:port"',
+        )
+    try:
+        return fetch_proxy_user(section["proxy_user"])
+    except InputError as exc:
+        raise ConfigError(f"{path}: [fetch] proxy_user: {exc.message}", hint=exc.hint) from None

@@ -54,7 +54,7 @@ from trustbridge.errors import (
     ValidationError,
 )
 from trustbridge.home.bridge import BridgeService
-from trustbridge.home.config import HomeConfig, SecretSource
+from trustbridge.home.config import FETCH_PROXY_SLUG, HomeConfig, SecretSource
 from trustbridge.home.credentials import CredentialService
 from trustbridge.home.exchange import ExchangeService
 from trustbridge.home.log import LogService, certificate_entry
@@ -355,6 +355,7 @@ class Home:
         self._level_oids: dict[tuple[str, str], x509.ObjectIdentifier] = {}
         self._ca_ids: dict[str, int] = {}
         self._inserts: dict[tuple[str, tuple[str, ...]], _Insert] = {}
+        self._fetch_proxy_password: bytes | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -473,8 +474,24 @@ class Home:
     def fetcher(self) -> HttpFetcher:
         """The HTTP fetcher for what certificates and credentials point at (CRLs, AIA and SIA
         bundles, status lists), restricted to the ``[fetch] allow`` list of ``config.toml``
-        and going through its ``[fetch] proxy`` where one is set."""
-        return HttpFetcher(allow=self.config.fetch_allow, proxy=self.config.fetch_proxy)
+        and going through its ``[fetch] proxy`` where one is set (as ``[fetch] proxy_user``
+        with the password of the ``fetch-proxy`` secret, where that is set)."""
+        user = self.config.fetch_proxy_user
+        if user is None:
+            return HttpFetcher(allow=self.config.fetch_allow, proxy=self.config.fetch_proxy)
+        if self._fetch_proxy_password is None:
+            self._fetch_proxy_password = resolve_secret(
+                FETCH_PROXY_SLUG,
+                self.config.secrets.get(FETCH_PROXY_SLUG),
+                home=self.path,
+                prompt=self.prompt,
+                what=f"fetch proxy user {user!r}",
+            )
+        return HttpFetcher(
+            allow=self.config.fetch_allow,
+            proxy=self.config.fetch_proxy,
+            proxy_auth=(user, self._fetch_proxy_password),
+        )
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

@@ -21,38 +21,45 @@ def _env_name(slug: str) -> str:
 
 
 def resolve_secret(
-    slug: str, source: SecretSource | None, *, home: Path, prompt: Prompt | None
+    slug: str,
+    source: SecretSource | None,
+    *,
+    home: Path,
+    prompt: Prompt | None,
+    what: str | None = None,
 ) -> bytes:
-    """The passphrase or PIN for key ``slug``.
+    """The passphrase or PIN for key ``slug``; with ``what`` (``fetch proxy user 'x'``), the
+    password of what it names (errors and the prompt say so).
 
     Order: the protected file the configuration names, the environment variable it names,
     ``TRUSTBRIDGE_PASSPHRASE_<SLUG>``, then a prompt where one is available.
     """
     source = source or SecretSource()
+    for_, kind = (what, "password") if what else (f"key {slug}", "passphrase")
     if source.file:
         path = home / source.file
         try:
             mode = path.stat().st_mode
         except FileNotFoundError:
-            raise ConfigError(f"passphrase file {path} for key {slug} does not exist") from None
+            raise ConfigError(f"{kind} file {path} for {for_} does not exist") from None
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(
-                f"passphrase file {path} for key {slug} is readable by others",
+                f"{kind} file {path} for {for_} is readable by others",
                 hint=f"chmod 600 {path}",
             )
         secret = path.read_text().rstrip("\n")
         if not secret:
-            raise PassphraseError(f"passphrase file {path} for key {slug} is empty")
+            raise PassphraseError(f"{kind} file {path} for {for_} is empty")
         return secret.encode()
     for name in (source.env, _env_name(slug)):
         if name and os.environ.get(name):
             return os.environ[name].encode()
     if prompt is not None:
-        answer = prompt(f"Passphrase for key {slug}")
+        answer = prompt(f"Password for {what}" if what else f"Passphrase for key {slug}")
         if answer:
             return answer.encode()
     raise PassphraseError(
-        f"no passphrase for key {slug}",
+        f"no {kind} for {for_}",
         hint=f"set {source.env or _env_name(slug)}, name a protected file in the home's "
         "[secrets] section, or run in a terminal to be asked",
     )

@@ -64,6 +64,7 @@ __all__ = [
     "PathSearchError",
     "SearchLimits",
     "fetch_proxy_url",
+    "fetch_proxy_user",
     "read_certificates",
     "refused_address",
     "system_resolve",
@@ -780,9 +781,9 @@ def fetch_proxy_url(text: object) -> str:
         )
     if parts.username is not None or parts.password is not None or "@" in text:
         raise InputError(
-            f"fetch proxy {shown} carries credentials; a proxy that asks "
-            "for authentication is not supported",
-            hint=hint,
+            f"fetch proxy {shown} carries credentials in the URL",
+            hint="name the user as [fetch] proxy_user and keep the password in the home's "
+            "secrets (fetch-proxy), never in the URL",
         )
     if port == 0:
         raise InputError(f"fetch proxy {shown} names port 0", hint=hint)
@@ -796,6 +797,25 @@ def fetch_proxy_url(text: object) -> str:
         raise InputError(f"fetch proxy {text!r} has a malformed host: {exc}", hint=hint) from None
     shown = f"[{name}]" if ":" in name else name
     return f"http://{shown}:{port or 80}"
+
+
+def fetch_proxy_user(text: object) -> str:
+    """The user a fetch proxy knows this node as (``[fetch] proxy_user``), checked for HTTP
+    Basic authentication (RFC 7617): no colon, no control characters."""
+    if not isinstance(text, str) or not text:
+        raise InputError(f"fetch proxy user {text!r} is not a non-empty string")
+    if ":" in text or _has_control(text.encode()):
+        raise InputError(
+            f"fetch proxy user {text!r} has a colon or a control character",
+            hint="HTTP Basic authentication cannot carry either in a user name",
+        )
+    if len(text) > 256:
+        raise InputError(f"fetch proxy user {text[:40]!r}... is longer than 256 characters")
+    return text
+
+
+def _has_control(data: bytes) -> bool:
+    return any(byte < 0x20 or byte == 0x7F for byte in data)
 
 
 def _redacted_proxy(text: str) -> str:
@@ -866,7 +886,12 @@ class _GuardedTransport(httpx.HTTPTransport):
     """httpx's transport over :class:`_GuardedBackend` (httpx takes no network backend, so
     its connection pool is replaced by one with ours; TLS still verifies the URL's name)."""
 
-    def __init__(self, backend: _GuardedBackend, proxy: str | None = None) -> None:
+    def __init__(
+        self,
+        backend: _GuardedBackend,
+        proxy: str | None = None,
+        proxy_auth: tuple[bytes, bytes] | None = None,
+    ) -> None:
         ssl_context = httpx.create_ssl_context()  # as httpx's default: certifi, SSL_CERT_FILE
         super().__init__(verify=ssl_context)
         if not isinstance(getattr(self, "_pool", None), httpcore.ConnectionPool):
@@ -888,9 +913,10 @@ class _GuardedTransport(httpx.HTTPTransport):
         else:
             # Through a forward proxy: plain HTTP in absolute form, HTTPS tunnelled with
             # CONNECT (TLS end to end, verifying the URL's name). The backend connects to the
-            # proxy only.
+            # proxy only. Credentials go in Proxy-Authorization, to the proxy only.
             self._pool = httpcore.HTTPProxy(
                 proxy_url=proxy,
+                proxy_auth=proxy_auth,
                 ssl_context=ssl_context,
                 max_connections=limits.max_connections,
                 max_keepalive_connections=limits.max_keepalive_connections,
@@ -911,7 +937,10 @@ class HttpFetcher:
     connected to but the proxy. The proxy resolves the names, so the checks see the host as
     it is sent and what it resolves to *here*: the refusals apply as without a proxy; with an
     allow-list, only a name entry allows a name (the proxy resolves it again, so network
-    entries apply to IP literals only). Only an IPv4 literal or a DNS name is sent."""
+    entries apply to IP literals only). Only an IPv4 literal or a DNS name is sent.
+
+    ``proxy_auth`` (user, password) answers a proxy that asks for HTTP Basic authentication;
+    the credentials go to the proxy only (``Proxy-Authorization``), never in an error."""
 
     timeout: float = 5.0
     max_bytes: int = 4 * 1024 * 1024
@@ -921,17 +950,50 @@ class HttpFetcher:
     resolve: Resolver = field(default=system_resolve, kw_only=True)
     #: The forward proxy every fetch goes through (canonical, see :func:`fetch_proxy_url`).
     proxy: str | None = field(default=None, kw_only=True)
+    #: The proxy's user and password (HTTP Basic, RFC 7617); only with ``proxy``.
+    proxy_auth: tuple[str, bytes] | None = field(default=None, kw_only=True, repr=False)
     _client: httpx.Client = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # No proxy from the environment (trust_env): an unconfigured proxy would resolve and
         # connect where the refusals and the allow-list cannot see.
         if self.proxy is None:
+            if self.proxy_auth is not None:
+                raise InputError("fetch proxy credentials are given, but no fetch proxy")
             transport = _GuardedTransport(_GuardedBackend(self._admit))
         else:
             self.proxy = fetch_proxy_url(self.proxy)
-            transport = _GuardedTransport(_GuardedBackend(self._admit_proxy), self.proxy)
+            transport = _GuardedTransport(
+                _GuardedBackend(self._admit_proxy), self.proxy, self._basic_credentials()
+            )
         self._client = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+
+    def _basic_credentials(self) -> tuple[bytes, bytes] | None:
+        if self.proxy_auth is None:
+            return None
+        user, password = self.proxy_auth
+        if not isinstance(password, bytes) or not password:
+            raise InputError(f"the password of fetch proxy user {user!r} is empty")
+        if _has_control(password):
+            # A line break from a secret file written by hand, as a rule.
+            raise InputError(
+                f"the password of fetch proxy user {user!r} has a control character",
+                hint="a password file holds the password on one line",
+            )
+        return fetch_proxy_user(user).encode(), password
+
+    def _proxy_refused(self, url: str, answer: str) -> FetchError:
+        """A fetch the proxy answered with 407: what to do about it (never the password)."""
+        if self.proxy_auth is None:
+            hint = (
+                "the proxy asks for credentials: set [fetch] proxy_user and the fetch-proxy secret"
+            )
+        else:
+            hint = (
+                f"the proxy did not accept user {self.proxy_auth[0]!r}: check the "
+                "fetch-proxy secret"
+            )
+        return FetchError(f"the fetch proxy {self.proxy} refused {url}: {answer}", hint=hint)
 
     def _admit_proxy(self, host: str, port: int) -> list[_Address]:
         """The proxy's addresses: the only connections a proxied fetcher opens. The proxy
@@ -1036,6 +1098,16 @@ class HttpFetcher:
                 self._admit_for_proxy(sent, request.url.port or default_port)
             response = self._client.send(request, stream=True)
             try:
+                if response.status_code == 407 and self.proxy is not None:
+                    raise self._proxy_refused(url, "407 Proxy Authentication Required")
+                if response.status_code == 401 and self.proxy_auth is not None:
+                    # The repository, or a proxy that answers wrong credentials with 401
+                    # (tinyproxy does): over plain HTTP the two cannot be told apart.
+                    raise FetchError(
+                        f"{url} answered HTTP 401 through the fetch proxy {self.proxy}",
+                        hint="a proxy that did not accept user "
+                        f"{self.proxy_auth[0]!r} may answer so: check the fetch-proxy secret",
+                    )
                 if response.status_code != 200:
                     raise FetchError(f"{url} answered HTTP {response.status_code}")
                 body = bytearray()
@@ -1051,7 +1123,14 @@ class HttpFetcher:
         except (httpx.InvalidURL, UnicodeError) as exc:
             # httpx decodes xn-- labels for the Host header (idna.IDNAError is a UnicodeError).
             raise FetchError(f"not fetching {url}: its host is malformed: {exc}") from None
-        except (httpx.ProxyError, httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except httpx.ProxyError as exc:
+            if str(exc).startswith(("407", "401")):
+                # The proxy's answer to CONNECT (tinyproxy answers wrong credentials with 401).
+                raise self._proxy_refused(url, str(exc).strip()) from None
+            raise FetchError(
+                f"cannot fetch {url} through the fetch proxy {self.proxy}: {exc}"
+            ) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             via = f" through the fetch proxy {self.proxy}" if self.proxy is not None else ""
             raise FetchError(f"cannot fetch {url}{via}: {exc}") from None
         except httpx.HTTPError as exc:
