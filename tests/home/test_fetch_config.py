@@ -240,7 +240,7 @@ def test_the_proxy_password_comes_from_the_environment(
         home.close()
 
 
-def _with_password_file(tmp_path: Path, mode: int) -> Home:
+def _with_password_file(tmp_path: Path, mode: int, content: bytes = b"Kupfer-7.Draht\n") -> Home:
     home = _home_with(
         tmp_path,
         f'proxy = "{PROXY}"\nproxy_user = "{USER}"\n'
@@ -248,7 +248,7 @@ def _with_password_file(tmp_path: Path, mode: int) -> Home:
     )
     secret = home.path / "secrets" / "fetch-proxy"
     secret.parent.mkdir(exist_ok=True)
-    secret.write_text("Kupfer-7.Draht\n")
+    secret.write_bytes(content)
     secret.chmod(mode)
     return home
 
@@ -286,5 +286,21 @@ def test_without_a_password_the_fetcher_says_where_to_put_it(
             home.fetcher()
         assert raised.value.hint is not None
         assert "TRUSTBRIDGE_PASSPHRASE_FETCH_PROXY" in raised.value.hint
+    finally:
+        home.close()
+
+
+def test_an_unreadable_password_file_is_named_without_its_content(tmp_path: Path) -> None:
+    home = _with_password_file(tmp_path, 0o600, b"Kupfer-\xe9-Draht\n")
+    try:
+        with pytest.raises(ConfigError, match="cannot be read: not UTF-8 text") as raised:
+            home.fetcher()
+        assert "fetch-proxy for fetch proxy user 'werk-pki'" in raised.value.message
+        assert "xe9" not in raised.value.message and "Kupfer" not in raised.value.message
+        secret = home.path / "secrets" / "fetch-proxy"
+        secret.unlink()
+        secret.mkdir(mode=0o700)
+        with pytest.raises(ConfigError, match="cannot be read: Is a directory"):
+            home.fetcher()
     finally:
         home.close()

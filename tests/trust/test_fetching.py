@@ -190,7 +190,12 @@ class _Repository(BaseHTTPRequestHandler):
         self.seen.append((self.path, self.headers.get("Host", "")))
         if "Proxy-Authorization" in self.headers:
             self.proxy_credentials.append(self.headers["Proxy-Authorization"])
-        if self.path == "/ca.crl":
+        if self.path == "/ask":  # a repository that answers as if it were a proxy
+            self.send_response(407)
+            self.send_header("Proxy-Authenticate", 'Basic realm="repository"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/ca.crl":
             self.send_response(200)
             self.send_header("Content-Length", str(len(CRL)))
             self.end_headers()
@@ -892,6 +897,7 @@ def test_a_proxy_that_refuses_says_what_to_do(
         ("werk-pki", b"", "is empty"),
         # A password file written with CRLF line ends: the CR is left after the newline is cut.
         ("werk-pki", b"Kupfer\r", "has a control character"),
+        ("werk-pki", b"Kupfer" * 200, "is over 1024 bytes"),
     ],
 )
 def test_malformed_proxy_credentials_are_refused(user: str, password: bytes, said: str) -> None:
@@ -905,3 +911,14 @@ def test_credentials_need_a_proxy_and_stay_out_of_the_fetchers_repr() -> None:
         HttpFetcher(proxy_auth=(_PROXY_USER, _PROXY_PASSWORD))
     fetcher = HttpFetcher(proxy="http://proxy.example:3128", proxy_auth=(_PROXY_USER, b"Kupfer"))
     assert "Kupfer" not in repr(fetcher)
+
+
+def test_a_repositorys_own_407_is_not_blamed_on_the_proxy(
+    auth_proxy: _Proxy, https_repository: tuple[str, ThreadingHTTPServer]
+) -> None:
+    # Inside the tunnel only the repository answers: its 407 is its own.
+    url = https_repository[0].replace("/ca.crl", "/ask")
+    with pytest.raises(FetchError) as raised:
+        _auth_fetcher(auth_proxy).fetch(url)
+    assert raised.value.message == f"{url} answered HTTP 407"
+    assert raised.value.hint is None

@@ -47,7 +47,12 @@ def resolve_secret(
                 f"{kind} file {path} for {for_} is readable by others",
                 hint=f"chmod 600 {path}",
             )
-        secret = path.read_text().rstrip("\n")
+        try:
+            secret = path.read_text(encoding="utf-8").rstrip("\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            # Never the exception's text: a decoding error quotes the secret's bytes.
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+            raise ConfigError(f"{kind} file {path} for {for_} cannot be read: {why}") from None
         if not secret:
             raise PassphraseError(f"{kind} file {path} for {for_} is empty")
         return secret.encode()

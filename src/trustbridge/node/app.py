@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import re
 from datetime import datetime
 from email.utils import format_datetime
@@ -25,6 +26,8 @@ from trustbridge import __version__
 from trustbridge.errors import (
     AccessDeniedError,
     AuthenticationError,
+    ConfigError,
+    KeyStoreError,
     NotFoundError,
     TrustbridgeError,
 )
@@ -39,6 +42,8 @@ from trustbridge.node.partner import partner_router
 from trustbridge.node.provenance import provenance_router
 from trustbridge.node.ui import ui_router
 from trustbridge.pki.tsa import TIMESTAMP_REPLY_MEDIA_TYPE
+
+log = logging.getLogger("trustbridge.node")
 
 __all__ = ["OCSP_REQUEST", "OCSP_RESPONSE", "NodeState", "api_app", "public_app"]
 
@@ -311,6 +316,18 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(TrustbridgeError)
     async def trustbridge_error(_request: Request, exc: TrustbridgeError) -> JSONResponse:
+        if isinstance(exc, ConfigError | KeyStoreError):
+            # The node's own configuration, secrets or keys: its operator's business (file
+            # names, environment variables), not the caller's.
+            log.error("a request failed on this node's configuration: %s", exc.diagnostics())
+            return JSONResponse(
+                {
+                    "error": "this node cannot answer: a problem with its own configuration "
+                    "or keys",
+                    "hint": "its operator finds the reason in the node's log",
+                },
+                status_code=503,
+            )
         headers: dict[str, str] = {}
         if isinstance(exc, AuthenticationError):
             code, headers["Accept-Signature"] = 401, ACCEPT_SIGNATURE

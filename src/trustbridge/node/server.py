@@ -154,6 +154,9 @@ def serve(home: Home, options: ServeOptions, *, on_ready: Callable[[], None] | N
     state = NodeState(home)
     # Everything a client may ask for first exists before the listeners open.
     home.status.refresh()
+    # The fetch proxy's password (if one is asked for) is read now, where the operator sees a
+    # problem and a prompt can be answered; never while a partner's request waits for it.
+    home.fetcher()
     # A home without a CA of its own (a company, a conformity assessment body) publishes its
     # artifacts (status lists, published lists) over HTTP; its HTTPS API needs a TLS identity.
     has_ca = any(c.state == "active" for c in home.cas())

@@ -974,6 +974,8 @@ class HttpFetcher:
         user, password = self.proxy_auth
         if not isinstance(password, bytes) or not password:
             raise InputError(f"the password of fetch proxy user {user!r} is empty")
+        if len(password) > 1024:
+            raise InputError(f"the password of fetch proxy user {user!r} is over 1024 bytes")
         if _has_control(password):
             # A line break from a secret file written by hand, as a rule.
             raise InputError(
@@ -1098,9 +1100,16 @@ class HttpFetcher:
                 self._admit_for_proxy(sent, request.url.port or default_port)
             response = self._client.send(request, stream=True)
             try:
-                if response.status_code == 407 and self.proxy is not None:
+                # Over plain HTTP the proxy answers for itself; inside a tunnel (HTTPS) only
+                # the repository answers.
+                from_proxy = self.proxy is not None and request.url.scheme == "http"
+                if (
+                    from_proxy
+                    and response.status_code == 407
+                    and "proxy-authenticate" in response.headers
+                ):
                     raise self._proxy_refused(url, "407 Proxy Authentication Required")
-                if response.status_code == 401 and self.proxy_auth is not None:
+                if from_proxy and response.status_code == 401 and self.proxy_auth is not None:
                     # The repository, or a proxy that answers wrong credentials with 401
                     # (tinyproxy does): over plain HTTP the two cannot be told apart.
                     raise FetchError(
