@@ -163,3 +163,21 @@ def test_publish_pin_accept_lists_and_resolve_by_the_trust_list(world: tuple[Lin
     )  # fmt: skip
     cli(work, "de-tsp", "lotl", "accept", "lotl2.jws")
     assert "is older than sequence 2" in cli(work, "de-tsp", "lotl", "accept", "lotl.jws", ok=False)
+
+
+def test_text_that_looks_like_console_markup_prints_as_written(
+    world: tuple[Linked, Path],
+) -> None:
+    # A stranger's certificate whose name is rich console markup: the refusal names it as it
+    # is written (it used to crash the error printer with a MarkupError traceback).
+    _, work = world
+    name = "Werk [/x] [bold red]Vertrauenswuerdig[/]"
+    stranger = self_signed_certificate(
+        FileSigner(ec.generate_private_key(ec.SECP256R1())),
+        x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)]),
+        not_before=NOW - timedelta(days=1),
+        not_after=NOW + timedelta(days=30),
+    )
+    (work / "stranger-markup.pem").write_bytes(stranger.public_bytes(Encoding.PEM))
+    out = cli(work, "de-tsp", "verify", "stranger-markup.pem", "--offline", "--at", AT, ok=False)
+    assert "is not trusted" in out and name in out, out

@@ -48,8 +48,10 @@ ChallengeNonce = Annotated[
     str | None, typer.Option("--nonce", help="The nonce we gave, for a presentation.")
 ]
 
-console = Console()
-err = Console(stderr=True)
+# Markup only where a call asks for it (markup=True, untrusted text escaped): a certificate's
+# subject or a partner's message with "[/x]" in it must print as written, never crash.
+console = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 
 class _State:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from trustbridge.cli._common import ChallengeAudience, ChallengeNonce, _home, _read, console
 from trustbridge.errors import InputError
@@ -135,7 +136,8 @@ def assess(
         if session is not None:
             console.print(
                 f"session [bold]{session}[/]; continue to a contract with: "
-                f"trustbridge onboard --resume {session}"
+                f"trustbridge onboard --resume {session}",
+                markup=True,
             )
     if minimum is not None and Decision(document["decision"]).rank < minimum.rank:
         raise typer.Exit(1)
@@ -171,7 +173,7 @@ def _from_partner(url: str, rules: Any, *, quiet: bool) -> tuple[str, dict[str, 
 
     def say(text: str) -> None:
         if not quiet:
-            console.print(f"  [green]✓[/] {escape(text)}", highlight=False)
+            console.print(f"  [green]✓[/] {escape(text)}", highlight=False, markup=True)
 
     with _home() as home:
         result = onboard(home, partner_url=url, until=Step.PRESENTATION, policy=rules, say=say)
@@ -198,9 +200,11 @@ def _show(document: dict[str, Any]) -> None:
     decision = document["decision"]
     style = _DECISION_STYLE[decision]
     console.print(
-        f"[bold {style}]{decision}[/]  {escape(subject['name'])} ({subject['organization']}) "
+        f"[bold {style}]{decision}[/]  {escape(subject['name'])} "
+        f"({escape(subject['organization'])}) "
         f"under {escape(document['policy']['title'])}: score {document['score']}, "
-        f"confidence {document['confidence']}"
+        f"confidence {document['confidence']}",
+        markup=True,
     )
     table = Table("characteristic", "score", "confidence", "met", "requirements")
     for item in document["characteristics"]:
@@ -209,19 +213,21 @@ def _show(document: dict[str, Any]) -> None:
             item["characteristic"],
             f"{item['score']}",
             f"{item['confidence']} (min {item['min_confidence']})",
-            "yes" if item["met"] else "[red]no[/]",
-            escape(requirements),
+            "yes" if item["met"] else Text("no", style="red"),
+            requirements,
         )
     console.print(table)
     for reason in document["reasons"]:
-        console.print(f"  [dim]- {reason['kind']}:[/] {escape(reason['text'])}")
+        console.print(
+            f"  [dim]- {escape(reason['kind'])}:[/] {escape(reason['text'])}", markup=True
+        )
     for label, items in (("conditions", document["conditions"]), ("to pass", document["to_pass"])):
         if items:
-            console.print(f"[bold]{label}:[/]")
+            console.print(f"[bold]{label}:[/]", markup=True)
             for item in items:
-                console.print(f"  - {escape(item)}")
+                console.print(f"  - {item}")
     for supplier in document["suppliers"]:
         console.print(
-            f"supplier {escape(supplier['subject']['name'])}: {supplier['decision']} "
+            f"supplier {supplier['subject']['name']}: {supplier['decision']} "
             f"(score {supplier['score']})"
         )

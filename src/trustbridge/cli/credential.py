@@ -90,8 +90,9 @@ def set_issuer(
         )
         issuer = home.credentials.issuer()
     console.print(
-        f"credential issuer: [bold]{escape(issuer.name)}[/] ({issuer.id}), "
-        f"{escape(leaf.subject.rfc4514_string())}"
+        f"credential issuer: [bold]{escape(issuer.name)}[/] ({escape(issuer.id)}), "
+        f"{escape(leaf.subject.rfc4514_string())}",
+        markup=True,
     )
 
 
@@ -123,7 +124,8 @@ def issue(
     _write(out, token)
     console.print(
         f"issued [bold]{issued.id}[/] ({chosen}, {issued.evidence}) about "
-        f"{escape(issued.subject_name)}: {', '.join(issued.criteria)} -> {out}"
+        f"{escape(issued.subject_name)}: {', '.join(issued.criteria)} -> {out}",
+        markup=True,
     )
 
 
@@ -159,7 +161,9 @@ def list_issued(
 def _change(credential_id: str, action: str, reason: str) -> None:
     with _home() as home:
         info = home.credentials.change_status(credential_id, action, reason=reason)
-    console.print(f"credential {info.id}: [bold]{info.state}[/]; status list re-signed")
+    console.print(
+        f"credential {info.id}: [bold]{info.state}[/]; status list re-signed", markup=True
+    )
 
 
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")]
@@ -201,13 +205,15 @@ def verify(
         return
     credential = verdict.credential
     console.print(
-        f"[green]valid[/] {verdict.format} {credential.id}: {escape(credential.issuer.name)} "
-        f"vouches ({credential.evidence.kind}) for {escape(credential.subject.name)}"
+        f"[green]valid[/] {verdict.format} {escape(credential.id)}: "
+        f"{escape(credential.issuer.name)} "
+        f"vouches ({escape(credential.evidence.kind)}) for {escape(credential.subject.name)}",
+        markup=True,
     )
     for claim in credential.claims:
         console.print(f"  {claim.characteristic}: {claim.criterion} = {claim.value!r}")
     for reason in verdict.reasons:
-        console.print(f"  [dim]- {escape(reason)}[/]")
+        console.print(f"  [dim]- {escape(reason)}[/]", markup=True)
 
 
 @credential_app.command("present")
@@ -245,7 +251,7 @@ def present(
         disclose=chosen,
     )
     _write(out, presentation)
-    console.print(f"presentation for {escape(audience)} -> {out}")
+    console.print(f"presentation for {audience} -> {out}")
 
 
 @credential_app.command("package")
@@ -279,7 +285,7 @@ def package(
     _write(out, token)
     console.print(
         f"package of {count} presentation(s) and {len(supplier_tokens)} supplier package(s) "
-        f"for {escape(audience)} -> {out}"
+        f"for {audience} -> {out}"
     )
 
 
@@ -296,7 +302,7 @@ def store(
             lambda t: verifier.verify(t, at=home.now(), source=str(file)),
             source=str(file),
         )
-    console.print(f"stored {held.id} ({', '.join(held.criteria)}) from {escape(held.issuer_name)}")
+    console.print(f"stored {held.id} ({', '.join(held.criteria)}) from {held.issuer_name}")
 
 
 @profile_app.command("show")
@@ -344,14 +350,16 @@ def show(
         console.print_json(json.dumps({**profile.to_json(), "refused": refused}))
         return
     for left_out in refused:
-        err.print(f"[yellow]left out[/] {escape(left_out['reason'])}")
-    console.print(f"[bold]{escape(profile.subject.name)}[/] ({profile.subject.id})")
+        err.print(f"[yellow]left out[/] {escape(left_out['reason'])}", markup=True)
+    console.print(
+        f"[bold]{escape(profile.subject.name)}[/] ({escape(profile.subject.id)})", markup=True
+    )
     for characteristic, claims in profile.by_characteristic().items():
         if not claims:
-            console.print(f"  {characteristic}: [yellow]no claims[/]")
+            console.print(f"  {characteristic}: [yellow]no claims[/]", markup=True)
             continue
         for item in claims:
             console.print(
                 f"  {characteristic}: {item.claim.criterion} = {item.claim.value!r} "
-                f"({item.evidence}, {escape(item.issuer.name)})"
+                f"({item.evidence}, {item.issuer.name})"
             )

@@ -91,7 +91,7 @@ def setup(
             key_passphrase=_passphrase(key_passphrase_env),
         )
         console.print(
-            f"exchange set up for {escape(home.exchange.organization_name())}: policy {policy}, "
+            f"exchange set up for {home.exchange.organization_name()}: policy {policy}, "
             f"newcomers from {min_level}"
         )
 
@@ -164,7 +164,9 @@ def onboard(
             terms=loaded,
             signatory=signatory,
             until=stop,
-            say=lambda text: console.print(f"  [green]✓[/] {escape(text)}", highlight=False),
+            say=lambda text: console.print(
+                f"  [green]✓[/] {escape(text)}", highlight=False, markup=True
+            ),
         )
         info = result.session
         if as_json:
@@ -172,12 +174,12 @@ def onboard(
         else:
             console.print(
                 f"session [bold]{info.id}[/] with {escape(info.partner_name or info.partner_url)}: "
-                f"[bold]{info.state}[/]" + (f" ({escape(info.reason)})" if info.reason else "")
+                f"[bold]{info.state}[/]" + (f" ({escape(info.reason)})" if info.reason else ""),
+                markup=True,
             )
             if result.waiting:
                 console.print(
-                    f"  {escape(result.waiting)}; continue with: trustbridge onboard --resume "
-                    f"{info.id}"
+                    f"  {result.waiting}; continue with: trustbridge onboard --resume {info.id}"
                 )
         if info.state == "rejected":
             raise typer.Exit(3)
@@ -200,7 +202,7 @@ def session_list(
             table.add_row(
                 s.id,
                 s.role,
-                escape(s.partner_name or s.partner_url),
+                s.partner_name or s.partner_url,
                 s.state,
                 s.contract_id or "",
                 ", ".join(s.steps),
@@ -291,11 +293,12 @@ def contract_verify(
         console.print(
             f"contract [bold]{escape(report.terms.id)}[/]: "
             + ("complete" if report.complete else "incomplete")
-            + (", archived (B-LTA)" if report.archived else "")
+            + (", archived (B-LTA)" if report.archived else ""),
+            markup=True,
         )
         for s in report.signatures:
             mark = "[green]valid[/]" if s.ok else "[red]INVALID[/]"
-            console.print(f"  {mark} {escape(str(s.to_json()))}")
+            console.print(f"  {mark} {escape(str(s.to_json()))}", markup=True)
     if not (report.complete and all(s.ok for s in report.signatures)):
         raise typer.Exit(3)
 
@@ -349,7 +352,7 @@ def message_send(
         )
     else:
         verdict = "[green]accepted[/]" if sent.accepted else "[red]refused[/]"
-        console.print(f"message {sent.id}: {verdict}: {escape(sent.reason)}")
+        console.print(f"message {sent.id}: {verdict}: {escape(sent.reason)}", markup=True)
     if not sent.accepted:
         raise typer.Exit(3)
 
@@ -376,7 +379,7 @@ def message_list(
             m["element"] or "",
             m["purpose"] or "",
             "yes" if m["accepted"] else "no",
-            escape(m["reason"]),
+            m["reason"],
         )
     console.print(table)
 
@@ -420,9 +423,9 @@ def message_read(
             home, message, reader=_load_certs(reader), purpose=purpose, roles=role or []
         )
     if content is None:
-        console.print(f"[red]refused[/]: {escape(decision.explain())}")
+        console.print(f"[red]refused[/]: {escape(decision.explain())}", markup=True)
         raise typer.Exit(3)
-    console.print(f"[green]allowed[/]: {escape(decision.explain())}", highlight=False)
+    console.print(f"[green]allowed[/]: {escape(decision.explain())}", highlight=False, markup=True)
     if out is not None:
         out.write_bytes(content)
     else:

@@ -52,7 +52,7 @@ def init(
     with _home() as home:
         key = home.log.create_key(secret=secret)
         signed = home.log.checkpoint()
-    console.print(f"log {escape(key.name)}: {signed.checkpoint.size} entries")
+    console.print(f"log {key.name}: {signed.checkpoint.size} entries")
     console.print(key.vkey, highlight=False)
 
 
@@ -128,16 +128,18 @@ def show(
     if as_json:
         _print_json(data)
         return
-    console.print(f"[bold]{escape(cp.origin)}[/]: {cp.size} entries, root {data['root']}")
+    console.print(
+        f"[bold]{escape(cp.origin)}[/]: {cp.size} entries, root {data['root']}", markup=True
+    )
     for c in signed.cosignatures:
-        console.print(f"  cosigned by {escape(c.name)} at {c.time.isoformat()}")
+        console.print(f"  cosigned by {c.name} at {c.time.isoformat()}")
     if entries:
         table = Table()
         for column in ("#", "kind", "time", "about"):
             table.add_column(column)
         for i, e in entries:
             about = e.body.get("subject") or e.body.get("serial") or e.body.get("id") or ""
-            table.add_row(str(i), e.kind.value, e.time.isoformat(), escape(str(about))[:60])
+            table.add_row(str(i), e.kind.value, e.time.isoformat(), str(about)[:60])
         console.print(table)
 
 
@@ -197,7 +199,7 @@ def verify(
         if receipt is None:
             audit = home.log.verify()
             console.print(
-                f"log {escape(home.log.origin)}: {audit.size} entries, root {_b64(audit.root)}; "
+                f"log {home.log.origin}: {audit.size} entries, root {_b64(audit.root)}; "
                 f"all {audit.checkpoints} checkpoints signed are consistent with the stored tree"
             )
             return
@@ -215,8 +217,8 @@ def verify(
         signed, entry = parsed.verify(log_key, source=str(receipt))
     console.print(
         f"{receipt}: entry {parsed.index} ({entry.kind.value}, logged {entry.time.isoformat()}) "
-        f"is in {escape(parsed.origin)} at size {signed.checkpoint.size}; checkpoint signed by "
-        f"{escape(log_key.name)}"
+        f"is in {parsed.origin} at size {signed.checkpoint.size}; checkpoint signed by "
+        f"{log_key.name}"
     )
 
 
@@ -241,7 +243,8 @@ def monitor(
     if report.first_contact:
         console.print(
             f"[yellow]now following[/] {escape(report.origin)} at {escape(report.url)}"
-            + ("" if key else " (key trusted on first use: compare it with the operator's)")
+            + ("" if key else " (key trusted on first use: compare it with the operator's)"),
+            markup=True,
         )
     grew = (
         f"grew from {report.previous} to {report.size} entries"
@@ -250,7 +253,8 @@ def monitor(
     )
     console.print(
         f"[green]consistent[/]: {escape(report.origin)} {grew}, root {_b64(report.root)}"
-        + (f"; cosigned by {', '.join(report.cosigned_by)}" if report.cosigned_by else "")
+        + (f"; cosigned by {escape(', '.join(report.cosigned_by))}" if report.cosigned_by else ""),
+        markup=True,
     )
 
 

@@ -14,6 +14,7 @@ import typer
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
+from rich.markup import escape
 from rich.table import Table
 
 from trustbridge import __version__
@@ -227,8 +228,10 @@ def init(
         database_url=database_url,
     )
     console.print(
-        f"created home [bold]{home.path}[/] for node [bold]{home.config.node_name}[/] "
-        f"({home.engine.url.get_backend_name()})"
+        f"created home [bold]{escape(str(home.path))}[/] for node "
+        f"[bold]{escape(home.config.node_name)}[/] "
+        f"({home.engine.url.get_backend_name()})",
+        markup=True,
     )
     home.close()
 
@@ -343,7 +346,9 @@ def ca_create_root(
             lifetime=timedelta(days=days),
             path_length=path_length,
         )
-    console.print(f"root CA [bold]{info.slug}[/] created ({info.key_store} key, {info.key_type})")
+    console.print(
+        f"root CA [bold]{info.slug}[/] created ({info.key_store} key, {info.key_type})", markup=True
+    )
 
 
 def _name_constraints(
@@ -435,7 +440,8 @@ def ca_create_issuing(
         )
     console.print(
         f"issuing CA [bold]{info.slug}[/] created below {parent}: "
-        f"kinds {', '.join(info.kinds)}; levels {', '.join(info.levels)}"
+        f"kinds {', '.join(info.kinds)}; levels {', '.join(info.levels)}",
+        markup=True,
     )
 
 
@@ -463,7 +469,10 @@ def ca_request(
             key=_key_spec(key_type, pkcs11, passphrase_env, passphrase_file),
         )
     _write(out, csr.public_bytes(Encoding.PEM))
-    console.print(f"CA [bold]{info.slug}[/] awaits its certificate; CSR written to {out}")
+    console.print(
+        f"CA [bold]{info.slug}[/] awaits its certificate; CSR written to {escape(str(out))}",
+        markup=True,
+    )
 
 
 @ca_app.command("certify")
@@ -515,7 +524,8 @@ def ca_install(
         info = home.install_ca_certificate(slug, _load_cert(cert), _load_certs(chain))
     console.print(
         f"CA [bold]{info.slug}[/] is active: kinds {', '.join(info.kinds) or '-'}; "
-        f"levels {', '.join(info.levels)}"
+        f"levels {', '.join(info.levels)}",
+        markup=True,
     )
 
 
@@ -655,7 +665,8 @@ def _report(result: RequestInfo | Issued, out: Path | None) -> None:
     if isinstance(result, RequestInfo):
         console.print(
             f"request [bold]{result.id}[/] is {result.state}: a registration officer "
-            f"must approve it (trustbridge request approve {result.id} ...)"
+            f"must approve it (trustbridge request approve {result.id} ...)",
+            markup=True,
         )
         return
     _write_issued(result, out)
@@ -664,7 +675,9 @@ def _report(result: RequestInfo | Issued, out: Path | None) -> None:
 def _write_issued(result: Issued, out: Path | None) -> None:
     for cert in result.certificates:
         serial = format(cert.serial_number, "x")
-        console.print(f"issued [bold]{serial}[/] to {cert.subject.rfc4514_string()}")
+        console.print(
+            f"issued [bold]{serial}[/] to {escape(cert.subject.rfc4514_string())}", markup=True
+        )
     if out is None:
         if result.generated_keys:
             raise InputError("a generated key must be delivered: pass --out DIR")
@@ -913,7 +926,7 @@ def _decide(
             request_id, decision=statement, signature=signature, officer=_load_cert(officer_cert)
         )
     if isinstance(result, RequestInfo):
-        console.print(f"request [bold]{request_id}[/] {result.state}")
+        console.print(f"request [bold]{request_id}[/] {result.state}", markup=True)
     else:
         _write_issued(result, out)
 
@@ -1335,7 +1348,11 @@ _REASONS = ", ".join(r.value for r in Reason if r is not Reason.CERTIFICATE_HOLD
 
 def _status_line(c: CertificateInfo) -> None:
     reason = f" ({c.revocation_reason})" if c.revocation_reason and c.status == "revoked" else ""
-    console.print(f"certificate {c.serial} of CA {c.ca} ({c.holder}): [bold]{c.status}[/]{reason}")
+    console.print(
+        f"certificate {c.serial} of CA {c.ca} ({escape(c.holder)}): "
+        f"[bold]{c.status}[/]{escape(reason)}",
+        markup=True,
+    )
 
 
 @app.command()
@@ -1621,7 +1638,12 @@ def run() -> None:
             sys.exit(code)
     except TrustbridgeError as exc:
         # soft_wrap: paths and URLs in a message stay whole, to be copied.
-        err.print(f"[bold red]error:[/] {exc.diagnostics()}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[bold red]error:[/] {escape(exc.diagnostics())}",
+            highlight=False,
+            soft_wrap=True,
+            markup=True,
+        )
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -1643,9 +1665,10 @@ def run() -> None:
         if os.environ.get("TRUSTBRIDGE_DEBUG"):
             traceback.print_exc()
         err.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
             "  hint: set TRUSTBRIDGE_DEBUG=1 to see the traceback, and report it",
             highlight=False,
+            markup=True,
         )
         sys.exit(70)
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from trustbridge.cli._common import _home, _read, console, err, state
@@ -111,7 +110,7 @@ def install(
         passphrase=_passphrase(passphrase_env),
     )
     console.print(
-        f"installed {escape(identity.subject)} ({escape(identity.application_uri)}), "
+        f"installed {identity.subject} ({identity.application_uri}), "
         f"{len(identity.chain)} certificate(s)",
         highlight=False,
     )
@@ -152,9 +151,7 @@ def serve(
             resolver=lambda: home.trust.resolver(fetcher=fetcher),
             clock=home.clock,
             min_level=min_level,
-            on_verdict=lambda v: err.print(
-                escape(_verdict_line(v)), highlight=False, soft_wrap=True
-            ),
+            on_verdict=lambda v: err.print(_verdict_line(v), highlight=False, soft_wrap=True),
         )
         asyncio.run(_serve(home, identity, validator, station_results, host, port, name, policies))
 
@@ -189,10 +186,10 @@ async def _serve(
         loop.add_signal_handler(signum, stop.set)
     async with station:
         console.print(
-            f"station {escape(identity.subject)} ({escape(station.application_uri)}) listening "
+            f"station {identity.subject} ({station.application_uri}) listening "
             f"at {station.endpoint} ({', '.join(p.value for p in station.policies)}, "
             f"SignAndEncrypt); {len(station.results)} sensor(s); clients resolved with the trust "
-            f"of {escape(str(home.path))}",
+            f"of {home.path!s}",
             highlight=False,
             soft_wrap=True,
         )
@@ -257,17 +254,17 @@ def read(
         return
     result, server = outcome.result, outcome.server
     console.print(
-        f"station {escape(server.subject)} ({escape(server.application_uri)}): "
-        f"{escape(server.reason)}; {chosen.value} SignAndEncrypt",
+        f"station {server.subject} ({server.application_uri}): "
+        f"{server.reason}; {chosen.value} SignAndEncrypt",
         highlight=False,
         soft_wrap=True,
     )
-    table = Table(title=f"sensor {escape(result.serial)}", show_header=False)
+    table = Table(title=f"sensor {result.serial}", show_header=False)
     table.add_column("what")
     table.add_column("value", overflow="fold")
     table.add_row("verdict", result.verdict)
     table.add_row("tested at", result.tested_at.isoformat())
     table.add_row("report sha256", result.report_sha256)
     for measurement in result.measurements:
-        table.add_row(measurement.name, f"{measurement.value:g} {escape(measurement.unit)}")
+        table.add_row(measurement.name, f"{measurement.value:g} {measurement.unit}")
     console.print(table)

@@ -61,11 +61,16 @@ def _check_requirements(paths: list[Path]) -> None:
             f"[bold]{escape(policy.id)}[/] (requirement policy, risk {policy.risk}) "
             f"{escape(str(path))}: {len(policy.requirements)} requirements over "
             f"{len(policy.characteristics)} characteristics; identity at least "
-            f"{policy.min_level}; accept from {policy.accept:g}, conditions from "
+            f"{escape(str(policy.min_level))}; accept from {policy.accept:g}, conditions from "
             f"{policy.conditions:g}"
-            + (f"; suppliers under {policy.suppliers.policy.id}" if policy.suppliers else ""),
+            + (
+                f"; suppliers under {escape(policy.suppliers.policy.id)}"
+                if policy.suppliers
+                else ""
+            ),
             highlight=False,
             soft_wrap=True,
+            markup=True,
         )
 
 
@@ -86,7 +91,10 @@ def check(paths: PoliciesArg = None) -> None:
     except PolicyFileError as exc:
         for problem in exc.problems:
             err.print(
-                f"[bold red]error:[/] {escape(str(problem))}", highlight=False, soft_wrap=True
+                f"[bold red]error:[/] {escape(str(problem))}",
+                highlight=False,
+                soft_wrap=True,
+                markup=True,
             )
         count = len(exc.problems)
         err.print(f"{count} problem{'s' if count != 1 else ''}; no policy was loaded")
@@ -96,8 +104,9 @@ def check(paths: PoliciesArg = None) -> None:
             f"[bold]{escape(policy.id)}[/] ({policy.effect}) {escape(policy.source)}:{policy.line}",
             highlight=False,
             soft_wrap=True,
+            markup=True,
         )
-        console.print(f"  {escape(policy.reason)}", highlight=False, soft_wrap=True)
+        console.print(f"  {policy.reason}", highlight=False, soft_wrap=True)
     console.print(
         f"{len(policies.policies)} policies match the schema", highlight=False, soft_wrap=True
     )
@@ -146,13 +155,17 @@ def decide(
         console.print_json(json.dumps(decision.to_json(), ensure_ascii=False))
     else:
         verdict = "[bold green]allow[/]" if decision.allowed else "[bold red]deny[/]"
-        console.print(f"{verdict} {escape(str(request))}", highlight=False, soft_wrap=True)
+        console.print(
+            f"{verdict} {escape(str(request))}", highlight=False, soft_wrap=True, markup=True
+        )
         for policy, reason in zip(decision.policies, decision.reasons, strict=False):
-            console.print(f"  {escape(policy)}: {escape(reason)}", highlight=False, soft_wrap=True)
+            console.print(f"  {policy}: {reason}", highlight=False, soft_wrap=True)
         for reason in decision.reasons[len(decision.policies) :]:
-            console.print(f"  {escape(reason)}", highlight=False, soft_wrap=True)
+            console.print(f"  {reason}", highlight=False, soft_wrap=True)
         for error in (e for e in decision.errors if not any(e in r for r in decision.reasons)):
-            console.print(f"  [yellow]error:[/] {escape(error)}", highlight=False, soft_wrap=True)
+            console.print(
+                f"  [yellow]error:[/] {escape(error)}", highlight=False, soft_wrap=True, markup=True
+            )
     if not decision.allowed:
         raise typer.Exit(3)
 

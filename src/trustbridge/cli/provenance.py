@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from trustbridge.cli._common import _holder_signer, _home, _load_cert, _load_certs, _read, console
 from trustbridge.errors import InputError
@@ -139,7 +140,7 @@ def record(
                 "receipt": recorded.receipt.to_json(),
             }
     console.print(
-        f"{kind.value} of {escape(subject.id)} logged at index {answer['index']} "
+        f"{kind.value} of {subject.id} logged at index {answer['index']} "
         f"(statement {answer['digest'][:16]}…)"
     )
     if receipt is not None:
@@ -170,7 +171,7 @@ def equipment_list() -> None:
     """The registered production and test equipment."""
     with _home() as home:
         for fingerprint, subject in home.provenance.equipment().items():
-            console.print(f"{fingerprint[:16]}…  {escape(subject)}")
+            console.print(f"{fingerprint[:16]}…  {subject}")
 
 
 @provenance_app.command("show")
@@ -187,7 +188,7 @@ def show(
                 _print_json(names)
             else:
                 for name in names:
-                    console.print(escape(name))
+                    console.print(name)
             return
         history = home.provenance.history(component)
     if not history:
@@ -214,7 +215,7 @@ def show(
             str(row["event"]),
             str(row["logged"]),
             f"{row['log']} #{row['index']}",
-            escape(str(row["signer"])),
+            str(row["signer"]),
         )
     console.print(table)
 
@@ -230,7 +231,7 @@ def import_(
 
     with _home() as home:
         recorded = import_component(home, url, component)
-    console.print(f"{len(recorded)} statements about {escape(component)} imported")
+    console.print(f"{len(recorded)} statements about {component} imported")
 
 
 @provenance_app.command("verify")
@@ -256,26 +257,27 @@ def verify(
                 entry.event.value if entry.event else "?",
                 _time(entry.time),
                 _time(entry.claimed_time),
-                escape(entry.signer),
+                entry.signer,
                 f"{entry.route or '-'} {entry.reference_level or ''}",
-                "[green]yes[/]"
+                Text("yes", style="green")
                 if entry.ok
-                else "[red]" + escape("; ".join(entry.failures)) + "[/]",
+                else Text("; ".join(entry.failures), style="red"),
             )
         console.print(table)
         for line in result.logs:
-            console.print(f"  logged: {escape(line)}")
+            console.print(f"  logged: {line}")
         for name, summary in result.assessments.items():
             console.print(
-                f"  assessment of {escape(name)}: {summary.get('decision')} "
-                f"(score {summary.get('score')})"
+                f"  assessment of {name}: {summary.get('decision')} (score {summary.get('score')})"
             )
     if not result.valid:
         failures = [*result.log_failures, *result.report.failures]
-        console.print(f"[red]NOT VALID[/]: {escape(failures[0]) if failures else 'empty chain'}")
+        console.print(
+            f"[red]NOT VALID[/]: {escape(failures[0]) if failures else 'empty chain'}", markup=True
+        )
         raise typer.Exit(3)
     if not as_json:
-        console.print(f"[green]valid[/]: {len(result.report.timeline)} statements")
+        console.print(f"[green]valid[/]: {len(result.report.timeline)} statements", markup=True)
 
 
 def _time(value: datetime | None) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from cryptography import x509
+from rich.markup import escape
 
 from trustbridge.cli._common import _holder_signer, _load_certs, _read, console
 from trustbridge.errors import InputError
@@ -100,9 +101,14 @@ def _show(data: Any) -> None:
 def _write_outcome(result: dict[str, Any], out: Path | None) -> None:
     request = result["request"]
     if not result["certificates"]:
-        console.print(f"request [bold]{request['id']}[/] {request['state']}")
+        console.print(
+            f"request [bold]{escape(str(request['id']))}[/] {escape(str(request['state']))}",
+            markup=True,
+        )
         return
-    console.print(f"request [bold]{request['id']}[/] released: certificate issued")
+    console.print(
+        f"request [bold]{escape(str(request['id']))}[/] released: certificate issued", markup=True
+    )
     if out is None:
         console.print(result["certificates"][0], end="")
         return
@@ -218,7 +224,11 @@ def _ca(ca: str | None) -> dict[str, str | int]:
 
 
 def _status_line(data: dict[str, Any]) -> None:
-    console.print(f"{data['serial']} ({data['subject']}): [bold]{data['status']}[/]")
+    console.print(
+        f"{escape(str(data['serial']))} ({escape(str(data['subject']))}): "
+        f"[bold]{escape(str(data['status']))}[/]",
+        markup=True,
+    )
 
 
 @remote_app.command("cert")

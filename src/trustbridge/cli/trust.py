@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from rich.markup import escape
 from rich.table import Table
 
 from trustbridge.cli._common import (
@@ -133,7 +134,7 @@ def _print_resolution(result: Resolution, as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(data, ensure_ascii=False))
         return
-    console.print(f"[bold green]trusted[/] by the {result.route} route")
+    console.print(f"[bold green]trusted[/] by the {result.route} route", markup=True)
     for index, name in enumerate(_path_rows(result.path)):
         console.print(f"  {index}. {name}", highlight=False)
     console.print(f"  holder level    {data['holder_level']}")
@@ -146,7 +147,11 @@ def _print_resolution(result: Resolution, as_json: bool) -> None:
         if outcome.error:
             console.print(f"  ({outcome.route} route: {outcome.error})", highlight=False)
     if result.disagreement:
-        console.print(f"  [bold yellow]warning:[/] {result.disagreement}", highlight=False)
+        console.print(
+            f"  [bold yellow]warning:[/] {escape(str(result.disagreement))}",
+            highlight=False,
+            markup=True,
+        )
 
 
 def _print_path(path: ValidatedPath, names: dict[str, str], crls: int, as_json: bool) -> None:
@@ -166,7 +171,7 @@ def _print_path(path: ValidatedPath, names: dict[str, str], crls: int, as_json: 
     if as_json:
         console.print_json(json.dumps(data, ensure_ascii=False))
         return
-    console.print("[bold green]valid[/] path to a given anchor")
+    console.print("[bold green]valid[/] path to a given anchor", markup=True)
     for index, name in enumerate(_path_rows(path.certificates)):
         console.print(f"  {index}. {name}", highlight=False)
     for certificate_level, anchor_level in policies:
@@ -243,7 +248,7 @@ def verify(
             )
         snapshot = home.trust.snapshot(when)
         for problem in snapshot.problems:
-            console.print(f"[yellow]note:[/] {problem}", highlight=False)
+            console.print(f"[yellow]note:[/] {escape(str(problem))}", highlight=False, markup=True)
         resolver = TrustResolver(
             snapshot.config,
             fetcher=fetcher,

@@ -32,6 +32,7 @@ from rfc3161_client import TimestampRequestBuilder, decode_timestamp_response
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from trustbridge import __version__
 from trustbridge.clock import Clock, SystemClock
@@ -434,7 +435,7 @@ class _Run:
     # -- helpers --------------------------------------------------------------------------
 
     def say(self, text: str) -> None:
-        self.console.print(f"  [green]✓[/] {text}", highlight=False)
+        self.console.print(f"  [green]✓[/] {text}", highlight=False, markup=True)
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.out).as_posix()
@@ -454,7 +455,7 @@ class _Run:
     def step(self, number: int) -> Iterator[None]:
         """One step of the story, timed; a failure names the step (and the nodes' logs)."""
         title, status, note = _STORY[number - 1]
-        self.console.rule(f"[bold]Step {number}: {title}")
+        self.console.rule(Text.from_markup(f"[bold]Step {number}: {escape(title)}"))
         started = time.perf_counter()
         try:
             yield
@@ -463,13 +464,17 @@ class _Run:
         except (OSError, httpx.HTTPError, ValueError, KeyError) as exc:
             raise DemoStepError(number, title, f"{type(exc).__name__}: {exc}") from exc
         if note:
-            self.console.print(f"  [yellow]{status}:[/] {note}", highlight=False)
+            self.console.print(
+                f"  [yellow]{status}:[/] {escape(note)}", highlight=False, markup=True
+            )
         self.steps.append(_step_entry(number, time.perf_counter() - started))
 
     def unavailable(self, number: int) -> None:
         title, _, note = _STORY[number - 1]
-        self.console.rule(f"[dim]Step {number}: {title}")
-        self.console.print(f"  [yellow]not available:[/] {note}", highlight=False)
+        self.console.rule(Text.from_markup(f"[dim]Step {number}: {escape(title)}"))
+        self.console.print(
+            f"  [yellow]not available:[/] {escape(note or '')}", highlight=False, markup=True
+        )
         self.steps.append(_step_entry(number, 0.0))
 
     # -- nodes ----------------------------------------------------------------------------
@@ -1063,7 +1068,8 @@ class _Run:
         self.console.print(table)
         self.console.print(
             "[dim]The web UI asks for a person identity's client certificate: the officers' "
-            "certificates and keys are under artifacts/<scheme>/identities and keys.[/]"
+            "certificates and keys are under artifacts/<scheme>/identities and keys.[/]",
+            markup=True,
         )
         try:
             while all(node.process.poll() is None for node in self.served.values()):
@@ -1083,7 +1089,7 @@ class _Run:
             table.add_row(
                 str(s["step"]),
                 s["title"],
-                f"[{style}]{s['status']}[/]",
+                Text(s["status"], style=style),
                 _seconds(s),
             )
         self.console.print(table)
@@ -1112,7 +1118,7 @@ def run_demo(
     run = _Run(out=out, console=console, clock=clock)
     if port_base is not None:
         run.http_base, run.https_base = port_base, port_base + 100
-    console.print(f"[bold]trustbridge demo[/] -> {escape(str(out))}")
+    console.print(f"[bold]trustbridge demo[/] -> {escape(str(out))}", markup=True)
     with ExitStack() as stack:
         _story(run, stack)
         manifest = run.manifest()
@@ -1123,18 +1129,17 @@ def run_demo(
         console.print()
         run.summary()
         console.print(
-            escape(
-                f"{len(run.identities)} identities in {out / 'artifacts'}; manifest "
-                f"{out / MANIFEST_FILE}; report {out / REPORT_FILE} "
-                f"({time.perf_counter() - started:.1f} s in all; the story "
-                f"{sum(s['seconds'] for s in run.steps):.1f} s after set-up, goal "
-                f"{DEMO_GOAL_SECONDS:.0f} s)"
-            ),
+            f"{len(run.identities)} identities in {out / 'artifacts'}; manifest "
+            f"{out / MANIFEST_FILE}; report {out / REPORT_FILE} "
+            f"({time.perf_counter() - started:.1f} s in all; the story "
+            f"{sum(s['seconds'] for s in run.steps):.1f} s after set-up, goal "
+            f"{DEMO_GOAL_SECONDS:.0f} s)",
             highlight=False,
         )
         console.print(
             "[dim]The nodes keep their CA key passphrases in their homes "
-            "(secrets/demo-passphrase): a demo convenience, not a practice to copy.[/]"
+            "(secrets/demo-passphrase): a demo convenience, not a practice to copy.[/]",
+            markup=True,
         )
         if keep_running:
             run.wait_for_interrupt()
@@ -1183,7 +1188,7 @@ def render_again(out: Path, *, console: Console, clock: Clock | None = None) -> 
     page = render_report(out, manifest, generated_at=(clock or SystemClock()).now())
     path = out / REPORT_FILE
     path.write_text(page, encoding="utf-8")
-    console.print(escape(f"report -> {path}"), highlight=False)
+    console.print(f"report -> {path}", highlight=False)
     return path
 
 
