@@ -13,6 +13,7 @@ from trustbridge.clock import FixedClock
 from trustbridge.errors import ConfigError, PassphraseError
 from trustbridge.home import Home
 from trustbridge.home.config import CONFIG_FILE, HomeConfig
+from trustbridge.home.secrets import resolve_secret
 from trustbridge.trust.paths import FetchAllowList, FetchError, HttpFetcher
 from trustbridge.trust.reference import GERMANY
 
@@ -286,6 +287,12 @@ def test_without_a_password_the_fetcher_says_where_to_put_it(
             home.fetcher()
         assert raised.value.hint is not None
         assert "TRUSTBRIDGE_PASSPHRASE_FETCH_PROXY" in raised.value.hint
+        # Opened without a prompt: nothing would ask, so the hint does not send anyone to a
+        # terminal; with a prompt that got no answer, it does.
+        assert "terminal" not in raised.value.hint
+        with pytest.raises(PassphraseError) as unanswered:
+            resolve_secret("fetch-proxy", None, home=home.path, prompt=lambda _: "")
+        assert unanswered.value.hint is not None and "run in a terminal" in unanswered.value.hint
     finally:
         home.close()
 

@@ -3,11 +3,12 @@ nothing about the node's configuration, secrets or keys (those go to the node's 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from trustbridge.errors import (
     ConfigError,
@@ -19,7 +20,8 @@ from trustbridge.errors import (
 from trustbridge.node.app import _error_handlers
 
 
-def _answering(error: Exception) -> TestClient:
+def _answer(error: Exception) -> httpx.Response:
+    """What a node's API answers to a request that raised ``error``."""
     app = FastAPI()
 
     @app.get("/fails")
@@ -27,7 +29,13 @@ def _answering(error: Exception) -> TestClient:
         raise error
 
     _error_handlers(app)
-    return TestClient(app, raise_server_exceptions=False)
+
+    async def ask() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
+            return await client.get("/fails")
+
+    return asyncio.run(ask())
 
 
 @pytest.mark.parametrize(
@@ -45,7 +53,7 @@ def test_the_nodes_own_problems_stay_in_its_log(
     error: TrustbridgeError, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="trustbridge.node"):
-        answer = _answering(error).get("/fails")
+        answer = _answer(error)
     assert answer.status_code == 503
     body = answer.json()
     assert body["error"].startswith("this node cannot answer")
@@ -55,6 +63,6 @@ def test_the_nodes_own_problems_stay_in_its_log(
 
 
 def test_a_callers_mistake_is_explained_to_the_caller() -> None:
-    answer = _answering(InputError("serial 'xyz' is not hex", hint="give it in hex")).get("/fails")
+    answer = _answer(InputError("serial 'xyz' is not hex", hint="give it in hex"))
     assert answer.status_code == 400
     assert answer.json() == {"error": "serial 'xyz' is not hex", "hint": "give it in hex"}

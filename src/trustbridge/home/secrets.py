@@ -63,10 +63,12 @@ def resolve_secret(
         answer = prompt(f"Password for {what}" if what else f"Passphrase for key {slug}")
         if answer:
             return answer.encode()
+    # Only where something could ask: a command that never prompts says nothing of terminals.
+    ask = ", or run in a terminal to be asked" if prompt is not None else ""
     raise PassphraseError(
         f"no {kind} for {for_}",
-        hint=f"set {source.env or _env_name(slug)}, name a protected file in the home's "
-        "[secrets] section, or run in a terminal to be asked",
+        hint=f"set {source.env or _env_name(slug)} or name a protected file in the home's "
+        f"[secrets] section{ask}",
     )
 
 
