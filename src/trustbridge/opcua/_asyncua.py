@@ -21,6 +21,17 @@ when its activation is refused. So:
 - the user manager (:class:`ValidatedChannels`) activates a session only on a channel whose
   certificate was accepted, so a session without a checked certificate never activates.
 
+A session's user may be a person (an X.509 user identity token, OPC 10000-4 5.6.3). asyncua
+checks the token's signature with whatever algorithm the token names (RSA-SHA1 too) and hands
+the certificate to the user manager, which cannot wait for a trust decision. So each connection
+runs a :class:`StationProcessor` that, before asyncua activates a session with such a token,
+insists on the signature algorithm of the channel's security policy, checks the signature (the
+proof of possession of the person's key, bound to this session's nonce) and only then lets the
+station's user validator resolve the person's identity; the user manager makes a user of exactly
+the certificate that passed. Every accepted session's user (:class:`SessionUser`) carries the
+verdict it rests on, the person's or, for an anonymous token, the client application's, so that
+the station can decide each Read on it.
+
 If asyncua ever ran these steps in other task contexts, nothing would be marked and every
 session would be refused: the arrangement fails closed.
 """
@@ -29,27 +40,37 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from asyncua import ua
 from asyncua.common.utils import ServiceError
 from asyncua.crypto import security_policies
 from asyncua.crypto.permission_rules import SimpleRoleRuleset, User, UserRole
+from asyncua.server.binary_server_asyncio import BinaryServer, OPCUAProtocol
 from asyncua.server.internal_server import InternalServer
 from asyncua.server.internal_session import InternalSession
+from asyncua.server.uaprocessor import UaProcessor
 from asyncua.server.user_managers import UserManager
 from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.status_codes import StatusCodes, get_name_and_doc
+from asyncua.ua.ua_binary import struct_from_binary
+from cryptography import x509
 
-from trustbridge.opcua.peers import LOGGER, printable
+from trustbridge.opcua.peers import LOGGER, PeerValidator, PeerVerdict, printable
 from trustbridge.opcua.policies import SecurityPolicy
 
 __all__ = [
     "ChannelBoundSession",
     "ChannelRecordingFactory",
+    "ReadGate",
     "ReadOnlyRuleset",
+    "SessionUser",
+    "StationBinaryServer",
     "StationInternals",
+    "StationProcessor",
     "ValidatedChannels",
     "accept_channel",
     "channel_certificate",
@@ -69,6 +90,15 @@ _ACCEPTED: ContextVar[bytes | None] = ContextVar("trustbridge_opcua_accepted", d
 _PEER: ContextVar[str | None] = ContextVar("trustbridge_opcua_peer", default=None)
 #: Whether the current connection has had its session.
 _SESSION: ContextVar[bool] = ContextVar("trustbridge_opcua_session", default=False)
+#: The validator's verdict on the accepted channel certificate.
+_APPLICATION: ContextVar[PeerVerdict | None] = ContextVar(
+    "trustbridge_opcua_application", default=None
+)
+#: The person of the ActivateSession being processed (its certificate's DER and the accepted
+#: verdict), or None where its token is not an X.509 user identity token.
+_USER: ContextVar[tuple[bytes, PeerVerdict] | None] = ContextVar(
+    "trustbridge_opcua_user", default=None
+)
 
 
 def quiet_asyncua() -> None:
@@ -125,6 +155,7 @@ class ChannelRecordingFactory(security_policies.SecurityPolicyFactory):
         # The policy keeps the leaf (asyncua drops a chain sent along with it).
         _CHANNEL.set(policy.peer_certificate)
         _ACCEPTED.set(None)
+        _APPLICATION.set(None)
         return policy
 
 
@@ -133,9 +164,11 @@ def channel_certificate() -> bytes | None:
     return _CHANNEL.get()
 
 
-def accept_channel(certificate: bytes | None) -> None:
-    """Mark the current connection's channel certificate as accepted (None: withdraw)."""
+def accept_channel(certificate: bytes | None, verdict: PeerVerdict | None = None) -> None:
+    """Mark the current connection's channel certificate as accepted, on ``verdict`` (None:
+    withdraw)."""
     _ACCEPTED.set(certificate)
+    _APPLICATION.set(verdict if certificate is not None else None)
 
 
 def peer_address() -> str | None:
@@ -202,13 +235,69 @@ class ChannelBoundSession(InternalSession):
             )
         return super().activate_session(params, peer_certificate)
 
+    async def read(self, params: ua.ReadParameters) -> list[ua.DataValue]:
+        gate = getattr(self.iserver, "read_gate", None)
+        if gate is None:
+            return await super().read(params)
+        user = self.user
+        if not isinstance(user, SessionUser):  # pragma: no cover - the ruleset refuses first
+            raise ServiceError(StatusCodes.BadUserAccessDenied)
+        nodes = list(params.NodesToRead)
+        refusals = gate(user, nodes)
+        if len(refusals) != len(nodes):  # pragma: no cover - a gate that miscounts refuses all
+            refusals = [int(StatusCodes.BadUserAccessDenied)] * len(nodes)
+        allowed = [node for node, refusal in zip(nodes, refusals, strict=True) if refusal is None]
+        if len(allowed) == len(nodes):
+            return await super().read(params)
+        values: list[ua.DataValue] = []
+        if allowed:
+            subset = ua.ReadParameters(
+                MaxAge=params.MaxAge,
+                TimestampsToReturn=params.TimestampsToReturn,
+                NodesToRead=allowed,
+            )
+            values = list(await super().read(subset))
+            if len(values) != len(allowed):  # pragma: no cover - asyncua answers each node
+                raise ServiceError(StatusCodes.BadInternalError)
+        read = iter(values)
+        return [
+            next(read) if refusal is None else ua.DataValue(StatusCode=ua.StatusCode(refusal))
+            for refusal in refusals
+        ]
+
+
+@dataclass
+class SessionUser(User):
+    """The user of an activated station session and the verdict it rests on: the person's
+    (an X.509 user identity token) or, for an anonymous token, the client application's."""
+
+    certificate: x509.Certificate | None = None
+    verdict: PeerVerdict | None = None
+    #: True for a person (X.509 user token), False for the client application alone.
+    person: bool = False
+    #: Whatever the station keeps about this user for its decisions (its access entity, ...).
+    memo: dict[Any, Any] | None = None
+
+
+#: Decides, for a session's user, which of the nodes of one Read request it may read: for each
+#: node None (read it) or the status code to answer instead.
+ReadGate = Callable[[SessionUser, Sequence[ua.ReadValueId]], list[int | None]]
+#: Decides on the person of an X.509 user identity token (a validator in role USER).
+UserCheck = Callable[[x509.Certificate, str | None], Awaitable[PeerVerdict]]
 
 _ANONYMOUS = User(role=UserRole.Anonymous)
 
 
 class StationInternals(InternalServer):
     """asyncua's internal server for a station: sessions only on a channel with security, one
-    per connection, never reattached to another connection; no RegisterServer."""
+    per connection, never reattached to another connection; no RegisterServer.
+
+    ``users`` decides on the persons of X.509 user identity tokens (None: the station takes
+    none); ``read_gate`` on every Read (None: an accepted session reads everything).
+    """
+
+    users: PeerValidator | None = None
+    read_gate: ReadGate | None = None
 
     def create_session(
         self, name: str, user: User = _ANONYMOUS, external: bool = False
@@ -245,7 +334,8 @@ class StationInternals(InternalServer):
 
 
 class ValidatedChannels(UserManager):
-    """asyncua's user manager: a user only on a channel whose certificate was accepted."""
+    """asyncua's user manager: a user only on a channel whose certificate was accepted; a person
+    only with the certificate the station's user validator accepted for this activation."""
 
     def get_user(
         self,
@@ -255,14 +345,146 @@ class ValidatedChannels(UserManager):
         certificate: Any = None,
     ) -> User | None:
         accepted = _ACCEPTED.get()
-        if accepted is None or not isinstance(certificate, bytes) or certificate != accepted:
+        application = _APPLICATION.get()
+        if (
+            accepted is None
+            or application is None
+            or not isinstance(certificate, bytes)
+            or username is not None
+            or password is not None
+        ):
             LOGGER.warning(
                 "refused OPC UA session activation: the secure channel's certificate was not "
                 "accepted on this connection (%s)",
                 _connection(),
             )
             return None
-        return User(role=UserRole.User)
+        person = _USER.get()
+        if person is not None:
+            der, verdict = person
+            if certificate != der:  # pragma: no cover - the processor checked this token
+                LOGGER.warning(
+                    "refused OPC UA session activation: the user token is not the one checked (%s)",
+                    _connection(),
+                )
+                return None
+            return SessionUser(
+                role=UserRole.User,
+                name=verdict.subject,
+                certificate=x509.load_der_x509_certificate(der),
+                verdict=verdict,
+                person=True,
+            )
+        if certificate != accepted:
+            LOGGER.warning(
+                "refused OPC UA session activation: a user token nobody checked (%s)",
+                _connection(),
+            )
+            return None
+        return SessionUser(
+            role=UserRole.User,
+            name=application.subject,
+            certificate=x509.load_der_x509_certificate(accepted),
+            verdict=application,
+            person=False,
+        )
+
+
+_ACTIVATE_SESSION = ua.NodeId(ua.Int32(ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary))
+
+
+class StationProcessor(UaProcessor):
+    """A connection's request processor that decides on an X.509 user identity token before
+    asyncua activates a session with it (asyncua's user manager cannot wait for a trust
+    decision): the channel policy's signature algorithm, the signature (proof of possession,
+    bound to the session's nonce), then the station's user validator."""
+
+    async def _process_message(self, typeid: Any, requesthdr: Any, seqhdr: Any, body: Any) -> Any:
+        if typeid == _ACTIVATE_SESSION:
+            _USER.set(None)
+            if self.session is not None:
+                params = struct_from_binary(ua.ActivateSessionParameters, body.copy())
+                token = params.UserIdentityToken
+                if isinstance(token, ua.X509IdentityToken):
+                    _USER.set(await self._check_user(token, params.UserTokenSignature))
+        return await super()._process_message(  # type: ignore[no-untyped-call]
+            typeid, requesthdr, seqhdr, body
+        )
+
+    async def _check_user(
+        self, token: ua.X509IdentityToken, signature: ua.SignatureData
+    ) -> tuple[bytes, PeerVerdict]:
+        iserver = self.iserver
+        users = getattr(iserver, "users", None)
+        if not isinstance(users, PeerValidator):
+            raise _refuse(
+                "an X.509 user token (this station takes none)",
+                StatusCodes.BadIdentityTokenRejected,
+            )
+        session = self.session
+        if (
+            _ACCEPTED.get() is None
+            or not isinstance(session, ChannelBoundSession)
+            or session.channel != _CHANNEL.get()
+        ):
+            raise _refuse(
+                "an X.509 user token on a channel whose certificate was not accepted",
+                StatusCodes.BadSecurityChecksFailed,
+            )
+        expected = getattr(self._connection.security_policy, "AsymmetricSignatureURI", "")
+        algorithm = str(signature.Algorithm or "")
+        if not expected or algorithm != expected:
+            raise _refuse(
+                f"an X.509 user token signed with {printable(algorithm)!r}, not with the "
+                f"channel's {expected or 'signing algorithm'}",
+                StatusCodes.BadUserSignatureInvalid,
+            )
+        data = token.CertificateData
+        try:
+            certificate = x509.load_der_x509_certificate(data or b"")
+        except ValueError:
+            raise _refuse(
+                "an X.509 user token whose certificate data is not one DER certificate",
+                StatusCodes.BadIdentityTokenInvalid,
+            ) from None
+        try:
+            # asyncua's check of the token signature over the server certificate and this
+            # session's nonce; run before the (costly) trust decision, and again by asyncua.
+            iserver.verify_x509_token(session, token, signature)
+        except Exception:
+            raise _refuse(
+                "an X.509 user token whose signature does not verify with its certificate",
+                StatusCodes.BadUserSignatureInvalid,
+            ) from None
+        verdict = await users.check(certificate, "", address=_PEER.get())
+        if not verdict.accepted:
+            # The validator logged the reason; the client learns only that it was refused.
+            raise ServiceError(StatusCodes.BadIdentityTokenRejected)
+        return bytes(data), verdict
+
+
+class StationProtocol(OPCUAProtocol):
+    """asyncua's connection protocol with a :class:`StationProcessor`."""
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        if self.processor is not None:  # None: refused at max_connections
+            processor = StationProcessor(self.iserver, self.transport, self.limits)
+            processor.set_policies(self.policies)  # type: ignore[no-untyped-call]
+            self.processor = processor
+
+
+class StationBinaryServer(BinaryServer):
+    """asyncua's TCP server making :class:`StationProtocol` connections."""
+
+    def _make_protocol(self) -> OPCUAProtocol:
+        return StationProtocol(
+            iserver=self.iserver,
+            policies=self._policies,
+            clients=self.clients,
+            closing_tasks=self.closing_tasks,
+            limits=self.limits,
+        )
 
 
 #: What a reader of the station may ask for: sessions, browsing and reading, nothing else.

@@ -11,12 +11,18 @@ client dialled among its DNS names or IP addresses.
 
 nonRepudiation is not required of a peer, so that certificates of other stacks without it are
 accepted; trustbridge's own RSA machine and software certificates carry it.
+
+A user of a session (OPC 10000-4 5.6.3, an X.509 user identity token) is a person: a trustbridge
+person identity with an RSA key the channel's security policy can sign the token with, the key
+usage digitalSignature and, where it limits the extended key usage, clientAuth
+(:func:`check_user_certificate`).
 """
 
 from __future__ import annotations
 
 import enum
 import ipaddress
+from collections.abc import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -33,6 +39,7 @@ __all__ = [
     "application_uris",
     "check_host",
     "check_instance_certificate",
+    "check_user_certificate",
 ]
 
 #: The asymmetric key limits of both security policies (OPC 10000-7, security policy profiles).
@@ -45,6 +52,8 @@ class PeerRole(enum.StrEnum):
 
     CLIENT = "client"
     SERVER = "server"
+    #: The person a client's session acts for (an X.509 user identity token).
+    USER = "user"
 
     @property
     def eku(self) -> x509.ObjectIdentifier:
@@ -125,23 +134,9 @@ def check_instance_certificate(
             f"{role} {peer}: {message}", status=status, peer=peer, reason=message
         )
 
-    key = certificate.public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise refuse(
-            f"the key is {type(key).__name__.removeprefix('_')}, not RSA as the security "
-            "policies Basic256Sha256 and Aes256_Sha256_RsaPss need",
-            "BadCertificateInvalid",
-        )
-    if not MIN_RSA_BITS <= key.key_size <= MAX_RSA_BITS:
-        raise refuse(
-            f"the RSA key has {key.key_size} bits, outside {MIN_RSA_BITS} to {MAX_RSA_BITS}",
-            "BadCertificateInvalid",
-        )
-    constraints = _extension(certificate, x509.BasicConstraints)
-    if isinstance(constraints, x509.BasicConstraints) and constraints.ca:
-        raise refuse(
-            "a CA certificate is no application instance certificate", "BadCertificateInvalid"
-        )
+    if role is PeerRole.USER:
+        raise ValueError("a user's certificate is checked with check_user_certificate")
+    _check_rsa_end_entity(certificate, refuse, "an application instance certificate")
     kind = subject_kind_of(certificate)
     if kind in (SubjectKind.ORGANIZATION, SubjectKind.PERSON):
         raise refuse(
@@ -185,6 +180,63 @@ def check_instance_certificate(
             f"it describes itself as a {application_type} application, not as a {role}",
             "BadCertificateUseNotAllowed",
         )
+
+
+def _check_rsa_end_entity(
+    certificate: x509.Certificate, refuse: Callable[[str, str], PeerRefusedError], what: str
+) -> None:
+    key = certificate.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise refuse(
+            f"the key is {type(key).__name__.removeprefix('_')}, not RSA as the security "
+            "policies Basic256Sha256 and Aes256_Sha256_RsaPss need",
+            "BadCertificateInvalid",
+        )
+    if not MIN_RSA_BITS <= key.key_size <= MAX_RSA_BITS:
+        raise refuse(
+            f"the RSA key has {key.key_size} bits, outside {MIN_RSA_BITS} to {MAX_RSA_BITS}",
+            "BadCertificateInvalid",
+        )
+    constraints = _extension(certificate, x509.BasicConstraints)
+    if isinstance(constraints, x509.BasicConstraints) and constraints.ca:
+        raise refuse(f"a CA certificate is not {what}", "BadCertificateInvalid")
+
+
+def check_user_certificate(certificate: x509.Certificate) -> None:
+    """Raise :class:`PeerRefusedError` unless ``certificate`` can stand for the person in an
+    X.509 user identity token: a trustbridge person identity, an RSA end-entity key (the token
+    is signed with the channel's security policy), digitalSignature, and clientAuth where the
+    extended key usage is limited."""
+    peer = _subject(certificate)
+    role = PeerRole.USER
+
+    def refuse(message: str, status: str) -> PeerRefusedError:
+        return PeerRefusedError(
+            f"{role} {peer}: {message}", status=status, peer=peer, reason=message
+        )
+
+    _check_rsa_end_entity(certificate, refuse, "a user's identity")
+    kind = subject_kind_of(certificate)
+    if kind is not SubjectKind.PERSON:
+        named = f"a trustbridge {kind} identity" if kind is not None else "no trustbridge identity"
+        raise refuse(
+            f"{named} is not a person's: a session's user is a person",
+            "BadCertificateUseNotAllowed",
+        )
+    usage = _extension(certificate, x509.KeyUsage)
+    if not isinstance(usage, x509.KeyUsage) or not usage.digital_signature:
+        raise refuse(
+            "the key usage lacks digitalSignature (the user token is a signature)",
+            "BadCertificateUseNotAllowed",
+        )
+    # Absent: not limited. (A malformed extension cannot get here: the certificate's
+    # extensions are parsed together, and the key usage above would be missing.)
+    extended = _extension(certificate, x509.ExtendedKeyUsage)
+    if isinstance(extended, x509.ExtendedKeyUsage) and not (
+        ExtendedKeyUsageOID.CLIENT_AUTH in extended
+        or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in extended
+    ):
+        raise refuse("the extended key usage lacks clientAuth", "BadCertificateUseNotAllowed")
 
 
 def check_host(certificate: x509.Certificate, host: str) -> None:

@@ -40,6 +40,7 @@ from trustbridge.opcua.certificates import (
     PeerRole,
     check_host,
     check_instance_certificate,
+    check_user_certificate,
 )
 from trustbridge.trust.paths import Fetcher, FetchError
 from trustbridge.trust.resolver import (
@@ -218,6 +219,10 @@ def verify_peer(
     """Decide on a peer in ``role``; return the accepted verdict or raise
     :class:`~trustbridge.opcua.certificates.PeerRefusedError`.
 
+    A :attr:`PeerRole.USER` is the person of an X.509 user identity token: its certificate is
+    checked as a person's (``application_uri`` is empty, ``expected_uri`` and ``host`` do not
+    apply), then resolved like an application's.
+
     ``expected_uri`` pins the peer's application URI (a client that dials a known station);
     ``host`` is the host of the endpoint a client dialled (servers only); ``min_level`` a
     reference level the peer's identity must reach. ``resolver`` must require revocation
@@ -234,17 +239,24 @@ def verify_peer(
             "BadCertificateRevocationUnknown",
             hint="use a resolver with RevocationMode.REQUIRE (the default)",
         )
-    check_instance_certificate(
-        certificate, role=role, application_uri=application_uri, application_type=application_type
-    )
-    if expected_uri is not None and application_uri != expected_uri:
+    if role is PeerRole.USER:
+        # A person in an X.509 user identity token: no application URI, type or host.
+        check_user_certificate(certificate)
+    else:
+        check_instance_certificate(
+            certificate,
+            role=role,
+            application_uri=application_uri,
+            application_type=application_type,
+        )
+    if role is not PeerRole.USER and expected_uri is not None and application_uri != expected_uri:
         raise _refused(
             role,
             peer,
             f"application URI {application_uri!r} is not the expected {expected_uri!r}",
             "BadCertificateUriInvalid",
         )
-    if host is not None:
+    if role is not PeerRole.USER and host is not None:
         check_host(certificate, host)
     try:
         resolution = resolver.resolve(certificate, at=at, min_level=min_level)

@@ -7,6 +7,12 @@ read-only. The server offers ``Basic256Sha256`` and ``Aes256_Sha256_RsaPss`` in 
 mode only, anonymous user tokens on those encrypted channels, and no trust folder: each client's
 application instance certificate goes to a :class:`~trustbridge.opcua.peers.PeerValidator`
 (the trust resolver), bound to the secure channel (see :mod:`trustbridge.opcua._asyncua`).
+
+Given a validator for users (role :attr:`PeerRole.USER`), the station also takes X.509 user
+identity tokens: a person, with a trustbridge person identity the resolver accepts, acting
+through the client application (and, with ``anonymous=False``, only such sessions). Given a
+:class:`~trustbridge.opcua.access.StationAccess`, every Read of a sensor's nodes is decided by
+the access policies for the session's user.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ from asyncua import ua
 from asyncua.common.node import Node
 from asyncua.common.utils import ServiceError
 from asyncua.server.server import Server
+from asyncua.ua.status_codes import StatusCodes
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from trustbridge.errors import ConfigError, InputError
 from trustbridge.opcua import _asyncua
+from trustbridge.opcua.access import StationAccess
 from trustbridge.opcua.certificates import PeerRole
 from trustbridge.opcua.identity import ApplicationIdentity
 from trustbridge.opcua.peers import PeerValidator, PeerVerdict
@@ -45,6 +53,23 @@ class _Server(Server):
         await super()._setup_server_nodes()
         self._policies[:] = [_asyncua.ChannelRecordingFactory.wrap(p) for p in self._policies]
 
+    async def start(self) -> None:
+        # asyncua's Server.start, listening with the station's own connection processors
+        # (which decide on X.509 user tokens before a session is activated with one).
+        await self._setup_server_nodes()
+        await self.iserver.start()
+        try:
+            host, port = self._get_bind_socket_info()
+            if host is None or port is None:  # pragma: no cover - set_endpoint names both
+                raise ConfigError("the station has no endpoint to listen on")
+            binary = _asyncua.StationBinaryServer(self.iserver, host, port, self.limits)
+            binary.set_policies(self._policies)
+            await binary.start()
+        except BaseException:
+            await self.iserver.stop()
+            raise
+        self.bserver = binary
+
 
 class StationServer:
     """A running (after :meth:`start`) OPC UA server of a sensor test station.
@@ -65,9 +90,18 @@ class StationServer:
         name: str | None = None,
         policies: Sequence[SecurityPolicy] = tuple(SecurityPolicy),
         application_uri: str | None = None,
+        users: PeerValidator | None = None,
+        anonymous: bool = True,
+        access: StationAccess | None = None,
     ) -> None:
         if validator.role is not PeerRole.CLIENT:
             raise ConfigError("the station's validator must decide on clients")
+        if users is not None and users.role is not PeerRole.USER:
+            raise ConfigError("the station's user validator must decide on users")
+        if not anonymous and users is None:
+            raise ConfigError(
+                "a station without anonymous sessions needs a validator for user tokens"
+            )
         if not policies:
             raise ConfigError("the station needs at least one security policy")
         if not 0 <= port <= 65535:
@@ -85,6 +119,11 @@ class StationServer:
         self.policies = tuple(dict.fromkeys(policies))
         #: The URI the server describes itself with: its certificate's, unless told otherwise.
         self.application_uri = application_uri or identity.application_uri
+        self.users = users
+        self.anonymous = anonymous
+        self.access = access
+        #: The sensor each node of the address space belongs to (filled by :meth:`start`).
+        self._serials: dict[ua.NodeId, str] = {}
         self._server: _Server | None = None
 
     @property
@@ -101,14 +140,20 @@ class StationServer:
     def refusals(self) -> list[PeerVerdict]:
         return self.validator.refusals
 
+    @property
+    def user_verdicts(self) -> list[PeerVerdict]:
+        """The verdicts on the persons of X.509 user tokens."""
+        return self.users.verdicts if self.users is not None else []
+
     async def start(self) -> str:
         """Build the address space and listen; return the endpoint URL."""
         if self._server is not None:
             raise ConfigError("the station is running already")
         _asyncua.quiet_asyncua()
-        server = _Server(
-            iserver=_asyncua.StationInternals(user_manager=_asyncua.ValidatedChannels())
-        )
+        internals = _asyncua.StationInternals(user_manager=_asyncua.ValidatedChannels())
+        internals.users = self.users
+        internals.read_gate = self._gate if self.access is not None else None
+        server = _Server(iserver=internals)
         await server.init()
         server.set_endpoint(self.endpoint)
         server.set_server_name(self.name)
@@ -118,7 +163,10 @@ class StationServer:
         server.set_security_policy(
             [_asyncua.policy_type(p) for p in self.policies], _asyncua.ReadOnlyRuleset()
         )
-        server.set_identity_tokens([ua.AnonymousIdentityToken])
+        tokens: list[type] = [ua.AnonymousIdentityToken] if self.anonymous else []
+        if self.users is not None:
+            tokens.append(ua.X509IdentityToken)
+        server.set_identity_tokens(tokens)
         await server.load_certificate(self.identity.certificate_der(), format="der")
         await server.load_private_key(self.identity.private_key_der(), format="der")
         server.set_certificate_validator(self._validate_client)
@@ -179,21 +227,50 @@ class StationServer:
         if not verdict.accepted:
             _asyncua.accept_channel(None)
             raise ServiceError(_asyncua.status_code(verdict.status))
-        _asyncua.accept_channel(der)
+        _asyncua.accept_channel(der, verdict)
+
+    def _gate(
+        self, user: _asyncua.SessionUser, nodes: Sequence[ua.ReadValueId]
+    ) -> list[int | None]:
+        """The station's read gate: a sensor's nodes only where the policies allow."""
+        access = self.access
+        denied = int(StatusCodes.BadUserAccessDenied)
+        answers: list[int | None] = []
+        for node in nodes:
+            serial = self._serials.get(node.NodeId)
+            if serial is None:  # the server's own nodes (namespaces, status, the folders)
+                answers.append(None)
+            elif access is None:  # pragma: no cover - no gate is installed without access
+                answers.append(denied)
+            else:
+                answers.append(None if access.decide(user, serial).allowed else denied)
+        return answers
 
     async def _populate(self, server: _Server) -> None:
         ns = await server.register_namespace(NAMESPACE)
         folder: Node = await server.nodes.objects.add_object(ns, "SensorTests")
+        self._serials = {}
         for result in self.results:
             sensor = await folder.add_object(ns, result.serial)
-            await sensor.add_variable(ns, "Verdict", result.verdict, ua.VariantType.String)
-            await sensor.add_variable(ns, "TestedAt", result.tested_at, ua.VariantType.DateTime)
-            await sensor.add_variable(
-                ns, "ReportSha256", result.report_sha256, ua.VariantType.String
-            )
+            nodes = [
+                sensor,
+                await sensor.add_variable(ns, "Verdict", result.verdict, ua.VariantType.String),
+                await sensor.add_variable(
+                    ns, "TestedAt", result.tested_at, ua.VariantType.DateTime
+                ),
+                await sensor.add_variable(
+                    ns, "ReportSha256", result.report_sha256, ua.VariantType.String
+                ),
+            ]
             measurements = await sensor.add_object(ns, "Measurements")
+            nodes.append(measurements)
             for measurement in result.measurements:
                 variable = await measurements.add_variable(
                     ns, measurement.name, measurement.value, ua.VariantType.Double
                 )
-                await variable.add_property(ns, "Unit", measurement.unit, ua.VariantType.String)
+                unit = await variable.add_property(
+                    ns, "Unit", measurement.unit, ua.VariantType.String
+                )
+                nodes += [variable, unit]
+            for node in nodes:
+                self._serials[node.nodeid] = result.serial

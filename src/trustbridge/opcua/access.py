@@ -1,0 +1,254 @@
+"""Who may read which sensor's test results at a station: the access policies, per read.
+
+A station that decides reads (:class:`StationAccess`) answers each Read of a sensor's nodes with
+the node home's access policies (``docs/assessment.md``, Cedar): the principal is the session's
+user, the person of an X.509 user identity token or, for an anonymous token, the client
+application (a System for a software identity, a Component for a machine), as the trust
+resolver resolved it; the action is ``read``; the resource is the sensor's test results, a
+``Data`` item of category ``test-report`` owned by the station's organization and, where the
+station serves under a contract, shared under it at the time of the read; the purpose is the
+station's. A read the policies do not allow is answered ``BadUserAccessDenied`` for each node of
+that sensor, and the others are read as asked.
+
+A decision is made once per session and sensor (a session's user and its resolution do not
+change), kept in :attr:`StationAccess.decisions` and logged (allowed at INFO, denied at WARNING,
+on the ``trustbridge.opcua`` logger). Anything that breaks while deciding denies (fail closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from trustbridge.assessment.access import (
+    AccessPolicies,
+    AccessRequest,
+    Action,
+    Entity,
+    EntityRef,
+    EntityStore,
+    EntityType,
+    entity_from_data,
+    entity_from_identity,
+)
+from trustbridge.clock import Clock
+from trustbridge.errors import InputError, TrustbridgeError
+from trustbridge.opcua._asyncua import SessionUser
+from trustbridge.opcua.peers import LOGGER, printable
+
+__all__ = ["DATA_CATEGORY", "ReadDecision", "StationAccess"]
+
+#: The category of the Data item a sensor's test results are.
+DATA_CATEGORY = "test-report"
+
+
+@dataclass(frozen=True)
+class ReadDecision:
+    """The access policies' answer for one session's user and one sensor."""
+
+    #: The subject of the certificate the principal rests on (control characters escaped).
+    user: str
+    fingerprint: str
+    #: A person (X.509 user token), or the client application alone (anonymous token).
+    person: bool
+    #: The principal as the policies saw it (``Trustbridge::Person::"..."``), where one was made.
+    principal: str | None
+    serial: str
+    allowed: bool
+    policies: tuple[str, ...]
+    reasons: tuple[str, ...]
+    purpose: str
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "fingerprint": self.fingerprint,
+            "person": self.person,
+            "principal": self.principal,
+            "serial": self.serial,
+            "decision": "allow" if self.allowed else "deny",
+            "policies": list(self.policies),
+            "reasons": list(self.reasons),
+            "purpose": self.purpose,
+            "at": f"{self.at:%Y-%m-%dT%H:%M:%SZ}",
+        }
+
+
+class StationAccess:
+    """Decides, with ``policies``, who may read which sensor's results at a station.
+
+    ``owner`` is the station's organization (an Organization entity); ``contract`` the Contract
+    entity the results are shared under (None: not shared under one, so only the owner's people
+    and systems may read them under the reference policies); ``organizations`` further
+    Organization entities the policies may look at (a partner with our assessment of it). An
+    organization of a principal that is none of these is ``unassessed`` with no level.
+    """
+
+    def __init__(
+        self,
+        policies: AccessPolicies,
+        *,
+        owner: Entity,
+        clock: Clock,
+        contract: Entity | None = None,
+        organizations: Sequence[Entity] = (),
+        purpose: str = "quality-assurance",
+        on_decision: Callable[[ReadDecision], None] | None = None,
+    ) -> None:
+        if owner.ref.type is not EntityType.ORGANIZATION:
+            raise InputError(f"the station's owner must be an organization, not {owner.ref}")
+        if contract is not None and contract.ref.type is not EntityType.CONTRACT:
+            raise InputError(f"{contract.ref} is not a contract")
+        for entity in organizations:
+            if entity.ref.type is not EntityType.ORGANIZATION:
+                raise InputError(f"{entity.ref} is not an organization")
+        if not purpose.strip():
+            raise InputError("the station's read purpose must not be empty")
+        self.policies = policies
+        self.owner = owner
+        self.contract = contract
+        self.purpose = purpose
+        self.clock = clock
+        self.on_decision = on_decision
+        self._organizations = {e.ref.id: e for e in (*organizations, owner)}
+        self.decisions: list[ReadDecision] = []
+
+    @property
+    def refusals(self) -> list[ReadDecision]:
+        return [d for d in self.decisions if not d.allowed]
+
+    def decide(self, user: SessionUser, serial: str) -> ReadDecision:
+        """May ``user`` read sensor ``serial``'s results? Decided once per session."""
+        memo = user.memo
+        if memo is None:
+            memo = user.memo = {}
+        key = ("read", serial)
+        known = memo.get(key)
+        if isinstance(known, ReadDecision):
+            return known
+        decision = self._decide(user, serial, memo)
+        memo[key] = decision
+        self._record(decision)
+        return decision
+
+    def _decide(self, user: SessionUser, serial: str, memo: dict[Any, Any]) -> ReadDecision:
+        at = self.clock.now()
+        verdict = user.verdict
+        subject = verdict.subject if verdict is not None else printable(str(user.name))
+        fingerprint = verdict.fingerprint if verdict is not None else ""
+        principal: Entity | None = None
+
+        def denied(reason: str) -> ReadDecision:
+            return ReadDecision(
+                user=subject,
+                fingerprint=fingerprint,
+                person=user.person,
+                principal=str(principal.ref) if principal is not None else None,
+                serial=serial,
+                allowed=False,
+                policies=(),
+                reasons=(printable(reason),),
+                purpose=self.purpose,
+                at=at,
+            )
+
+        try:
+            if verdict is None or user.certificate is None or verdict.resolution is None:
+                return denied("not decided: the session's user was never resolved")
+            principal = memo.get("principal")
+            if not isinstance(principal, Entity):
+                principal = entity_from_identity(user.certificate, verdict.resolution)
+                memo["principal"] = principal
+            data = entity_from_data(
+                {
+                    "type": "Data",
+                    "id": f"opcua-test-results:{serial}",
+                    "name": f"test results of sensor {serial}",
+                    "organization": self.owner.ref.id,
+                    "category": DATA_CATEGORY,
+                    **(
+                        {"contract": self.contract.ref.id, "shared_at": at.isoformat()}
+                        if self.contract is not None
+                        else {}
+                    ),
+                }
+            )
+            store = EntityStore(
+                [
+                    *self._organizations.values(),
+                    *self._organization_of(principal),
+                    *([self.contract] if self.contract is not None else []),
+                    principal,
+                    data,
+                ]
+            )
+            answer = self.policies.decide(
+                AccessRequest(
+                    principal=principal.ref,
+                    action=Action.READ,
+                    resource=data.ref,
+                    at=at,
+                    purpose=self.purpose,
+                ),
+                store,
+            )
+        except TrustbridgeError as exc:
+            return denied(f"not decided: {exc.message}")
+        except Exception as exc:  # fail closed: whatever broke, nothing is read
+            return denied(f"not decided, the decision failed with {type(exc).__name__}")
+        return ReadDecision(
+            user=subject,
+            fingerprint=fingerprint,
+            person=user.person,
+            principal=str(principal.ref),
+            serial=serial,
+            allowed=answer.allowed,
+            policies=answer.policies,
+            reasons=tuple(printable(r) for r in answer.reasons),
+            purpose=self.purpose,
+            at=at,
+        )
+
+    def _organization_of(self, principal: Entity) -> list[Entity]:
+        """The principal's organization where none of the known ones is it: unassessed."""
+        organization = principal.attrs.get("organization")
+        if not isinstance(organization, EntityRef) or organization.id in self._organizations:
+            return []
+        country = principal.attrs.get("country")
+        return [
+            entity_from_data(
+                {
+                    "type": "Organization",
+                    "id": organization.id,
+                    "name": organization.id,
+                    "country": country if isinstance(country, str) else "",
+                }
+            )
+        ]
+
+    def _record(self, decision: ReadDecision) -> None:
+        self.decisions.append(decision)
+        who = "person" if decision.person else "client application"
+        if decision.allowed:
+            LOGGER.info(
+                "allowed OPC UA read of sensor %s by %s %s [sha256 %s]: %s",
+                printable(decision.serial),
+                who,
+                decision.user,
+                decision.fingerprint[:16],
+                "; ".join(decision.reasons),
+            )
+        else:
+            LOGGER.warning(
+                "denied OPC UA read of sensor %s by %s %s [sha256 %s]: %s",
+                printable(decision.serial),
+                who,
+                decision.user,
+                decision.fingerprint[:16],
+                "; ".join(decision.reasons),
+            )
+        if self.on_decision is not None:
+            self.on_decision(decision)
