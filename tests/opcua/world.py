@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from tests.homes import NOW, PASSPHRASE_ENV, issued
+from tests.homes import NOW, PASSPHRASE_ENV, Holder, decide, issued
 from tests.pki.pkifactory import build_scenario_pki
 from tests.trust.linked import HomesFetcher, Linked, build_linked
 from tests.trust.test_resolver import lotl, national_list
@@ -31,9 +31,17 @@ from trustbridge.clock import FixedClock
 from trustbridge.demo.opcua import _self_signed
 from trustbridge.home import Home, KeySpec
 from trustbridge.home.config import SecretSource
+from trustbridge.home.records import RequestInfo
 from trustbridge.opcua import ApplicationIdentity, PeerRole, PeerValidator
+from trustbridge.opcua.identity import UserIdentity
 from trustbridge.pki.keys import KeyType, generate_private_key
-from trustbridge.pki.profiles import MachineSubject, SoftwareSubject, SubjectKind
+from trustbridge.pki.profiles import (
+    MachineSubject,
+    PersonSubject,
+    Role,
+    SoftwareSubject,
+    SubjectKind,
+)
 from trustbridge.pki.revocation import Reason
 from trustbridge.pki.signers import FileSigner
 from trustbridge.trust.reference import GERMANY, ITG, JAPAN
@@ -43,7 +51,9 @@ from trustbridge.trust.resolver import Route, TrustConfig, TrustResolver
 SESSION_CLOCK = FixedClock(NOW + timedelta(minutes=1))
 STATION_URI = "urn:hayabusa:eol-test-station:EOL-3"
 HAYABUSA = "Hayabusa Sensor Components K.K."
+HAYABUSA_ID = "NTRJP-3180001012345"
 MUSTER = "Muster Maschinenbau GmbH"
+MUSTER_ID = "VATDE-123456789"
 
 
 @dataclass
@@ -62,6 +72,11 @@ class OpcUaWorld:
     #: A self-signed reader, and one from a scheme nobody linked.
     self_signed: ApplicationIdentity
     outsider: ApplicationIdentity
+    #: People of Muster with RSA person identities (DE staff CA): an operator, a colleague
+    #: without the operator role, an operator whose identity was revoked before any session.
+    operator: UserIdentity
+    clerk: UserIdentity
+    revoked_operator: UserIdentity
     fetcher: HomesFetcher = field(init=False)
 
     def __post_init__(self) -> None:
@@ -150,10 +165,33 @@ def reader_subject() -> SoftwareSubject:
         name="Muster Quality Gateway OPC UA Client",
         version="1.0.0",
         organization=MUSTER,
-        organization_identifier="VATDE-123456789",
+        organization_identifier=MUSTER_ID,
         country="DE",
         dns_names=("localhost",),
     )
+
+
+def person_subject(given_name: str, surname: str, *roles: Role) -> PersonSubject:
+    return PersonSubject(
+        given_name=given_name,
+        surname=surname,
+        country="DE",
+        organization=MUSTER,
+        organization_identifier=MUSTER_ID,
+        roles=frozenset(roles),
+    )
+
+
+def issue_person(
+    home: Home, officer: Holder, subject: PersonSubject, level: str = "de-substantial"
+) -> UserIdentity:
+    """An RSA person identity from the staff CA, approved by a registration officer."""
+    key = generate_private_key(KeyType.RSA2048)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    pending = home.submit_request(ca="staff", subject=subject, level=level, csr_data=_csr(key))
+    assert isinstance(pending, RequestInfo)
+    certificate = issued(decide(home, pending.id, officer))
+    return UserIdentity(FileSigner(key, "test"), (certificate, *home.chain_of("staff")[:-1]))
 
 
 def self_signed_reader() -> ApplicationIdentity:
@@ -192,8 +230,17 @@ def build_world(path: Path) -> OpcUaWorld:
         kinds=[SubjectKind.MACHINE, SubjectKind.SOFTWARE],
         key=KeySpec(KeyType.RSA3072, secret=SecretSource(env=PASSPHRASE_ENV)),
     )
+    # Muster's staff: people who act through OPC UA clients (RSA keys, X.509 user tokens).
+    linked.de.create_issuing_ca(
+        parent="root",
+        name="DE Staff CA",
+        slug="staff",
+        kinds=[SubjectKind.PERSON],
+        roles=[Role.OPERATOR],
+        key=spec,
+    )
     jp, de = linked.jp, linked.de
-    for home, ca in ((de, "devices"), (jp, "devices"), (jp, "opcua")):
+    for home, ca in ((de, "devices"), (de, "staff"), (jp, "devices"), (jp, "opcua")):
         home.status.issue_crls(ca)
     world = OpcUaWorld(
         linked=linked,
@@ -215,12 +262,20 @@ def build_world(path: Path) -> OpcUaWorld:
         ),
         self_signed=self_signed_reader(),
         outsider=outsider_reader(),
+        operator=issue_person(
+            de, linked.de_officer, person_subject("Jonas", "Weber", Role.OPERATOR)
+        ),
+        clerk=issue_person(de, linked.de_officer, person_subject("Lena", "Koch")),
+        revoked_operator=issue_person(
+            de, linked.de_officer, person_subject("Max", "Braun", Role.OPERATOR)
+        ),
     )
     revoke(de, world.revoked_reader)
+    revoke(de, world.revoked_operator)
     return world
 
 
-def revoke(home: Home, identity: ApplicationIdentity) -> None:
+def revoke(home: Home, identity: ApplicationIdentity | UserIdentity) -> None:
     """Revoke an identity for key compromise (the home reissues its CRLs at once)."""
     home.status.revoke(
         format(identity.certificate.serial_number, "x"), reason=Reason.KEY_COMPROMISE

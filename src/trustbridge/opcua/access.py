@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
 from trustbridge.assessment.access import (
     AccessPolicies,
     AccessRequest,
@@ -75,6 +78,12 @@ class ReadDecision:
             "purpose": self.purpose,
             "at": f"{self.at:%Y-%m-%dT%H:%M:%SZ}",
         }
+
+
+def _first(certificate: x509.Certificate, oid: x509.ObjectIdentifier) -> str:
+    values = certificate.subject.get_attributes_for_oid(oid)
+    value = values[0].value if values else ""
+    return value if isinstance(value, str) else ""
 
 
 class StationAccess:
@@ -179,7 +188,7 @@ class StationAccess:
             store = EntityStore(
                 [
                     *self._organizations.values(),
-                    *self._organization_of(principal),
+                    *self._organization_of(principal, user.certificate),
                     *([self.contract] if self.contract is not None else []),
                     principal,
                     data,
@@ -212,19 +221,19 @@ class StationAccess:
             at=at,
         )
 
-    def _organization_of(self, principal: Entity) -> list[Entity]:
-        """The principal's organization where none of the known ones is it: unassessed."""
+    def _organization_of(self, principal: Entity, certificate: x509.Certificate) -> list[Entity]:
+        """The principal's organization where none of the known ones is it: unassessed, named
+        and placed as the principal's certificate names and places it."""
         organization = principal.attrs.get("organization")
         if not isinstance(organization, EntityRef) or organization.id in self._organizations:
             return []
-        country = principal.attrs.get("country")
         return [
             entity_from_data(
                 {
                     "type": "Organization",
                     "id": organization.id,
-                    "name": organization.id,
-                    "country": country if isinstance(country, str) else "",
+                    "name": _first(certificate, NameOID.ORGANIZATION_NAME) or organization.id,
+                    "country": _first(certificate, NameOID.COUNTRY_NAME),
                 }
             )
         ]

@@ -27,7 +27,7 @@ from cryptography import x509
 from trustbridge.errors import AccessDeniedError, InputError, NotFoundError, TrustbridgeError
 from trustbridge.opcua import _asyncua
 from trustbridge.opcua.certificates import PeerRefusedError, PeerRole
-from trustbridge.opcua.identity import ApplicationIdentity
+from trustbridge.opcua.identity import ApplicationIdentity, UserIdentity
 from trustbridge.opcua.peers import PeerValidator, PeerVerdict
 from trustbridge.opcua.policies import SecurityPolicy
 from trustbridge.opcua.results import Measurement, SensorTestResult
@@ -42,6 +42,10 @@ __all__ = [
 ]
 
 _PRODUCT_URI = "urn:trustbridge:opcua:reader"
+#: What a station answers an ActivateSession whose user it does not accept.
+_USER_REFUSALS = frozenset(
+    {"BadIdentityTokenRejected", "BadIdentityTokenInvalid", "BadUserSignatureInvalid"}
+)
 
 
 class SessionRefusedError(AccessDeniedError):
@@ -103,6 +107,7 @@ async def read_test_result(
     policy: SecurityPolicy = SecurityPolicy.BASIC256SHA256,
     timeout: float = 10.0,
     application_uri: str | None = None,
+    user: UserIdentity | None = None,
 ) -> ReadResult:
     """Connect to the station at ``endpoint`` as ``identity``, decide on the station with
     ``validator`` (role :attr:`PeerRole.SERVER`), and read sensor ``serial``'s test results.
@@ -115,6 +120,12 @@ async def read_test_result(
     The station's certificate must name the host of ``endpoint`` (OPC 10000-4 6.1.3), or the
     validator's :attr:`~PeerValidator.host` where it names one (a station reached through a
     forwarded address, say).
+
+    ``user``: the person the session acts for (an X.509 user identity token, signed with the
+    channel's security policy); without it the session is anonymous, the client application
+    alone. A station that takes no user tokens, or refuses the person, refuses the session
+    (:class:`SessionRefusedError`, ``BadIdentityTokenRejected``); one whose access policies do
+    not let the session's user read the sensor answers ``BadUserAccessDenied``.
     """
     if validator.role is not PeerRole.SERVER:
         raise InputError("the client's validator must decide on servers")
@@ -146,6 +157,9 @@ async def read_test_result(
             mode=ua.MessageSecurityMode.SignAndEncrypt,
         )
         client.certificate_validator = check_server
+        if user is not None:
+            client.user_certificate = user.certificate
+            client.user_private_key = user.private_key
         await client.connect()
     except (OSError, TimeoutError) as exc:
         raise StationUnreachableError(
@@ -164,10 +178,16 @@ async def read_test_result(
             ) from None
         status = _status_name(exc)
         if isinstance(exc, UaStatusCodeError | ServiceError):
+            person = status in _USER_REFUSALS and user is not None
             raise SessionRefusedError(
-                f"the station at {endpoint} refused the session: {status}",
+                f"the station at {endpoint} refused the session"
+                + (f" for the user {user.subject}" if person and user is not None else "")
+                + f": {status}",
                 status=status,
-                hint="the station's log names the reason (its resolver did not accept this "
+                hint="the station's log names the reason (it takes no user tokens, or its "
+                "resolver did not accept the person's identity)"
+                if person
+                else "the station's log names the reason (its resolver did not accept this "
                 "client's identity, or the application URI did not match)",
             ) from None
         raise StationUnreachableError(
@@ -175,7 +195,7 @@ async def read_test_result(
         ) from None
     try:
         server = _checked_server(client, validator.verdicts[before:])
-        result = await _read(client, serial)
+        result = await _read(client, serial, user)
     finally:
         await client.disconnect()
     return ReadResult(endpoint=endpoint, security_policy=policy, server=server, result=result)
@@ -195,7 +215,7 @@ def _checked_server(client: Client, verdicts: list[PeerVerdict]) -> PeerVerdict:
     )
 
 
-async def _read(client: Client, serial: str) -> SensorTestResult:
+async def _read(client: Client, serial: str, user: UserIdentity | None) -> SensorTestResult:
     try:
         ns = await client.get_namespace_index(NAMESPACE)
     except ValueError:
@@ -217,6 +237,19 @@ async def _read(client: Client, serial: str) -> SensorTestResult:
         status = _status_name(exc)
         if status == "BadNoMatch":
             raise NotFoundError(f"the station has no test results for sensor {serial!r}") from None
+        if status == "BadUserAccessDenied":
+            who = f"the user {user.subject}" if user is not None else "this client application"
+            raise SessionRefusedError(
+                f"the station's access policies do not let {who} read sensor {serial!r} ({status})",
+                status=status,
+                hint="the station's log names the policies and their reasons"
+                + (
+                    ""
+                    if user is not None
+                    else "; a person may read where the client alone "
+                    "may not (--user-cert, --user-key)"
+                ),
+            ) from None
         raise SessionRefusedError(
             f"the station answered {status} to reading sensor {serial!r}", status=status
         ) from None

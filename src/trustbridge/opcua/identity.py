@@ -5,6 +5,10 @@ application instance certificate); its application URI is the URI in its subject
 home keeps one under ``HOME/opcua/``: ``identity.pem`` (the chain) and ``identity.key.pem``
 (the key, mode 600, encrypted or not as it was installed), so that ``trustbridge --home HOME
 opcua serve|read`` find it.
+
+A session's user (:class:`UserIdentity`) is a person: a trustbridge person identity with an RSA
+key, which signs the X.509 user identity token. It is the person's own key file, never kept in
+the node home.
 """
 
 from __future__ import annotations
@@ -21,13 +25,18 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from trustbridge.errors import InputError, KeyStoreError, NotFoundError
+from trustbridge.errors import InputError, KeyStoreError, NotFoundError, ValidationError
 from trustbridge.home.delivery import write_private
-from trustbridge.opcua.certificates import PeerRole, application_uris, check_instance_certificate
+from trustbridge.opcua.certificates import (
+    PeerRole,
+    application_uris,
+    check_instance_certificate,
+    check_user_certificate,
+)
 from trustbridge.pki.keys import load_private_key_pem
 from trustbridge.pki.signers import FileSigner
 
-__all__ = ["CHAIN_FILE", "KEY_FILE", "ApplicationIdentity"]
+__all__ = ["CHAIN_FILE", "KEY_FILE", "ApplicationIdentity", "UserIdentity"]
 
 #: Where a node home keeps its OPC UA identity (relative to the home).
 CHAIN_FILE = "opcua/identity.pem"
@@ -139,6 +148,63 @@ class ApplicationIdentity:
         )
         write_private(home / KEY_FILE, key_pem)
         return identity
+
+
+@dataclass(frozen=True)
+class UserIdentity:
+    """A person's RSA key (behind a file signer) and certificate chain, leaf first: the user of
+    an OPC UA session, in an X.509 user identity token."""
+
+    signer: FileSigner
+    chain: tuple[x509.Certificate, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "chain", tuple(self.chain))
+        if not self.chain:
+            raise InputError("a user identity needs its certificate")
+        key = self.signer.private_key
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise KeyStoreError(
+                f"the user key {self.signer.description} is {type(key).__name__}, not RSA",
+                hint="an X.509 user token is signed with the channel's RSA security policy: "
+                "the person needs an identity with an RSA key (--key-type rsa2048 in the CSR)",
+            )
+        if _spki(key.public_key()) != _spki(self.certificate.public_key()):
+            raise KeyStoreError(
+                f"the key {self.signer.description} does not belong to the certificate "
+                f"{self.certificate.subject.rfc4514_string()}"
+            )
+        try:
+            check_user_certificate(self.certificate)
+        except ValidationError as exc:
+            raise InputError(
+                f"{self.certificate.subject.rfc4514_string()} cannot be a session's user: "
+                f"{getattr(exc, 'reason', exc.message)}"
+            ) from None
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self.chain[0]
+
+    @property
+    def subject(self) -> str:
+        return self.certificate.subject.rfc4514_string()
+
+    @property
+    def private_key(self) -> rsa.RSAPrivateKey:
+        key = self.signer.private_key
+        assert isinstance(key, rsa.RSAPrivateKey)
+        return key
+
+    @classmethod
+    def from_files(cls, chain: Path, key: Path, *, passphrase: bytes | None = None) -> UserIdentity:
+        chain_pem = _read(chain, "user certificate")
+        try:
+            certificates = tuple(x509.load_pem_x509_certificates(chain_pem))
+        except ValueError as exc:
+            raise InputError(f"{chain}: not PEM certificates: {exc}") from None
+        private = load_private_key_pem(_read(key, "user key"), passphrase, source=str(key))
+        return cls(FileSigner(private, str(key)), certificates)
 
 
 def _spki(key: rsa.RSAPublicKey | object) -> bytes:

@@ -1,0 +1,362 @@
+"""People in OPC UA sessions: X.509 user identity tokens of trustbridge person identities,
+resolved by the station like applications are, and every read of a sensor's results decided by
+the access policies for the session's user (the person, or the client application alone)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+
+import pytest
+from asyncua import ua
+from asyncua.client.client import Client
+from asyncua.crypto import security_policies
+from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+from asyncua.ua import MessageSecurityMode
+from asyncua.ua.uaerrors import UaError
+
+from tests.opcua.conftest import RESULT, SERIAL, RunningStation, running
+from tests.opcua.world import (
+    HAYABUSA,
+    HAYABUSA_ID,
+    MUSTER_ID,
+    SESSION_CLOCK,
+    OpcUaWorld,
+    issue_person,
+    person_subject,
+)
+from trustbridge.assessment.access import AccessPolicies, EntityType, entity_from_data
+from trustbridge.errors import InputError, KeyStoreError
+from trustbridge.opcua import PeerRole, SecurityPolicy
+from trustbridge.opcua.access import StationAccess
+from trustbridge.opcua.certificates import PeerRefusedError, check_user_certificate
+from trustbridge.opcua.client import ReadResult, SessionRefusedError, read_test_result
+from trustbridge.opcua.identity import UserIdentity
+from trustbridge.pki.keys import KeyType, generate_private_key
+from trustbridge.pki.profiles import Role
+from trustbridge.pki.signers import FileSigner
+from trustbridge.trust.resolver import Route
+
+
+def _access(purposes: tuple[str, ...] = ("quality-assurance",)) -> StationAccess:
+    """The shipped policies, Hayabusa's results shared with Muster under contract C-OPC-1."""
+    owner = entity_from_data(
+        {"type": "Organization", "id": HAYABUSA_ID, "name": HAYABUSA, "country": "JP"}
+    )
+    contract = entity_from_data(
+        {
+            "id": "C-OPC-1",
+            "parties": [MUSTER_ID, HAYABUSA_ID],
+            "purposes": list(purposes),
+            "retention_days": 365,
+        },
+        entity_type=EntityType.CONTRACT,
+    )
+    return StationAccess(
+        AccessPolicies.default(), owner=owner, contract=contract, clock=SESSION_CLOCK
+    )
+
+
+@pytest.fixture(scope="module")
+def station(world: OpcUaWorld) -> Iterator[RunningStation]:
+    """The station taking X.509 user tokens (persons resolved by the bridge route) and deciding
+    every read with the access policies."""
+    with running(
+        world,
+        world.station,
+        Route.BRIDGE,
+        users=world.validator("jp", Route.BRIDGE, PeerRole.USER),
+        access=_access(),
+    ) as running_station:
+        yield running_station
+
+
+@pytest.fixture
+def records(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO, logger="trustbridge.opcua")
+    return caplog
+
+
+def logged(caplog: pytest.LogCaptureFixture, text: str, level: int = logging.WARNING) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "trustbridge.opcua" and r.levelno == level and text in r.getMessage()
+    ]
+
+
+def read(
+    world: OpcUaWorld,
+    station: RunningStation,
+    user: UserIdentity | None,
+    *,
+    policy: SecurityPolicy = SecurityPolicy.BASIC256SHA256,
+) -> ReadResult:
+    validator = world.validator("de", Route.BRIDGE, PeerRole.SERVER, host="127.0.0.1")
+    return asyncio.run(
+        read_test_result(
+            station.endpoint,
+            identity=world.reader,
+            validator=validator,
+            serial=SERIAL,
+            policy=policy,
+            timeout=20,
+            user=user,
+        )
+    )
+
+
+# -- a person reads -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", list(SecurityPolicy))
+def test_an_operator_of_a_contract_party_reads_through_the_client(
+    world: OpcUaWorld,
+    station: RunningStation,
+    records: pytest.LogCaptureFixture,
+    policy: SecurityPolicy,
+) -> None:
+    users = station.station.user_verdicts
+    access = station.station.access
+    assert access is not None
+    before_users, before_decisions = len(users), len(access.decisions)
+    outcome = read(world, station, world.operator, policy=policy)
+    assert outcome.result == RESULT
+    # The station resolved the German person by the bridge, at the reference level.
+    (person,) = users[before_users:]
+    assert person.accepted and person.resolution is not None
+    assert person.role is PeerRole.USER
+    assert person.subject == world.operator.subject
+    assert person.resolution.route is Route.BRIDGE
+    assert str(person.resolution.holder_level) == "de/de-substantial"
+    assert str(person.resolution.reference_level) == "itg/itg-loa2"
+    # One decision for the session and sensor, allowed by the operator policy.
+    (decision,) = access.decisions[before_decisions:]
+    assert decision.allowed and decision.person
+    assert decision.serial == SERIAL
+    assert decision.policies == ("operator-reads-test-reports",)
+    assert decision.principal is not None and decision.principal.startswith("Trustbridge::Person")
+    assert logged(records, f"allowed OPC UA read of sensor {SERIAL} by person", logging.INFO)
+
+
+# -- reads the policies deny ---------------------------------------------------------------
+
+
+def test_the_client_application_alone_may_not_read(
+    world: OpcUaWorld, station: RunningStation, records: pytest.LogCaptureFixture
+) -> None:
+    access = station.station.access
+    assert access is not None
+    before = len(access.decisions)
+    with pytest.raises(SessionRefusedError, match="do not let this client application read") as e:
+        read(world, station, None)
+    assert e.value.status == "BadUserAccessDenied"
+    (decision,) = access.decisions[before:]
+    assert not decision.allowed and not decision.person
+    assert decision.principal is not None and decision.principal.startswith("Trustbridge::System")
+    assert decision.policies == ()
+    assert "no policy permits" in decision.reasons[0]
+    assert logged(records, "denied OPC UA read of sensor")
+
+
+def test_a_person_without_the_operator_role_may_not_read(
+    world: OpcUaWorld, station: RunningStation
+) -> None:
+    access = station.station.access
+    assert access is not None
+    before = len(access.decisions)
+    with pytest.raises(SessionRefusedError, match=r"do not let the user .*Lena") as e:
+        read(world, station, world.clerk)
+    assert e.value.status == "BadUserAccessDenied"
+    (decision,) = access.decisions[before:]
+    assert decision.person and not decision.allowed
+    # The person was accepted as a user; the policies denied the read.
+    assert station.station.user_verdicts[-1].accepted
+
+
+def test_a_purpose_the_contract_does_not_allow_is_forbidden(world: OpcUaWorld) -> None:
+    with running(
+        world,
+        world.station,
+        Route.BRIDGE,
+        users=world.validator("jp", Route.BRIDGE, PeerRole.USER),
+        access=_access(purposes=("incoming-inspection",)),
+    ) as other:
+        with pytest.raises(SessionRefusedError, match="BadUserAccessDenied"):
+            read(world, other, world.operator)
+        access = other.station.access
+        assert access is not None
+        (decision,) = access.decisions
+        assert decision.policies == ("purpose-not-in-contract",)
+
+
+def test_a_station_that_decides_nothing_lets_every_accepted_session_read(
+    world: OpcUaWorld, bridge_station: RunningStation
+) -> None:
+    # The station of the other tests: no access policies, no user tokens taken.
+    assert read(world, bridge_station, None).result == RESULT
+
+
+# -- users the station refuses ---------------------------------------------------------------
+
+
+def test_a_revoked_person_is_refused_at_activation(
+    world: OpcUaWorld, station: RunningStation, records: pytest.LogCaptureFixture
+) -> None:
+    access = station.station.access
+    assert access is not None
+    before = len(access.decisions)
+    with pytest.raises(SessionRefusedError, match=r"for the user .*Max") as e:
+        read(world, station, world.revoked_operator)
+    # The client learns only that the token was refused; the station's log says why.
+    assert e.value.status == "BadIdentityTokenRejected"
+    verdict = station.station.user_verdicts[-1]
+    assert not verdict.accepted
+    assert verdict.status == "BadCertificateRevoked"
+    assert logged(records, "refused OPC UA user")
+    assert len(access.decisions) == before  # nothing was read, nothing decided
+
+
+def test_a_station_that_takes_no_user_tokens_refuses_one(
+    world: OpcUaWorld, bridge_station: RunningStation, records: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(SessionRefusedError) as e:
+        read(world, bridge_station, world.operator)
+    assert e.value.status == "BadIdentityTokenRejected"
+    assert logged(records, "an X.509 user token (this station takes none)")
+
+
+def test_a_station_for_people_only_refuses_anonymous_sessions(world: OpcUaWorld) -> None:
+    with running(
+        world,
+        world.station,
+        Route.BRIDGE,
+        users=world.validator("jp", Route.BRIDGE, PeerRole.USER),
+        anonymous=False,
+    ) as people_only:
+        with pytest.raises(SessionRefusedError) as e:
+            read(world, people_only, None)
+        assert e.value.status == "BadIdentityTokenRejected"
+        # Without access policies an accepted person reads everything.
+        assert read(world, people_only, world.operator).result == RESULT
+
+
+class _TokenClient(Client):
+    """Signs its X.509 user token as told: with another algorithm, or with another key."""
+
+    algorithm: str | None = None
+    signing_key: object = None
+
+    def _add_certificate_auth(self, params, certificate, challenge, certificate_chain=None):  # type: ignore[no-untyped-def]
+        super()._add_certificate_auth(params, certificate, challenge, certificate_chain)
+        if self.signing_key is not None:
+            policy = self.server_policy(ua.UserTokenType.Certificate)
+            signature, _ = security_policies.sign_asymmetric(
+                self.signing_key, challenge, policy.SecurityPolicyUri
+            )
+            params.UserTokenSignature.Signature = signature
+        if self.algorithm is not None:
+            params.UserTokenSignature.Algorithm = self.algorithm
+            params.UserTokenSignature.Signature = security_policies.uacrypto.sign_sha1(
+                self.user_private_key, challenge
+            )
+
+
+def _token_attempt(
+    world: OpcUaWorld, station: RunningStation, *, algorithm: str | None, signing_key: object
+) -> None:
+    async def attempt() -> None:
+        client = _TokenClient(station.endpoint, timeout=20)
+        client.application_uri = world.reader.application_uri
+        client.algorithm = algorithm
+        client.signing_key = signing_key
+        await client.set_security(
+            SecurityPolicyBasic256Sha256,
+            world.reader.certificate_der(),
+            world.reader.private_key_der(),
+            mode=MessageSecurityMode.SignAndEncrypt,
+        )
+        client.user_certificate = world.operator.certificate
+        client.user_private_key = world.operator.private_key
+        await client.connect()
+        await client.disconnect()
+
+    asyncio.run(attempt())
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "foreign_key", "refusal"),
+    [
+        ("http://www.w3.org/2000/09/xmldsig#rsa-sha1", False, "signed with 'http://www.w3.org"),
+        (None, True, "whose signature does not verify"),
+    ],
+    ids=["rsa-sha1", "someone-elses-certificate"],
+)
+def test_a_user_token_must_be_signed_by_its_holder_with_the_channels_algorithm(
+    world: OpcUaWorld,
+    station: RunningStation,
+    records: pytest.LogCaptureFixture,
+    algorithm: str | None,
+    foreign_key: bool,
+    refusal: str,
+) -> None:
+    # asyncua itself would accept RSA-SHA1; and a person's certificate is public, so a token
+    # naming it without the key must fail before the station spends a resolution on it.
+    before = len(station.station.user_verdicts)
+    key = generate_private_key(KeyType.RSA2048) if foreign_key else None
+    with pytest.raises(UaError, match="BadUserSignatureInvalid"):
+        _token_attempt(world, station, algorithm=algorithm, signing_key=key)
+    assert len(station.station.user_verdicts) == before  # the person was never resolved
+    assert logged(records, refusal)
+
+
+# -- what a user's certificate must be ---------------------------------------------------------
+
+
+def test_only_a_persons_rsa_identity_is_a_user(world: OpcUaWorld) -> None:
+    check_user_certificate(world.operator.certificate)
+    with pytest.raises(PeerRefusedError, match="machine identity is not a person's") as e:
+        check_user_certificate(world.station.certificate)
+    assert e.value.status == "BadCertificateUseNotAllowed"
+    with pytest.raises(PeerRefusedError, match="not RSA") as e:
+        check_user_certificate(world.linked.de_person)
+    assert e.value.status == "BadCertificateInvalid"
+    with pytest.raises(PeerRefusedError, match="a CA certificate is not a user's identity"):
+        check_user_certificate(world.rsa_station.chain[1])  # an RSA CA
+
+
+def test_a_user_identity_needs_the_persons_rsa_key(world: OpcUaWorld) -> None:
+    other = generate_private_key(KeyType.RSA2048)
+    with pytest.raises(KeyStoreError, match="does not belong to the certificate"):
+        UserIdentity(FileSigner(other, "other.key"), world.operator.chain)
+    with pytest.raises(KeyStoreError, match="not RSA"):
+        UserIdentity(
+            FileSigner(generate_private_key(KeyType.P256), "p256.key"), world.operator.chain
+        )
+    with pytest.raises(InputError, match="cannot be a session's user"):
+        UserIdentity(world.station.signer, world.station.chain)
+
+
+def test_a_person_of_another_level_is_resolved_at_it(world: OpcUaWorld) -> None:
+    # A person at de-basic maps to itg-loa1: accepted as a user, but the reference policies
+    # forbid reads below itg-loa2.
+    basic = issue_person(
+        world.linked.de,
+        world.linked.de_officer,
+        person_subject("Paul", "Lang", Role.OPERATOR),
+        level="de-basic",
+    )
+    with running(
+        world,
+        world.station,
+        Route.BRIDGE,
+        users=world.validator("jp", Route.BRIDGE, PeerRole.USER),
+        access=_access(),
+    ) as other:
+        with pytest.raises(SessionRefusedError, match="BadUserAccessDenied"):
+            read(world, other, basic)
+        access = other.station.access
+        assert access is not None
+        (decision,) = access.decisions
+        assert decision.policies == ("identity-below-loa2",)
