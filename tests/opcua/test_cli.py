@@ -30,7 +30,8 @@ from trustbridge.errors import InputError
 from trustbridge.home import Home
 from trustbridge.node.launcher import free_port, running, start_node
 from trustbridge.opcua import ApplicationIdentity, PeerRefusedError
-from trustbridge.opcua.client import StationUnreachableError
+from trustbridge.opcua.client import SessionRefusedError, StationUnreachableError
+from trustbridge.opcua.identity import UserIdentity
 from trustbridge.pki.keys import private_key_pem
 from trustbridge.pki.revocation import Reason
 from trustbridge.trust.schemes import TrustScheme
@@ -57,12 +58,15 @@ class Served:
     jp: Path
     env: dict[str, str]
     station_serial: str
+    #: --user-cert/--user-key of Muster's operator and of the one revoked.
+    operator: tuple[str, str]
+    revoked_operator: tuple[str, str]
 
     def cli(self, home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         return run_cli("--home", str(home), *args, cwd=self.work, env=self.env, ok=ok)
 
 
-def _files(work: Path, name: str, identity: ApplicationIdentity) -> tuple[str, str]:
+def _files(work: Path, name: str, identity: ApplicationIdentity | UserIdentity) -> tuple[str, str]:
     chain, key = work / f"{name}.pem", work / f"{name}.key"
     chain.write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in identity.chain))
     key.write_bytes(private_key_pem(identity.signer.key))
@@ -79,6 +83,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     urls = {name: (h.path, h.config.base_url) for name, h in homes.items()}
     station_files = _files(work, "station", world.station)
     reader_files = _files(work, "reader", world.reader)
+    operator = _files(work, "operator", world.operator)
+    revoked_operator = _files(work, "revoked-operator", world.revoked_operator)
     serial = format(world.station.certificate.serial_number, "x")
     world.close()
     (work / "results.json").write_text(json.dumps([RESULT.to_json(), OTHER.to_json()]))
@@ -98,7 +104,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         ]
         for node in nodes:
             stack.enter_context(running(node))
-        result = Served(work, urls["de-tsp"][0], urls["jp-tsp"][0], env, serial)
+        result = Served(
+            work, urls["de-tsp"][0], urls["jp-tsp"][0], env, serial, operator, revoked_operator
+        )
         chain, key = station_files
         installed = in_process(result.jp, "opcua", "install", "--cert", chain, "--key", key)
         assert "installed CN=HPS EOL Test Station EOL-3" in installed.output
@@ -110,9 +118,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 class _Station:
     """`trustbridge opcua serve` as a process of its own (stopped with SIGTERM)."""
 
-    def __init__(self, served: Served) -> None:
-        self.out, self.err = served.work / "serve.out", served.work / "serve.err"
-        results = ["--results", str(served.work / "results.json"), "--port", "0"]
+    def __init__(self, served: Served, *options: str) -> None:
+        tag = "-users" if options else ""
+        self.out, self.err = served.work / f"serve{tag}.out", served.work / f"serve{tag}.err"
+        results = ["--results", str(served.work / "results.json"), "--port", "0", *options]
         with self.out.open("w") as out, self.err.open("w") as err:
             self.process = subprocess.Popen(
                 [*TB, "--home", str(served.jp), "opcua", "serve", *results],
@@ -141,6 +150,35 @@ class _Station:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=30)
         return self.err.read_text()
+
+
+def test_a_person_reads_through_the_reader_with_a_user_token(served: Served) -> None:
+    # Before the test that revokes the station (they share the module's served nodes).
+    station = _Station(served, "--user-tokens", "--people-only")
+    try:
+        assert "people only; every accepted session reads" in station.out.read_text()
+        read = ["opcua", "read", station.endpoint, "--serial", SERIAL]
+        cert, key = served.operator
+        table = in_process(served.de, *read, "--user-cert", cert, "--user-key", key)
+        assert table.exit_code == 0, table.output
+        assert "acting for CN=Jonas Weber" in table.output
+        assert "742.5 MOhm" in table.output
+        # No person: the station takes no anonymous session.
+        alone = in_process(served.de, *read).exception
+        assert isinstance(alone, SessionRefusedError) and alone.exit_code == 3
+        assert alone.status == "BadIdentityTokenRejected"
+        # A revoked person: refused at activation, the reason in the station's log only.
+        cert, key = served.revoked_operator
+        revoked = in_process(served.de, *read, "--user-cert", cert, "--user-key", key).exception
+        assert isinstance(revoked, SessionRefusedError) and revoked.exit_code == 3
+        assert "refused the session for the user CN=Max Braun" in revoked.message
+        assert revoked.status == "BadIdentityTokenRejected"
+    finally:
+        log = station.stop()
+    assert "accepted user CN=Jonas Weber" in log
+    assert "refused user CN=Max Braun" in log and "(BadCertificateRevoked)" in log
+    assert "3 user(s)" not in station.out.read_text()
+    assert "2 user(s), 1 refused" in station.out.read_text()
 
 
 def test_read_across_the_bridge_through_served_nodes_then_revoke_the_station(
@@ -190,6 +228,16 @@ def test_the_command_says_what_is_missing(served: Served) -> None:
         (served.de, ("read", nowhere, "--serial", "1", "--policy", "x"), "unknown security"),
         (served.work, ("serve", "--results", results), "has no OPC UA identity"),
         (served.de, ("install", "--cert", results, "--key", missing), "cannot read key"),
+        (
+            served.de,
+            ("read", nowhere, "--serial", "1", "--user-cert", results),
+            "give both --user-cert and --user-key",
+        ),
+        (
+            served.jp,
+            ("serve", "--results", results, "--partner", "VATDE-123456789"),
+            "--partner names the other party of --contract",
+        ),
     ):
         result = in_process(home, "opcua", *args)
         assert isinstance(result.exception, InputError), result.output

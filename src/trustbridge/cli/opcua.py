@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
         SecurityPolicy,
         SensorTestResult,
     )
+    from trustbridge.opcua.access import ReadDecision, StationAccess
+    from trustbridge.opcua.identity import UserIdentity
 
 __all__ = ["opcua_app"]
 
@@ -91,6 +94,62 @@ def _verdict_line(verdict: PeerVerdict) -> str:
     return f"{when} refused {verdict.role} {verdict.subject} ({verdict.status}): {verdict.reason}"
 
 
+def _decision_line(decision: ReadDecision) -> str:
+    when = decision.at.strftime("%H:%M:%S")
+    effect = "allowed" if decision.allowed else "denied"
+    who = "user" if decision.person else "client"
+    return (
+        f"{when} {effect} reading sensor {decision.serial} to {who} {decision.user}: "
+        f"{'; '.join(decision.reasons)}"
+    )
+
+
+def _user(cert: Path | None, key: Path | None, passphrase_env: str | None) -> UserIdentity | None:
+    from trustbridge.opcua.identity import UserIdentity
+
+    if cert is None and key is None:
+        if passphrase_env is not None:
+            raise InputError("--user-passphrase-env needs --user-cert and --user-key")
+        return None
+    if cert is None or key is None:
+        raise InputError("give both --user-cert and --user-key (a person's RSA identity)")
+    return UserIdentity.from_files(cert, key, passphrase=_passphrase(passphrase_env))
+
+
+def _access(home: Home, contract: str | None, partner: str | None, purpose: str) -> StationAccess:
+    from trustbridge.assessment.access import entity_from_data
+    from trustbridge.opcua.access import StationAccess
+
+    exchange = home.exchange
+    policies = exchange.access_policies()
+    on_decision = _print_decision
+    if contract is None:
+        if partner is not None:
+            raise InputError("--partner names the other party of --contract")
+        owner = entity_from_data(exchange.own_entity_data())
+        return StationAccess(
+            policies, owner=owner, clock=home.clock, purpose=purpose, on_decision=on_decision
+        )
+    owner, terms, other = exchange.contract_entities(contract, partner)
+    return StationAccess(
+        policies,
+        owner=owner,
+        contract=terms,
+        organizations=[other],
+        clock=home.clock,
+        purpose=purpose,
+        on_decision=on_decision,
+    )
+
+
+def _print_decision(decision: ReadDecision) -> None:
+    err.print(_decision_line(decision), highlight=False, soft_wrap=True)
+
+
+def _print_verdict(verdict: PeerVerdict) -> None:
+    err.print(_verdict_line(verdict), highlight=False, soft_wrap=True)
+
+
 @opcua_app.command("install")
 def install(
     cert: Annotated[Path, typer.Option("--cert", help="Certificate and chain (PEM, leaf first).")],
@@ -126,6 +185,41 @@ def serve(
     policy: Annotated[list[str] | None, typer.Option(help=PolicyHelp + " Repeatable.")] = None,
     name: Annotated[str | None, typer.Option(help="The server's name.")] = None,
     min_level: MinLevelOpt = None,
+    user_tokens: Annotated[
+        bool,
+        typer.Option(
+            "--user-tokens",
+            help="Also take X.509 user identity tokens: people with RSA person identities, "
+            "resolved with the home's trust like clients.",
+        ),
+    ] = False,
+    people_only: Annotated[
+        bool,
+        typer.Option(
+            "--people-only", help="Only sessions with a person's user token (no anonymous ones)."
+        ),
+    ] = False,
+    decide_reads: Annotated[
+        bool,
+        typer.Option(
+            "--decide-reads",
+            help="Decide every read with the home's access policies (HOME/policies/*.cedar, "
+            "or the shipped ones) for the session's person or client application.",
+        ),
+    ] = False,
+    contract: Annotated[
+        str | None,
+        typer.Option(
+            help="The concluded contract the results are shared under (implies --decide-reads)."
+        ),
+    ] = None,
+    partner: Annotated[
+        str | None,
+        typer.Option(help="The contract's other party, where it was concluded with several."),
+    ] = None,
+    purpose: Annotated[
+        str, typer.Option(help="The purpose reads are decided for.")
+    ] = "quality-assurance",
     cert: CertOpt = None,
     key: KeyOpt = None,
     passphrase_env: PassEnvOpt = None,
@@ -133,8 +227,10 @@ def serve(
     """Run a sensor test station's OPC UA server until interrupted.
 
     Each client's certificate is resolved with the home's trust (bridge or trust lists,
-    revocation required, afresh for every session) and its application URI checked; every
-    decision is printed, refusals with their reason.
+    revocation required, afresh for every session) and its application URI checked; with
+    --user-tokens so is the person a session names. With --decide-reads or --contract, the
+    access policies decide each sensor's reads. Every decision is printed, refusals with
+    their reason.
     """
     import asyncio
 
@@ -143,17 +239,64 @@ def serve(
     identity = _identity(cert, key, passphrase_env)
     station_results = read_results(_read(results, "results"), source=str(results))
     policies = [_policy(p) for p in policy] if policy else list(SecurityPolicy)
+    user_tokens = user_tokens or people_only
     with _home() as home:
         # One HTTP client for the CRLs and bundles of every session (a fresh resolver each).
         fetcher = home.fetcher()
-        validator = PeerValidator(
-            role=PeerRole.CLIENT,
-            resolver=lambda: home.trust.resolver(fetcher=fetcher),
-            clock=home.clock,
-            min_level=min_level,
-            on_verdict=lambda v: err.print(_verdict_line(v), highlight=False, soft_wrap=True),
+
+        def validator(role: PeerRole) -> PeerValidator:
+            return PeerValidator(
+                role=role,
+                resolver=lambda: home.trust.resolver(fetcher=fetcher),
+                clock=home.clock,
+                min_level=min_level,
+                on_verdict=_print_verdict,
+            )
+
+        access = _access(home, contract, partner, purpose) if decide_reads or contract else None
+        if access is None and partner is not None:
+            raise InputError("--partner names the other party of --contract")
+        options = _StationOptions(
+            users=validator(PeerRole.USER) if user_tokens else None,
+            anonymous=not people_only,
+            access=access,
         )
-        asyncio.run(_serve(home, identity, validator, station_results, host, port, name, policies))
+        asyncio.run(
+            _serve(
+                home,
+                identity,
+                validator(PeerRole.CLIENT),
+                station_results,
+                host,
+                port,
+                name,
+                policies,
+                options,
+            )
+        )
+
+
+@dataclass(frozen=True)
+class _StationOptions:
+    users: PeerValidator | None
+    anonymous: bool
+    access: StationAccess | None
+
+    def describe(self) -> str:
+        users = (
+            ("people only" if not self.anonymous else "people or anonymous")
+            if self.users is not None
+            else "anonymous sessions"
+        )
+        if self.access is None:
+            return f"{users}; every accepted session reads"
+        shared = (
+            f"shared under contract {self.access.contract.ref.id}"
+            if self.access.contract is not None
+            else "not shared under a contract"
+        )
+        purpose = self.access.purpose
+        return f"{users}; reads decided by the access policies ({shared}, purpose {purpose})"
 
 
 async def _serve(
@@ -165,6 +308,7 @@ async def _serve(
     port: int,
     name: str | None,
     policies: list[SecurityPolicy],
+    options: _StationOptions,
 ) -> None:
     import asyncio
     import signal
@@ -179,6 +323,9 @@ async def _serve(
         port=port,
         name=name,
         policies=policies,
+        users=options.users,
+        anonymous=options.anonymous,
+        access=options.access,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -189,16 +336,21 @@ async def _serve(
             f"station {identity.subject} ({station.application_uri}) listening "
             f"at {station.endpoint} ({', '.join(p.value for p in station.policies)}, "
             f"SignAndEncrypt); {len(station.results)} sensor(s); clients resolved with the trust "
-            f"of {home.path!s}",
+            f"of {home.path!s}; {options.describe()}",
             highlight=False,
             soft_wrap=True,
         )
         console.file.flush()
         await stop.wait()
-    console.print(
-        f"station stopped: {len(station.verdicts)} session(s), {len(station.refusals)} refused",
-        highlight=False,
+    stopped = (
+        f"station stopped: {len(station.verdicts)} session(s), {len(station.refusals)} refused"
     )
+    if options.users is not None:
+        refused = len([v for v in station.user_verdicts if not v.accepted])
+        stopped += f"; {len(station.user_verdicts)} user(s), {refused} refused"
+    if options.access is not None:
+        stopped += f"; {len(options.access.refusals)} read(s) denied"
+    console.print(stopped, highlight=False)
 
 
 @opcua_app.command("read")
@@ -215,12 +367,29 @@ def read(
     cert: CertOpt = None,
     key: KeyOpt = None,
     passphrase_env: PassEnvOpt = None,
+    user_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--user-cert",
+            help="Act for a person: their RSA person identity (PEM, leaf first), sent as an "
+            "X.509 user identity token.",
+        ),
+    ] = None,
+    user_key: Annotated[
+        Path | None, typer.Option("--user-key", help="The person's RSA private key (PEM).")
+    ] = None,
+    user_passphrase_env: Annotated[
+        str | None,
+        typer.Option(
+            "--user-passphrase-env", help="Environment variable with the person's key passphrase."
+        ),
+    ] = None,
 ) -> None:
     """Read a sensor's test results from a station.
 
     The station is resolved with the home's trust (bridge or trust lists, revocation
     required); its application URI must be in its certificate, and its certificate must name
-    the endpoint's host.
+    the endpoint's host. With --user-cert/--user-key the session acts for that person.
     """
     import asyncio
 
@@ -230,6 +399,7 @@ def read(
     host = endpoint_host(endpoint)
     chosen = _policy(policy)
     identity = _identity(cert, key, passphrase_env)
+    user = _user(user_cert, user_key, user_passphrase_env)
     with _home() as home:
         validator = PeerValidator(
             role=PeerRole.SERVER,
@@ -247,15 +417,17 @@ def read(
                 serial=serial,
                 policy=chosen,
                 timeout=timeout,
+                user=user,
             )
         )
     if as_json:
         console.print_json(json.dumps(outcome.to_json(), ensure_ascii=False))
         return
     result, server = outcome.result, outcome.server
+    acting = f"; acting for {user.subject}" if user is not None else ""
     console.print(
         f"station {server.subject} ({server.application_uri}): "
-        f"{server.reason}; {chosen.value} SignAndEncrypt",
+        f"{server.reason}; {chosen.value} SignAndEncrypt{acting}",
         highlight=False,
         soft_wrap=True,
     )

@@ -1061,19 +1061,69 @@ class ExchangeService:
             terms.contract_entity(), entity_type=EntityType.CONTRACT, source="contract"
         )
         principal = entity_from_identity(sender, resolution)
-        partner = entity_from_data(
+        partner = self._partner_entity(session, organization, _country(sender), assessment)
+        own = entity_from_data(self.own_entity_data())
+        return EntityStore([contract, principal, partner, own]), principal
+
+    def _partner_entity(
+        self, session: SessionInfo, organization: str, country: str, assessment: str
+    ) -> Entity:
+        """A partner organization as the access policies see it: its level and route when we
+        first resolved it in ``session``, and our assessment of it."""
+        partner = session.data.get("partner") or {}
+        return entity_from_data(
             {
                 "type": "Organization",
                 "id": organization,
                 "name": session.partner_name or organization,
-                "country": _country(sender),
-                "reference_level": (session.data.get("partner") or {}).get("reference_level") or 0,
-                "route": (session.data.get("partner") or {}).get("route") or "none",
+                "country": country,
+                "reference_level": partner.get("reference_level") or 0,
+                "route": partner.get("route") or "none",
                 "assessment": assessment,
             }
         )
-        own = entity_from_data(self.own_entity_data())
-        return EntityStore([contract, principal, partner, own]), principal
+
+    def contract_entities(
+        self, contract_id: str, partner: str | None = None
+    ) -> tuple[Entity, Entity, Entity]:
+        """For data shared under a concluded contract: this organization, the Contract entity
+        and the partner organization (with our assessment of it), as the access policies see
+        them. ``partner`` names the other party where the contract was concluded with several.
+        """
+        if partner is None:
+            with self.home._tx() as conn:
+                partners = sorted(
+                    {
+                        str(org)
+                        for (org,) in conn.execute(
+                            select(t.exchange_sessions.c.partner_org).where(
+                                t.exchange_sessions.c.contract_id == contract_id,
+                                t.exchange_sessions.c.state == "concluded",
+                            )
+                        )
+                        if org
+                    }
+                )
+            if not partners:
+                raise NotFoundError(f"no concluded contract {contract_id!r} in this home")
+            if len(partners) > 1:
+                raise InputError(
+                    f"the contract {contract_id!r} was concluded with {', '.join(partners)}",
+                    hint="name the partner (its organization identifier)",
+                )
+            partner = partners[0]
+        session, terms = self.concluded(contract_id, partner)
+        party = terms.party_of(partner)
+        assessment = (session.data.get("assessment") or {}).get("decision", "unassessed")
+        contract = entity_from_data(
+            terms.contract_entity(), entity_type=EntityType.CONTRACT, source="contract"
+        )
+        country = party.country if party is not None else ""
+        return (
+            entity_from_data(self.own_entity_data()),
+            contract,
+            self._partner_entity(session, partner, country, assessment),
+        )
 
     def record_message(
         self,
