@@ -147,6 +147,31 @@ def test_the_customer_read_test_results_over_opc_ua_across_the_border(
     assert any(opcua["client"]["identity"] == r["client"] for r in refused)  # the wrong URI
 
 
+def test_a_person_read_at_the_station_under_the_contract_the_client_alone_did_not(
+    demo_out: Path, manifest: Manifest
+) -> None:
+    opcua = manifest["opcua"]
+    user = opcua["user"]
+    # Muster's operator: an RSA person identity with the operator role in the certificate.
+    certificate = _certificate(demo_out, user["certificate"])
+    assert certificate.public_key().key_size >= 2048  # type: ignore[union-attr]
+    assert user["roles"] == ["operator"]
+    assert roles_of(certificate) == frozenset({Role.OPERATOR})
+    assert user["node"] == "muster"
+    assert user["route"] in ("bridge", "trust-list")
+    assert user["reference_level"] == "itg/itg-loa3"
+    access = opcua["access"]
+    assert access["contract"] == manifest["contract"]["id"]
+    decisions = access["decisions"]
+    # One decision per session: the operator's in both policies, then the client alone.
+    assert [d["person"] for d in decisions] == [True, True, False]
+    assert [d["decision"] for d in decisions] == ["allow", "allow", "deny"]
+    assert decisions[0]["policies"] == ["operator-reads-test-reports"]
+    assert decisions[0]["user"] == user["identity"]
+    assert decisions[2]["user"] == opcua["client"]["identity"]
+    assert all(d["serial"] == opcua["read"]["serial"] for d in decisions)
+
+
 def test_nodes_have_distinct_ports(manifest: Manifest) -> None:
     nodes = {n["node"]: n for n in manifest["nodes"]}
     assert set(nodes) == {

@@ -516,14 +516,39 @@ def _opcua_html(manifest: Mapping[str, Any]) -> str:
         for r in opcua.get("refused", [])
         if isinstance(r, dict)
     )
+    user = opcua.get("user") if isinstance(opcua.get("user"), dict) else None
+    acting = (
+        f" The session acted for {_e(user.get('identity', ''))} "
+        f"({_e(', '.join(user.get('roles', [])))}), whom the server resolved by the "
+        f"{_e(user.get('route', '?'))} route ({_e(user.get('reference_level', '?'))})."
+        if user
+        else ""
+    )
+    access = opcua.get("access") if isinstance(opcua.get("access"), dict) else {}
+    decisions = "\n".join(
+        f'<tr class="{"" if d.get("decision") == "allow" else "bad"}">'
+        f"{_cell(d.get('user', ''))}{_cell('person' if d.get('person') else 'client alone')}"
+        f"{_cell(d.get('serial', ''))}{_cell(d.get('decision', ''))}"
+        f"{_cell('; '.join(d.get('reasons', [])))}</tr>"
+        for d in (access or {}).get("decisions", [])
+        if isinstance(d, dict)
+    )
+    reads = (
+        f"<h3>Who may read them (contract {_e(access.get('contract', ''))}, "
+        f"{_e(access.get('purpose', ''))})</h3>"
+        + _table(("principal", "as", "sensor", "decision", "reason"), decisions)
+        if access
+        else ""
+    )
     return (
         f"<p>Endpoint <code>{_e(opcua.get('endpoint', ''))}</code>, security policy "
         f"<strong>{_e(opcua.get('security_policy', ''))}</strong> (SignAndEncrypt). "
         f"The client ({_e(client.get('identity', ''))}) resolved the server by the "
         f"{_e(server.get('route', '?'))} route; the server "
         f"({_e(server.get('identity', ''))}) resolved the client by the "
-        f"{_e(client.get('route', '?'))} route.</p>"
+        f"{_e(client.get('route', '?'))} route.{acting}</p>"
         + _table(("read", "value"), read_rows)
+        + reads
         + "<h3>Connections refused</h3>"
         + _table(("client", "reason"), refused)
     )

@@ -204,7 +204,7 @@ def _identity_ca(name: str) -> _IssuingCa:
     return _IssuingCa(
         name,
         (SubjectKind.ORGANIZATION, SubjectKind.PERSON),
-        (Role.REGISTRATION_OFFICER, Role.AUTHORIZED_SIGNATORY),
+        (Role.REGISTRATION_OFFICER, Role.AUTHORIZED_SIGNATORY, Role.OPERATOR),
     )
 
 
@@ -699,10 +699,11 @@ class _Run:
         level: str,
         officer: _Holder,
         purpose: Purpose = Purpose.IDENTITY,
+        key_type: KeyType = KeyType.P256,
     ) -> _Holder:
         """A holder's request, approved by the registration officer's signed decision."""
         home = self.homes[c.tsp.name]
-        key = generate_private_key(KeyType.P256)
+        key = generate_private_key(key_type)
         pending = home.submit_request(
             ca=ca,
             subject=subject,
