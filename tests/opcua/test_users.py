@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from asyncua import ua
 from asyncua.client.client import Client
-from asyncua.crypto import security_policies
+from asyncua.crypto import security_policies, uacrypto
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.ua import MessageSecurityMode
 from asyncua.ua.uaerrors import UaError
@@ -27,19 +30,26 @@ from tests.opcua.world import (
     person_subject,
 )
 from trustbridge.assessment.access import AccessPolicies, EntityType, entity_from_data
+from trustbridge.clock import Clock
 from trustbridge.errors import InputError, KeyStoreError
-from trustbridge.opcua import PeerRole, SecurityPolicy
+from trustbridge.opcua import PeerRole, PeerValidator, SecurityPolicy
+from trustbridge.opcua._asyncua import MAX_USER_TOKENS
 from trustbridge.opcua.access import StationAccess
 from trustbridge.opcua.certificates import PeerRefusedError, check_user_certificate
-from trustbridge.opcua.client import ReadResult, SessionRefusedError, read_test_result
+from trustbridge.opcua.client import ReadResult, SessionRefusedError, _Client, read_test_result
 from trustbridge.opcua.identity import UserIdentity
+from trustbridge.opcua.station import NAMESPACE, StationServer
 from trustbridge.pki.keys import KeyType, generate_private_key
-from trustbridge.pki.profiles import Role
+from trustbridge.pki.profiles import PersonSubject, Role
 from trustbridge.pki.signers import FileSigner
 from trustbridge.trust.resolver import Route
 
 
-def _access(purposes: tuple[str, ...] = ("quality-assurance",)) -> StationAccess:
+def _access(
+    purposes: tuple[str, ...] = ("quality-assurance",),
+    member_schemes: dict[str, str] | None = None,
+    clock: Clock = SESSION_CLOCK,
+) -> StationAccess:
     """The shipped policies, Hayabusa's results shared with Muster under contract C-OPC-1."""
     owner = entity_from_data(
         {"type": "Organization", "id": HAYABUSA_ID, "name": HAYABUSA, "country": "JP"}
@@ -54,7 +64,11 @@ def _access(purposes: tuple[str, ...] = ("quality-assurance",)) -> StationAccess
         entity_type=EntityType.CONTRACT,
     )
     return StationAccess(
-        AccessPolicies.default(), owner=owner, contract=contract, clock=SESSION_CLOCK
+        AccessPolicies.default(),
+        owner=owner,
+        contract=contract,
+        clock=clock,
+        member_schemes=member_schemes,
     )
 
 
@@ -252,13 +266,13 @@ class _TokenClient(Client):
         super()._add_certificate_auth(params, certificate, challenge, certificate_chain)
         if self.signing_key is not None:
             policy = self.server_policy(ua.UserTokenType.Certificate)
-            signature, _ = security_policies.sign_asymmetric(
+            signature, _ = security_policies.sign_asymmetric(  # type: ignore[no-untyped-call]
                 self.signing_key, challenge, policy.SecurityPolicyUri
             )
             params.UserTokenSignature.Signature = signature
         if self.algorithm is not None:
             params.UserTokenSignature.Algorithm = self.algorithm
-            params.UserTokenSignature.Signature = security_policies.uacrypto.sign_sha1(
+            params.UserTokenSignature.Signature = uacrypto.sign_sha1(  # type: ignore[no-untyped-call]
                 self.user_private_key, challenge
             )
 
@@ -360,3 +374,190 @@ def test_a_person_of_another_level_is_resolved_at_it(world: OpcUaWorld) -> None:
         assert access is not None
         (decision,) = access.decisions
         assert decision.policies == ("identity-below-loa2",)
+
+
+# -- organizations are believed from the scheme that vouches for them ---------------------------
+
+
+def test_a_partners_ca_cannot_make_someone_a_member_of_the_stations_organization(
+    world: OpcUaWorld,
+) -> None:
+    # The German staff CA issues a person who claims Hayabusa's organization identifier.
+    mallory = issue_person(
+        world.linked.de,
+        world.linked.de_officer,
+        PersonSubject(
+            given_name="Mallory",
+            surname="Muster",
+            country="DE",
+            organization=HAYABUSA,
+            organization_identifier=HAYABUSA_ID,
+            roles=frozenset({Role.OPERATOR}),
+        ),
+    )
+    with running(
+        world,
+        world.station,
+        Route.BRIDGE,
+        users=world.validator("jp", Route.BRIDGE, PeerRole.USER),
+        access=_access(),
+    ) as other:
+        with pytest.raises(SessionRefusedError, match="BadUserAccessDenied"):
+            read(world, other, mallory)
+        access = other.station.access
+        assert access is not None
+        (decision,) = access.decisions
+        assert not decision.allowed and decision.policies == ()
+        assert "claims to belong to this station's organization" in decision.reasons[0]
+        assert "resolved by the bridge route" in decision.reasons[0]
+
+
+def test_a_partners_people_must_come_from_the_partners_scheme(world: OpcUaWorld) -> None:
+    # As if Muster's own identity were from the Japanese scheme: a German person claiming
+    # Muster is not believed.
+    with running(
+        world,
+        world.station,
+        Route.BRIDGE,
+        users=world.validator("jp", Route.BRIDGE, PeerRole.USER),
+        access=_access(member_schemes={MUSTER_ID: "jp"}),
+    ) as other:
+        with pytest.raises(SessionRefusedError, match="BadUserAccessDenied"):
+            read(world, other, world.operator)
+        access = other.station.access
+        assert access is not None
+        (decision,) = access.decisions
+        assert (
+            "whose identity is from scheme jp, but its own is from scheme de"
+            in (decision.reasons[0])
+        )
+
+
+# -- a session's checks do not last for ever -----------------------------------------------
+
+
+@dataclass
+class MovableClock:
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+
+async def _person_session(world: OpcUaWorld, endpoint: str, user: UserIdentity) -> Client:
+    client = Client(endpoint, timeout=20)
+    client.application_uri = world.reader.application_uri
+    await client.set_security(
+        SecurityPolicyBasic256Sha256,
+        world.reader.certificate_der(),
+        world.reader.private_key_der(),
+        mode=MessageSecurityMode.SignAndEncrypt,
+    )
+    client.user_certificate = user.certificate
+    client.user_private_key = user.private_key
+    await client.connect()
+    return client
+
+
+async def _verdict(client: Client) -> object:
+    ns = await client.get_namespace_index(NAMESPACE)
+    sensor = await client.nodes.objects.get_child([f"{ns}:SensorTests", f"{ns}:{SERIAL}"])
+    return await (await sensor.get_child(f"{ns}:Verdict")).read_value()
+
+
+def test_a_session_ends_when_its_checks_grow_old(
+    world: OpcUaWorld, records: pytest.LogCaptureFixture
+) -> None:
+    clock = MovableClock(SESSION_CLOCK.now())
+    station = StationServer(
+        identity=world.station,
+        validator=PeerValidator(
+            role=PeerRole.CLIENT, resolver=world.resolvers("jp", Route.BRIDGE), clock=clock
+        ),
+        results=(RESULT,),
+        users=PeerValidator(
+            role=PeerRole.USER, resolver=world.resolvers("jp", Route.BRIDGE), clock=clock
+        ),
+        access=_access(clock=clock),
+        recheck_after=timedelta(minutes=10),
+    )
+    runner = RunningStation(station)
+
+    async def session() -> None:
+        client = await _person_session(world, runner.endpoint, world.operator)
+        try:
+            assert await _verdict(client) == "pass"
+            clock.at += timedelta(minutes=9)
+            assert await _verdict(client) == "pass"
+            clock.at += timedelta(minutes=2)  # past the ten minutes the checks hold
+            with pytest.raises(UaError, match="BadUserAccessDenied"):
+                await _verdict(client)
+        finally:
+            await client.disconnect()
+        # A new session is checked afresh, and reads again.
+        again = await _person_session(world, runner.endpoint, world.operator)
+        try:
+            assert await _verdict(again) == "pass"
+        finally:
+            await again.disconnect()
+
+    try:
+        asyncio.run(session())
+    finally:
+        runner.stop()
+    assert logged(records, "ended OPC UA session of CN=Jonas Weber")
+
+
+def test_a_refused_reactivation_leaves_the_session_without_a_user(
+    world: OpcUaWorld, station: RunningStation
+) -> None:
+    async def session() -> None:
+        client = await _person_session(world, station.endpoint, world.operator)
+        try:
+            assert await _verdict(client) == "pass"
+            client.user_private_key = world.revoked_operator.private_key
+            with pytest.raises(UaError, match="BadIdentityTokenRejected"):
+                await client.activate_session(certificate=world.revoked_operator.certificate)
+            # Not the operator any more, and not the revoked person either.
+            with pytest.raises(UaError, match="BadUserAccessDenied"):
+                await _verdict(client)
+        finally:
+            client.disconnect_socket()
+
+    asyncio.run(session())
+
+
+def test_a_connection_presents_a_user_token_only_a_few_times(
+    world: OpcUaWorld, station: RunningStation, records: pytest.LogCaptureFixture
+) -> None:
+    async def session() -> None:
+        client = await _person_session(world, station.endpoint, world.operator)
+        try:
+            for _ in range(MAX_USER_TOKENS - 1):
+                await client.activate_session(certificate=world.operator.certificate)
+            with pytest.raises(UaError, match="BadTooManyOperations"):
+                await client.activate_session(certificate=world.operator.certificate)
+        finally:
+            client.disconnect_socket()
+
+    before = len(station.station.user_verdicts)
+    asyncio.run(session())
+    # Each token the station took cost one resolution; the one beyond the limit none.
+    assert len(station.station.user_verdicts) == before + MAX_USER_TOKENS
+    assert logged(records, "a user token beyond the 4 one connection may present")
+
+
+def test_the_reader_signs_a_user_token_only_under_the_channels_policy() -> None:
+    client = _Client("opc.tcp://127.0.0.1:1/trustbridge/station")
+    client.security_policy = SimpleNamespace(URI=SecurityPolicyBasic256Sha256.URI)  # type: ignore[assignment]
+    client._policy_ids = [
+        ua.UserTokenPolicy(
+            PolicyId="certificate",
+            TokenType=ua.UserTokenType.Certificate,
+            SecurityPolicyUri=security_policies.SecurityPolicyBasic256.URI,
+        )
+    ]
+    with pytest.raises(UaError, match="not under the channel's"):
+        client.server_policy(ua.UserTokenType.Certificate)
+    client._policy_ids[0].SecurityPolicyUri = SecurityPolicyBasic256Sha256.URI
+    assert client.server_policy(ua.UserTokenType.Certificate).PolicyId == "certificate"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -130,7 +131,7 @@ def _access(home: Home, contract: str | None, partner: str | None, purpose: str)
         return StationAccess(
             policies, owner=owner, clock=home.clock, purpose=purpose, on_decision=on_decision
         )
-    owner, terms, other = exchange.contract_entities(contract, partner)
+    owner, terms, other, scheme = exchange.contract_entities(contract, partner)
     return StationAccess(
         policies,
         owner=owner,
@@ -138,6 +139,7 @@ def _access(home: Home, contract: str | None, partner: str | None, purpose: str)
         organizations=[other],
         clock=home.clock,
         purpose=purpose,
+        member_schemes={other.ref.id: scheme} if scheme is not None else None,
         on_decision=on_decision,
     )
 
@@ -220,6 +222,13 @@ def serve(
     purpose: Annotated[
         str, typer.Option(help="The purpose reads are decided for.")
     ] = "quality-assurance",
+    recheck_minutes: Annotated[
+        float,
+        typer.Option(
+            help="How long a session's checks hold before its client must connect again "
+            "(and is checked afresh: a revocation shows then)."
+        ),
+    ] = 15.0,
     cert: CertOpt = None,
     key: KeyOpt = None,
     passphrase_env: PassEnvOpt = None,
@@ -256,10 +265,15 @@ def serve(
         access = _access(home, contract, partner, purpose) if decide_reads or contract else None
         if access is None and partner is not None:
             raise InputError("--partner names the other party of --contract")
+        if not 0 < recheck_minutes <= 24 * 60:
+            raise InputError(
+                f"--recheck-minutes {recheck_minutes:g} is not between 0 and 1440 minutes"
+            )
         options = _StationOptions(
             users=validator(PeerRole.USER) if user_tokens else None,
             anonymous=not people_only,
             access=access,
+            recheck_after=timedelta(minutes=recheck_minutes),
         )
         asyncio.run(
             _serve(
@@ -281,6 +295,7 @@ class _StationOptions:
     users: PeerValidator | None
     anonymous: bool
     access: StationAccess | None
+    recheck_after: timedelta
 
     def describe(self) -> str:
         users = (
@@ -326,6 +341,7 @@ async def _serve(
         users=options.users,
         anonymous=options.anonymous,
         access=options.access,
+        recheck_after=options.recheck_after,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

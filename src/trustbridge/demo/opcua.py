@@ -319,9 +319,11 @@ def read_test_results(run: _Run, *, supplier: _Country, customer: _Country) -> d
     if run.contract is None:
         raise TrustbridgeError("the OPC UA step reads under the contract concluded in step 6")
     contract_id = run.contract["id"]
-    owner, contract, partner = supplier_home.exchange.contract_entities(
+    owner, contract, partner, partner_scheme = supplier_home.exchange.contract_entities(
         contract_id, customer.company.identifier
     )
+    if partner_scheme is None:
+        raise TrustbridgeError("the contract's session does not say the partner's scheme")
     access = StationAccess(
         supplier_home.exchange.access_policies(),
         owner=owner,
@@ -329,6 +331,7 @@ def read_test_results(run: _Run, *, supplier: _Country, customer: _Country) -> d
         organizations=[partner],
         clock=run.clock,
         purpose=READ_PURPOSE,
+        member_schemes={partner.ref.id: partner_scheme},
     )
     customer_home = run.homes[customer.company_node.name]
     sensors = _sensors(run, supplier)

@@ -162,9 +162,11 @@ class Party:
     reference_level: str | None
     fingerprint: str
     kind: str
+    #: The scheme its identity is from (its holder level's), where known.
+    scheme: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "organization": self.organization,
             "name": self.name,
             "route": self.route,
@@ -172,6 +174,9 @@ class Party:
             "fingerprint": self.fingerprint,
             "kind": self.kind,
         }
+        if self.scheme is not None:
+            data["scheme"] = self.scheme
+        return data
 
     @classmethod
     def of(cls, certificate: x509.Certificate, resolution: Resolution) -> Party:
@@ -191,6 +196,7 @@ class Party:
             reference_level=level.name if level is not None else None,
             fingerprint=certificate.fingerprint(_sha256()).hex(),
             kind=kind.value if kind is not None else "unknown",
+            scheme=resolution.holder_level.scheme,
         )
 
 
@@ -1085,10 +1091,12 @@ class ExchangeService:
 
     def contract_entities(
         self, contract_id: str, partner: str | None = None
-    ) -> tuple[Entity, Entity, Entity]:
+    ) -> tuple[Entity, Entity, Entity, str | None]:
         """For data shared under a concluded contract: this organization, the Contract entity
         and the partner organization (with our assessment of it), as the access policies see
-        them. ``partner`` names the other party where the contract was concluded with several.
+        them, and the scheme the partner's identity is from (None for a session recorded
+        before that was kept). ``partner`` names the other party where the contract was
+        concluded with several.
         """
         if partner is None:
             with self.home._tx() as conn:
@@ -1119,10 +1127,12 @@ class ExchangeService:
             terms.contract_entity(), entity_type=EntityType.CONTRACT, source="contract"
         )
         country = party.country if party is not None else ""
+        scheme = (session.data.get("partner") or {}).get("scheme")
         return (
             entity_from_data(self.own_entity_data()),
             contract,
             self._partner_entity(session, partner, country, assessment),
+            scheme if isinstance(scheme, str) and scheme else None,
         )
 
     def record_message(

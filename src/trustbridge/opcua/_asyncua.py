@@ -32,6 +32,13 @@ the certificate that passed. Every accepted session's user (:class:`SessionUser`
 verdict it rests on, the person's or, for an anonymous token, the client application's, so that
 the station can decide each Read on it.
 
+A session's user is believed for a bounded time: until the earliest of the check's age limit
+(``StationInternals.recheck_after``), the end of what its resolution holds for (the next CRL
+update, say) and its certificate's expiry. After that every request of the session is refused
+(``BadUserAccessDenied``) and the client connects again, which checks everything afresh (a
+revocation shows then). A re-activation that is refused leaves the session without a user, and
+a connection may present a user token only a few times.
+
 If asyncua ever ran these steps in other task contexts, nothing would be marked and every
 session would be refused: the arrangement fails closed.
 """
@@ -43,6 +50,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from asyncua import ua
@@ -59,6 +67,7 @@ from asyncua.ua.status_codes import StatusCodes, get_name_and_doc
 from asyncua.ua.ua_binary import struct_from_binary
 from cryptography import x509
 
+from trustbridge.clock import Clock, SystemClock
 from trustbridge.opcua.peers import LOGGER, PeerValidator, PeerVerdict, printable
 from trustbridge.opcua.policies import SecurityPolicy
 
@@ -99,6 +108,14 @@ _APPLICATION: ContextVar[PeerVerdict | None] = ContextVar(
 _USER: ContextVar[tuple[bytes, PeerVerdict] | None] = ContextVar(
     "trustbridge_opcua_user", default=None
 )
+#: How many ActivateSession messages with a user token the current connection has sent.
+_TOKENS: ContextVar[int] = ContextVar("trustbridge_opcua_tokens", default=0)
+#: The most a connection may send: each costs a trust resolution.
+MAX_USER_TOKENS = 4
+#: How long a session's checks hold at most before the client must connect again.
+RECHECK_AFTER = timedelta(minutes=15)
+#: The longest text a peer chose that goes into a log line.
+_LOGGED_TEXT = 120
 
 
 def quiet_asyncua() -> None:
@@ -233,7 +250,12 @@ class ChannelBoundSession(InternalSession):
                 "ActivateSession on a channel the session was not created on",
                 StatusCodes.BadSecurityChecksFailed,
             )
-        return super().activate_session(params, peer_certificate)
+        try:
+            return super().activate_session(params, peer_certificate)
+        except BaseException:
+            # A refused re-activation does not leave the session to its former user.
+            self.user = User(role=UserRole.Anonymous)  # the ruleset refuses it all
+            raise
 
     async def read(self, params: ua.ReadParameters) -> list[ua.DataValue]:
         gate = getattr(self.iserver, "read_gate", None)
@@ -243,9 +265,18 @@ class ChannelBoundSession(InternalSession):
         if not isinstance(user, SessionUser):  # pragma: no cover - the ruleset refuses first
             raise ServiceError(StatusCodes.BadUserAccessDenied)
         nodes = list(params.NodesToRead)
-        refusals = gate(user, nodes)
+        denied = int(StatusCodes.BadUserAccessDenied)
+        try:
+            refusals = gate(user, nodes)
+        except Exception as exc:  # fail closed, and say so (asyncua's own log is quiet)
+            LOGGER.warning(
+                "denied an OPC UA read: the station's read decision failed with %s (%s)",
+                type(exc).__name__,
+                _connection(),
+            )
+            refusals = [denied] * len(nodes)
         if len(refusals) != len(nodes):  # pragma: no cover - a gate that miscounts refuses all
-            refusals = [int(StatusCodes.BadUserAccessDenied)] * len(nodes)
+            refusals = [denied] * len(nodes)
         allowed = [node for node, refusal in zip(nodes, refusals, strict=True) if refusal is None]
         if len(allowed) == len(nodes):
             return await super().read(params)
@@ -277,6 +308,28 @@ class SessionUser(User):
     person: bool = False
     #: Whatever the station keeps about this user for its decisions (its access entity, ...).
     memo: dict[Any, Any] | None = None
+    #: Until when the checks this user rests on hold (None: not a checked user).
+    expires: datetime | None = None
+    clock: Clock | None = None
+    #: Whether the end of its checks was logged.
+    ended: bool = False
+
+    def current(self) -> bool:
+        """Whether the checks this user rests on still hold."""
+        if self.expires is None or self.clock is None:
+            return False
+        if self.clock.now() < self.expires:
+            return True
+        if not self.ended:
+            self.ended = True
+            LOGGER.warning(
+                "ended OPC UA session of %s: its checks held until %s; the client connects "
+                "again to be checked afresh (%s)",
+                printable(str(self.name))[:_LOGGED_TEXT],
+                f"{self.expires:%Y-%m-%dT%H:%M:%SZ}",
+                _connection(),
+            )
+        return False
 
 
 #: Decides, for a session's user, which of the nodes of one Read request it may read: for each
@@ -298,6 +351,10 @@ class StationInternals(InternalServer):
 
     users: PeerValidator | None = None
     read_gate: ReadGate | None = None
+    #: The station's clock (session ages, expiries).
+    clock: Clock = SystemClock()
+    #: How long a session's checks hold at most.
+    recheck_after: timedelta = RECHECK_AFTER
 
     def create_session(
         self, name: str, user: User = _ANONYMOUS, external: bool = False
@@ -368,26 +425,34 @@ class ValidatedChannels(UserManager):
                     _connection(),
                 )
                 return None
-            return SessionUser(
-                role=UserRole.User,
-                name=verdict.subject,
-                certificate=x509.load_der_x509_certificate(der),
-                verdict=verdict,
-                person=True,
-            )
+            return _session_user(iserver, der, verdict, person=True)
         if certificate != accepted:
             LOGGER.warning(
                 "refused OPC UA session activation: a user token nobody checked (%s)",
                 _connection(),
             )
             return None
-        return SessionUser(
-            role=UserRole.User,
-            name=application.subject,
-            certificate=x509.load_der_x509_certificate(accepted),
-            verdict=application,
-            person=False,
-        )
+        return _session_user(iserver, accepted, application, person=False)
+
+
+def _session_user(iserver: Any, der: bytes, verdict: PeerVerdict, *, person: bool) -> SessionUser:
+    """The user of a session, believed until the earliest of the station's age limit, the end
+    of its resolution's validity and its certificate's expiry."""
+    clock: Clock = getattr(iserver, "clock", None) or SystemClock()
+    recheck: timedelta = getattr(iserver, "recheck_after", None) or RECHECK_AFTER
+    certificate = x509.load_der_x509_certificate(der)
+    ends = [verdict.at + recheck, certificate.not_valid_after_utc]
+    if verdict.resolution is not None:
+        ends.append(verdict.resolution.valid_until)
+    return SessionUser(
+        role=UserRole.User,
+        name=verdict.subject,
+        certificate=certificate,
+        verdict=verdict,
+        person=person,
+        expires=min(ends),
+        clock=clock,
+    )
 
 
 _ACTIVATE_SESSION = ua.NodeId(ua.Int32(ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary))
@@ -406,7 +471,12 @@ class StationProcessor(UaProcessor):
                 params = struct_from_binary(ua.ActivateSessionParameters, body.copy())
                 token = params.UserIdentityToken
                 if isinstance(token, ua.X509IdentityToken):
-                    _USER.set(await self._check_user(token, params.UserTokenSignature))
+                    try:
+                        _USER.set(await self._check_user(token, params.UserTokenSignature))
+                    except BaseException:
+                        # A refused re-activation leaves the session without a user.
+                        self.session.user = User(role=UserRole.Anonymous)
+                        raise
         return await super()._process_message(  # type: ignore[no-untyped-call]
             typeid, requesthdr, seqhdr, body
         )
@@ -421,6 +491,13 @@ class StationProcessor(UaProcessor):
                 "an X.509 user token (this station takes none)",
                 StatusCodes.BadIdentityTokenRejected,
             )
+        tokens = _TOKENS.get() + 1
+        _TOKENS.set(tokens)
+        if tokens > MAX_USER_TOKENS:
+            raise _refuse(
+                f"a user token beyond the {MAX_USER_TOKENS} one connection may present",
+                StatusCodes.BadTooManyOperations,
+            )
         session = self.session
         if (
             _ACCEPTED.get() is None
@@ -434,8 +511,10 @@ class StationProcessor(UaProcessor):
         expected = getattr(self._connection.security_policy, "AsymmetricSignatureURI", "")
         algorithm = str(signature.Algorithm or "")
         if not expected or algorithm != expected:
+            shown = printable(algorithm[:_LOGGED_TEXT])
+            shown += "..." if len(algorithm) > _LOGGED_TEXT else ""
             raise _refuse(
-                f"an X.509 user token signed with {printable(algorithm)!r}, not with the "
+                f"an X.509 user token signed with {shown!r}, not with the "
                 f"channel's {expected or 'signing algorithm'}",
                 StatusCodes.BadUserSignatureInvalid,
             )
@@ -511,7 +590,9 @@ class ReadOnlyRuleset(SimpleRoleRuleset):
         super().__init__()  # type: ignore[no-untyped-call]
 
     def check_validity(self, user: Any, action_type_id: Any, body: Any) -> bool:
-        if not isinstance(user, User) or user.role is not UserRole.User:
+        if not isinstance(user, SessionUser) or user.role is not UserRole.User:
+            return False
+        if not user.current():
             return False
         return (
             isinstance(action_type_id, ua.NodeId)

@@ -10,14 +10,20 @@ station serves under a contract, shared under it at the time of the read; the pu
 station's. A read the policies do not allow is answered ``BadUserAccessDenied`` for each node of
 that sensor, and the others are read as asked.
 
+An organization's membership is only believed from the scheme that vouches for it: a
+principal that claims the station's own organization must have been resolved by the own-scheme
+route (a partner's CA cannot make someone a member of ours), and one that claims a partner
+organization whose scheme is known (``member_schemes``) must hold an identity from that scheme.
+
 A decision is made once per session and sensor (a session's user and its resolution do not
-change), kept in :attr:`StationAccess.decisions` and logged (allowed at INFO, denied at WARNING,
-on the ``trustbridge.opcua`` logger). Anything that breaks while deciding denies (fail closed).
+change, and the station ends a session's reads when its checks grow old), kept in
+:attr:`StationAccess.decisions` and logged (allowed at INFO, denied at WARNING, on the
+``trustbridge.opcua`` logger). Anything that breaks while deciding denies (fail closed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,6 +46,7 @@ from trustbridge.clock import Clock
 from trustbridge.errors import InputError, TrustbridgeError
 from trustbridge.opcua._asyncua import SessionUser
 from trustbridge.opcua.peers import LOGGER, printable
+from trustbridge.trust.resolver import Resolution, Route
 
 __all__ = ["DATA_CATEGORY", "ReadDecision", "StationAccess"]
 
@@ -94,6 +101,8 @@ class StationAccess:
     and systems may read them under the reference policies); ``organizations`` further
     Organization entities the policies may look at (a partner with our assessment of it). An
     organization of a principal that is none of these is ``unassessed`` with no level.
+    ``member_schemes`` maps an organization identifier to the scheme its people's identities
+    must be from (a partner's: the scheme of the identity it concluded the contract with).
     """
 
     def __init__(
@@ -105,6 +114,7 @@ class StationAccess:
         contract: Entity | None = None,
         organizations: Sequence[Entity] = (),
         purpose: str = "quality-assurance",
+        member_schemes: Mapping[str, str] | None = None,
         on_decision: Callable[[ReadDecision], None] | None = None,
     ) -> None:
         if owner.ref.type is not EntityType.ORGANIZATION:
@@ -123,6 +133,7 @@ class StationAccess:
         self.clock = clock
         self.on_decision = on_decision
         self._organizations = {e.ref.id: e for e in (*organizations, owner)}
+        self.member_schemes = dict(member_schemes or {})
         self.decisions: list[ReadDecision] = []
 
     @property
@@ -139,8 +150,10 @@ class StationAccess:
         if isinstance(known, ReadDecision):
             return known
         decision = self._decide(user, serial, memo)
-        memo[key] = decision
+        # Recorded (and handed to on_decision, an audit hook) before it is kept: a hook that
+        # fails fails this read, and the next read decides again.
         self._record(decision)
+        memo[key] = decision
         return decision
 
     def _decide(self, user: SessionUser, serial: str, memo: dict[Any, Any]) -> ReadDecision:
@@ -171,6 +184,9 @@ class StationAccess:
             if not isinstance(principal, Entity):
                 principal = entity_from_identity(user.certificate, verdict.resolution)
                 memo["principal"] = principal
+            problem = self._membership_problem(principal, verdict.resolution)
+            if problem is not None:
+                return denied(problem)
             data = entity_from_data(
                 {
                     "type": "Data",
@@ -220,6 +236,25 @@ class StationAccess:
             purpose=self.purpose,
             at=at,
         )
+
+    def _membership_problem(self, principal: Entity, resolution: Resolution) -> str | None:
+        """Why the principal's claimed organization is not believed, or None."""
+        organization = principal.attrs.get("organization")
+        if not isinstance(organization, EntityRef):
+            return None
+        if organization.id == self.owner.ref.id and resolution.route is not Route.OWN_SCHEME:
+            return (
+                f"it claims to belong to this station's organization {organization.id}, but "
+                f"its identity is not from this node's own scheme (resolved by the "
+                f"{resolution.route} route)"
+            )
+        scheme = self.member_schemes.get(organization.id)
+        if scheme is not None and resolution.holder_level.scheme != scheme:
+            return (
+                f"it claims to belong to {organization.id}, whose identity is from scheme "
+                f"{scheme}, but its own is from scheme {resolution.holder_level.scheme}"
+            )
+        return None
 
     def _organization_of(self, principal: Entity, certificate: x509.Certificate) -> list[Entity]:
         """The principal's organization where none of the known ones is it: unassessed, named

@@ -48,6 +48,26 @@ _USER_REFUSALS = frozenset(
 )
 
 
+class _TokenPolicyRefusedError(UaError):
+    """The station asks for user tokens signed under another policy than the channel's."""
+
+
+class _Client(Client):
+    """asyncua's client, signing a user token only under the channel's own security policy
+    (a station could otherwise name a weaker one, or none, for the token)."""
+
+    def server_policy(self, token_type: ua.UserTokenType) -> ua.UserTokenPolicy:
+        policy = super().server_policy(token_type)
+        if token_type == ua.UserTokenType.Certificate:
+            channel = self.security_policy.URI
+            if policy.SecurityPolicyUri != channel:
+                raise _TokenPolicyRefusedError(
+                    f"the station asks for user tokens signed under "
+                    f"{policy.SecurityPolicyUri!r}, not under the channel's {channel}"
+                )
+        return policy
+
+
 class SessionRefusedError(AccessDeniedError):
     """The station refused the session (it did not accept this client); ``status`` is the OPC UA
     status code it answered with."""
@@ -132,7 +152,7 @@ async def read_test_result(
     dialled = endpoint_host(endpoint)
     identity.check(PeerRole.CLIENT)
     _asyncua.quiet_asyncua()
-    client = Client(endpoint, timeout=timeout)
+    client = _Client(endpoint, timeout=timeout)
     client.name = client.description = identity.subject
     client.application_uri = application_uri or identity.application_uri
     client.product_uri = _PRODUCT_URI
@@ -165,6 +185,12 @@ async def read_test_result(
         raise StationUnreachableError(
             f"the station at {endpoint} does not answer: {exc}",
             hint="is `trustbridge opcua serve` running there, and is the port right?",
+        ) from None
+    except _TokenPolicyRefusedError as exc:
+        raise PeerRefusedError(
+            f"this client refused the station's user token policy: {exc}",
+            status="BadSecurityPolicyRejected",
+            peer=endpoint,
         ) from None
     except (UaError, ServiceError) as exc:
         mine = [v for v in validator.verdicts[before:] if not v.accepted]

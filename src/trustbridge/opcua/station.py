@@ -18,6 +18,7 @@ the access policies for the session's user.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
@@ -93,11 +94,14 @@ class StationServer:
         users: PeerValidator | None = None,
         anonymous: bool = True,
         access: StationAccess | None = None,
+        recheck_after: timedelta = _asyncua.RECHECK_AFTER,
     ) -> None:
         if validator.role is not PeerRole.CLIENT:
             raise ConfigError("the station's validator must decide on clients")
         if users is not None and users.role is not PeerRole.USER:
             raise ConfigError("the station's user validator must decide on users")
+        if recheck_after <= timedelta(0):
+            raise InputError("a session's checks must hold for some time (recheck_after > 0)")
         if not anonymous and users is None:
             raise ConfigError(
                 "a station without anonymous sessions needs a validator for user tokens"
@@ -122,6 +126,7 @@ class StationServer:
         self.users = users
         self.anonymous = anonymous
         self.access = access
+        self.recheck_after = recheck_after
         #: The sensor each node of the address space belongs to (filled by :meth:`start`).
         self._serials: dict[ua.NodeId, str] = {}
         self._server: _Server | None = None
@@ -153,6 +158,8 @@ class StationServer:
         internals = _asyncua.StationInternals(user_manager=_asyncua.ValidatedChannels())
         internals.users = self.users
         internals.read_gate = self._gate if self.access is not None else None
+        internals.clock = self.validator.clock
+        internals.recheck_after = self.recheck_after
         server = _Server(iserver=internals)
         await server.init()
         server.set_endpoint(self.endpoint)
