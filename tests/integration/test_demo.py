@@ -462,7 +462,8 @@ def test_nodes_open_unattended_with_their_demo_passphrases(
         recorded = {c.serial for c in home.certificates(ca="rheintal-identity-ca")}
         listed = {i["serial"] for i in _identities(manifest) if i["ca"] == "rheintal-identity-ca"}
         assert recorded == listed
-        assert len(listed) == 5  # officer, Nordsee, organization, its key agreement, signatory
+        # Officer, Nordsee, organization, its key agreement, signatory, the OPC UA operator.
+        assert len(listed) == 6
     finally:
         home.close()
 
