@@ -241,14 +241,15 @@ def test_a_changed_document_is_read_or_refused_the_quick_way_as_the_full_way(
         for step in path[:-1]:
             parent = parent[step]
         action = data.draw(st.sampled_from(["set", "delete", "add"]))
+        # A copy: sampled_from hands out the same list and dict objects every time, and a
+        # second change could put one inside itself (a cycle) or change it for later examples.
+        value = copy.deepcopy(data.draw(_VALUES))
         if action == "delete":
             del parent[path[-1]]
         elif action == "add" and isinstance(parent, dict):
-            parent[data.draw(st.sampled_from(["extra", "kind", "type", "id", "element"]))] = (
-                data.draw(_VALUES)
-            )
+            parent[data.draw(st.sampled_from(["extra", "kind", "type", "id", "element"]))] = value
         else:
-            parent[path[-1]] = data.draw(_VALUES)
+            parent[path[-1]] = value
     quick, full = _both(document)
     assert quick == full
 

@@ -10,11 +10,12 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from asyncua.client.client import Client
 
 from tests.homes import NOW
 from tests.opcua.world import OpcUaWorld, build_world
 from trustbridge.opcua import ApplicationIdentity, Measurement, PeerRole, SensorTestResult
-from trustbridge.opcua.station import StationServer
+from trustbridge.opcua.station import NAMESPACE, StationServer
 from trustbridge.trust.resolver import Route
 
 SERIAL = "HPS200-000002"
@@ -50,6 +51,13 @@ class RunningStation:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(30)
         self.loop.close()
+
+
+async def read_verdict(client: Client, serial: str = SERIAL) -> object:
+    """A sensor's ``Verdict`` through an open asyncua session."""
+    ns = await client.get_namespace_index(NAMESPACE)
+    sensor = await client.nodes.objects.get_child([f"{ns}:SensorTests", f"{ns}:{serial}"])
+    return await (await sensor.get_child(f"{ns}:Verdict")).read_value()
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import SignatureAlgorithmOID
 
-from tests.opcua.conftest import OTHER, RESULT, SERIAL, RunningStation, running
+from tests.opcua.conftest import OTHER, RESULT, SERIAL, RunningStation, read_verdict, running
 from tests.opcua.world import STATION_URI, OpcUaWorld, revoke
 from trustbridge.errors import NotFoundError
 from trustbridge.opcua import ApplicationIdentity, PeerRefusedError, PeerRole, SecurityPolicy
@@ -29,7 +29,6 @@ from trustbridge.opcua.client import (
     StationUnreachableError,
     read_test_result,
 )
-from trustbridge.opcua.station import NAMESPACE
 from trustbridge.trust.resolver import Route
 
 
@@ -335,12 +334,6 @@ async def _reader_session(world: OpcUaWorld, station: RunningStation) -> Client:
     return client
 
 
-async def _verdict(client: Client) -> object:
-    ns = await client.get_namespace_index(NAMESPACE)
-    sensor = await client.nodes.objects.get_child([f"{ns}:SensorTests", f"{ns}:{SERIAL}"])
-    return await (await sensor.get_child(f"{ns}:Verdict")).read_value()
-
-
 def test_a_live_session_cannot_be_taken_over_from_another_connection(
     world: OpcUaWorld, bridge_station: RunningStation, warnings: pytest.LogCaptureFixture
 ) -> None:
@@ -365,10 +358,10 @@ def test_a_live_session_cannot_be_taken_over_from_another_connection(
                 with pytest.raises(UaError, match="BadSessionIdInvalid"):
                     await attacker.uaclient.activate_session(activation)
                 with pytest.raises(UaError, match="BadUserAccessDenied"):
-                    await _verdict(attacker)
+                    await read_verdict(attacker)
             finally:
                 attacker.disconnect_socket()
-            assert await _verdict(victim) == RESULT.verdict  # the reader's session lives on
+            assert await read_verdict(victim) == RESULT.verdict  # the reader's session lives on
         finally:
             await victim.disconnect()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -19,7 +20,7 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.ua import MessageSecurityMode
 from asyncua.ua.uaerrors import UaError
 
-from tests.opcua.conftest import RESULT, SERIAL, RunningStation, running
+from tests.opcua.conftest import RESULT, SERIAL, RunningStation, read_verdict, running
 from tests.opcua.world import (
     HAYABUSA,
     HAYABUSA_ID,
@@ -38,7 +39,7 @@ from trustbridge.opcua.access import StationAccess
 from trustbridge.opcua.certificates import PeerRefusedError, check_user_certificate
 from trustbridge.opcua.client import ReadResult, SessionRefusedError, _Client, read_test_result
 from trustbridge.opcua.identity import UserIdentity
-from trustbridge.opcua.station import NAMESPACE, StationServer
+from trustbridge.opcua.station import StationServer
 from trustbridge.pki.keys import KeyType, generate_private_key
 from trustbridge.pki.profiles import PersonSubject, Role
 from trustbridge.pki.signers import FileSigner
@@ -72,17 +73,24 @@ def _access(
     )
 
 
-@pytest.fixture(scope="module")
-def station(world: OpcUaWorld) -> Iterator[RunningStation]:
-    """The station taking X.509 user tokens (persons resolved by the bridge route) and deciding
-    every read with the access policies."""
+@contextmanager
+def person_station(world: OpcUaWorld, **options: object) -> Iterator[RunningStation]:
+    """The station taking X.509 user tokens, persons resolved by the bridge route."""
     with running(
         world,
         world.station,
         Route.BRIDGE,
         users=world.validator("jp", Route.BRIDGE, PeerRole.USER),
-        access=_access(),
+        **options,
     ) as running_station:
+        yield running_station
+
+
+@pytest.fixture(scope="module")
+def station(world: OpcUaWorld) -> Iterator[RunningStation]:
+    """The station taking X.509 user tokens (persons resolved by the bridge route) and deciding
+    every read with the access policies."""
+    with person_station(world, access=_access()) as running_station:
         yield running_station
 
 
@@ -190,13 +198,7 @@ def test_a_person_without_the_operator_role_may_not_read(
 
 
 def test_a_purpose_the_contract_does_not_allow_is_forbidden(world: OpcUaWorld) -> None:
-    with running(
-        world,
-        world.station,
-        Route.BRIDGE,
-        users=world.validator("jp", Route.BRIDGE, PeerRole.USER),
-        access=_access(purposes=("incoming-inspection",)),
-    ) as other:
+    with person_station(world, access=_access(purposes=("incoming-inspection",))) as other:
         with pytest.raises(SessionRefusedError, match="BadUserAccessDenied"):
             read(world, other, world.operator)
         access = other.station.access
@@ -242,13 +244,7 @@ def test_a_station_that_takes_no_user_tokens_refuses_one(
 
 
 def test_a_station_for_people_only_refuses_anonymous_sessions(world: OpcUaWorld) -> None:
-    with running(
-        world,
-        world.station,
-        Route.BRIDGE,
-        users=world.validator("jp", Route.BRIDGE, PeerRole.USER),
-        anonymous=False,
-    ) as people_only:
+    with person_station(world, anonymous=False) as people_only:
         with pytest.raises(SessionRefusedError) as e:
             read(world, people_only, None)
         assert e.value.status == "BadIdentityTokenRejected"
@@ -361,13 +357,7 @@ def test_a_person_of_another_level_is_resolved_at_it(world: OpcUaWorld) -> None:
         person_subject("Paul", "Lang", Role.OPERATOR),
         level="de-basic",
     )
-    with running(
-        world,
-        world.station,
-        Route.BRIDGE,
-        users=world.validator("jp", Route.BRIDGE, PeerRole.USER),
-        access=_access(),
-    ) as other:
+    with person_station(world, access=_access()) as other:
         with pytest.raises(SessionRefusedError, match="BadUserAccessDenied"):
             read(world, other, basic)
         access = other.station.access
@@ -395,13 +385,7 @@ def test_a_partners_ca_cannot_make_someone_a_member_of_the_stations_organization
             roles=frozenset({Role.OPERATOR}),
         ),
     )
-    with running(
-        world,
-        world.station,
-        Route.BRIDGE,
-        users=world.validator("jp", Route.BRIDGE, PeerRole.USER),
-        access=_access(),
-    ) as other:
+    with person_station(world, access=_access()) as other:
         with pytest.raises(SessionRefusedError, match="BadUserAccessDenied"):
             read(world, other, mallory)
         access = other.station.access
@@ -415,13 +399,7 @@ def test_a_partners_ca_cannot_make_someone_a_member_of_the_stations_organization
 def test_a_partners_people_must_come_from_the_partners_scheme(world: OpcUaWorld) -> None:
     # As if Muster's own identity were from the Japanese scheme: a German person claiming
     # Muster is not believed.
-    with running(
-        world,
-        world.station,
-        Route.BRIDGE,
-        users=world.validator("jp", Route.BRIDGE, PeerRole.USER),
-        access=_access(member_schemes={MUSTER_ID: "jp"}),
-    ) as other:
+    with person_station(world, access=_access(member_schemes={MUSTER_ID: "jp"})) as other:
         with pytest.raises(SessionRefusedError, match="BadUserAccessDenied"):
             read(world, other, world.operator)
         access = other.station.access
@@ -459,12 +437,6 @@ async def _person_session(world: OpcUaWorld, endpoint: str, user: UserIdentity) 
     return client
 
 
-async def _verdict(client: Client) -> object:
-    ns = await client.get_namespace_index(NAMESPACE)
-    sensor = await client.nodes.objects.get_child([f"{ns}:SensorTests", f"{ns}:{SERIAL}"])
-    return await (await sensor.get_child(f"{ns}:Verdict")).read_value()
-
-
 def test_a_session_ends_when_its_checks_grow_old(
     world: OpcUaWorld, records: pytest.LogCaptureFixture
 ) -> None:
@@ -486,18 +458,18 @@ def test_a_session_ends_when_its_checks_grow_old(
     async def session() -> None:
         client = await _person_session(world, runner.endpoint, world.operator)
         try:
-            assert await _verdict(client) == "pass"
+            assert await read_verdict(client) == "pass"
             clock.at += timedelta(minutes=9)
-            assert await _verdict(client) == "pass"
+            assert await read_verdict(client) == "pass"
             clock.at += timedelta(minutes=2)  # past the ten minutes the checks hold
             with pytest.raises(UaError, match="BadUserAccessDenied"):
-                await _verdict(client)
+                await read_verdict(client)
         finally:
             await client.disconnect()
         # A new session is checked afresh, and reads again.
         again = await _person_session(world, runner.endpoint, world.operator)
         try:
-            assert await _verdict(again) == "pass"
+            assert await read_verdict(again) == "pass"
         finally:
             await again.disconnect()
 
@@ -514,13 +486,13 @@ def test_a_refused_reactivation_leaves_the_session_without_a_user(
     async def session() -> None:
         client = await _person_session(world, station.endpoint, world.operator)
         try:
-            assert await _verdict(client) == "pass"
+            assert await read_verdict(client) == "pass"
             client.user_private_key = world.revoked_operator.private_key
             with pytest.raises(UaError, match="BadIdentityTokenRejected"):
                 await client.activate_session(certificate=world.revoked_operator.certificate)
             # Not the operator any more, and not the revoked person either.
             with pytest.raises(UaError, match="BadUserAccessDenied"):
-                await _verdict(client)
+                await read_verdict(client)
         finally:
             client.disconnect_socket()
 

@@ -162,24 +162,27 @@ def _entry(run: _Run, c: _Country, holder: str) -> dict[str, Any]:
     )
 
 
-def _identity(run: _Run, c: _Country, holder: str) -> tuple[ApplicationIdentity, str]:
+def _held(
+    run: _Run, c: _Country, holder: str
+) -> tuple[FileSigner, tuple[x509.Certificate, ...], str]:
+    """A demo identity's key (behind a signer), its chain (leaf first) and its certificate file."""
     entry = _entry(run, c, holder)
     key = load_private_key_pem((run.out / entry["key"]).read_bytes(), None, source=entry["key"])
-    chain = [
+    chain = (
         x509.load_pem_x509_certificate((run.out / entry["certificate"]).read_bytes()),
         *x509.load_pem_x509_certificates((run.out / entry["chain_file"]).read_bytes()),
-    ]
-    return ApplicationIdentity(FileSigner(key, entry["key"]), tuple(chain)), entry["certificate"]
+    )
+    return FileSigner(key, entry["key"]), chain, entry["certificate"]
+
+
+def _identity(run: _Run, c: _Country, holder: str) -> tuple[ApplicationIdentity, str]:
+    signer, chain, file = _held(run, c, holder)
+    return ApplicationIdentity(signer, chain), file
 
 
 def _user(run: _Run, c: _Country, holder: str) -> tuple[UserIdentity, str]:
-    entry = _entry(run, c, holder)
-    key = load_private_key_pem((run.out / entry["key"]).read_bytes(), None, source=entry["key"])
-    chain = [
-        x509.load_pem_x509_certificate((run.out / entry["certificate"]).read_bytes()),
-        *x509.load_pem_x509_certificates((run.out / entry["chain_file"]).read_bytes()),
-    ]
-    return UserIdentity(FileSigner(key, entry["key"]), tuple(chain)), entry["certificate"]
+    signer, chain, file = _held(run, c, holder)
+    return UserIdentity(signer, chain), file
 
 
 def _digest(text: str) -> str:

@@ -23,6 +23,7 @@ change, and the station ends a session's reads when its checks grow old), kept i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -275,24 +276,15 @@ class StationAccess:
 
     def _record(self, decision: ReadDecision) -> None:
         self.decisions.append(decision)
-        who = "person" if decision.person else "client application"
-        if decision.allowed:
-            LOGGER.info(
-                "allowed OPC UA read of sensor %s by %s %s [sha256 %s]: %s",
-                printable(decision.serial),
-                who,
-                decision.user,
-                decision.fingerprint[:16],
-                "; ".join(decision.reasons),
-            )
-        else:
-            LOGGER.warning(
-                "denied OPC UA read of sensor %s by %s %s [sha256 %s]: %s",
-                printable(decision.serial),
-                who,
-                decision.user,
-                decision.fingerprint[:16],
-                "; ".join(decision.reasons),
-            )
+        LOGGER.log(
+            logging.INFO if decision.allowed else logging.WARNING,
+            "%s OPC UA read of sensor %s by %s %s [sha256 %s]: %s",
+            "allowed" if decision.allowed else "denied",
+            printable(decision.serial),
+            "person" if decision.person else "client application",
+            decision.user,
+            decision.fingerprint[:16],
+            "; ".join(decision.reasons),
+        )
         if self.on_decision is not None:
             self.on_decision(decision)

@@ -52,20 +52,14 @@ class ApplicationIdentity:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chain", tuple(self.chain))
-        if not self.chain:
-            raise InputError("an OPC UA identity needs its certificate")
-        key = self.signer.private_key
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise KeyStoreError(
-                f"the OPC UA key {self.signer.description} is {type(key).__name__}, not RSA",
-                hint="the security policies Basic256Sha256 and Aes256_Sha256_RsaPss need an RSA "
-                "key: issue a machine or software identity with --key-type rsa2048 or rsa3072",
-            )
-        if _spki(key.public_key()) != _spki(self.certificate.public_key()):
-            raise KeyStoreError(
-                f"the key {self.signer.description} does not belong to the certificate "
-                f"{self.certificate.subject.rfc4514_string()}"
-            )
+        _check_rsa_pair(
+            self.signer,
+            self.chain,
+            identity="an OPC UA identity",
+            key_name="OPC UA key",
+            hint="the security policies Basic256Sha256 and Aes256_Sha256_RsaPss need an RSA "
+            "key: issue a machine or software identity with --key-type rsa2048 or rsa3072",
+        )
         if not application_uris(self.certificate):
             raise InputError(
                 f"{self.certificate.subject.rfc4514_string()} names no application URI "
@@ -160,20 +154,14 @@ class UserIdentity:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chain", tuple(self.chain))
-        if not self.chain:
-            raise InputError("a user identity needs its certificate")
-        key = self.signer.private_key
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise KeyStoreError(
-                f"the user key {self.signer.description} is {type(key).__name__}, not RSA",
-                hint="an X.509 user token is signed with the channel's RSA security policy: "
-                "the person needs an identity with an RSA key (--key-type rsa2048 in the CSR)",
-            )
-        if _spki(key.public_key()) != _spki(self.certificate.public_key()):
-            raise KeyStoreError(
-                f"the key {self.signer.description} does not belong to the certificate "
-                f"{self.certificate.subject.rfc4514_string()}"
-            )
+        _check_rsa_pair(
+            self.signer,
+            self.chain,
+            identity="a user identity",
+            key_name="user key",
+            hint="an X.509 user token is signed with the channel's RSA security policy: "
+            "the person needs an identity with an RSA key (--key-type rsa2048 in the CSR)",
+        )
         try:
             check_user_certificate(self.certificate)
         except ValidationError as exc:
@@ -205,6 +193,29 @@ class UserIdentity:
             raise InputError(f"{chain}: not PEM certificates: {exc}") from None
         private = load_private_key_pem(_read(key, "user key"), passphrase, source=str(key))
         return cls(FileSigner(private, str(key)), certificates)
+
+
+def _check_rsa_pair(
+    signer: FileSigner,
+    chain: tuple[x509.Certificate, ...],
+    *,
+    identity: str,
+    key_name: str,
+    hint: str,
+) -> None:
+    """Raise unless there is a leaf and ``signer`` holds its RSA key."""
+    if not chain:
+        raise InputError(f"{identity} needs its certificate")
+    key = signer.private_key
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise KeyStoreError(
+            f"the {key_name} {signer.description} is {type(key).__name__}, not RSA", hint=hint
+        )
+    if _spki(key.public_key()) != _spki(chain[0].public_key()):
+        raise KeyStoreError(
+            f"the key {signer.description} does not belong to the certificate "
+            f"{chain[0].subject.rfc4514_string()}"
+        )
 
 
 def _spki(key: rsa.RSAPublicKey | object) -> bytes:
