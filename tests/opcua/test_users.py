@@ -35,7 +35,7 @@ from trustbridge.clock import Clock
 from trustbridge.errors import InputError, KeyStoreError
 from trustbridge.opcua import PeerRole, PeerValidator, SecurityPolicy
 from trustbridge.opcua._asyncua import MAX_USER_TOKENS
-from trustbridge.opcua.access import StationAccess
+from trustbridge.opcua.access import ReadDecision, StationAccess
 from trustbridge.opcua.certificates import PeerRefusedError, check_user_certificate
 from trustbridge.opcua.client import ReadResult, SessionRefusedError, _Client, read_test_result
 from trustbridge.opcua.identity import UserIdentity
@@ -129,6 +129,25 @@ def read(
     )
 
 
+def refused_read(
+    world: OpcUaWorld,
+    station: RunningStation,
+    user: UserIdentity | None,
+    *,
+    status: str = "BadUserAccessDenied",
+    match: str | None = None,
+) -> tuple[SessionRefusedError, list[ReadDecision]]:
+    """``user`` (None: the client alone) tries to read at ``station`` and is refused with
+    ``status``; returns the refusal and the read decisions the station made meanwhile."""
+    access = station.station.access
+    assert access is not None
+    before = len(access.decisions)
+    with pytest.raises(SessionRefusedError, match=match) as refused:
+        read(world, station, user)
+    assert refused.value.status == status
+    return refused.value, access.decisions[before:]
+
+
 # -- a person reads -------------------------------------------------------------------------
 
 
@@ -168,13 +187,9 @@ def test_an_operator_of_a_contract_party_reads_through_the_client(
 def test_the_client_application_alone_may_not_read(
     world: OpcUaWorld, station: RunningStation, records: pytest.LogCaptureFixture
 ) -> None:
-    access = station.station.access
-    assert access is not None
-    before = len(access.decisions)
-    with pytest.raises(SessionRefusedError, match="do not let this client application read") as e:
-        read(world, station, None)
-    assert e.value.status == "BadUserAccessDenied"
-    (decision,) = access.decisions[before:]
+    _, (decision,) = refused_read(
+        world, station, None, match="do not let this client application read"
+    )
     assert not decision.allowed and not decision.person
     assert decision.principal is not None and decision.principal.startswith("Trustbridge::System")
     assert decision.policies == ()
@@ -185,13 +200,7 @@ def test_the_client_application_alone_may_not_read(
 def test_a_person_without_the_operator_role_may_not_read(
     world: OpcUaWorld, station: RunningStation
 ) -> None:
-    access = station.station.access
-    assert access is not None
-    before = len(access.decisions)
-    with pytest.raises(SessionRefusedError, match=r"do not let the user .*Lena") as e:
-        read(world, station, world.clerk)
-    assert e.value.status == "BadUserAccessDenied"
-    (decision,) = access.decisions[before:]
+    _, (decision,) = refused_read(world, station, world.clerk, match=r"do not let the user .*Lena")
     assert decision.person and not decision.allowed
     # The person was accepted as a user; the policies denied the read.
     assert station.station.user_verdicts[-1].accepted
@@ -199,11 +208,7 @@ def test_a_person_without_the_operator_role_may_not_read(
 
 def test_a_purpose_the_contract_does_not_allow_is_forbidden(world: OpcUaWorld) -> None:
     with person_station(world, access=_access(purposes=("incoming-inspection",))) as other:
-        with pytest.raises(SessionRefusedError, match="BadUserAccessDenied"):
-            read(world, other, world.operator)
-        access = other.station.access
-        assert access is not None
-        (decision,) = access.decisions
+        _, (decision,) = refused_read(world, other, world.operator)
         assert decision.policies == ("purpose-not-in-contract",)
 
 
@@ -220,18 +225,19 @@ def test_a_station_that_decides_nothing_lets_every_accepted_session_read(
 def test_a_revoked_person_is_refused_at_activation(
     world: OpcUaWorld, station: RunningStation, records: pytest.LogCaptureFixture
 ) -> None:
-    access = station.station.access
-    assert access is not None
-    before = len(access.decisions)
-    with pytest.raises(SessionRefusedError, match=r"for the user .*Max") as e:
-        read(world, station, world.revoked_operator)
     # The client learns only that the token was refused; the station's log says why.
-    assert e.value.status == "BadIdentityTokenRejected"
+    _, decisions = refused_read(
+        world,
+        station,
+        world.revoked_operator,
+        status="BadIdentityTokenRejected",
+        match=r"for the user .*Max",
+    )
     verdict = station.station.user_verdicts[-1]
     assert not verdict.accepted
     assert verdict.status == "BadCertificateRevoked"
     assert logged(records, "refused OPC UA user")
-    assert len(access.decisions) == before  # nothing was read, nothing decided
+    assert decisions == []  # nothing was read, nothing decided
 
 
 def test_a_station_that_takes_no_user_tokens_refuses_one(
@@ -358,11 +364,7 @@ def test_a_person_of_another_level_is_resolved_at_it(world: OpcUaWorld) -> None:
         level="de-basic",
     )
     with person_station(world, access=_access()) as other:
-        with pytest.raises(SessionRefusedError, match="BadUserAccessDenied"):
-            read(world, other, basic)
-        access = other.station.access
-        assert access is not None
-        (decision,) = access.decisions
+        _, (decision,) = refused_read(world, other, basic)
         assert decision.policies == ("identity-below-loa2",)
 
 
@@ -386,11 +388,7 @@ def test_a_partners_ca_cannot_make_someone_a_member_of_the_stations_organization
         ),
     )
     with person_station(world, access=_access()) as other:
-        with pytest.raises(SessionRefusedError, match="BadUserAccessDenied"):
-            read(world, other, mallory)
-        access = other.station.access
-        assert access is not None
-        (decision,) = access.decisions
+        _, (decision,) = refused_read(world, other, mallory)
         assert not decision.allowed and decision.policies == ()
         assert "claims to belong to this station's organization" in decision.reasons[0]
         assert "resolved by the bridge route" in decision.reasons[0]
@@ -400,11 +398,7 @@ def test_a_partners_people_must_come_from_the_partners_scheme(world: OpcUaWorld)
     # As if Muster's own identity were from the Japanese scheme: a German person claiming
     # Muster is not believed.
     with person_station(world, access=_access(member_schemes={MUSTER_ID: "jp"})) as other:
-        with pytest.raises(SessionRefusedError, match="BadUserAccessDenied"):
-            read(world, other, world.operator)
-        access = other.station.access
-        assert access is not None
-        (decision,) = access.decisions
+        _, (decision,) = refused_read(world, other, world.operator)
         assert (
             "whose identity is from scheme jp, but its own is from scheme de"
             in (decision.reasons[0])

@@ -369,13 +369,28 @@ def read_test_results(run: _Run, *, supplier: _Country, customer: _Country) -> d
         access=access,
     )
 
-    def reader() -> PeerValidator:
-        return PeerValidator(
-            role=PeerRole.SERVER,
-            resolver=customer_home.trust.resolver,
-            clock=run.clock,
-            expected_uri=STATION_URI,
-            host=_HOST,
+    async def attempt(
+        identity: ApplicationIdentity,
+        *,
+        policy: SecurityPolicy = SecurityPolicy.AES256_SHA256_RSAPSS,
+        user: UserIdentity | None = None,
+        application_uri: str | None = None,
+    ) -> ReadResult:
+        """A read of the sensor, deciding on the station with Muster's node home."""
+        return await read_test_result(
+            station.endpoint,
+            identity=identity,
+            validator=PeerValidator(
+                role=PeerRole.SERVER,
+                resolver=customer_home.trust.resolver,
+                clock=run.clock,
+                expected_uri=STATION_URI,
+                host=_HOST,
+            ),
+            serial=serial,
+            policy=policy,
+            user=user,
+            application_uri=application_uri,
         )
 
     async def session() -> tuple[list[ReadResult], list[dict[str, str]]]:
@@ -383,25 +398,10 @@ def read_test_results(run: _Run, *, supplier: _Country, customer: _Country) -> d
         refused: list[dict[str, str]] = []
         async with station:
             for policy in (SecurityPolicy.BASIC256SHA256, SecurityPolicy.AES256_SHA256_RSAPSS):
-                reads.append(
-                    await read_test_result(
-                        station.endpoint,
-                        identity=client_identity,
-                        validator=reader(),
-                        serial=serial,
-                        policy=policy,
-                        user=operator,
-                    )
-                )
+                reads.append(await attempt(client_identity, policy=policy, user=operator))
             # The client application alone: its session is accepted, the read is not.
             try:
-                await read_test_result(
-                    station.endpoint,
-                    identity=client_identity,
-                    validator=reader(),
-                    serial=serial,
-                    policy=SecurityPolicy.AES256_SHA256_RSAPSS,
-                )
+                await attempt(client_identity)
             except SessionRefusedError as exc:
                 if exc.status != "BadUserAccessDenied":
                     raise
@@ -414,14 +414,7 @@ def read_test_results(run: _Run, *, supplier: _Country, customer: _Country) -> d
             ]
             for label, identity, claimed in attempts:
                 try:
-                    await read_test_result(
-                        station.endpoint,
-                        identity=identity,
-                        validator=reader(),
-                        serial=serial,
-                        policy=SecurityPolicy.AES256_SHA256_RSAPSS,
-                        application_uri=claimed,
-                    )
+                    await attempt(identity, application_uri=claimed)
                 except SessionRefusedError as exc:
                     verdict = station.refusals[-1]
                     certificate = (

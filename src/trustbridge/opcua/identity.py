@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -44,27 +45,38 @@ KEY_FILE = "opcua/identity.key.pem"
 
 
 @dataclass(frozen=True)
-class ApplicationIdentity:
-    """An RSA key (behind a file signer) and its certificate chain, leaf first."""
+class _RsaIdentity:
+    """An RSA key (behind a file signer) and its certificate chain, leaf first; what OPC UA
+    signs with, as an application or as a session's user."""
+
+    #: How an error names this kind of identity, its key, and what to do about a non-RSA key.
+    _WHAT: ClassVar[str]
+    _KEY: ClassVar[str]
+    _HINT: ClassVar[str]
 
     signer: FileSigner
     chain: tuple[x509.Certificate, ...]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chain", tuple(self.chain))
-        _check_rsa_pair(
-            self.signer,
-            self.chain,
-            identity="an OPC UA identity",
-            key_name="OPC UA key",
-            hint="the security policies Basic256Sha256 and Aes256_Sha256_RsaPss need an RSA "
-            "key: issue a machine or software identity with --key-type rsa2048 or rsa3072",
-        )
-        if not application_uris(self.certificate):
-            raise InputError(
-                f"{self.certificate.subject.rfc4514_string()} names no application URI "
-                "(a URI in its subjectAltName)"
+        if not self.chain:
+            raise InputError(f"{self._WHAT} needs its certificate")
+        key = self.signer.private_key
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise KeyStoreError(
+                f"the {self._KEY} {self.signer.description} is {type(key).__name__}, not RSA",
+                hint=self._HINT,
             )
+        if _spki(key.public_key()) != _spki(self.certificate.public_key()):
+            raise KeyStoreError(
+                f"the key {self.signer.description} does not belong to the certificate "
+                f"{self.subject}"
+            )
+        self._check_profile()
+
+    def _check_profile(self) -> None:
+        """Raise unless the certificate's profile fits this kind of identity."""
+        raise NotImplementedError
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -73,6 +85,52 @@ class ApplicationIdentity:
     @property
     def subject(self) -> str:
         return self.certificate.subject.rfc4514_string()
+
+    @property
+    def private_key(self) -> rsa.RSAPrivateKey:
+        key = self.signer.private_key
+        assert isinstance(key, rsa.RSAPrivateKey)  # checked when made
+        return key
+
+    @classmethod
+    def from_pem(
+        cls, chain_pem: bytes, key_pem: bytes, *, passphrase: bytes | None, source: str
+    ) -> Self:
+        """From a PEM chain (leaf first) and a PEM key (encrypted with ``passphrase``)."""
+        try:
+            chain = tuple(x509.load_pem_x509_certificates(chain_pem))
+        except ValueError as exc:
+            raise InputError(f"{source}: the chain is not PEM certificates: {exc}") from None
+        key = load_private_key_pem(key_pem, passphrase, source=source)
+        return cls(FileSigner(key, source), chain)
+
+    @classmethod
+    def from_files(cls, chain: Path, key: Path, *, passphrase: bytes | None = None) -> Self:
+        return cls.from_pem(
+            _read(chain, "certificate chain"),
+            _read(key, cls._KEY),
+            passphrase=passphrase,
+            source=str(key),
+        )
+
+
+@dataclass(frozen=True)
+class ApplicationIdentity(_RsaIdentity):
+    """An OPC UA application's RSA key (behind a file signer) and its certificate chain, leaf
+    first: a machine or software identity with an application URI."""
+
+    _WHAT = "an OPC UA identity"
+    _KEY = "key"
+    _HINT = (
+        "the security policies Basic256Sha256 and Aes256_Sha256_RsaPss need an RSA "
+        "key: issue a machine or software identity with --key-type rsa2048 or rsa3072"
+    )
+
+    def _check_profile(self) -> None:
+        if not application_uris(self.certificate):
+            raise InputError(
+                f"{self.subject} names no application URI (a URI in its subjectAltName)"
+            )
 
     @property
     def application_uri(self) -> str:
@@ -92,29 +150,6 @@ class ApplicationIdentity:
         """The key as unencrypted PKCS#8 DER, in memory only: what the OPC UA stack loads."""
         return self.signer.private_key.private_bytes(
             Encoding.DER, PrivateFormat.PKCS8, NoEncryption()
-        )
-
-    @classmethod
-    def from_pem(
-        cls, chain_pem: bytes, key_pem: bytes, *, passphrase: bytes | None, source: str
-    ) -> ApplicationIdentity:
-        """From a PEM chain (leaf first) and a PEM key (encrypted with ``passphrase``)."""
-        try:
-            chain = tuple(x509.load_pem_x509_certificates(chain_pem))
-        except ValueError as exc:
-            raise InputError(f"{source}: the chain is not PEM certificates: {exc}") from None
-        key = load_private_key_pem(key_pem, passphrase, source=source)
-        return cls(FileSigner(key, source), chain)
-
-    @classmethod
-    def from_files(
-        cls, chain: Path, key: Path, *, passphrase: bytes | None = None
-    ) -> ApplicationIdentity:
-        return cls.from_pem(
-            _read(chain, "certificate chain"),
-            _read(key, "key"),
-            passphrase=passphrase,
-            source=str(key),
         )
 
     @classmethod
@@ -145,77 +180,24 @@ class ApplicationIdentity:
 
 
 @dataclass(frozen=True)
-class UserIdentity:
+class UserIdentity(_RsaIdentity):
     """A person's RSA key (behind a file signer) and certificate chain, leaf first: the user of
     an OPC UA session, in an X.509 user identity token."""
 
-    signer: FileSigner
-    chain: tuple[x509.Certificate, ...]
+    _WHAT = "a user identity"
+    _KEY = "user key"
+    _HINT = (
+        "an X.509 user token is signed with the channel's RSA security policy: "
+        "the person needs an identity with an RSA key (--key-type rsa2048 in the CSR)"
+    )
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "chain", tuple(self.chain))
-        _check_rsa_pair(
-            self.signer,
-            self.chain,
-            identity="a user identity",
-            key_name="user key",
-            hint="an X.509 user token is signed with the channel's RSA security policy: "
-            "the person needs an identity with an RSA key (--key-type rsa2048 in the CSR)",
-        )
+    def _check_profile(self) -> None:
         try:
             check_user_certificate(self.certificate)
         except ValidationError as exc:
             raise InputError(
-                f"{self.certificate.subject.rfc4514_string()} cannot be a session's user: "
-                f"{getattr(exc, 'reason', exc.message)}"
+                f"{self.subject} cannot be a session's user: {getattr(exc, 'reason', exc.message)}"
             ) from None
-
-    @property
-    def certificate(self) -> x509.Certificate:
-        return self.chain[0]
-
-    @property
-    def subject(self) -> str:
-        return self.certificate.subject.rfc4514_string()
-
-    @property
-    def private_key(self) -> rsa.RSAPrivateKey:
-        key = self.signer.private_key
-        assert isinstance(key, rsa.RSAPrivateKey)
-        return key
-
-    @classmethod
-    def from_files(cls, chain: Path, key: Path, *, passphrase: bytes | None = None) -> UserIdentity:
-        chain_pem = _read(chain, "user certificate")
-        try:
-            certificates = tuple(x509.load_pem_x509_certificates(chain_pem))
-        except ValueError as exc:
-            raise InputError(f"{chain}: not PEM certificates: {exc}") from None
-        private = load_private_key_pem(_read(key, "user key"), passphrase, source=str(key))
-        return cls(FileSigner(private, str(key)), certificates)
-
-
-def _check_rsa_pair(
-    signer: FileSigner,
-    chain: tuple[x509.Certificate, ...],
-    *,
-    identity: str,
-    key_name: str,
-    hint: str,
-) -> None:
-    """Raise unless there is a leaf and ``signer`` holds its RSA key."""
-    if not chain:
-        raise InputError(f"{identity} needs its certificate")
-    key = signer.private_key
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise KeyStoreError(
-            f"the {key_name} {signer.description} is {type(key).__name__}, not RSA", hint=hint
-        )
-    if _spki(key.public_key()) != _spki(chain[0].public_key()):
-        raise KeyStoreError(
-            f"the key {signer.description} does not belong to the certificate "
-            f"{chain[0].subject.rfc4514_string()}"
-        )
 
 
 def _spki(key: rsa.RSAPublicKey | object) -> bytes:
