@@ -246,3 +246,16 @@ def test_a_check_that_breaks_refuses(world: OpcUaWorld) -> None:
 def test_check_limits_are_checked() -> None:
     with pytest.raises(ValueError, match="check limits out of range"):
         CheckLimits(max_running=0)
+
+
+def test_a_long_running_validator_keeps_only_recent_verdicts_and_counts_all(
+    world: OpcUaWorld, key: rsa.RSAPrivateKey
+) -> None:
+    handed: list[PeerVerdict] = []
+    checker = validator(world, world.fetcher, keep=3, on_verdict=handed.append)
+    peer = certificate(key, "CN=Again", ["urn:again"])
+    refused = [checker.refuse(peer, "urn:again", f"refusal {i}", status="BadX") for i in range(7)]
+    assert checker.verdicts == refused[-3:]
+    assert checker.refusals == refused[-3:]
+    assert handed == refused  # every verdict still reaches the hook
+    assert (checker.accepted_total, checker.refused_total) == (0, 7)

@@ -141,11 +141,13 @@ def refused_read(
     ``status``; returns the refusal and the read decisions the station made meanwhile."""
     access = station.station.access
     assert access is not None
-    before = len(access.decisions)
+    before, denied_before = len(access.decisions), access.denied_total
     with pytest.raises(SessionRefusedError, match=match) as refused:
         read(world, station, user)
     assert refused.value.status == status
-    return refused.value, access.decisions[before:]
+    made = access.decisions[before:]
+    assert access.denied_total - denied_before == len([d for d in made if not d.allowed])
+    return refused.value, made
 
 
 # -- a person reads -------------------------------------------------------------------------
@@ -162,6 +164,7 @@ def test_an_operator_of_a_contract_party_reads_through_the_client(
     access = station.station.access
     assert access is not None
     before_users, before_decisions = len(users), len(access.decisions)
+    allowed_before = access.allowed_total
     outcome = read(world, station, world.operator, policy=policy)
     assert outcome.result == RESULT
     # The station resolved the German person by the bridge, at the reference level.
@@ -177,6 +180,7 @@ def test_an_operator_of_a_contract_party_reads_through_the_client(
     assert decision.allowed and decision.person
     assert decision.serial == SERIAL
     assert decision.policies == ("operator-reads-test-reports",)
+    assert access.allowed_total == allowed_before + 1
     assert decision.principal is not None and decision.principal.startswith("Trustbridge::Person")
     assert logged(records, f"allowed OPC UA read of sensor {SERIAL} by person", logging.INFO)
 

@@ -358,14 +358,18 @@ async def _serve(
         )
         console.file.flush()
         await stop.wait()
+    clients = station.validator
     stopped = (
-        f"station stopped: {len(station.verdicts)} session(s), {len(station.refusals)} refused"
+        f"station stopped: {clients.accepted_total + clients.refused_total} session(s), "
+        f"{clients.refused_total} refused"
     )
     if options.users is not None:
-        refused = len([v for v in station.user_verdicts if not v.accepted])
-        stopped += f"; {len(station.user_verdicts)} user(s), {refused} refused"
+        users = options.users
+        stopped += (
+            f"; {users.accepted_total + users.refused_total} user(s), {users.refused_total} refused"
+        )
     if options.access is not None:
-        stopped += f"; {len(options.access.refusals)} read(s) denied"
+        stopped += f"; {options.access.denied_total} read(s) denied"
     console.print(stopped, highlight=False)
 
 

@@ -46,7 +46,7 @@ from trustbridge.assessment.access import (
 from trustbridge.clock import Clock
 from trustbridge.errors import InputError, TrustbridgeError
 from trustbridge.opcua._asyncua import SessionUser
-from trustbridge.opcua.peers import LOGGER, printable
+from trustbridge.opcua.peers import KEEP_RECENT, LOGGER, keep_recent, printable
 from trustbridge.trust.resolver import Resolution, Route
 
 __all__ = ["DATA_CATEGORY", "ReadDecision", "StationAccess"]
@@ -117,6 +117,7 @@ class StationAccess:
         purpose: str = "quality-assurance",
         member_schemes: Mapping[str, str] | None = None,
         on_decision: Callable[[ReadDecision], None] | None = None,
+        keep: int = KEEP_RECENT,
     ) -> None:
         if owner.ref.type is not EntityType.ORGANIZATION:
             raise InputError(f"the station's owner must be an organization, not {owner.ref}")
@@ -135,7 +136,12 @@ class StationAccess:
         self.on_decision = on_decision
         self._organizations = {e.ref.id: e for e in (*organizations, owner)}
         self.member_schemes = dict(member_schemes or {})
+        #: The most recent ``keep`` decisions (every one is counted, logged and handed to
+        #: ``on_decision``).
         self.decisions: list[ReadDecision] = []
+        self.keep = keep
+        self.allowed_total = 0
+        self.denied_total = 0
 
     @property
     def refusals(self) -> list[ReadDecision]:
@@ -275,7 +281,11 @@ class StationAccess:
         ]
 
     def _record(self, decision: ReadDecision) -> None:
-        self.decisions.append(decision)
+        keep_recent(self.decisions, decision, self.keep)
+        if decision.allowed:
+            self.allowed_total += 1
+        else:
+            self.denied_total += 1
         LOGGER.log(
             logging.INFO if decision.allowed else logging.WARNING,
             "%s OPC UA read of sensor %s by %s %s [sha256 %s]: %s",

@@ -156,7 +156,8 @@ async def read_test_result(
     client.name = client.description = identity.subject
     client.application_uri = application_uri or identity.application_uri
     client.product_uri = _PRODUCT_URI
-    before = len(validator.verdicts)
+    # This session's own verdicts: the validator may be shared by reads running at once.
+    checked: list[PeerVerdict] = []
 
     async def check_server(certificate: x509.Certificate, description: Any) -> None:
         kind = getattr(description, "ApplicationType", None)
@@ -166,6 +167,7 @@ async def read_test_result(
             application_type=getattr(kind, "name", None),
             host=dialled,
         )
+        checked.append(verdict)
         if not verdict.accepted:
             raise ServiceError(_asyncua.status_code(verdict.status))
 
@@ -193,7 +195,7 @@ async def read_test_result(
             peer=endpoint,
         ) from None
     except (UaError, ServiceError) as exc:
-        mine = [v for v in validator.verdicts[before:] if not v.accepted]
+        mine = [v for v in checked if not v.accepted]
         if mine:
             refusal = mine[-1]
             raise PeerRefusedError(
@@ -220,7 +222,7 @@ async def read_test_result(
             f"no {policy} SignAndEncrypt session with {endpoint}: {exc}",
         ) from None
     try:
-        server = _checked_server(client, validator.verdicts[before:])
+        server = _checked_server(client, checked)
         result = await _read(client, serial, user)
     finally:
         await client.disconnect()

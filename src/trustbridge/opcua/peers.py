@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -55,6 +55,7 @@ __all__ = ["LOGGER", "CheckLimits", "PeerValidator", "PeerVerdict", "printable",
 
 #: Where accepted peers (INFO) and refusals with their reasons (WARNING) are logged. Quiet
 #: unless the application configures logging (no last-resort output on stderr).
+_T = TypeVar("_T")
 LOGGER = logging.getLogger("trustbridge.opcua")
 LOGGER.addHandler(logging.NullHandler())
 
@@ -308,6 +309,17 @@ class _Turns:
         self.per_address: dict[str, int] = {}
 
 
+#: How many recent verdicts or decisions a station keeps in memory (all are logged).
+KEEP_RECENT = 1000
+
+
+def keep_recent(items: list[_T], item: _T, keep: int) -> None:
+    """Append ``item`` and drop the oldest beyond ``keep`` (at least one is kept)."""
+    items.append(item)
+    if len(items) > max(keep, 1):
+        del items[: len(items) - max(keep, 1)]
+
+
 def _host_of(address: str) -> str:
     """The host of ``host:port`` (``[v6]:port`` too): what one peer's checks are counted by."""
     host, _, port = address.rpartition(":")
@@ -320,8 +332,9 @@ class PeerValidator:
 
     ``resolver`` makes a fresh :class:`TrustResolver` for each session (``home.trust.resolver``,
     say), so that a revocation, a new trust list or a withdrawn service shows on the next
-    connection. ``limits`` bound what checking peers may cost. Verdicts are kept in
-    :attr:`verdicts` and handed to ``on_verdict``.
+    connection. ``limits`` bound what checking peers may cost. Every verdict is counted
+    (:attr:`accepted_total`, :attr:`refused_total`), logged and handed to ``on_verdict``; the
+    most recent ``keep`` are kept in :attr:`verdicts` (a long-running station does not grow).
     """
 
     #: The role the peers play (a server's validator checks clients).
@@ -334,6 +347,10 @@ class PeerValidator:
     on_verdict: Callable[[PeerVerdict], None] | None = None
     verdicts: list[PeerVerdict] = field(default_factory=list)
     limits: CheckLimits = field(default_factory=CheckLimits)
+    #: How many recent verdicts :attr:`verdicts` keeps.
+    keep: int = KEEP_RECENT
+    accepted_total: int = field(default=0, init=False)
+    refused_total: int = field(default=0, init=False)
     _turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = field(
         default_factory=weakref.WeakKeyDictionary, init=False, repr=False, compare=False
     )
@@ -501,7 +518,11 @@ class PeerValidator:
                     del turns.per_address[source]
 
     def _record(self, verdict: PeerVerdict) -> None:
-        self.verdicts.append(verdict)
+        keep_recent(self.verdicts, verdict, self.keep)
+        if verdict.accepted:
+            self.accepted_total += 1
+        else:
+            self.refused_total += 1
         where = f" from {verdict.address}" if verdict.address else ""
         if verdict.accepted:
             LOGGER.info(
