@@ -18,6 +18,8 @@ from asyncua.client.client import Client
 from asyncua.crypto import security_policies, uacrypto
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.ua import MessageSecurityMode
+from asyncua.ua.object_ids import ObjectIds
+from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaError
 
 from tests.opcua.conftest import RESULT, SERIAL, RunningStation, read_verdict, running
@@ -32,14 +34,14 @@ from tests.opcua.world import (
 )
 from trustbridge.assessment.access import AccessPolicies, EntityType, entity_from_data
 from trustbridge.clock import Clock
-from trustbridge.errors import InputError, KeyStoreError
+from trustbridge.errors import InputError, KeyStoreError, NotFoundError, TrustbridgeError
 from trustbridge.opcua import PeerRole, PeerValidator, SecurityPolicy
 from trustbridge.opcua._asyncua import MAX_USER_TOKENS
 from trustbridge.opcua.access import ReadDecision, StationAccess
 from trustbridge.opcua.certificates import PeerRefusedError, check_user_certificate
 from trustbridge.opcua.client import ReadResult, SessionRefusedError, _Client, read_test_result
 from trustbridge.opcua.identity import UserIdentity
-from trustbridge.opcua.station import StationServer
+from trustbridge.opcua.station import NAMESPACE, StationServer
 from trustbridge.pki.keys import KeyType, generate_private_key
 from trustbridge.pki.profiles import PersonSubject, Role
 from trustbridge.pki.signers import FileSigner
@@ -134,17 +136,20 @@ def refused_read(
     station: RunningStation,
     user: UserIdentity | None,
     *,
-    status: str = "BadUserAccessDenied",
+    status: str | None = None,
     match: str | None = None,
-) -> tuple[SessionRefusedError, list[ReadDecision]]:
-    """``user`` (None: the client alone) tries to read at ``station`` and is refused with
-    ``status``; returns the refusal and the read decisions the station made meanwhile."""
+) -> tuple[TrustbridgeError, list[ReadDecision]]:
+    """``user`` (None: the client alone) tries to read at ``station`` and is refused: the
+    session with ``status``, or (None) the sensor is not shown to it. Returns the refusal and
+    the read decisions the station made meanwhile."""
     access = station.station.access
     assert access is not None
     before, denied_before = len(access.decisions), access.denied_total
-    with pytest.raises(SessionRefusedError, match=match) as refused:
+    expected = NotFoundError if status is None else SessionRefusedError
+    with pytest.raises(expected, match=match) as refused:
         read(world, station, user)
-    assert refused.value.status == status
+    if isinstance(refused.value, SessionRefusedError):
+        assert refused.value.status == status
     made = access.decisions[before:]
     assert access.denied_total - denied_before == len([d for d in made if not d.allowed])
     return refused.value, made
@@ -192,7 +197,7 @@ def test_the_client_application_alone_may_not_read(
     world: OpcUaWorld, station: RunningStation, records: pytest.LogCaptureFixture
 ) -> None:
     _, (decision,) = refused_read(
-        world, station, None, match="do not let this client application read"
+        world, station, None, match="shows no test results for sensor .* to this client application"
     )
     assert not decision.allowed and not decision.person
     assert decision.principal is not None and decision.principal.startswith("Trustbridge::System")
@@ -204,7 +209,12 @@ def test_the_client_application_alone_may_not_read(
 def test_a_person_without_the_operator_role_may_not_read(
     world: OpcUaWorld, station: RunningStation
 ) -> None:
-    _, (decision,) = refused_read(world, station, world.clerk, match=r"do not let the user .*Lena")
+    _, (decision,) = refused_read(
+        world,
+        station,
+        world.clerk,
+        match=r"to the user .*Lena.*: it has none, or its access policies hide them",
+    )
     assert decision.person and not decision.allowed
     # The person was accepted as a user; the policies denied the read.
     assert station.station.user_verdicts[-1].accepted
@@ -420,7 +430,8 @@ class MovableClock:
         return self.at
 
 
-async def _person_session(world: OpcUaWorld, endpoint: str, user: UserIdentity) -> Client:
+async def _person_session(world: OpcUaWorld, endpoint: str, user: UserIdentity | None) -> Client:
+    """An asyncua session of the reader's client application, for ``user`` (None: alone)."""
     client = Client(endpoint, timeout=20)
     client.application_uri = world.reader.application_uri
     await client.set_security(
@@ -429,10 +440,73 @@ async def _person_session(world: OpcUaWorld, endpoint: str, user: UserIdentity) 
         world.reader.private_key_der(),
         mode=MessageSecurityMode.SignAndEncrypt,
     )
-    client.user_certificate = user.certificate
-    client.user_private_key = user.private_key
+    if user is not None:
+        client.user_certificate = user.certificate
+        client.user_private_key = user.private_key
     await client.connect()
     return client
+
+
+def _path_up_through(ns: int, serial: str) -> list[ua.RelativePathElement]:
+    """Objects -> SensorTests -> the sensor -> back up to SensorTests: a path whose target
+    any session may see, but which only matches through the sensor."""
+
+    def step(name: str, *, inverse: bool = False) -> ua.RelativePathElement:
+        element = ua.RelativePathElement()
+        element.ReferenceTypeId = ua.NodeId(ua.Int32(ObjectIds.HierarchicalReferences))
+        element.IncludeSubtypes = True  # type: ignore[assignment]  # asyncua's Boolean is bool
+        element.IsInverse = inverse  # type: ignore[assignment]
+        element.TargetName = ua.QualifiedName(name, ns)
+        return element
+
+    return [step("SensorTests"), step(serial), step("SensorTests", inverse=True)]
+
+
+def test_a_session_sees_only_the_sensors_it_may_read(
+    world: OpcUaWorld, station: RunningStation
+) -> None:
+    async def look(user: UserIdentity | None) -> tuple[list[str], int, ua.NodeId | None]:
+        client = await _person_session(world, station.endpoint, user)
+        try:
+            ns = await client.get_namespace_index(NAMESPACE)
+            folder = await client.nodes.objects.get_child(f"{ns}:SensorTests")
+            shown = [str((await n.read_browse_name()).Name) for n in await folder.get_children()]
+            path = ua.BrowsePath()
+            path.StartingNode = client.nodes.objects.nodeid
+            path.RelativePath = ua.RelativePath(Elements=_path_up_through(ns, SERIAL))
+            (found,) = await client.uaclient.translate_browsepaths_to_nodeids([path])
+            sensor = None
+            if user is not None:
+                sensor = (await folder.get_child(f"{ns}:{SERIAL}")).nodeid
+            return shown, int(found.StatusCode.value), sensor
+        finally:
+            await client.disconnect()
+
+    async def by_id(sensor: ua.NodeId) -> None:
+        client = await _person_session(world, station.endpoint, None)
+        try:
+            node = client.get_node(sensor)
+            with pytest.raises(UaError, match="BadUserAccessDenied"):
+                await node.read_browse_name()
+            assert await node.get_children() == []
+            browse = ua.BrowseParameters()
+            description = ua.BrowseDescription()
+            description.NodeId = sensor
+            browse.NodesToBrowse = [description]
+            (result,) = await client.uaclient.browse(browse)
+            assert result.StatusCode.value == StatusCodes.BadUserAccessDenied
+            assert result.References == []
+        finally:
+            await client.disconnect()
+
+    shown, status, sensor = asyncio.run(look(world.operator))
+    assert sorted(shown) == sorted(r.serial for r in station.station.results)
+    assert SERIAL in shown and status == StatusCodes.Good and sensor is not None
+    # The client application alone may not read the sensor: its session does not see it in
+    # the folder, nor through a path that only passes it, and its node named by id is denied.
+    hidden, status, _ = asyncio.run(look(None))
+    assert hidden == [] and status == StatusCodes.BadNoMatch
+    asyncio.run(by_id(sensor))
 
 
 def test_a_session_ends_when_its_checks_grow_old(

@@ -74,7 +74,7 @@ from trustbridge.opcua.policies import SecurityPolicy
 __all__ = [
     "ChannelBoundSession",
     "ChannelRecordingFactory",
-    "ReadGate",
+    "NodeGate",
     "ReadOnlyRuleset",
     "SessionUser",
     "StationBinaryServer",
@@ -257,27 +257,38 @@ class ChannelBoundSession(InternalSession):
             self.user = User(role=UserRole.Anonymous)  # the ruleset refuses it all
             raise
 
-    async def read(self, params: ua.ReadParameters) -> list[ua.DataValue]:
-        gate = getattr(self.iserver, "read_gate", None)
-        if gate is None:
-            return await super().read(params)
+    def _visible(self, node_ids: Sequence[ua.NodeId], service: str) -> list[bool]:
+        """Which of ``node_ids`` this session may see (read, browse to, find by name), by the
+        station's node gate; none where the gate fails (fail closed, and said so)."""
+        iserver = self.iserver
+        if not isinstance(iserver, StationInternals) or iserver.node_gate is None:
+            raise ServiceError(StatusCodes.BadInternalError)  # pragma: no cover - callers check
+        gate = iserver.node_gate
         user = self.user
         if not isinstance(user, SessionUser):  # pragma: no cover - the ruleset refuses first
             raise ServiceError(StatusCodes.BadUserAccessDenied)
-        nodes = list(params.NodesToRead)
-        denied = int(StatusCodes.BadUserAccessDenied)
+        if not node_ids:
+            return []
         try:
-            refusals = gate(user, nodes)
-        except Exception as exc:  # fail closed, and say so (asyncua's own log is quiet)
+            answers = list(gate(user, node_ids))
+        except Exception as exc:  # asyncua's own log is quiet
             LOGGER.warning(
-                "denied an OPC UA read: the station's read decision failed with %s (%s)",
+                "denied an OPC UA %s: the station's access decision failed with %s (%s)",
+                service,
                 type(exc).__name__,
                 _connection(),
             )
-            refusals = [denied] * len(nodes)
-        if len(refusals) != len(nodes):  # pragma: no cover - a gate that miscounts refuses all
-            refusals = [denied] * len(nodes)
-        allowed = [node for node, refusal in zip(nodes, refusals, strict=True) if refusal is None]
+            return [False] * len(node_ids)
+        if len(answers) != len(node_ids):  # pragma: no cover - a gate that miscounts hides all
+            return [False] * len(node_ids)
+        return [answer is True for answer in answers]
+
+    async def read(self, params: ua.ReadParameters) -> list[ua.DataValue]:
+        if getattr(self.iserver, "node_gate", None) is None:
+            return await super().read(params)
+        nodes = list(params.NodesToRead)
+        visible = self._visible([node.NodeId for node in nodes], "read")
+        allowed = [node for node, ok in zip(nodes, visible, strict=True) if ok]
         if len(allowed) == len(nodes):
             return await super().read(params)
         values: list[ua.DataValue] = []
@@ -291,10 +302,89 @@ class ChannelBoundSession(InternalSession):
             if len(values) != len(allowed):  # pragma: no cover - asyncua answers each node
                 raise ServiceError(StatusCodes.BadInternalError)
         read = iter(values)
-        return [
-            next(read) if refusal is None else ua.DataValue(StatusCode=ua.StatusCode(refusal))
-            for refusal in refusals
+        return [next(read) if ok else _denied_value() for ok in visible]
+
+    async def browse(self, params: ua.BrowseParameters) -> list[ua.BrowseResult]:
+        """Browse, leaving out the references to nodes this session may not see (their names
+        would tell which sensors exist); browsing such a node itself is denied."""
+        results = list(await super().browse(params))
+        if getattr(self.iserver, "node_gate", None) is None:
+            return results
+        starts = [description.NodeId for description in params.NodesToBrowse]
+        if len(results) != len(starts):  # pragma: no cover - asyncua answers each node
+            raise ServiceError(StatusCodes.BadInternalError)
+        targets = [reference.NodeId for result in results for reference in result.References]
+        visible = self._visible(starts + targets, "browse")
+        shown, cursor = [], len(starts)
+        for result, start_visible in zip(results, visible, strict=False):
+            count = len(result.References)
+            kept = [
+                reference
+                for reference, ok in zip(
+                    result.References, visible[cursor : cursor + count], strict=True
+                )
+                if ok
+            ]
+            cursor += count
+            if not start_visible:
+                shown.append(ua.BrowseResult(StatusCode=_status(StatusCodes.BadUserAccessDenied)))
+            else:
+                result.References = kept
+                shown.append(result)
+        return shown
+
+    async def browse_next(self, parameters: ua.BrowseNextParameters) -> list[ua.BrowseResult]:
+        # asyncua answers every Browse at once and keeps no continuation points.
+        raise ServiceError(StatusCodes.BadContinuationPointInvalid)
+
+    async def translate_browsepaths_to_nodeids(
+        self, params: list[ua.BrowsePath]
+    ) -> list[ua.BrowsePathResult]:
+        """TranslateBrowsePathsToNodeIds through visible nodes only: a path that needs a node
+        this session may not see does not match, wherever on the path that node is (a match
+        would tell that it exists)."""
+        if getattr(self.iserver, "node_gate", None) is None:
+            return list(await super().translate_browsepaths_to_nodeids(params))
+        return [self._translate(path) for path in params]
+
+    def _translate(self, path: ua.BrowsePath) -> ua.BrowsePathResult:
+        view = self.iserver.view_service
+        elements = list(path.RelativePath.Elements)
+        if not elements or not elements[-1].TargetName:
+            return _path_result(StatusCodes.BadBrowseNameInvalid)
+        if path.StartingNode not in self.iserver.aspace:
+            return _path_result(StatusCodes.BadNodeIdInvalid)
+        if not self._visible([path.StartingNode], "browse path")[0]:
+            return _path_result(StatusCodes.BadUserAccessDenied)
+        current = [path.StartingNode]
+        for element in elements:
+            found = [
+                node for start in current for node in view._find_elements_in_node(element, start)
+            ]
+            visible = self._visible(found, "browse path")
+            current = [node for node, ok in zip(found, visible, strict=True) if ok]
+            if not current:
+                return _path_result(StatusCodes.BadNoMatch)
+        result = _path_result(StatusCodes.Good)
+        result.Targets = [
+            ua.BrowsePathTarget(TargetId=node, RemainingPathIndex=ua.Index(0xFFFFFFFF))
+            for node in current
         ]
+        return result
+
+
+def _status(code: int) -> ua.StatusCode:
+    return ua.StatusCode(ua.UInt32(code))
+
+
+def _denied_value() -> ua.DataValue:
+    return ua.DataValue(StatusCode=_status(StatusCodes.BadUserAccessDenied))
+
+
+def _path_result(code: int) -> ua.BrowsePathResult:
+    result = ua.BrowsePathResult()
+    result.StatusCode = _status(code)
+    return result
 
 
 @dataclass
@@ -334,7 +424,8 @@ class SessionUser(User):
 
 #: Decides, for a session's user, which of the nodes of one Read request it may read: for each
 #: node None (read it) or the status code to answer instead.
-ReadGate = Callable[[SessionUser, Sequence[ua.ReadValueId]], list[int | None]]
+#: Which of some nodes a session's user may see: read, browse to, find by name (True each).
+NodeGate = Callable[[SessionUser, Sequence[ua.NodeId]], Sequence[bool]]
 #: Decides on the person of an X.509 user identity token (a validator in role USER).
 UserCheck = Callable[[x509.Certificate, str | None], Awaitable[PeerVerdict]]
 
@@ -346,11 +437,12 @@ class StationInternals(InternalServer):
     per connection, never reattached to another connection; no RegisterServer.
 
     ``users`` decides on the persons of X.509 user identity tokens (None: the station takes
-    none); ``read_gate`` on every Read (None: an accepted session reads everything).
+    none); ``node_gate`` on every Read, Browse and TranslateBrowsePathsToNodeIds (None: an
+    accepted session sees and reads everything).
     """
 
     users: PeerValidator | None = None
-    read_gate: ReadGate | None = None
+    node_gate: NodeGate | None = None
     #: The station's clock (session ages, expiries).
     clock: Clock = SystemClock()
     #: How long a session's checks hold at most.

@@ -243,6 +243,9 @@ def _checked_server(client: Client, verdicts: list[PeerVerdict]) -> PeerVerdict:
     )
 
 
+_PERSON_HINT = "; a person may read where the client alone may not (--user-cert, --user-key)"
+
+
 async def _read(client: Client, serial: str, user: UserIdentity | None) -> SensorTestResult:
     try:
         ns = await client.get_namespace_index(NAMESPACE)
@@ -263,20 +266,21 @@ async def _read(client: Client, serial: str, user: UserIdentity | None) -> Senso
             measurements.append(Measurement(name, await variable.read_value(), unit))
     except UaStatusCodeError as exc:
         status = _status_name(exc)
+        who = f"the user {user.subject}" if user is not None else "this client application"
         if status == "BadNoMatch":
-            raise NotFoundError(f"the station has no test results for sensor {serial!r}") from None
+            raise NotFoundError(
+                f"the station shows no test results for sensor {serial!r} to {who}: it has "
+                "none, or its access policies hide them",
+                hint="a station that decides reads by its access policies shows a session only "
+                "the sensors it may read; the station's log names the decision"
+                + ("" if user is not None else _PERSON_HINT),
+            ) from None
         if status == "BadUserAccessDenied":
-            who = f"the user {user.subject}" if user is not None else "this client application"
             raise SessionRefusedError(
                 f"the station's access policies do not let {who} read sensor {serial!r} ({status})",
                 status=status,
                 hint="the station's log names the policies and their reasons"
-                + (
-                    ""
-                    if user is not None
-                    else "; a person may read where the client alone "
-                    "may not (--user-cert, --user-key)"
-                ),
+                + ("" if user is not None else _PERSON_HINT),
             ) from None
         raise SessionRefusedError(
             f"the station answered {status} to reading sensor {serial!r}", status=status

@@ -26,7 +26,6 @@ from asyncua import ua
 from asyncua.common.node import Node
 from asyncua.common.utils import ServiceError
 from asyncua.server.server import Server
-from asyncua.ua.status_codes import StatusCodes
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -157,7 +156,7 @@ class StationServer:
         _asyncua.quiet_asyncua()
         internals = _asyncua.StationInternals(user_manager=_asyncua.ValidatedChannels())
         internals.users = self.users
-        internals.read_gate = self._gate if self.access is not None else None
+        internals.node_gate = self._gate if self.access is not None else None
         internals.clock = self.validator.clock
         internals.recheck_after = self.recheck_after
         server = _Server(iserver=internals)
@@ -236,21 +235,19 @@ class StationServer:
             raise ServiceError(_asyncua.status_code(verdict.status))
         _asyncua.accept_channel(der, verdict)
 
-    def _gate(
-        self, user: _asyncua.SessionUser, nodes: Sequence[ua.ReadValueId]
-    ) -> list[int | None]:
-        """The station's read gate: a sensor's nodes only where the policies allow."""
+    def _gate(self, user: _asyncua.SessionUser, nodes: Sequence[ua.NodeId]) -> list[bool]:
+        """The station's node gate: a sensor's nodes are seen (read, browsed to, found by name)
+        only where the policies let the session's user read the sensor."""
         access = self.access
-        denied = int(StatusCodes.BadUserAccessDenied)
-        answers: list[int | None] = []
+        answers: list[bool] = []
         for node in nodes:
-            serial = self._serials.get(node.NodeId)
+            serial = self._serials.get(node)
             if serial is None:  # the server's own nodes (namespaces, status, the folders)
-                answers.append(None)
+                answers.append(True)
             elif access is None:  # pragma: no cover - no gate is installed without access
-                answers.append(denied)
+                answers.append(False)
             else:
-                answers.append(None if access.decide(user, serial).allowed else denied)
+                answers.append(access.decide(user, serial).allowed)
         return answers
 
     async def _populate(self, server: _Server) -> None:
