@@ -34,7 +34,7 @@ from trustbridge.assessment.access import (
 from trustbridge.cli.policy import policy_app
 from trustbridge.credentials.profile import TrustProfile
 from trustbridge.demo.scenario import JAPAN
-from trustbridge.errors import InputError
+from trustbridge.errors import InputError, NotFoundError
 from trustbridge.pki.profiles import (
     MachineSubject,
     Role,
@@ -58,7 +58,8 @@ LENA = 'Person::"lena.vogt@muster.example"'  # quality engineer, identity at itg
 KLAUS = 'Person::"klaus.weber@muster-maschinenbau.example"'  # authorized signatory
 PETRA = 'Person::"petra.lang@elbe.example"'  # quality engineer at another company
 GATEWAY = 'System::"urn:hayabusa:test-data-service"'
-LINE = 'System::"urn:muster:assembly-line-2"'
+LINE = 'System::"urn:muster:assembly-line-2"'  # no identity: level 0
+QUALITY_GATEWAY = 'System::"urn:muster:quality-gateway"'  # Muster's software, itg-loa2
 SENSOR = 'Component::"urn:hayabusa:ps-200:0001"'
 KNOCKOFF = 'Component::"urn:shady:ps-9:0001"'
 REPORT = 'Data::"tr-ps200-0001"'
@@ -142,6 +143,14 @@ SCENARIO: list[dict[str, Any]] = [
         "organization": HAYABUSA,
         "reference_level": 2,
         "route": "bridge",
+    },
+    {
+        "type": "System",
+        "id": "urn:muster:quality-gateway",
+        "name": "Muster Quality Gateway 1.0.0",
+        "organization": MUSTER,
+        "reference_level": 2,
+        "route": "own-scheme",
     },
     {
         "type": "System",
@@ -896,6 +905,63 @@ def test_cli_decide_denies_as_json_with_exit_3(entities_file: Path, tmp_path: Pa
     assert result.exit_code == 3
     data = json.loads(result.output)
     assert (data["decision"], data["policies"]) == ("deny", ["shared-data-stays"])
+
+
+@pytest.mark.parametrize(
+    ("via", "allowed", "deciding"),
+    [
+        pytest.param(QUALITY_GATEWAY, True, ["quality-engineer-reads-test-reports"], id="own"),
+        pytest.param(GATEWAY, False, ["client-of-another-organization"], id="partner's"),
+        pytest.param(LINE, False, ["client-below-loa2"], id="below-loa2"),
+    ],
+)
+def test_a_person_acts_only_through_software_of_their_own_organization(
+    policies: AccessPolicies, store: EntityStore, via: str, allowed: bool, deciding: list[str]
+) -> None:
+    through = store.get(EntityRef.parse(via))
+    assert through is not None
+    request = AccessRequest(
+        EntityRef.parse(ERIKA),
+        Action.READ,
+        resource=EntityRef.parse(REPORT),
+        at=AT,
+        purpose="quality-assurance",
+        via=through,
+    )
+
+    decision = policies.decide(request, store)
+
+    assert (decision.allowed, list(decision.policies)) == (allowed, deciding)
+    assert decision.errors == ()
+    assert decision.to_json()["via"] == str(through.ref)
+    assert str(request).endswith(f" via {through.ref}")
+
+
+def test_only_software_or_a_machine_is_acted_through(store: EntityStore) -> None:
+    person = store.get(EntityRef.parse(JONAS))
+    with pytest.raises(InputError, match="through software or a machine"):
+        AccessRequest(
+            EntityRef.parse(ERIKA), Action.READ, resource=EntityRef.parse(REPORT), at=AT,
+            via=person,
+        )  # fmt: skip
+
+
+def test_cli_decide_through_a_client_application(entities_file: Path) -> None:
+    args = (
+        "decide", "--principal", ERIKA, "--action", "read", "--resource", REPORT,
+        "--entities", str(entities_file), "--purpose", "quality-assurance",
+        "--at", "2026-04-10T00:00:00Z", "--json",
+    )  # fmt: skip
+
+    own = invoke(*args, "--via", QUALITY_GATEWAY)
+    partners = invoke(*args, "--via", GATEWAY)
+    unknown = invoke(*args, "--via", 'System::"urn:nobody"')
+
+    assert own.exit_code == 0, own.output
+    assert partners.exit_code == 3, partners.output
+    assert json.loads(partners.output)["policies"] == ["client-of-another-organization"]
+    assert isinstance(unknown.exception, NotFoundError)
+    assert "no such entity" in unknown.exception.message
 
 
 def test_cli_decide_with_own_policies(entities_file: Path, tmp_path: Path) -> None:

@@ -169,6 +169,9 @@ def test_a_person_read_at_the_station_under_the_contract_the_client_alone_did_no
     assert decisions[0]["policies"] == ["operator-reads-test-reports"]
     assert decisions[0]["user"] == user["identity"]
     assert decisions[2]["user"] == opcua["client"]["identity"]
+    # The operator acted through Muster's client application; the client alone through none.
+    assert [d["via"] is not None for d in decisions] == [True, True, False]
+    assert decisions[0]["via"].startswith('Trustbridge::System::"urn:trustbridge:software:')
     assert all(d["serial"] == opcua["read"]["serial"] for d in decisions)
 
 

@@ -26,16 +26,18 @@ from tests.opcua.conftest import RESULT, SERIAL, RunningStation, read_verdict, r
 from tests.opcua.world import (
     HAYABUSA,
     HAYABUSA_ID,
+    MUSTER,
     MUSTER_ID,
     SESSION_CLOCK,
     OpcUaWorld,
+    issue,
     issue_person,
     person_subject,
 )
 from trustbridge.assessment.access import AccessPolicies, EntityType, entity_from_data
 from trustbridge.clock import Clock
 from trustbridge.errors import InputError, KeyStoreError, NotFoundError, TrustbridgeError
-from trustbridge.opcua import PeerRole, PeerValidator, SecurityPolicy
+from trustbridge.opcua import ApplicationIdentity, PeerRole, PeerValidator, SecurityPolicy
 from trustbridge.opcua._asyncua import MAX_USER_TOKENS
 from trustbridge.opcua.access import ReadDecision, StationAccess
 from trustbridge.opcua.certificates import PeerRefusedError, check_user_certificate
@@ -43,7 +45,7 @@ from trustbridge.opcua.client import ReadResult, SessionRefusedError, _Client, r
 from trustbridge.opcua.identity import UserIdentity
 from trustbridge.opcua.station import NAMESPACE, StationServer
 from trustbridge.pki.keys import KeyType, generate_private_key
-from trustbridge.pki.profiles import PersonSubject, Role
+from trustbridge.pki.profiles import PersonSubject, Role, SoftwareSubject
 from trustbridge.pki.signers import FileSigner
 from trustbridge.trust.resolver import Route
 
@@ -116,12 +118,15 @@ def read(
     user: UserIdentity | None,
     *,
     policy: SecurityPolicy = SecurityPolicy.BASIC256SHA256,
+    identity: ApplicationIdentity | None = None,
 ) -> ReadResult:
+    """``user`` (None: the client alone) reads through ``identity`` (default: Muster's
+    reader)."""
     validator = world.validator("de", Route.BRIDGE, PeerRole.SERVER, host="127.0.0.1")
     return asyncio.run(
         read_test_result(
             station.endpoint,
-            identity=world.reader,
+            identity=identity or world.reader,
             validator=validator,
             serial=SERIAL,
             policy=policy,
@@ -138,6 +143,7 @@ def refused_read(
     *,
     status: str | None = None,
     match: str | None = None,
+    identity: ApplicationIdentity | None = None,
 ) -> tuple[TrustbridgeError, list[ReadDecision]]:
     """``user`` (None: the client alone) tries to read at ``station`` and is refused: the
     session with ``status``, or (None) the sensor is not shown to it. Returns the refusal and
@@ -147,7 +153,7 @@ def refused_read(
     before, denied_before = len(access.decisions), access.denied_total
     expected = NotFoundError if status is None else SessionRefusedError
     with pytest.raises(expected, match=match) as refused:
-        read(world, station, user)
+        read(world, station, user, identity=identity)
     if isinstance(refused.value, SessionRefusedError):
         assert refused.value.status == status
     made = access.decisions[before:]
@@ -186,6 +192,8 @@ def test_an_operator_of_a_contract_party_reads_through_the_client(
     assert decision.serial == SERIAL
     assert decision.policies == ("operator-reads-test-reports",)
     assert access.allowed_total == allowed_before + 1
+    # ... acting through Muster's client application, which the policies saw too.
+    assert decision.via == f'Trustbridge::System::"{world.reader.application_uri}"'
     assert decision.principal is not None and decision.principal.startswith("Trustbridge::Person")
     assert logged(records, f"allowed OPC UA read of sensor {SERIAL} by person", logging.INFO)
 
@@ -417,6 +425,52 @@ def test_a_partners_people_must_come_from_the_partners_scheme(world: OpcUaWorld)
             "whose identity is from scheme jp, but its own is from scheme de"
             in (decision.reasons[0])
         )
+
+
+def _software(
+    world: OpcUaWorld, side: str, organization: str, identifier: str
+) -> ApplicationIdentity:
+    """A client application of ``organization``, issued by ``side``'s device CA."""
+    home = world.linked.de if side == "de" else world.linked.jp
+    subject = SoftwareSubject(
+        name=f"{organization} OPC UA Console",
+        version="2.0.0",
+        organization=organization,
+        organization_identifier=identifier,
+        country=side.upper(),
+        dns_names=("localhost",),
+    )
+    return issue(home, "devices", subject, "de-substantial" if side == "de" else "jp-level2")
+
+
+def test_a_person_acts_only_through_a_client_application_of_their_own_organization(
+    world: OpcUaWorld, station: RunningStation
+) -> None:
+    # Muster's operator, through another German company's console (itg-loa2, like Muster's
+    # reader): the session is accepted (both identities resolve), the policies deny the read.
+    console = _software(world, "de", "Elbe Antriebe GmbH", "VATDE-987654321")
+    _, (decision,) = refused_read(world, station, world.operator, identity=console)
+    assert decision.person and not decision.allowed
+    assert decision.via == f'Trustbridge::System::"{console.application_uri}"'
+    assert decision.policies == ("client-of-another-organization",)
+
+
+def test_a_client_application_claiming_the_persons_organization_must_come_from_its_scheme(
+    world: OpcUaWorld,
+) -> None:
+    # A Japanese CA's software identity claiming to be Muster's: not believed, so the person
+    # cannot act through it as through Muster's own software.
+    forged = _software(world, "jp", MUSTER, MUSTER_ID)
+    with person_station(world, access=_access(member_schemes={MUSTER_ID: "de"})) as other:
+        _, (decision,) = refused_read(world, other, world.operator, identity=forged)
+        assert decision.policies == ()
+        assert decision.reasons[0].startswith(
+            f"its client application: it claims to belong to {MUSTER_ID}, whose identity is "
+            "from scheme de, but its own is from scheme jp"
+        )
+    # The same person through Muster's own reader reads.
+    with person_station(world, access=_access(member_schemes={MUSTER_ID: "de"})) as other:
+        assert read(world, other, world.operator).result == RESULT
 
 
 # -- a session's checks do not last for ever -----------------------------------------------

@@ -742,7 +742,8 @@ class EntityStore:
 
 @dataclass(frozen=True)
 class AccessRequest:
-    """May ``principal`` do ``action`` to ``resource`` at ``at``, for ``purpose``?"""
+    """May ``principal`` do ``action`` to ``resource`` at ``at``, for ``purpose``, acting
+    through ``via``?"""
 
     principal: EntityRef
     action: Action
@@ -751,6 +752,10 @@ class AccessRequest:
     at: datetime
     #: What the principal wants the resource for; a contract's purposes must name it.
     purpose: str = ""
+    #: The software or machine (System or Component) the principal acts through, where it acts
+    #: through one: a person's OPC UA client application, say. The policies see its id,
+    #: organization, reference level and route as ``context.via``.
+    via: Entity | None = None
     _cedar: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -761,12 +766,15 @@ class AccessRequest:
             raise InputError(f"the request's purpose must be a string, not {self.purpose!r}")
         object.__setattr__(self, "action", Action.parse(self.action))
         object.__setattr__(self, "at", ensure_utc(self.at))
+        context: dict[str, Any] = {"now": _cedar_time(self.at), "purpose": self.purpose}
+        if self.via is not None:
+            context["via"] = _via_context(self.via)
         # Built once: a request decided against several stores costs no rebuilding.
         cedar = {
             "principal": self.principal._uid,
             "action": _ACTION_UIDS[self.action],
             "resource": self.resource._uid,
-            "context": {"now": _cedar_time(self.at), "purpose": self.purpose},
+            "context": context,
         }
         object.__setattr__(self, "_cedar", cedar)
 
@@ -776,7 +784,29 @@ class AccessRequest:
 
     def __str__(self) -> str:
         purpose = f" for {json.dumps(self.purpose, ensure_ascii=False)}" if self.purpose else ""
-        return f"{self.principal} {self.action} {self.resource}{purpose}"
+        via = f" via {self.via.ref}" if self.via is not None else ""
+        return f"{self.principal} {self.action} {self.resource}{purpose}{via}"
+
+
+def _via_context(via: Entity) -> dict[str, Any]:
+    """``context.via`` of a request made through ``via`` (a System or Component entity)."""
+    if not isinstance(via, Entity) or via.ref.type not in (
+        EntityType.SYSTEM,
+        EntityType.COMPONENT,
+    ):
+        raise InputError(
+            f"a request can be made through software or a machine (a System or Component "
+            f"entity), not {getattr(via, 'ref', via)!r}"
+        )
+    organization = via.attrs.get("organization")
+    if not isinstance(organization, EntityRef):  # pragma: no cover - the entity checks it
+        raise InputError(f"{via.ref} names no organization")
+    return {
+        "id": via.ref.id,
+        "organization": {"__entity": organization._uid},
+        "reference_level": int(via.attrs.get("reference_level", 0)),
+        "route": str(via.attrs.get("route", NO_ROUTE)),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -811,6 +841,7 @@ class AccessDecision:
             "action": self.request.action.value,
             "resource": str(self.request.resource),
             "purpose": self.request.purpose,
+            **({"via": str(self.request.via.ref)} if self.request.via is not None else {}),
             "at": f"{self.request.at:%Y-%m-%dT%H:%M:%SZ}",
             "policies": list(self.policies),
             "reasons": list(self.reasons),

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from trustbridge.cli._common import _parse_time, _read, console, err
-from trustbridge.errors import InputError
+from trustbridge.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
     from trustbridge.assessment.access import AccessPolicies, EntityStore
@@ -134,6 +134,14 @@ def decide(
         list[Path] | None,
         typer.Option("--policies", help="Policy file or folder (repeatable; default: shipped)."),
     ] = None,
+    via: Annotated[
+        str | None,
+        typer.Option(
+            "--via",
+            help="The client software or machine the principal acts through, e.g. "
+            'System::"urn:muster:gateway" (one of --entities).',
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
 ) -> None:
     """Decide one request: allow or deny, the deciding policies and their reasons.
@@ -143,14 +151,21 @@ def decide(
     from trustbridge.assessment.access import AccessRequest, Action, EntityRef
 
     moment = _parse_time(at, "--at") if at else datetime.now(UTC)
+    store = _entities(entities)
+    through = None
+    if via is not None:
+        through = store.get(EntityRef.parse(via))
+        if through is None:
+            raise NotFoundError(f"--via {via}: no such entity in {entities}")
     request = AccessRequest(
         EntityRef.parse(principal),
         Action.parse(action),
         resource=EntityRef.parse(resource),
         at=moment,
         purpose=purpose,
+        via=through,
     )
-    decision = _policies(policy_files).decide(request, _entities(entities))
+    decision = _policies(policy_files).decide(request, store)
     if as_json:
         console.print_json(json.dumps(decision.to_json(), ensure_ascii=False))
     else:

@@ -396,6 +396,10 @@ class SessionUser(User):
     verdict: PeerVerdict | None = None
     #: True for a person (X.509 user token), False for the client application alone.
     person: bool = False
+    #: For a person: the client application it acts through (the secure channel's
+    #: certificate) and the verdict on it.
+    via_certificate: x509.Certificate | None = None
+    via_verdict: PeerVerdict | None = None
     #: Whatever the station keeps about this user for its decisions (its access entity, ...).
     memo: dict[Any, Any] | None = None
     #: Until when the checks this user rests on hold (None: not a checked user).
@@ -517,31 +521,46 @@ class ValidatedChannels(UserManager):
                     _connection(),
                 )
                 return None
-            return _session_user(iserver, der, verdict, person=True)
+            return _session_user(iserver, der, verdict, via=(accepted, application))
         if certificate != accepted:
             LOGGER.warning(
                 "refused OPC UA session activation: a user token nobody checked (%s)",
                 _connection(),
             )
             return None
-        return _session_user(iserver, accepted, application, person=False)
+        return _session_user(iserver, accepted, application)
 
 
-def _session_user(iserver: Any, der: bytes, verdict: PeerVerdict, *, person: bool) -> SessionUser:
-    """The user of a session, believed until the earliest of the station's age limit, the end
-    of its resolution's validity and its certificate's expiry."""
+def _session_user(
+    iserver: Any,
+    der: bytes,
+    verdict: PeerVerdict,
+    *,
+    via: tuple[bytes, PeerVerdict] | None = None,
+) -> SessionUser:
+    """The user of a session: the client application alone, or (``via``: the application's
+    certificate and verdict) a person acting through it. Believed until the earliest of the
+    station's age limit, the end of a resolution's validity and a certificate's expiry, the
+    person's and the application's alike."""
     clock: Clock = getattr(iserver, "clock", None) or SystemClock()
     recheck: timedelta = getattr(iserver, "recheck_after", None) or RECHECK_AFTER
     certificate = x509.load_der_x509_certificate(der)
-    ends = [verdict.at + recheck, certificate.not_valid_after_utc]
-    if verdict.resolution is not None:
-        ends.append(verdict.resolution.valid_until)
+    held = [(certificate, verdict)]
+    if via is not None:
+        held.append((x509.load_der_x509_certificate(via[0]), via[1]))
+    ends = [verdict.at + recheck]
+    for one, checked in held:
+        ends.append(one.not_valid_after_utc)
+        if checked.resolution is not None:
+            ends.append(checked.resolution.valid_until)
     return SessionUser(
         role=UserRole.User,
         name=verdict.subject,
         certificate=certificate,
         verdict=verdict,
-        person=person,
+        person=via is not None,
+        via_certificate=held[1][0] if via is not None else None,
+        via_verdict=held[1][1] if via is not None else None,
         expires=min(ends),
         clock=clock,
     )

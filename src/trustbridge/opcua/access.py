@@ -72,6 +72,9 @@ class ReadDecision:
     reasons: tuple[str, ...]
     purpose: str
     at: datetime
+    #: For a person: the client application it acts through, as the policies saw it
+    #: (``Trustbridge::System::"..."``), where one was made.
+    via: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +82,7 @@ class ReadDecision:
             "fingerprint": self.fingerprint,
             "person": self.person,
             "principal": self.principal,
+            "via": self.via,
             "serial": self.serial,
             "decision": "allow" if self.allowed else "deny",
             "policies": list(self.policies),
@@ -169,6 +173,7 @@ class StationAccess:
         subject = verdict.subject if verdict is not None else printable(str(user.name))
         fingerprint = verdict.fingerprint if verdict is not None else ""
         principal: Entity | None = None
+        via: Entity | None = None
 
         def denied(reason: str) -> ReadDecision:
             return ReadDecision(
@@ -176,6 +181,7 @@ class StationAccess:
                 fingerprint=fingerprint,
                 person=user.person,
                 principal=str(principal.ref) if principal is not None else None,
+                via=str(via.ref) if via is not None else None,
                 serial=serial,
                 allowed=False,
                 policies=(),
@@ -194,6 +200,22 @@ class StationAccess:
             problem = self._membership_problem(principal, verdict.resolution)
             if problem is not None:
                 return denied(problem)
+            if user.person:
+                # The person acts through the session's client application: the policies see
+                # it too (context.via), believed as far as the person's membership is.
+                client, checked = user.via_certificate, user.via_verdict
+                if client is None or checked is None or checked.resolution is None:
+                    return denied(
+                        "not decided: the client application the person acts through was "
+                        "never resolved"
+                    )
+                via = memo.get("via")
+                if not isinstance(via, Entity):
+                    via = entity_from_identity(client, checked.resolution)
+                    memo["via"] = via
+                problem = self._membership_problem(via, checked.resolution)
+                if problem is not None:
+                    return denied(f"its client application: {problem}")
             data = entity_from_data(
                 {
                     "type": "Data",
@@ -224,6 +246,7 @@ class StationAccess:
                     resource=data.ref,
                     at=at,
                     purpose=self.purpose,
+                    via=via,
                 ),
                 store,
             )
@@ -236,6 +259,7 @@ class StationAccess:
             fingerprint=fingerprint,
             person=user.person,
             principal=str(principal.ref),
+            via=str(via.ref) if via is not None else None,
             serial=serial,
             allowed=answer.allowed,
             policies=answer.policies,
@@ -288,12 +312,13 @@ class StationAccess:
             self.denied_total += 1
         LOGGER.log(
             logging.INFO if decision.allowed else logging.WARNING,
-            "%s OPC UA read of sensor %s by %s %s [sha256 %s]: %s",
+            "%s OPC UA read of sensor %s by %s %s [sha256 %s]%s: %s",
             "allowed" if decision.allowed else "denied",
             printable(decision.serial),
             "person" if decision.person else "client application",
             decision.user,
             decision.fingerprint[:16],
+            f" via {decision.via}" if decision.via else "",
             "; ".join(decision.reasons),
         )
         if self.on_decision is not None:
