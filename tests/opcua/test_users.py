@@ -21,6 +21,7 @@ from asyncua.ua import MessageSecurityMode
 from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaError
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.opcua.conftest import RESULT, SERIAL, RunningStation, read_verdict, running
 from tests.opcua.world import (
@@ -37,8 +38,14 @@ from tests.opcua.world import (
 from trustbridge.assessment.access import AccessPolicies, EntityType, entity_from_data
 from trustbridge.clock import Clock
 from trustbridge.errors import InputError, KeyStoreError, NotFoundError, TrustbridgeError
-from trustbridge.opcua import ApplicationIdentity, PeerRole, PeerValidator, SecurityPolicy
-from trustbridge.opcua._asyncua import MAX_USER_TOKENS
+from trustbridge.opcua import (
+    ApplicationIdentity,
+    PeerRole,
+    PeerValidator,
+    PeerVerdict,
+    SecurityPolicy,
+)
+from trustbridge.opcua._asyncua import MAX_USER_TOKENS, _session_user
 from trustbridge.opcua.access import ReadDecision, StationAccess
 from trustbridge.opcua.certificates import PeerRefusedError, check_user_certificate
 from trustbridge.opcua.client import ReadResult, SessionRefusedError, _Client, read_test_result
@@ -659,3 +666,42 @@ def test_the_reader_signs_a_user_token_only_under_the_channels_policy() -> None:
         client.server_policy(ua.UserTokenType.Certificate)
     client._policy_ids[0].SecurityPolicyUri = SecurityPolicyBasic256Sha256.URI
     assert client.server_policy(ua.UserTokenType.Certificate).PolicyId == "certificate"
+
+
+def test_a_persons_session_holds_only_as_long_as_both_identities_checks(
+    world: OpcUaWorld,
+) -> None:
+    world_now = SESSION_CLOCK.now()
+
+    def verdict(subject: str, valid_for: timedelta | None) -> PeerVerdict:
+        resolution = (
+            SimpleNamespace(valid_until=world_now + valid_for) if valid_for is not None else None
+        )
+        return PeerVerdict(
+            role=PeerRole.USER,
+            subject=subject,
+            fingerprint="00",
+            application_uri="",
+            accepted=True,
+            status="Good",
+            reason="",
+            at=world_now,
+            resolution=resolution,  # type: ignore[arg-type]  # only valid_until is read
+        )
+
+    station = SimpleNamespace(clock=SESSION_CLOCK, recheck_after=timedelta(minutes=15))
+    person_der = world.operator.certificate.public_bytes(Encoding.DER)
+    client_der = world.reader.certificate_der()
+    # The person's checks hold 15 minutes; the client application's resolution ends sooner.
+    user = _session_user(
+        station,
+        person_der,
+        verdict("CN=P", timedelta(hours=1)),
+        via=(client_der, verdict("CN=C", timedelta(minutes=5))),
+    )
+    assert user.person and user.via_verdict is not None and user.via_certificate is not None
+    assert user.expires == world_now + timedelta(minutes=5)
+    # Alone, the application's session holds until the station's age limit.
+    alone = _session_user(station, client_der, verdict("CN=C", timedelta(hours=1)))
+    assert not alone.person and alone.via_certificate is None
+    assert alone.expires == world_now + timedelta(minutes=15)
