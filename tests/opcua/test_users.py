@@ -45,7 +45,10 @@ from trustbridge.opcua import (
     PeerVerdict,
     SecurityPolicy,
 )
-from trustbridge.opcua._asyncua import MAX_USER_TOKENS, _session_user
+from trustbridge.opcua._asyncua import (
+    MAX_USER_TOKENS,
+    _session_user,
+)
 from trustbridge.opcua.access import ReadDecision, StationAccess
 from trustbridge.opcua.certificates import PeerRefusedError, check_user_certificate
 from trustbridge.opcua.client import ReadResult, SessionRefusedError, _Client, read_test_result
@@ -508,19 +511,20 @@ async def _person_session(world: OpcUaWorld, endpoint: str, user: UserIdentity |
     return client
 
 
+def _step(ns: int, name: str, *, inverse: bool = False) -> ua.RelativePathElement:
+    """One element of a browse path: to the child (or with ``inverse`` the parent) ``name``."""
+    element = ua.RelativePathElement()
+    element.ReferenceTypeId = ua.NodeId(ua.Int32(ObjectIds.HierarchicalReferences))
+    element.IncludeSubtypes = True  # type: ignore[assignment]  # asyncua's Boolean is bool
+    element.IsInverse = inverse  # type: ignore[assignment]
+    element.TargetName = ua.QualifiedName(name, ns)
+    return element
+
+
 def _path_up_through(ns: int, serial: str) -> list[ua.RelativePathElement]:
     """Objects -> SensorTests -> the sensor -> back up to SensorTests: a path whose target
     any session may see, but which only matches through the sensor."""
-
-    def step(name: str, *, inverse: bool = False) -> ua.RelativePathElement:
-        element = ua.RelativePathElement()
-        element.ReferenceTypeId = ua.NodeId(ua.Int32(ObjectIds.HierarchicalReferences))
-        element.IncludeSubtypes = True  # type: ignore[assignment]  # asyncua's Boolean is bool
-        element.IsInverse = inverse  # type: ignore[assignment]
-        element.TargetName = ua.QualifiedName(name, ns)
-        return element
-
-    return [step("SensorTests"), step(serial), step("SensorTests", inverse=True)]
+    return [_step(ns, "SensorTests"), _step(ns, serial), _step(ns, "SensorTests", inverse=True)]
 
 
 def test_a_session_sees_only_the_sensors_it_may_read(
@@ -544,19 +548,29 @@ def test_a_session_sees_only_the_sensors_it_may_read(
             await client.disconnect()
 
     async def by_id(sensor: ua.NodeId) -> None:
+        # Named by its id, the hidden sensor answers exactly as a node that is not there.
         client = await _person_session(world, station.endpoint, None)
+        missing = ua.NodeId(ua.Int32(999_999), sensor.NamespaceIndex)
         try:
-            node = client.get_node(sensor)
-            with pytest.raises(UaError, match="BadUserAccessDenied"):
-                await node.read_browse_name()
-            assert await node.get_children() == []
-            browse = ua.BrowseParameters()
-            description = ua.BrowseDescription()
-            description.NodeId = sensor
-            browse.NodesToBrowse = [description]
-            (result,) = await client.uaclient.browse(browse)
-            assert result.StatusCode.value == StatusCodes.BadUserAccessDenied
-            assert result.References == []
+            for node_id in (sensor, missing):
+                node = client.get_node(node_id)
+                with pytest.raises(UaError, match="BadNodeIdUnknown"):
+                    await node.read_browse_name()
+                assert await node.get_children() == []
+                browse = ua.BrowseParameters()
+                description = ua.BrowseDescription()
+                description.NodeId = node_id
+                browse.NodesToBrowse = [description]
+                (result,) = await client.uaclient.browse(browse)
+                assert result.StatusCode.value == StatusCodes.BadNodeIdInvalid
+                assert result.References == []
+                path = ua.BrowsePath()
+                path.StartingNode = node_id
+                path.RelativePath = ua.RelativePath(
+                    Elements=[_step(sensor.NamespaceIndex, "Verdict")]
+                )
+                (found,) = await client.uaclient.translate_browsepaths_to_nodeids([path])
+                assert found.StatusCode.value == StatusCodes.BadNodeIdInvalid
         finally:
             await client.disconnect()
 
@@ -564,7 +578,7 @@ def test_a_session_sees_only_the_sensors_it_may_read(
     assert sorted(shown) == sorted(r.serial for r in station.station.results)
     assert SERIAL in shown and status == StatusCodes.Good and sensor is not None
     # The client application alone may not read the sensor: its session does not see it in
-    # the folder, nor through a path that only passes it, and its node named by id is denied.
+    # the folder, nor through a path that only passes it, nor by its node's id.
     hidden, status, _ = asyncio.run(look(None))
     assert hidden == [] and status == StatusCodes.BadNoMatch
     asyncio.run(by_id(sensor))
@@ -673,7 +687,9 @@ def test_a_persons_session_holds_only_as_long_as_both_identities_checks(
 ) -> None:
     world_now = SESSION_CLOCK.now()
 
-    def verdict(subject: str, valid_for: timedelta | None) -> PeerVerdict:
+    def verdict(
+        subject: str, valid_for: timedelta | None, checked_ago: timedelta = timedelta(0)
+    ) -> PeerVerdict:
         resolution = (
             SimpleNamespace(valid_until=world_now + valid_for) if valid_for is not None else None
         )
@@ -685,7 +701,7 @@ def test_a_persons_session_holds_only_as_long_as_both_identities_checks(
             accepted=True,
             status="Good",
             reason="",
-            at=world_now,
+            at=world_now - checked_ago,
             resolution=resolution,  # type: ignore[arg-type]  # only valid_until is read
         )
 
@@ -701,6 +717,15 @@ def test_a_persons_session_holds_only_as_long_as_both_identities_checks(
     )
     assert user.person and user.via_verdict is not None and user.via_certificate is not None
     assert user.expires == world_now + timedelta(minutes=5)
+    # A re-activation checks the person again, not the application: the application's own
+    # check still ages (checked 12 minutes ago: 3 minutes left of the 15).
+    again = _session_user(
+        station,
+        person_der,
+        verdict("CN=P", timedelta(hours=1)),
+        via=(client_der, verdict("CN=C", timedelta(hours=1), checked_ago=timedelta(minutes=12))),
+    )
+    assert again.expires == world_now + timedelta(minutes=3)
     # Alone, the application's session holds until the station's age limit.
     alone = _session_user(station, client_der, verdict("CN=C", timedelta(hours=1)))
     assert not alone.person and alone.via_certificate is None

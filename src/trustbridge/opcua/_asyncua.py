@@ -287,6 +287,7 @@ class ChannelBoundSession(InternalSession):
         if getattr(self.iserver, "node_gate", None) is None:
             return await super().read(params)
         nodes = list(params.NodesToRead)
+        _bounded(len(nodes))
         visible = self._visible([node.NodeId for node in nodes], "read")
         allowed = [node for node, ok in zip(nodes, visible, strict=True) if ok]
         if len(allowed) == len(nodes):
@@ -306,10 +307,12 @@ class ChannelBoundSession(InternalSession):
 
     async def browse(self, params: ua.BrowseParameters) -> list[ua.BrowseResult]:
         """Browse, leaving out the references to nodes this session may not see (their names
-        would tell which sensors exist); browsing such a node itself is denied."""
-        results = list(await super().browse(params))
+        would tell which sensors exist); such a node itself answers as one that does not
+        exist."""
         if getattr(self.iserver, "node_gate", None) is None:
-            return results
+            return list(await super().browse(params))
+        _bounded(len(params.NodesToBrowse))
+        results = list(await super().browse(params))
         starts = [description.NodeId for description in params.NodesToBrowse]
         if len(results) != len(starts):  # pragma: no cover - asyncua answers each node
             raise ServiceError(StatusCodes.BadInternalError)
@@ -327,15 +330,11 @@ class ChannelBoundSession(InternalSession):
             ]
             cursor += count
             if not start_visible:
-                shown.append(ua.BrowseResult(StatusCode=_status(StatusCodes.BadUserAccessDenied)))
+                shown.append(ua.BrowseResult(StatusCode=_status(StatusCodes.BadNodeIdInvalid)))
             else:
                 result.References = kept
                 shown.append(result)
         return shown
-
-    async def browse_next(self, parameters: ua.BrowseNextParameters) -> list[ua.BrowseResult]:
-        # asyncua answers every Browse at once and keeps no continuation points.
-        raise ServiceError(StatusCodes.BadContinuationPointInvalid)
 
     async def translate_browsepaths_to_nodeids(
         self, params: list[ua.BrowsePath]
@@ -345,22 +344,30 @@ class ChannelBoundSession(InternalSession):
         would tell that it exists)."""
         if getattr(self.iserver, "node_gate", None) is None:
             return list(await super().translate_browsepaths_to_nodeids(params))
+        _bounded(len(params))
         return [self._translate(path) for path in params]
 
     def _translate(self, path: ua.BrowsePath) -> ua.BrowsePathResult:
         view = self.iserver.view_service
         elements = list(path.RelativePath.Elements)
-        if not elements or not elements[-1].TargetName:
+        if not elements or not elements[-1].TargetName.Name:
             return _path_result(StatusCodes.BadBrowseNameInvalid)
-        if path.StartingNode not in self.iserver.aspace:
-            return _path_result(StatusCodes.BadNodeIdInvalid)
-        if not self._visible([path.StartingNode], "browse path")[0]:
-            return _path_result(StatusCodes.BadUserAccessDenied)
+        if len(elements) > MAX_PATH_ELEMENTS:
+            return _path_result(StatusCodes.BadTooManyOperations)
+        if (
+            path.StartingNode not in self.iserver.aspace
+            or not self._visible([path.StartingNode], "browse path")[0]
+        ):
+            return _path_result(StatusCodes.BadNodeIdInvalid)  # as for a node that is not there
         current = [path.StartingNode]
         for element in elements:
-            found = [
-                node for start in current for node in view._find_elements_in_node(element, start)
-            ]
+            found = list(  # each node once, however many ways lead to it
+                dict.fromkeys(
+                    node
+                    for start in current
+                    for node in view._find_elements_in_node(element, start)
+                )
+            )
             visible = self._visible(found, "browse path")
             current = [node for node, ok in zip(found, visible, strict=True) if ok]
             if not current:
@@ -378,7 +385,15 @@ def _status(code: int) -> ua.StatusCode:
 
 
 def _denied_value() -> ua.DataValue:
-    return ua.DataValue(StatusCode=_status(StatusCodes.BadUserAccessDenied))
+    # A node the session may not see reads as one that is not there (hidden nodes would
+    # otherwise be told apart from missing ones, and counted).
+    return ua.DataValue(StatusCode=_status(StatusCodes.BadNodeIdUnknown))
+
+
+def _bounded(count: int) -> None:
+    """Refuse a request naming more nodes or paths than a station answers at once."""
+    if count > MAX_NODES_PER_REQUEST:
+        raise ServiceError(StatusCodes.BadTooManyOperations)
 
 
 def _path_result(code: int) -> ua.BrowsePathResult:
@@ -434,6 +449,10 @@ NodeGate = Callable[[SessionUser, Sequence[ua.NodeId]], Sequence[bool]]
 UserCheck = Callable[[x509.Certificate, str | None], Awaitable[PeerVerdict]]
 
 _ANONYMOUS = User(role=UserRole.Anonymous)
+#: At most this many nodes (Read, Browse) or paths (TranslateBrowsePaths) in one request at a
+#: station that decides reads, and this many elements in one browse path.
+MAX_NODES_PER_REQUEST = 1000
+MAX_PATH_ELEMENTS = 32
 
 
 class StationInternals(InternalServer):
@@ -548,9 +567,9 @@ def _session_user(
     held = [(certificate, verdict)]
     if via is not None:
         held.append((x509.load_der_x509_certificate(via[0]), via[1]))
-    ends = [verdict.at + recheck]
+    ends = []
     for one, checked in held:
-        ends.append(one.not_valid_after_utc)
+        ends += [checked.at + recheck, one.not_valid_after_utc]
         if checked.resolution is not None:
             ends.append(checked.resolution.valid_until)
     return SessionUser(

@@ -230,15 +230,19 @@ class StationAccess:
                     ),
                 }
             )
-            store = EntityStore(
-                [
-                    *self._organizations.values(),
-                    *self._organization_of(principal, user.certificate),
-                    *([self.contract] if self.contract is not None else []),
-                    principal,
-                    data,
-                ]
-            )
+            # The session's part of the store is built (and parsed) once; each sensor adds
+            # only its data entity.
+            session_store = memo.get("store")
+            if not isinstance(session_store, EntityStore):
+                session_store = memo["store"] = EntityStore(
+                    [
+                        *self._organizations.values(),
+                        *self._organization_of(principal, user.certificate),
+                        *([self.contract] if self.contract is not None else []),
+                        principal,
+                    ]
+                )
+            store = session_store.with_entities([data])
             answer = self.policies.decide(
                 AccessRequest(
                     principal=principal.ref,
