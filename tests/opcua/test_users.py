@@ -46,6 +46,8 @@ from trustbridge.opcua import (
     SecurityPolicy,
 )
 from trustbridge.opcua._asyncua import (
+    MAX_NODES_PER_REQUEST,
+    MAX_PATH_ELEMENTS,
     MAX_USER_TOKENS,
     _session_user,
 )
@@ -435,6 +437,43 @@ def test_a_partners_people_must_come_from_the_partners_scheme(world: OpcUaWorld)
             "whose identity is from scheme jp, but its own is from scheme de"
             in (decision.reasons[0])
         )
+
+
+def test_a_deciding_station_bounds_what_one_request_may_ask(
+    world: OpcUaWorld, station: RunningStation
+) -> None:
+    async def ask() -> None:
+        client = await _person_session(world, station.endpoint, world.operator)
+        try:
+            ns = await client.get_namespace_index(NAMESPACE)
+            # A path longer than MAX_PATH_ELEMENTS is not walked.
+            path = ua.BrowsePath()
+            path.StartingNode = client.nodes.objects.nodeid
+            path.RelativePath = ua.RelativePath(
+                Elements=_path_up_through(ns, SERIAL) * (MAX_PATH_ELEMENTS // 3 + 1)
+            )
+            (found,) = await client.uaclient.translate_browsepaths_to_nodeids([path])
+            assert found.StatusCode.value == StatusCodes.BadTooManyOperations
+            # Nor are more nodes than MAX_NODES_PER_REQUEST read or browsed at once.
+            too_many = [client.nodes.objects] * (MAX_NODES_PER_REQUEST + 1)
+            with pytest.raises(UaError, match="BadTooManyOperations"):
+                await client.read_values(too_many)
+            browse = ua.BrowseParameters()
+            description = ua.BrowseDescription()
+            description.NodeId = client.nodes.objects.nodeid
+            browse.NodesToBrowse = [description] * (MAX_NODES_PER_REQUEST + 1)
+            with pytest.raises(UaError, match="BadTooManyOperations"):
+                await client.uaclient.browse(browse)
+            # The same requests within the bounds are answered.
+            within = too_many[:MAX_NODES_PER_REQUEST]
+            assert len(await client.read_values(within)) == MAX_NODES_PER_REQUEST
+            path.RelativePath = ua.RelativePath(Elements=_path_up_through(ns, SERIAL))
+            (found,) = await client.uaclient.translate_browsepaths_to_nodeids([path])
+            assert found.StatusCode.value == StatusCodes.Good
+        finally:
+            await client.disconnect()
+
+    asyncio.run(ask())
 
 
 def _software(
