@@ -14,7 +14,15 @@ from asyncua.client.client import Client
 
 from tests.homes import NOW
 from tests.opcua.world import OpcUaWorld, build_world
-from trustbridge.opcua import ApplicationIdentity, Measurement, PeerRole, SensorTestResult
+from trustbridge.opcua import (
+    ApplicationIdentity,
+    Measurement,
+    PeerRole,
+    SecurityPolicy,
+    SensorTestResult,
+)
+from trustbridge.opcua.client import ReadResult, read_test_result
+from trustbridge.opcua.identity import UserIdentity
 from trustbridge.opcua.station import NAMESPACE, StationServer
 from trustbridge.trust.resolver import Route
 
@@ -58,6 +66,37 @@ async def read_verdict(client: Client, serial: str = SERIAL) -> object:
     ns = await client.get_namespace_index(NAMESPACE)
     sensor = await client.nodes.objects.get_child([f"{ns}:SensorTests", f"{ns}:{serial}"])
     return await (await sensor.get_child(f"{ns}:Verdict")).read_value()
+
+
+def read(
+    world: OpcUaWorld,
+    station: RunningStation,
+    user: UserIdentity | None = None,
+    *,
+    route: Route = Route.BRIDGE,
+    identity: ApplicationIdentity | None = None,
+    policy: SecurityPolicy = SecurityPolicy.BASIC256SHA256,
+    serial: str = SERIAL,
+    application_uri: str | None = None,
+    endpoint: str | None = None,
+    **checks: object,
+) -> ReadResult:
+    """Muster's reader (or ``identity``) reads ``serial``, for ``user`` (None: the client
+    alone), deciding on the station by ``route`` (``checks``: more validator options)."""
+    options: dict[str, object] = {"host": "127.0.0.1", **checks}
+    validator = world.validator("de", route, PeerRole.SERVER, **options)
+    return asyncio.run(
+        read_test_result(
+            endpoint or station.endpoint,
+            identity=identity or world.reader,
+            validator=validator,
+            serial=serial,
+            policy=policy,
+            timeout=20,
+            user=user,
+            application_uri=application_uri,
+        )
+    )
 
 
 @pytest.fixture(scope="session")

@@ -19,45 +19,24 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import SignatureAlgorithmOID
 
-from tests.opcua.conftest import OTHER, RESULT, SERIAL, RunningStation, read_verdict, running
+from tests.opcua.conftest import (
+    OTHER,
+    RESULT,
+    SERIAL,
+    RunningStation,
+    read,
+    read_verdict,
+    running,
+)
 from tests.opcua.world import STATION_URI, OpcUaWorld, revoke
 from trustbridge.errors import NotFoundError
 from trustbridge.opcua import ApplicationIdentity, PeerRefusedError, PeerRole, SecurityPolicy
 from trustbridge.opcua.client import (
-    ReadResult,
     SessionRefusedError,
     StationUnreachableError,
     read_test_result,
 )
 from trustbridge.trust.resolver import Route
-
-
-def read(
-    world: OpcUaWorld,
-    station: RunningStation,
-    *,
-    route: Route = Route.BRIDGE,
-    identity: ApplicationIdentity | None = None,
-    policy: SecurityPolicy = SecurityPolicy.BASIC256SHA256,
-    serial: str = SERIAL,
-    application_uri: str | None = None,
-    endpoint: str | None = None,
-    **checks: object,
-) -> ReadResult:
-    """Muster's reader (or ``identity``) reads ``serial``, deciding on the station by ``route``."""
-    options: dict[str, object] = {"host": "127.0.0.1", **checks}
-    validator = world.validator("de", route, PeerRole.SERVER, **options)
-    return asyncio.run(
-        read_test_result(
-            endpoint or station.endpoint,
-            identity=identity or world.reader,
-            validator=validator,
-            serial=serial,
-            policy=policy,
-            timeout=20,
-            application_uri=application_uri,
-        )
-    )
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaError
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tests.opcua.conftest import RESULT, SERIAL, RunningStation, read_verdict, running
+from tests.opcua.conftest import RESULT, SERIAL, RunningStation, read, read_verdict, running
 from tests.opcua.world import (
     HAYABUSA,
     HAYABUSA_ID,
@@ -53,7 +53,7 @@ from trustbridge.opcua._asyncua import (
 )
 from trustbridge.opcua.access import ReadDecision, StationAccess
 from trustbridge.opcua.certificates import PeerRefusedError, check_user_certificate
-from trustbridge.opcua.client import ReadResult, SessionRefusedError, _Client, read_test_result
+from trustbridge.opcua.client import SessionRefusedError, _Client
 from trustbridge.opcua.identity import UserIdentity
 from trustbridge.opcua.station import NAMESPACE, StationServer
 from trustbridge.pki.keys import KeyType, generate_private_key
@@ -122,30 +122,6 @@ def logged(caplog: pytest.LogCaptureFixture, text: str, level: int = logging.WAR
         for r in caplog.records
         if r.name == "trustbridge.opcua" and r.levelno == level and text in r.getMessage()
     ]
-
-
-def read(
-    world: OpcUaWorld,
-    station: RunningStation,
-    user: UserIdentity | None,
-    *,
-    policy: SecurityPolicy = SecurityPolicy.BASIC256SHA256,
-    identity: ApplicationIdentity | None = None,
-) -> ReadResult:
-    """``user`` (None: the client alone) reads through ``identity`` (default: Muster's
-    reader)."""
-    validator = world.validator("de", Route.BRIDGE, PeerRole.SERVER, host="127.0.0.1")
-    return asyncio.run(
-        read_test_result(
-            station.endpoint,
-            identity=identity or world.reader,
-            validator=validator,
-            serial=SERIAL,
-            policy=policy,
-            timeout=20,
-            user=user,
-        )
-    )
 
 
 def refused_read(

@@ -46,7 +46,7 @@ from trustbridge.assessment.access import (
 from trustbridge.clock import Clock
 from trustbridge.errors import InputError, TrustbridgeError
 from trustbridge.opcua._asyncua import SessionUser
-from trustbridge.opcua.peers import KEEP_RECENT, LOGGER, keep_recent, printable
+from trustbridge.opcua.peers import KEEP_RECENT, LOGGER, Tally, printable
 from trustbridge.trust.resolver import Resolution, Route
 
 __all__ = ["DATA_CATEGORY", "ReadDecision", "StationAccess"]
@@ -140,12 +140,22 @@ class StationAccess:
         self.on_decision = on_decision
         self._organizations = {e.ref.id: e for e in (*organizations, owner)}
         self.member_schemes = dict(member_schemes or {})
-        #: The most recent ``keep`` decisions (every one is counted, logged and handed to
-        #: ``on_decision``).
-        self.decisions: list[ReadDecision] = []
-        self.keep = keep
-        self.allowed_total = 0
-        self.denied_total = 0
+        # The most recent ``keep`` decisions; every one is counted, logged and handed to
+        # ``on_decision``.
+        self._tally: Tally[ReadDecision] = Tally(keep)
+
+    @property
+    def decisions(self) -> list[ReadDecision]:
+        """The most recent ``keep`` decisions, oldest first."""
+        return self._tally.recent
+
+    @property
+    def allowed_total(self) -> int:
+        return self._tally.yes
+
+    @property
+    def denied_total(self) -> int:
+        return self._tally.no
 
     @property
     def refusals(self) -> list[ReadDecision]:
@@ -309,11 +319,7 @@ class StationAccess:
         ]
 
     def _record(self, decision: ReadDecision) -> None:
-        keep_recent(self.decisions, decision, self.keep)
-        if decision.allowed:
-            self.allowed_total += 1
-        else:
-            self.denied_total += 1
+        self._tally.add(decision, yes=decision.allowed)
         LOGGER.log(
             logging.INFO if decision.allowed else logging.WARNING,
             "%s OPC UA read of sensor %s by %s %s [sha256 %s]%s: %s",

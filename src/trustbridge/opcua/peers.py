@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -313,11 +313,25 @@ class _Turns:
 KEEP_RECENT = 1000
 
 
-def keep_recent(items: list[_T], item: _T, keep: int) -> None:
-    """Append ``item`` and drop the oldest beyond ``keep`` (at least one is kept)."""
-    items.append(item)
-    if len(items) > max(keep, 1):
-        del items[: len(items) - max(keep, 1)]
+class Tally(Generic[_T]):
+    """What a long-running station keeps of its outcomes (verdicts, read decisions): the most
+    recent ``keep`` (at least one), and how many of all were yes and no. Every one is also
+    logged by its owner."""
+
+    def __init__(self, keep: int = KEEP_RECENT) -> None:
+        self.keep = max(keep, 1)
+        self.recent: list[_T] = []
+        self.yes = 0
+        self.no = 0
+
+    def add(self, item: _T, *, yes: bool) -> None:
+        self.recent.append(item)
+        if len(self.recent) > self.keep:
+            del self.recent[: len(self.recent) - self.keep]
+        if yes:
+            self.yes += 1
+        else:
+            self.no += 1
 
 
 def _host_of(address: str) -> str:
@@ -345,15 +359,29 @@ class PeerValidator:
     expected_uri: str | None = None
     host: str | None = None
     on_verdict: Callable[[PeerVerdict], None] | None = None
-    verdicts: list[PeerVerdict] = field(default_factory=list)
     limits: CheckLimits = field(default_factory=CheckLimits)
     #: How many recent verdicts :attr:`verdicts` keeps.
     keep: int = KEEP_RECENT
-    accepted_total: int = field(default=0, init=False)
-    refused_total: int = field(default=0, init=False)
+    _tally: Tally[PeerVerdict] = field(init=False, repr=False, compare=False)
     _turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = field(
         default_factory=weakref.WeakKeyDictionary, init=False, repr=False, compare=False
     )
+
+    def __post_init__(self) -> None:
+        self._tally = Tally(self.keep)
+
+    @property
+    def verdicts(self) -> list[PeerVerdict]:
+        """The most recent ``keep`` verdicts, oldest first."""
+        return self._tally.recent
+
+    @property
+    def accepted_total(self) -> int:
+        return self._tally.yes
+
+    @property
+    def refused_total(self) -> int:
+        return self._tally.no
 
     @property
     def refusals(self) -> list[PeerVerdict]:
@@ -518,11 +546,7 @@ class PeerValidator:
                     del turns.per_address[source]
 
     def _record(self, verdict: PeerVerdict) -> None:
-        keep_recent(self.verdicts, verdict, self.keep)
-        if verdict.accepted:
-            self.accepted_total += 1
-        else:
-            self.refused_total += 1
+        self._tally.add(verdict, yes=verdict.accepted)
         where = f" from {verdict.address}" if verdict.address else ""
         if verdict.accepted:
             LOGGER.info(
